@@ -1,0 +1,4 @@
+"""Imports every stage's CLI module so that its commands register on the ``avdata`` group.
+
+A new stage adds one import line here.
+"""

@@ -1,0 +1,66 @@
+"""One root error for everything avdata raises on purpose, and its specific kinds.
+
+Every error that concerns an input says where: a file and line, an item id, a path.
+Wrap lower-level exceptions with ``raise SomeError(...) from e`` so the cause survives.
+"""
+
+from __future__ import annotations
+
+
+class AvdataError(Exception):
+    """Root of every error avdata raises on purpose."""
+
+
+class InputFormatError(AvdataError):
+    """A line or field of a published list that cannot be read.
+
+    ``str(err)`` is one line: ``FILE:LINE: reason``.
+    """
+
+    def __init__(self, file: str, line: int | None, reason: str) -> None:
+        self.file = str(file)
+        self.line = line
+        self.reason = reason
+        where = f"{self.file}:{line}" if line is not None else self.file
+        super().__init__(f"{where}: {reason}")
+
+
+class SchemaError(AvdataError):
+    """A table (clip table, manifest) does not have the columns or types a stage needs."""
+
+
+class UnsafePathError(AvdataError):
+    """A path taken from data would leave its root directory or is not a plain relative path."""
+
+
+class MediaError(AvdataError):
+    """A video or audio file that cannot be used; ``code`` is the manifest error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class FetchError(AvdataError):
+    """A video that could not be fetched; ``error_class`` names the kind, ``transient`` says
+    whether retrying may help."""
+
+    def __init__(self, error_class: str, message: str, *, transient: bool = False) -> None:
+        self.error_class = error_class
+        self.message = message
+        self.transient = transient
+        super().__init__(f"{error_class}: {message}")
+
+
+class DiskFullError(AvdataError):
+    """Not enough free disk space to go on; completed work is kept."""
+
+
+class MissingExtraError(AvdataError):
+    """An optional backend needs a package that is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"this needs the '{package}' package: pip install 'avdata[{extra}]'")

@@ -1,0 +1,58 @@
+"""Paths taken from data (ids, relative video paths) joined under a root, never outside it."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+
+from avdata.errors import UnsafePathError
+
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.\-]*")
+
+
+def is_youtube_id(text: str) -> bool:
+    """True for exactly 11 characters of ``[A-Za-z0-9_-]``."""
+    return _YOUTUBE_ID.fullmatch(text) is not None
+
+
+def check_relative(rel: str) -> PurePosixPath:
+    """Return ``rel`` as a clean relative POSIX path, or raise UnsafePathError.
+
+    Refused: empty paths, absolute paths, drive letters, backslashes, NUL bytes and any ``..`` part.
+    """
+    if not rel or "\x00" in rel:
+        raise UnsafePathError(f"empty path or NUL byte in path {rel!r}")
+    if "\\" in rel or re.match(r"^[A-Za-z]:", rel):
+        raise UnsafePathError(f"not a relative POSIX path: {rel!r}")
+    p = PurePosixPath(rel)
+    if p.is_absolute():
+        raise UnsafePathError(f"absolute path not allowed: {rel!r}")
+    if any(part == ".." for part in p.parts):
+        raise UnsafePathError(f"'..' not allowed in path: {rel!r}")
+    parts = [part for part in p.parts if part != "."]
+    if not parts:
+        raise UnsafePathError(f"path names no file: {rel!r}")
+    return PurePosixPath(*parts)
+
+
+def safe_join(root: str | os.PathLike[str], rel: str) -> Path:
+    """Join a data-derived relative path under ``root``; the result never leaves ``root``.
+
+    Symlinks already inside ``root`` are resolved and must still point inside it.
+    """
+    root_path = Path(root).resolve()
+    clean = check_relative(rel)
+    joined = root_path.joinpath(*clean.parts)
+    resolved = joined.resolve()
+    if resolved != root_path and root_path not in resolved.parents:
+        raise UnsafePathError(f"path {rel!r} resolves outside {root_path}")
+    return joined
+
+
+def safe_name(name: str) -> str:
+    """Check that ``name`` can be one file-name component (ids used in output file names)."""
+    if not _SAFE_NAME.fullmatch(name) or name in {".", ".."}:
+        raise UnsafePathError(f"not a safe file name component: {name!r}")
+    return name

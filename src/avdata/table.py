@@ -1,0 +1,146 @@
+"""The clip table: the one internal table that flows between stages (Arrow schema, Parquet file).
+
+One row per clip (a segment of one source video). Published list formats are imports and exports
+of this table (see ``avdata.sources``). Columns, in order:
+
+==============  =================  ==========================================================
+column          type               meaning
+==============  =================  ==========================================================
+clip_id         string             unique within the table; file-name safe; used as ``{id}`` in
+                                   media file names and as ``id`` in index files. AudioSet and
+                                   AudioCaps: the YouTube id (``{ytid}_{start_ms}`` for a repeat
+                                   of the same id in one table)
+source          string             YouTube id, or a video path relative to a video root
+source_kind     string             ``youtube`` or ``path``
+start           float64            clip start, seconds in the source video
+end             float64            clip end, seconds in the source video (> start)
+labels          list<string>       ontology ids, in file order (empty when the list has none)
+captions        list<string>       captions in file order (AudioCaps), else empty
+dataset         string             ``audioset``, ``audiocaps``, ``audioscope``, ``audioscope_v2``,
+                                   ``mixit_yfcc``
+split           string             e.g. ``eval``, ``balanced_train``, ``unbalanced_train``,
+                                   ``train``, ``validate``, ``val``, ``test``
+annotation      string (null)      human-label subset, e.g. ``onscreen_unanimous``,
+                                   ``offscreen_unanimous``; null when none
+filtered        bool (null)        AudioScope coincidence-score filtering; null when not stated
+origin_file     string             the file the row was read from (as given)
+origin_line     int64              1-based line number in that file
+pair_source     string (null)      mixture-of-mixtures: the second clip's source
+pair_start      float64 (null)     ... its start
+pair_end        float64 (null)     ... its end
+offset          float64 (null)     MixIT YFCC lists: output offset of the (first) clip
+pair_offset     float64 (null)     MixIT YFCC MoM lists: output offset of the second clip
+==============  =================  ==========================================================
+
+Later stages may add columns of their own after these (for example ``chunk_dir``); readers keep
+unknown columns, and ``conform`` fills missing optional ones with nulls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from avdata.atomic import atomic_path
+from avdata.errors import SchemaError
+
+CLIP_SCHEMA = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_kind", pa.string(), nullable=False),
+        pa.field("start", pa.float64(), nullable=False),
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("labels", pa.list_(pa.string()), nullable=False),
+        pa.field("captions", pa.list_(pa.string()), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("annotation", pa.string()),
+        pa.field("filtered", pa.bool_()),
+        pa.field("origin_file", pa.string(), nullable=False),
+        pa.field("origin_line", pa.int64(), nullable=False),
+        pa.field("pair_source", pa.string()),
+        pa.field("pair_start", pa.float64()),
+        pa.field("pair_end", pa.float64()),
+        pa.field("offset", pa.float64()),
+        pa.field("pair_offset", pa.float64()),
+    ],
+    metadata={b"avdata.table": b"clips", b"avdata.table_version": b"1"},
+)
+
+REQUIRED_COLUMNS = tuple(f.name for f in CLIP_SCHEMA if not f.nullable)
+SOURCE_KINDS = ("youtube", "path")
+
+
+def empty_clips() -> pa.Table:
+    """An empty clip table with the full schema."""
+    return CLIP_SCHEMA.empty_table()
+
+
+def _default(field: pa.Field) -> Any:
+    if pa.types.is_list(field.type):
+        return []
+    return None
+
+
+def clips_from_records(records: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Build a clip table from dicts; optional columns may be omitted, list columns default to []."""
+    rows = list(records)
+    columns = {}
+    for field in CLIP_SCHEMA:
+        columns[field.name] = [r.get(field.name, _default(field)) for r in rows]
+    missing = [
+        name for name in REQUIRED_COLUMNS
+        if any(v is None for v in columns[name]) and not pa.types.is_list(CLIP_SCHEMA.field(name).type)
+    ]
+    if missing:
+        raise SchemaError(f"clip records lack required values for: {', '.join(missing)}")
+    return pa.table(columns, schema=CLIP_SCHEMA)
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Return ``table`` with the clip schema's columns first (cast, nulls for absent optional ones)
+    and any extra per-stage columns after them. Raise SchemaError if a required column is absent."""
+    absent = [name for name in REQUIRED_COLUMNS if name not in table.column_names]
+    if absent:
+        raise SchemaError(f"clip table lacks required column(s): {', '.join(absent)}")
+    arrays, fields = [], []
+    for field in CLIP_SCHEMA:
+        if field.name in table.column_names:
+            col = table.column(field.name)
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise SchemaError(f"column {field.name!r} cannot be read as {field.type}") from e
+        else:
+            col = pa.nulls(table.num_rows, field.type)
+        arrays.append(col)
+        fields.append(field)
+    for name in table.column_names:
+        if CLIP_SCHEMA.get_field_index(name) < 0:
+            arrays.append(table.column(name))
+            fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=CLIP_SCHEMA.metadata))
+
+
+def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write a clip table to Parquet atomically."""
+    table = conform(table)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_clips(path: str | os.PathLike[str]) -> pa.Table:
+    """Read a clip table written by ``write_clips`` (or any Parquet file with the required columns)."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
+    try:
+        return conform(table)
+    except SchemaError as e:
+        raise SchemaError(f"{path}: {e}") from e

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from avdata.errors import SchemaError
+from avdata.table import CLIP_SCHEMA, clips_from_records, conform, read_clips, write_clips
+
+
+def _row(**kw):
+    base = dict(clip_id="--PJHxphWEs", source="--PJHxphWEs", source_kind="youtube", start=30.0, end=40.0,
+                labels=["/m/09x0r"], dataset="audioset", split="balanced_train",
+                origin_file="balanced_train_segments.csv", origin_line=4)
+    base.update(kw)
+    return base
+
+
+def test_round_trip_keeps_values_and_extra_columns(tmp_path: Path) -> None:
+    table = clips_from_records([_row(), _row(clip_id="b", source="data/x.mp4", source_kind="path", labels=[],
+                                            pair_source="data/y.mp4", pair_start=1.0, pair_end=6.0)])
+    table = table.append_column("chunk_dir", pa.array(["all_0_35000", "all_0_35000"]))
+    write_clips(table, tmp_path / "c.parquet")
+    back = read_clips(tmp_path / "c.parquet")
+    assert back.schema.names[: len(CLIP_SCHEMA)] == CLIP_SCHEMA.names
+    assert back.column("chunk_dir").to_pylist() == ["all_0_35000"] * 2
+    assert back.column("labels").to_pylist() == [["/m/09x0r"], []]
+    assert back.column("captions").to_pylist() == [[], []]
+    assert back.column("pair_end").to_pylist() == [None, 6.0]
+
+
+def test_missing_required_column_is_a_schema_error(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="start"):
+        conform(pa.table({"clip_id": ["a"], "source": ["a"]}))
+    with pytest.raises(SchemaError, match="source_kind"):
+        clips_from_records([_row(source_kind=None)])
+
+
+def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(SchemaError, match="bad.parquet"):
+        read_clips(bad)
