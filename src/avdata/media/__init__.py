@@ -1,0 +1,1 @@
+"""PyAV decoding and encoding; the only package that imports ``av``."""
