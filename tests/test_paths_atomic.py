@@ -61,3 +61,15 @@ def test_sweep_temp_files(tmp_path: Path) -> None:
     (tmp_path / ".tmp-1-ab-keep.txt").write_text("partial")
     assert sweep_temp_files(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_safe_join_may_follow_links_when_reading_a_users_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "disk2"
+    outside.mkdir()
+    (outside / "v.mp4").write_bytes(b"x")
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    assert safe_join(root, "link/v.mp4", follow_links=True).read_bytes() == b"x"
+    with pytest.raises(UnsafePathError):
+        safe_join(root, "../disk2/v.mp4", follow_links=True)

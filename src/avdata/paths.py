@@ -37,14 +37,19 @@ def check_relative(rel: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def safe_join(root: str | os.PathLike[str], rel: str) -> Path:
+def safe_join(root: str | os.PathLike[str], rel: str, *, follow_links: bool = False) -> Path:
     """Join a data-derived relative path under ``root``; the result never leaves ``root``.
 
-    Symlinks already inside ``root`` are resolved and must still point inside it.
+    The path itself is always checked (no absolute path, no ``..``). With ``follow_links=False``
+    (the default, for anything we write) symlinks already below ``root`` are resolved and must
+    still point inside it. ``follow_links=True`` is for *reading* a user's own tree, where a
+    symlink to another disk is legitimate: the check is then lexical only.
     """
     root_path = Path(root).resolve()
     clean = check_relative(rel)
     joined = root_path.joinpath(*clean.parts)
+    if follow_links:
+        return joined
     resolved = joined.resolve()
     if resolved != root_path and root_path not in resolved.parents:
         raise UnsafePathError(f"path {rel!r} resolves outside {root_path}")
