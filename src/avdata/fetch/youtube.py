@@ -185,6 +185,8 @@ class YtDlpBackend:
             size = produced.stat().st_size
             if size == 0:
                 raise FetchError("tool_error", f"{vid}: yt-dlp produced an empty file", transient=True)
+            if section is not None:
+                _check_section(produced, vid)
             final = output_file(out, youtube_file_name(vid, produced.suffix))
             os.replace(produced, final)
         except yt_dlp.utils.DownloadError as e:
@@ -214,6 +216,18 @@ def _produced_file(info: dict[str, Any], out: Path, prefix: str) -> Path:
     if len(done) == 1:
         return done[0]
     raise FetchError("tool_error", "yt-dlp reported success but wrote no complete file", transient=True)
+
+
+def _check_section(path: Path, vid: str) -> None:
+    """ffmpeg can report success and write a shell with no streams (e.g. when it cannot seek)."""
+    from avdata.media.verify import check_media
+
+    try:
+        check = check_media(path)
+    except AvdataError as e:
+        raise FetchError("tool_error", f"{vid}: section download unreadable: {e}", transient=True) from e
+    if not (check.first_packet and check.duration):
+        raise FetchError("tool_error", f"{vid}: section download holds no media", transient=True)
 
 
 def _is_safe_name(text: str) -> bool:
