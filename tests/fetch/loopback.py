@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 @dataclass
@@ -80,7 +81,7 @@ class LoopbackServer:
         self.stop()
 
     def _answer(self, h: BaseHTTPRequestHandler, head: bool) -> None:
-        path = h.path.split("?", 1)[0]
+        path = unquote(h.path.split("?", 1)[0])   # files are keyed by their decoded path
         with self._lock:
             counter = self.heads if head else self.gets
             counter[path] += 1
