@@ -32,6 +32,10 @@ class Behaviour:
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64     # the default backlog (5) drops connections under concurrency
+
+
 class LoopbackServer:
     """Serve ``files`` (URL path -> bytes) on 127.0.0.1; count GET requests per path."""
 
@@ -56,7 +60,7 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 server._answer(self, head=False)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
