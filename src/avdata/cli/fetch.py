@@ -1,0 +1,78 @@
+"""``avdata fetch``: find or download every source video of a clip table (thin: calls avdata.fetch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from avdata.cli.main import PartialFailure, cli
+from avdata.fetch.options import FetchOptions
+from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
+
+
+@cli.command("fetch")
+@click.argument("clips", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", "source", help="dir:PATH | fsspec URL template with {id}/{path} | youtube | "
+              "ytdlp:URL_TEMPLATE")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory for videos (and the manifest).")
+@click.option("--manifest", type=click.Path(path_type=Path), help="Manifest directory "
+              "[default: OUT/fetch_manifest.parquet].")
+@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path),
+              help="Download archive [default: OUT/fetch_archive.jsonl].")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--max-attempts", default=4, show_default=True, type=click.IntRange(1, 100),
+              help="Tries per video for transient errors.")
+@click.option("--backoff", default=1.0, show_default=True, type=click.FloatRange(0), help="First retry delay (s).")
+@click.option("--max-backoff", default=60.0, show_default=True, type=click.FloatRange(0))
+@click.option("--retry-permanent", is_flag=True, help="Retry videos recorded as removed/private/404...")
+@click.option("--min-free", "min_free", default=1 << 30, show_default=True, type=click.IntRange(0),
+              help="Stop when fewer bytes than this would remain free.")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--link", is_flag=True, help="dir: symlink found videos into OUT.")
+@click.option("--format", "fmt", help="yt-dlp format [default: best MP4 with audio <= --max-height].")
+@click.option("--max-height", default=480, show_default=True, type=click.IntRange(1))
+@click.option("--cookies", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rate-limit", type=click.IntRange(1), help="Bytes per second per download.")
+@click.option("--sleep", default=0.0, type=click.FloatRange(0), help="Seconds between requests.")
+@click.option("--proxy", help="Proxy URL for yt-dlp.")
+@click.option("--sections/--whole", default=True, show_default=True,
+              help="Download only the spans the clips need (YouTube), or whole videos.")
+@click.option("--section-before", default=DEFAULT_BEFORE, show_default=True, type=click.FloatRange(0))
+@click.option("--section-after", default=DEFAULT_AFTER, show_default=True, type=click.FloatRange(0))
+@click.option("--exact-cuts", is_flag=True, help="Re-encode at section cuts (slower, exact).")
+@click.option("--ffmpeg", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ffmpeg for section downloads [default: imageio-ffmpeg's, else PATH].")
+@click.option("--report", is_flag=True, help="Print counts per error class and the fraction available "
+              "(alone: report on OUT's manifest without fetching).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
+                  archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
+                  retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,
+                  max_height: int, cookies: Path | None, rate_limit: int | None, sleep: float,
+                  proxy: str | None, sections: bool, section_before: float, section_after: float,
+                  exact_cuts: bool, ffmpeg: Path | None, report: bool, progress: bool | None) -> None:
+    """Find or download every source video of CLIPS (a clip-table Parquet file) into OUT."""
+    from avdata.fetch import fetch, fetch_report
+
+    options = FetchOptions(
+        source=source or "", out=out, manifest=manifest, archive=archive, workers=workers,
+        max_attempts=max_attempts, backoff=backoff, max_backoff=max_backoff, retry_permanent=retry_permanent,
+        min_free_bytes=min_free, timeout=timeout, link=link, format=fmt, max_height=max_height,
+        cookies=cookies, rate_limit=rate_limit, sleep=sleep, proxy=proxy, sections=sections,
+        section_before=section_before, section_after=section_after, exact_cuts=exact_cuts, ffmpeg=ffmpeg,
+        progress=progress)
+    if report and source is None:
+        click.echo(fetch_report(options.manifest_path(), clips).format())
+        return
+    if clips is None or source is None:
+        raise click.UsageError("fetching needs CLIPS and --source (or use --report alone)")
+    summary = fetch(clips, options)
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing to do"
+    click.echo(f"fetch: {counts}; already done: {summary.skipped_done}; "
+               f"known failures skipped: {summary.skipped_failed}; manifest: {summary.manifest}")
+    if report:
+        click.echo(fetch_report(options.manifest_path(), clips).format())
+    if summary.failed:
+        raise PartialFailure()

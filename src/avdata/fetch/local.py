@@ -1,0 +1,67 @@
+"""``dir:PATH``: videos already on disk. YouTube ids are looked up as ``{id}.{ext}`` (any common
+container), path sources by their relative path. Nothing is copied; ``--link`` makes symlinks in the
+output tree instead, so extraction sees one layout whatever the source."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from avdata.atomic import temp_path_for
+from avdata.errors import AvdataError, FetchError, UnsafePathError
+from avdata.fetch.backend import FetchContext, Fetched, FetchJob, output_file, register_backend, youtube_file_name
+from avdata.fetch.options import FetchOptions
+from avdata.paths import is_youtube_id, safe_join
+
+VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "m4v", "avi", "flv", "3gp", "mpg", "mpeg", "ts", "ogv", "m4a")
+
+
+@dataclass
+class LocalTreeBackend:
+    """Find each source under ``root``; report the missing ones (class ``missing``)."""
+
+    root: Path
+    link: bool = False
+    name: str = "dir"
+    rechecks_failures: bool = True
+
+    def _find(self, job: FetchJob) -> tuple[Path, str]:
+        if job.kind == "youtube":
+            if not is_youtube_id(job.source):
+                raise FetchError("bad_source", f"{job.source!r}: not a YouTube id")
+            for ext in VIDEO_EXTENSIONS:
+                rel = youtube_file_name(job.source, ext)
+                candidate = safe_join(self.root, rel)
+                if candidate.is_file():
+                    return candidate, rel
+        else:
+            candidate = safe_join(self.root, job.source)
+            if candidate.is_file():
+                return candidate, job.source
+        raise FetchError("missing", f"{job.source}: not found under {self.root}")
+
+    def fetch(self, job: FetchJob, ctx: FetchContext) -> Fetched:
+        try:
+            found, rel = self._find(job)
+        except UnsafePathError as e:
+            raise FetchError("unsafe_path", str(e)) from e
+        size = found.stat().st_size
+        if not self.link:
+            return Fetched(file=found, bytes=size, owned=False)
+        dest = output_file(ctx.out, rel)
+        if dest.is_symlink() and Path(os.readlink(dest)) == found:
+            return Fetched(file=dest, bytes=size)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(dest)
+        os.symlink(found, tmp)
+        os.replace(tmp, dest)
+        return Fetched(file=dest, bytes=size)
+
+
+@register_backend("dir")
+def _make(uri: str, options: FetchOptions) -> LocalTreeBackend:
+    root = Path(uri.partition(":")[2]).expanduser()
+    if not root.is_dir():
+        raise AvdataError(f"{uri}: {root} is not a directory")
+    return LocalTreeBackend(root=root.resolve(), link=options.link)

@@ -1,0 +1,299 @@
+"""The fetch runner: plan one job per source, skip what is done, fetch the rest concurrently with
+retries, record everything in the manifest and the archive, stop cleanly when the disk is full.
+
+- Retries: transient errors only, exponential backoff with jitter (seeded ``random.Random``).
+- Permanent errors are recorded once; reruns skip them unless ``retry_permanent`` (or the backend
+  is cheap to recheck, e.g. a local tree) or the source URI changed.
+- Resume: a video recorded ok (archive or manifest) whose file still exists, or that was consumed
+  and deleted, is skipped. Temporary files of killed runs are swept at start.
+- ``on_fetched(result) -> bool``: called in the worker after each successful fetch; True means the
+  video was consumed and verified, so a file the stage owns is deleted and ``deleted`` recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from avdata.atomic import sweep_temp_files
+from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
+from avdata.executors import get_executor
+from avdata.fetch.archive import DownloadArchive
+from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
+from avdata.fetch.classify import classify_exception, one_line, redact
+from avdata.fetch.options import FetchOptions
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
+from avdata.fetch.sections import plan_sections
+from avdata.manifest import ManifestWriter, latest, read_manifest
+from avdata.progress import progress
+from avdata.table import SOURCE_KINDS, read_clips
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class FetchResult:
+    """One manifest row plus the absolute local file (``file``, not stored)."""
+
+    source: str
+    source_kind: str
+    status: str
+    path: str | None = None
+    offset: float | None = None
+    section_end: float | None = None
+    bytes: int | None = None
+    seconds: float = 0.0
+    attempts: int = 0
+    error_class: str | None = None
+    transient: bool | None = None
+    message: str = ""
+    backend: str = ""
+    source_uri: str = ""
+    url: str | None = None
+    checksum: str | None = None
+    deleted: bool = False
+    finished_at: float = 0.0
+    file: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("file")
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "FetchResult":
+        names = {f.name for f in fields(cls)} - {"file"}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass
+class FetchSummary:
+    """What a run did: counts by status, videos skipped as already done or known-failed, why it stopped."""
+
+    counts: Counter = field(default_factory=Counter)
+    skipped_done: int = 0
+    skipped_failed: int = 0
+    stopped: str | None = None          # e.g. the DiskFullError message
+    manifest: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.counts.items() if s != STATUS_OK)
+
+
+OnFetched = Callable[[FetchResult], bool]
+
+
+def plan_jobs(table: pa.Table, options: FetchOptions) -> list[FetchJob]:
+    """One job per distinct source (and mixture pair source), with the merged sections its clips need."""
+    segs: dict[str, list[tuple[float, float]]] = {}
+    kinds: dict[str, str] = {}
+    cols = table.select([c for c in ("source", "source_kind", "start", "end", "pair_source", "pair_start",
+                                     "pair_end") if c in table.column_names]).to_pylist()
+    for r in cols:
+        pairs = [(r["source"], r["start"], r["end"])]
+        if r.get("pair_source"):
+            pairs.append((r["pair_source"], r.get("pair_start"), r.get("pair_end")))
+        for src, s, e in pairs:
+            kind = r["source_kind"]
+            if kind not in SOURCE_KINDS:
+                raise AvdataError(f"source {src!r}: unknown source_kind {kind!r}")
+            kinds.setdefault(src, kind)
+            if s is not None and e is not None:
+                segs.setdefault(src, []).append((float(s), float(e)))
+            else:
+                segs.setdefault(src, [])
+    jobs = []
+    for src, kind in kinds.items():
+        spans = segs.get(src) or []
+        sections = tuple(plan_sections(spans, options.section_before, options.section_after)) if spans else ()
+        jobs.append(FetchJob(source=src, kind=kind, sections=sections))
+    return jobs
+
+
+def _backoff(attempt: int, options: FetchOptions, rng: random.Random) -> float:
+    """Delay before retry number ``attempt`` (1-based): base * 2**(attempt-1), capped, times U(0.5, 1)."""
+    base = min(options.max_backoff, options.backoff * (2 ** (attempt - 1)))
+    return base * (0.5 + 0.5 * rng.random())
+
+
+class _Job:
+    """Fetch one source with retries, record it in the archive, run the hook. Runs in a worker thread."""
+
+    def __init__(self, backend: Backend, ctx: FetchContext, archive: DownloadArchive,
+                 on_fetched: OnFetched | None) -> None:
+        self.backend = backend
+        self.ctx = ctx
+        self.archive = archive
+        self.on_fetched = on_fetched
+        self.rng = random.Random(ctx.options.seed)
+        self.rng_lock = threading.Lock()
+        self.out = Path(ctx.out).resolve()
+
+    def _result(self, job: FetchJob, status: str, t0: float, attempts: int, **kw: Any) -> FetchResult:
+        return FetchResult(source=job.source, source_kind=job.kind, status=status, seconds=time.monotonic() - t0,
+                           attempts=attempts, backend=self.backend.name,
+                           source_uri=redact(self.ctx.options.source) or "", finished_at=time.time(), **kw)
+
+    def __call__(self, job: FetchJob) -> FetchResult:
+        t0 = time.monotonic()
+        opts = self.ctx.options
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.ctx.check_stop()
+                self.ctx.ensure_space(0)
+                fetched = self.backend.fetch(job, self.ctx)
+                return self._succeeded(job, fetched, t0, attempt)
+            except DiskFullError as e:
+                self.ctx.stop.set()
+                return self._result(job, "disk_full", t0, attempt, error_class="disk_full", transient=True,
+                                    message=one_line(e))
+            except Exception as e:  # noqa: BLE001  (classified below; the run goes on)
+                err = e if isinstance(e, FetchError) else _as_fetch_error(e, job.source)
+                if isinstance(err, DiskFullError):
+                    self.ctx.stop.set()
+                    return self._result(job, "disk_full", t0, attempt, error_class="disk_full",
+                                        transient=True, message=one_line(err))
+                retry = err.transient and attempt < opts.max_attempts and not self.ctx.stop.is_set()
+                if not retry:
+                    return self._result(job, err.error_class, t0, attempt, error_class=err.error_class,
+                                        transient=err.transient, message=one_line(err.message))
+                with self.rng_lock:
+                    delay = _backoff(attempt, opts, self.rng)
+                _log.info("%s: %s; retry %d in %.2fs", job.source, err, attempt, delay)
+                if self.ctx.stop.wait(delay):
+                    return self._result(job, "cancelled", t0, attempt, error_class="cancelled",
+                                        transient=True, message="the run stopped")
+
+    def _succeeded(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
+        rel = os.path.relpath(f.file, self.out).replace(os.sep, "/") if f.owned else str(f.file)
+        res = self._result(job, STATUS_OK, t0, attempts, path=rel, offset=float(f.offset),
+                           section_end=f.section_end, bytes=f.bytes, url=f.url, checksum=f.checksum,
+                           transient=None, file=f.file)
+        self.archive.add(res.to_row())
+        if self.on_fetched is None:
+            return res
+        try:
+            consumed = bool(self.on_fetched(res))
+        except Exception as e:  # noqa: BLE001  (a failing consumer must not lose the download)
+            res.message = one_line(f"on_fetched failed, file kept: {type(e).__name__}: {e}")
+            return res
+        if consumed and f.owned:
+            remove_quietly(f.file)
+            res.deleted = True
+            res.finished_at = time.time()
+            self.archive.add(res.to_row())
+        return res
+
+
+def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError:
+    if isinstance(e, UnsafePathError):
+        return FetchError("unsafe_path", str(e))
+    return classify_exception(e, source)
+
+
+def _previous(options: FetchOptions, archive: DownloadArchive) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(latest manifest row per source, archived row per source)."""
+    table = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+    rows = {r["source"]: r for r in table.to_pylist()}
+    return rows, archive.load()
+
+
+def _is_done(row: dict | None, out: Path) -> bool:
+    if not row or row.get("status") != STATUS_OK:
+        return False
+    if row.get("deleted"):
+        return True
+    p = row.get("path")
+    return bool(p) and (out / p).exists()
+
+
+def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
+          on_fetched: OnFetched | None = None) -> FetchSummary:
+    """Fetch every source of a clip table (or clip-table Parquet path) per ``options``.
+
+    Returns a summary; raises DiskFullError after flushing the manifest when the disk filled up.
+    """
+    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    backend = open_backend(options.source, options)
+    sweep_temp_files(out)
+    archive = DownloadArchive(options.archive_path())
+    manifest_rows, archived = _previous(options, archive)
+    summary = FetchSummary(manifest=options.manifest_path())
+    uri = redact(options.source)
+    pending: list[FetchJob] = []
+    resolved_out = out.resolve()
+    repair: list[dict] = []
+    for job in plan_jobs(table, options):
+        prev, arch = manifest_rows.get(job.source), archived.get(job.source)
+        if _is_done(arch, resolved_out):
+            summary.skipped_done += 1
+            if not _is_done(prev, resolved_out) or bool(prev.get("deleted")) != bool(arch.get("deleted")):
+                repair.append(arch)       # the manifest lost this row in a killed run
+            continue
+        if _is_done(prev, resolved_out):
+            summary.skipped_done += 1
+            continue
+        if (prev and prev.get("status") not in (STATUS_OK, *STOP_CLASSES) and prev.get("transient") is False
+                and prev.get("source_uri") == uri and not options.retry_permanent
+                and not backend.rechecks_failures):
+            summary.skipped_failed += 1
+            continue
+        pending.append(job)
+
+    ctx = FetchContext(out=out, options=options)
+    runner = _Job(backend, ctx, archive, on_fetched)
+
+    def items() -> Iterator[FetchJob]:
+        for job in pending:
+            if ctx.stop.is_set():
+                return
+            yield job
+
+    from avdata.executors import threads  # noqa: F401  (registers the thread executor)
+
+    executor = get_executor("threads", workers=max(1, options.workers))
+    bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
+    try:
+        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, flush_rows=64,
+                            flush_seconds=2.0) as writer:
+            for row in repair:
+                writer.write({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names})
+            try:
+                for res in executor.map_unordered(runner, items()):
+                    bar.update(1)
+                    if res.status in STOP_CLASSES:
+                        if res.status == "disk_full" and summary.stopped is None:
+                            summary.stopped = res.message
+                        continue      # not a verdict on the video: the rerun tries it again
+                    summary.counts[res.status] += 1
+                    writer.write(res.to_row())
+                    if not res.ok:
+                        bar.set_postfix(failed=summary.failed, refresh=False)
+            finally:
+                ctx.stop.set()        # stops in-flight work if we leave early (Ctrl-C)
+    finally:
+        bar.close()
+    if summary.stopped:
+        err = DiskFullError(summary.stopped)
+        err.summary = summary  # type: ignore[attr-defined]
+        raise err
+    return summary

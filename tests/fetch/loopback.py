@@ -1,0 +1,145 @@
+"""A loopback HTTP server for fetch tests: serves in-memory files, honours Range, and misbehaves on
+request (drop the connection mid-body, answer 500 first, 404, a wrong length, ignore Range, go slow).
+
+Every server binds 127.0.0.1 on a free port, runs in a daemon thread and is stopped by the test.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+
+@dataclass
+class Behaviour:
+    """How the server answers GETs of one path. ``fail_first`` GETs answer ``fail_status``;
+    ``drop_first`` GETs announce the full length, send ``drop_after`` bytes and close;
+    ``wrong_length``: HEAD announces ``len + wrong_length`` bytes; ``ranges=False`` ignores Range;
+    ``delay`` seconds of sleep per 64 KiB sent."""
+
+    fail_first: int = 0
+    fail_status: int = 500
+    drop_first: int = 0
+    drop_after: int = 10_000
+    wrong_length: int = 0
+    ranges: bool = True
+    delay: float = 0.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 64     # the default backlog (5) drops connections under concurrency
+
+
+class LoopbackServer:
+    """Serve ``files`` (URL path -> bytes) on 127.0.0.1; count GET requests per path."""
+
+    def __init__(self, files: dict[str, bytes] | None = None, max_requests: int = 5000) -> None:
+        self.files: dict[str, bytes] = dict(files or {})
+        self.behaviours: dict[str, Behaviour] = {}
+        self.gets: Counter[str] = Counter()
+        self.heads: Counter[str] = Counter()
+        self.max_requests = max_requests
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def do_HEAD(self) -> None:
+                server._answer(self, head=True)
+
+            def do_GET(self) -> None:
+                server._answer(self, head=False)
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def start(self) -> "LoopbackServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _answer(self, h: BaseHTTPRequestHandler, head: bool) -> None:
+        path = unquote(h.path.split("?", 1)[0])   # files are keyed by their decoded path
+        with self._lock:
+            counter = self.heads if head else self.gets
+            counter[path] += 1
+            n = counter[path]
+            total = sum(self.gets.values()) + sum(self.heads.values())
+        if total > self.max_requests:
+            h.send_error(503, "request budget exhausted")
+            return
+        body = self.files.get(path)
+        b = self.behaviours.get(path, Behaviour())
+        if body is None:
+            h.send_response(404)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if not head and n <= b.fail_first:
+            h.send_response(b.fail_status)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        status, start, end = 200, 0, len(body)
+        rng = h.headers.get("Range")
+        if rng and b.ranges and not head:
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+            if m:
+                start = int(m.group(1))
+                end = min(len(body), int(m.group(2)) + 1) if m.group(2) else len(body)
+                status = 206
+        h.send_response(status)
+        h.send_header("Content-Type", "video/mp4")
+        if b.ranges:
+            h.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            h.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(body)}")
+        announced = end - start
+        if head:
+            announced += b.wrong_length
+        for k, v in b.extra_headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(announced))
+        h.end_headers()
+        if head:
+            return
+        chunk = body[start:end]
+        if n <= b.drop_first:
+            h.wfile.write(chunk[: b.drop_after])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        step = 65536
+        try:
+            for i in range(0, len(chunk), step):
+                h.wfile.write(chunk[i:i + step])
+                if b.delay:
+                    time.sleep(b.delay)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
