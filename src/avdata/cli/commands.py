@@ -2,3 +2,4 @@
 
 A new stage adds one import line here.
 """
+from avdata.cli import ingest, info, export  # noqa: F401,E401  (sources: ingest, info, export)
