@@ -17,7 +17,7 @@ from avdata.errors import AvdataError
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
-FORMAT_MODULES = ("audioset",)  # grows as format modules land
+FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit")
 
 
 @dataclass(frozen=True)
