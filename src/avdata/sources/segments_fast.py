@@ -206,6 +206,8 @@ def parse_block_csv(data: bytes) -> FastSegments | None:
     """Parse a block with Arrow's multithreaded CSV reader (space as delimiter, so the quoted label
     list is one field). Returns None unless every line maps to exactly one row (then the caller
     uses ``parse_block``); rows that are not canonical are left for the slow path."""
+    if not data.isascii():
+        return None  # canonical lines are ASCII; others go the byte-level way
     n_lines = data.count(b"\n")
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
