@@ -10,9 +10,10 @@ import pyarrow as pa
 
 from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
+from avdata.sources.origins import concat_with_origins
 from avdata.sources.problems import Problems
 from avdata.sources.registry import ReadOptions, get_reader
-from avdata.table import write_clips
+from avdata.table import read_clips, write_clips
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,9 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     write_clips(table, options.output)
     return IngestResult(Path(options.output), table.num_rows, problems)
 
+
+
+def merge_clip_tables(paths: list[str | os.PathLike[str]]) -> pa.Table:
+    """One clip table from several clip-table files (ids made unique across them; per-stage
+    columns that only some have are null elsewhere; origin notes kept)."""
+    return make_unique(concat_with_origins([read_clips(p) for p in paths]))

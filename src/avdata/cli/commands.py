@@ -2,4 +2,4 @@
 
 A new stage adds one import line here.
 """
-from avdata.cli import ingest, info, export  # noqa: F401,E401  (sources: ingest, info, export)
+from avdata.cli import demo, export, info, ingest  # noqa: F401,E401  (sources stage)

@@ -31,7 +31,8 @@ def with_origins(table: pa.Table, origins: dict[str, dict[str, Any]]) -> pa.Tabl
 
 
 def concat_with_origins(tables: list[pa.Table]) -> pa.Table:
-    """Concatenate clip tables of the same schema, keeping every table's origin notes."""
+    """Concatenate clip tables (extra columns missing from some become nulls), keeping every
+    table's origin notes."""
     if not tables:
         from avdata.sources.build import build_clips
 
@@ -39,7 +40,7 @@ def concat_with_origins(tables: list[pa.Table]) -> pa.Table:
     origins: dict[str, dict[str, Any]] = {}
     for t in tables:
         origins.update(get_origins(t))
-    out = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+    out = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="default")
     meta = dict(tables[0].schema.metadata or {})
     out = out.replace_schema_metadata(meta)
     return with_origins(out, origins)
