@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BOM = b"\xef\xbb\xbf"
-DEFAULT_BLOCK_BYTES = 16 << 20
+DEFAULT_BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
