@@ -127,3 +127,15 @@ def test_unknown_label_ids_are_one_warning_naming_lines(test_data: Path, tmp_pat
     assert table.num_rows == 6 and problems.n_errors == 0
     unknown = [w for w in problems.warnings if "not in the ontology" in w.reason]
     assert len(unknown) == 1 and "/x/not_a_class" in unknown[0].reason and unknown[0].line == 6
+
+
+def test_arrow_and_numpy_fast_paths_agree_on_real_rows(test_data: Path) -> None:
+    from avdata.sources.segments_fast import parse_block, parse_block_csv
+
+    data = (test_data / "eval_segments.csv").read_bytes()
+    a, b = parse_block_csv(data), parse_block(data)
+    assert a is not None
+    assert list(a.other_lines) == list(b.other_lines) == [0, 1, 2]  # the three header lines
+    assert a.ytid.equals(b.ytid) and a.labels.equals(b.labels)
+    assert (a.start_ms == b.start_ms).all() and (a.end_ms == b.end_ms).all()
+    assert len(a.line_index) == 20371
