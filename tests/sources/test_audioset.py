@@ -133,9 +133,11 @@ def test_arrow_and_numpy_fast_paths_agree_on_real_rows(test_data: Path) -> None:
     from avdata.sources.segments_fast import parse_block, parse_block_csv
 
     data = (test_data / "eval_segments.csv").read_bytes()
-    a, b = parse_block_csv(data), parse_block(data)
+    assert parse_block_csv(data) is None  # header lines are not rows: the caller cuts them off
+    body = data.split(b"\n", 3)[3]
+    a, b = parse_block_csv(body), parse_block(body)
     assert a is not None
-    assert list(a.other_lines) == list(b.other_lines) == [0, 1, 2]  # the three header lines
+    assert len(a.other_lines) == len(b.other_lines) == 0
     assert a.ytid.equals(b.ytid) and a.labels.equals(b.labels)
     assert (a.start_ms == b.start_ms).all() and (a.end_ms == b.end_ms).all()
     assert len(a.line_index) == 20371

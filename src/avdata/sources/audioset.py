@@ -157,7 +157,17 @@ def _block_rows(block: LineBlock, fast: FastSegments, file: str, header: _Header
 
 
 def _parse(block: LineBlock) -> FastSegments:
-    return parse_block_csv(block.data) or parse_block(block.data)
+    """Arrow CSV path for the lines after any leading ``#`` header lines, else the numpy path."""
+    data, skip, cut = block.data, 0, 0
+    while data.startswith(b"#", cut):
+        cut = data.index(b"\n", cut) + 1
+        skip += 1
+    fast = parse_block_csv(data[cut:]) if cut < len(data) else None
+    if fast is None:
+        return parse_block(data)
+    fast.line_index = fast.line_index + skip
+    fast.other_lines = np.concatenate([np.arange(skip), fast.other_lines + skip])
+    return fast
 
 
 @dataclass(frozen=True)
