@@ -124,7 +124,8 @@ def conform(table: pa.Table) -> pa.Table:
         if CLIP_SCHEMA.get_field_index(name) < 0:
             arrays.append(table.column(name))
             fields.append(table.schema.field(name))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=CLIP_SCHEMA.metadata))
+    metadata = {**(table.schema.metadata or {}), **CLIP_SCHEMA.metadata}  # keep readers' notes
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:

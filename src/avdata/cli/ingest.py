@@ -1,0 +1,28 @@
+"""``avdata ingest``: published lists -> clip table."""
+
+from __future__ import annotations
+
+import click
+
+from avdata.cli.main import cli
+from avdata.cli.report import finish, live_printer
+from avdata.ingest import IngestOptions, ingest
+from avdata.sources.problems import Problems
+from avdata.sources.registry import FORMAT_MODULES
+
+
+@cli.command("ingest")
+@click.argument("format", type=click.Choice(FORMAT_MODULES))
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Clip table to write (Parquet).")
+@click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")
+@click.option("--split", default=None, help="Split for every row (default: told by each file name).")
+@click.option("--ontology", default=None, help="ontology.json to check label ids (default: bundled).")
+def ingest_cmd(format: str, files: tuple[str, ...], output: str, segments: tuple[str, ...],
+               split: str | None, ontology: str | None) -> None:
+    """Read published list FILES of FORMAT into one clip table."""
+    problems = Problems(on_problem=live_printer())
+    result = ingest(IngestOptions(format=format, files=files, output=output, split=split,
+                                  segments=segments, ontology=ontology), problems)
+    click.echo(f"wrote {result.rows} clip(s) to {result.output}")
+    finish(problems)

@@ -1,0 +1,335 @@
+"""AudioSet segment CSVs (``balanced_train_segments.csv``, ``eval_segments.csv``,
+``unbalanced_train_segments.csv``): read to the clip table, write back byte for byte.
+
+Published shape::
+
+    # Segments csv created Sun Mar  5 10:54:31 2017
+    # num_ytids=22160, num_segs=22160, num_unique_labels=527, num_positive_labels=52882
+    # YTID, start_seconds, end_seconds, positive_labels
+    --PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"
+
+Canonical lines are parsed in bulk (``segments_fast``); every other line goes through
+``parse_segment_line``, which also reads the messy variants found in the wild (CRLF, BOM, blank
+lines, ``30`` for ``30.000``, spreadsheet re-exports with trailing empty fields and the label list
+unquoted over several columns) and reports malformed rows (file and line) before skipping them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avdata.atomic import atomic_path
+from avdata.paths import is_youtube_id
+from avdata.sources.build import build_clips
+from avdata.sources.lines import DEFAULT_BLOCK_BYTES, LineBlock, iter_line_blocks
+from avdata.sources.ontology import Ontology
+from avdata.sources.origins import concat_with_origins, get_origins, with_origins
+from avdata.sources.problems import Problems
+from avdata.sources.registry import ReadOptions, register_reader, register_writer
+from avdata.sources.segments_fast import FastSegments, parse_block, parse_block_csv
+
+FORMAT = "audioset"
+DEFAULT_CREATED = "# Segments csv created by avdata"
+COLUMN_HEADER = "# YTID, start_seconds, end_seconds, positive_labels"
+COUNT_KEYS = ("num_ytids", "num_segs", "num_unique_labels", "num_positive_labels")
+_COUNTS_RE = re.compile(r"(num_ytids|num_segs|num_unique_labels|num_positive_labels)=(\d+)")
+_SPLITS = {"balanced_train_segments": "balanced_train", "eval_segments": "eval",
+           "unbalanced_train_segments": "unbalanced_train"}
+
+
+class RowError(ValueError):
+    """A line that is not a readable segment row; ``str`` is the reason."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    ytid: str
+    start: float
+    end: float
+    labels: tuple[str, ...]
+
+
+def split_from_name(path: str | os.PathLike[str]) -> str:
+    """``eval``, ``balanced_train`` or ``unbalanced_train`` from a published file name; else the stem
+    without a trailing ``_segments``."""
+    stem = Path(path).name.split(".")[0]
+    return _SPLITS.get(stem, stem.removesuffix("_segments"))
+
+
+def _time(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise RowError(f"{what} time {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise RowError(f"{what} time {text!r} is not a finite number >= 0")
+    return value
+
+
+def parse_segment_line(text: str) -> Segment | None:
+    """Parse one line in any accepted variant; None for blank lines; RowError if malformed."""
+    if not text.strip():
+        return None
+    try:
+        fields = next(csv.reader([text], skipinitialspace=True))
+    except csv.Error as e:
+        raise RowError(f"unreadable CSV ({e})") from None
+    fields = [f.strip() for f in fields]
+    while fields and not fields[-1]:
+        fields.pop()
+    if len(fields) < 4:
+        raise RowError(f"expected YTID, start, end, labels; found {len(fields)} field(s)")
+    ytid = fields[0]
+    if not is_youtube_id(ytid):
+        raise RowError(f"YouTube id {ytid!r} is not 11 characters of [A-Za-z0-9_-]")
+    start = _time(fields[1], "start")
+    end = _time(fields[2], "end")
+    if end <= start:
+        raise RowError(f"end time {fields[2]} is not after start time {fields[1]}")
+    labels = tuple(lab.strip() for f in fields[3:] for lab in f.split(","))
+    if any(not lab for lab in labels):
+        raise RowError("empty label in the label list")
+    if any(c.isspace() or c == '"' for lab in labels for c in lab):
+        raise RowError("a label contains a space or a quote")
+    return Segment(ytid, start, end, labels)
+
+
+@dataclass
+class _Header:
+    lines: list[str]
+    counts: dict[str, int] | None = None
+    counts_line: int | None = None
+
+
+def _block_rows(block: LineBlock, fast: FastSegments, file: str, header: _Header,
+                problems: Problems) -> tuple[list, list, list, list, list]:
+    """Run the slow path over the lines the fast parser left; returns column lists."""
+    lines_out, ids, starts, ends, labels = [], [], [], [], []
+    if not len(fast.other_lines):
+        return lines_out, ids, starts, ends, labels
+    if fast.line_starts is None:
+        ends_at = np.flatnonzero(np.frombuffer(block.data, np.uint8) == 10)
+        starts_at = np.concatenate([[0], ends_at[:-1] + 1])
+    else:
+        starts_at, ends_at = fast.line_starts, fast.line_ends
+    for i in fast.other_lines.tolist():
+        lineno = block.first_line + i
+        raw = block.data[starts_at[i]: ends_at[i]]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.error(file, lineno, "line is not valid UTF-8")
+            continue
+        if text.startswith("#"):
+            if lineno <= 3 and len(header.lines) == lineno - 1:
+                header.lines.append(text)
+                found = dict(_COUNTS_RE.findall(text))
+                if set(found) == set(COUNT_KEYS):
+                    header.counts = {k: int(v) for k, v in found.items()}
+                    header.counts_line = lineno
+            continue
+        try:
+            seg = parse_segment_line(text)
+        except RowError as e:
+            problems.error(file, lineno, str(e))
+            continue
+        if seg is None:
+            continue
+        lines_out.append(lineno)
+        ids.append(seg.ytid)
+        starts.append(seg.start)
+        ends.append(seg.end)
+        labels.append(list(seg.labels))
+    return lines_out, ids, starts, ends, labels
+
+
+def _parse(block: LineBlock) -> FastSegments:
+    """Arrow CSV path for the lines after any leading ``#`` header lines, else the numpy path."""
+    data, skip, cut = block.data, 0, 0
+    while data.startswith(b"#", cut):
+        cut = data.index(b"\n", cut) + 1
+        skip += 1
+    fast = parse_block_csv(data[cut:]) if cut < len(data) else None
+    if fast is None:
+        return parse_block(data)
+    fast.line_index = fast.line_index + skip
+    fast.other_lines = np.concatenate([np.arange(skip), fast.other_lines + skip])
+    return fast
+
+
+@dataclass(frozen=True)
+class SegmentsReadOptions:
+    """How to read a segment file: ``split`` overrides the split told by the file name;
+    ``threads`` parse blocks in parallel (numpy and Arrow release the GIL)."""
+
+    split: str | None = None
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+    threads: int = 2
+
+
+def iter_segment_tables(path: str | os.PathLike[str], options: SegmentsReadOptions = SegmentsReadOptions(),
+                        problems: Problems | None = None, header: _Header | None = None) -> Iterator[pa.Table]:
+    """Stream a segment file as clip-table blocks in file order (clip_id = YTID; see ``read_segments``)."""
+    problems = problems if problems is not None else Problems()
+    header = header if header is not None else _Header([])
+    file = str(path)
+    split = options.split or split_from_name(path)
+    blocks = iter_line_blocks(path, options.block_bytes)
+    with ThreadPoolExecutor(max(1, options.threads)) as pool:
+        pending = []
+        for block in blocks:
+            pending.append((block, pool.submit(_parse, block)))
+            if len(pending) > options.threads:
+                yield _to_table(*_take(pending), file, split, header, problems)
+        while pending:
+            yield _to_table(*_take(pending), file, split, header, problems)
+
+
+def _take(pending: list) -> tuple[LineBlock, FastSegments]:
+    block, fut = pending.pop(0)
+    return block, fut.result()
+
+
+def _to_table(block: LineBlock, fast: FastSegments, file: str, split: str, header: _Header,
+              problems: Problems) -> pa.Table:
+    slow_lines, ids, starts, ends, labels = _block_rows(block, fast, file, header, problems)
+    line = pa.array(fast.line_index + block.first_line, pa.int64())
+    ytid, labs = fast.ytid, fast.labels
+    start = pa.array(fast.start_ms / 1000.0)
+    end = pa.array(fast.end_ms / 1000.0)
+    if slow_lines:
+        order = np.argsort(np.concatenate([fast.line_index + block.first_line, slow_lines]), kind="stable")
+        take = pa.array(order)
+        line = pa.concat_arrays([line, pa.array(slow_lines, pa.int64())]).take(take)
+        ytid = pa.concat_arrays([ytid, pa.array(ids, pa.string())]).take(take)
+        labs = pa.concat_arrays([labs, pa.array(labels, pa.list_(pa.string()))]).take(take)
+        start = pa.concat_arrays([start, pa.array(starts, pa.float64())]).take(take)
+        end = pa.concat_arrays([end, pa.array(ends, pa.float64())]).take(take)
+    return build_clips(len(line), {
+        "clip_id": ytid, "source": ytid, "source_kind": "youtube", "start": start, "end": end,
+        "labels": labs, "dataset": FORMAT, "split": split, "origin_file": file, "origin_line": line,
+    })
+
+
+def segment_counts(table: pa.Table) -> dict[str, int]:
+    """The four counts of the second header line, computed from a table."""
+    flat = pc.list_flatten(table.column("labels"))
+    return {
+        "num_ytids": pc.count_distinct(table.column("source")).as_py() if table.num_rows else 0,
+        "num_segs": table.num_rows,
+        "num_unique_labels": pc.count_distinct(flat).as_py() if len(flat) else 0,
+        "num_positive_labels": len(flat),
+    }
+
+
+def report_unknown_labels(table: pa.Table, ontology: Ontology, problems: Problems, *, show: int = 5) -> None:
+    """One warning per file naming a few unknown label ids and the lines they are on."""
+    if table.num_rows == 0:
+        return
+    labels = table.column("labels").combine_chunks() if isinstance(table.column("labels"), pa.ChunkedArray) \
+        else table.column("labels")
+    uniq = pc.unique(pc.list_flatten(labels)).to_pylist()
+    unknown = sorted(ontology.unknown(uniq))
+    if not unknown:
+        return
+    rows = pc.list_parent_indices(labels).to_numpy()
+    hit = pc.is_in(pc.list_flatten(labels), value_set=pa.array(unknown)).to_numpy(zero_copy_only=False)
+    row_idx = np.unique(rows[hit])
+    sub = table.take(pa.array(row_idx))
+    by_file: dict[str, list[tuple[int, list[str]]]] = {}
+    for f, ln, labs in zip(sub.column("origin_file").to_pylist(), sub.column("origin_line").to_pylist(),
+                           sub.column("labels").to_pylist()):
+        by_file.setdefault(f, []).append((ln, [x for x in labs if x in set(unknown)]))
+    for f, hits in by_file.items():
+        ids = sorted({x for _, labs in hits for x in labs})
+        where = ", ".join(f"line {ln}: {' '.join(labs)}" for ln, labs in hits[:show])
+        more = f" (and {len(hits) - show} more rows)" if len(hits) > show else ""
+        problems.warn(f, hits[0][0], f"{len(ids)} label id(s) not in the ontology on {len(hits)} row(s): "
+                                     f"{where}{more}")
+
+
+def read_segments(path: str | os.PathLike[str], options: SegmentsReadOptions = SegmentsReadOptions(),
+                  problems: Problems | None = None, ontology: Ontology | None = None) -> pa.Table:
+    """Read one segment file to a clip table (clip_id = YTID; the ingest stage makes ids unique).
+
+    Malformed rows are reported to ``problems`` and skipped; header counts that disagree with the
+    rows read, and label ids not in ``ontology`` (when given), are reported as warnings.
+    """
+    problems = problems if problems is not None else Problems()
+    header = _Header([])
+    tables = list(iter_segment_tables(path, options, problems, header))
+    table = pa.concat_tables(tables) if tables else build_clips(0, {})
+    file = str(path)
+    if header.counts is not None:
+        found = segment_counts(table)
+        diff = [f"{k}={header.counts[k]} stated, {found[k]} read" for k in COUNT_KEYS if header.counts[k] != found[k]]
+        if diff:
+            problems.warn(file, header.counts_line, "header counts disagree with the rows: " + "; ".join(diff))
+    if ontology is not None:
+        report_unknown_labels(table, ontology, problems)
+    created = header.lines[0] if header.lines else None
+    columns = header.lines[2] if len(header.lines) > 2 else None
+    return with_origins(table, {file: {"format": FORMAT, "header": header.lines, "created": created,
+                                       "column_header": columns}})
+
+
+def _fmt_time(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def segments_header(table: pa.Table, created: str | None = None, column_header: str | None = None) -> str:
+    """The three header lines for ``table`` (counts recomputed)."""
+    counts = segment_counts(table)
+    line2 = "# " + ", ".join(f"{k}={counts[k]}" for k in COUNT_KEYS)
+    return f"{created or DEFAULT_CREATED}\n{line2}\n{column_header or COLUMN_HEADER}\n"
+
+
+def write_segments(table: pa.Table, path: str | os.PathLike[str], *, created: str | None = None,
+                   chunk_rows: int = 100_000) -> int:
+    """Write ``table`` as an AudioSet segment CSV (atomically); return the rows written.
+
+    The first header line is ``created`` if given, else the one stored when the rows' (first)
+    origin file was read; counts are recomputed; times are written ``%.3f``.
+    """
+    origins = get_origins(table)
+    note = {}
+    if table.num_rows:
+        note = origins.get(table.column("origin_file")[0].as_py(), {})
+    if note.get("format") != FORMAT:
+        note = {}
+    head = segments_header(table, created or note.get("created"), note.get("column_header"))
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(head)
+        for off in range(0, table.num_rows, chunk_rows):
+            part = table.slice(off, chunk_rows)
+            out = [f'{y}, {s:.3f}, {e:.3f}, "{",".join(labs)}"\n' for y, s, e, labs in zip(
+                part.column("source").to_pylist(), part.column("start").to_pylist(),
+                part.column("end").to_pylist(), part.column("labels").to_pylist())]
+            fh.write("".join(out))
+    return table.num_rows
+
+
+@register_reader(FORMAT)
+def read_audioset(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
+    """Registry entry: read several segment files into one table."""
+    seg_opts = SegmentsReadOptions(split=options.split, threads=options.threads)
+    return concat_with_origins([read_segments(p, seg_opts, problems, options.ontology) for p in paths])
+
+
+@register_writer(FORMAT)
+def write_audioset(table: pa.Table, path: str | os.PathLike[str]) -> int:
+    """Registry entry: see ``write_segments``."""
+    return write_segments(table, path)

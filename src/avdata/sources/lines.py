@@ -1,0 +1,63 @@
+"""Stream a text file as blocks of whole lines (raw bytes), with physical line numbers.
+
+Readers parse a block at a time with numpy, so memory stays near one block however long the file.
+A UTF-8 byte-order mark at the start is dropped; CR before LF is left for the parser to handle;
+a last line without a newline gets one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+BOM = b"\xef\xbb\xbf"
+DEFAULT_BLOCK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Whole lines ``data`` (each ending in LF); ``first_line`` is the 1-based number of the first."""
+
+    data: bytes
+    first_line: int
+    had_bom: bool = False
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=np.uint8)
+
+
+def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
+    """Yield the file as blocks of whole lines."""
+    line = 1
+    rest = b""
+    first = True
+    had_bom = False
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(block_bytes)
+            if first:
+                first = False
+                if chunk.startswith(BOM):
+                    chunk, had_bom = chunk[len(BOM):], True
+            bom = had_bom and line == 1
+            if not chunk:
+                if rest:
+                    yield LineBlock(rest + b"\n", line, bom)
+                return
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut:]
+            yield LineBlock(block, line, bom)
+            line += block.count(b"\n")
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """The lines of a block without their LF (and without a CR before it)."""
+    lines = data.split(b"\n")[:-1]
+    return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]

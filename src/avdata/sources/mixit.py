@@ -1,0 +1,47 @@
+"""MixIT YFCC100M clip lists (NeurIPS 2020): ``video path, start, end, output offset``; the test
+MoM list has two such clips per row (8 columns). Clips shorter than 10 s are padded with zeros and
+start at the output offset within the 10 s output clip."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from avdata.sources.cliplists import ListInfo, read_clip_list, write_clip_list
+from avdata.sources.origins import concat_with_origins
+from avdata.sources.problems import Problems
+from avdata.sources.registry import ReadOptions, register_reader, register_writer
+
+FORMAT = "mixit"
+DATASET = "mixit_yfcc"
+_SPLIT = re.compile(r"(?:^|[_\-.])(train|validate|validation|val|test|eval)(?:$|[_\-.])")
+
+
+def list_info(path: str | os.PathLike[str]) -> ListInfo:
+    """Split from a ``train``/``validate``/``test`` word in the file name; MoM from ``mom``."""
+    stem = Path(path).name.split(".")[0]
+    m = _SPLIT.search(stem)
+    pair = True if re.search(r"(?:^|_)mom(?:_|$)", stem) else None
+    return ListInfo(dataset=DATASET, split=m.group(1) if m else None, pair=pair)
+
+
+@register_reader(FORMAT)
+def read_mixit(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
+    """Registry entry: read MixIT YFCC100M lists."""
+    tables = []
+    for p in paths:
+        info = list_info(p)
+        if options.split:
+            info = ListInfo(info.dataset, options.split, info.annotation, info.filtered, info.pair)
+        tables.append(read_clip_list(p, info, True, problems, FORMAT))
+    return concat_with_origins(tables)
+
+
+@register_writer(FORMAT)
+def write_mixit(table: pa.Table, path: str | os.PathLike[str]) -> int:
+    """Registry entry: ``path, start, end, offset`` rows (eight columns for pairs)."""
+    return write_clip_list(table, path, FORMAT, with_offset=True)

@@ -1,0 +1,56 @@
+"""How a published list writes its numbers, learned while reading so a writer can match it.
+
+Candidates: ``fixed:N`` (``%.Nf``), ``repr`` (Python's shortest round trip: ``10.0``, ``3.25``) and
+``short`` (shortest without a trailing ``.0``: ``10``, ``3.25``). ``NumberStyle`` keeps the
+candidates that reproduce every number seen; a file whose numbers fit none is ``mixed`` (written
+as ``repr``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MIXED = "mixed"
+_ORDER = ("short", "repr")
+
+
+def format_number(value: float, style: str) -> str:
+    """``value`` written in ``style``."""
+    if style.startswith("fixed:"):
+        return f"{value:.{int(style[6:])}f}"
+    text = repr(float(value))
+    if style == "short" and text.endswith(".0"):
+        return text[:-2]
+    return text
+
+
+def _fits(text: str, value: float, style: str) -> bool:
+    return format_number(value, style) == text
+
+
+@dataclass
+class NumberStyle:
+    """Narrows the candidate styles as numbers are seen."""
+
+    candidates: set[str] | None = None
+    seen: int = field(default=0)
+
+    def see(self, text: str, value: float) -> None:
+        self.seen += 1
+        if self.candidates is None:
+            decimals = len(text.split(".", 1)[1]) if "." in text else 0
+            self.candidates = {s for s in (f"fixed:{decimals}", *_ORDER) if _fits(text, value, s)}
+        elif self.candidates:
+            self.candidates = {s for s in self.candidates if _fits(text, value, s)}
+
+    @property
+    def style(self) -> str:
+        """The style to write back with (fixed beats short beats repr; ``mixed`` if none fits)."""
+        if self.candidates is None:
+            return "repr"
+        if not self.candidates:
+            return MIXED
+        fixed = sorted(c for c in self.candidates if c.startswith("fixed:"))
+        if fixed:
+            return fixed[0]
+        return next(s for s in _ORDER if s in self.candidates)

@@ -1,0 +1,78 @@
+"""Registry of published list formats: one reader and one writer per format name.
+
+A format module registers itself with ``@register_reader("name")`` / ``@register_writer("name")``;
+the ingest and export stages look formats up by name (no if/elif chains).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from avdata.errors import AvdataError
+from avdata.sources.ontology import Ontology
+from avdata.sources.problems import Problems
+
+FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options every reader accepts (each uses those that apply to it).
+
+    ``split`` overrides the split told by file names; ``segments`` are AudioSet segment files whose
+    labels are joined to AudioCaps clips; ``ontology`` is used to report unknown label ids.
+    """
+
+    split: str | None = None
+    segments: tuple[str, ...] = ()
+    ontology: Ontology | None = None
+    threads: int = 2
+
+
+Reader = Callable[[Sequence[str], ReadOptions, Problems], pa.Table]
+Writer = Callable[[pa.Table, "str | os.PathLike[str]"], int]
+_READERS: dict[str, Reader] = {}
+_WRITERS: dict[str, Writer] = {}
+
+
+def register_reader(name: str) -> Callable[[Reader], Reader]:
+    def deco(fn: Reader) -> Reader:
+        _READERS[name] = fn
+        return fn
+    return deco
+
+
+def register_writer(name: str) -> Callable[[Writer], Writer]:
+    def deco(fn: Writer) -> Writer:
+        _WRITERS[name] = fn
+        return fn
+    return deco
+
+
+def _load() -> None:
+    for mod in FORMAT_MODULES:
+        importlib.import_module(f"avdata.sources.{mod}")
+
+
+def get_reader(name: str) -> Reader:
+    _load()
+    if name not in _READERS:
+        raise AvdataError(f"unknown input format {name!r}; known: {', '.join(sorted(_READERS))}")
+    return _READERS[name]
+
+
+def get_writer(name: str) -> Writer:
+    _load()
+    if name not in _WRITERS:
+        raise AvdataError(f"unknown output format {name!r}; known: {', '.join(sorted(_WRITERS))}")
+    return _WRITERS[name]
+
+
+def format_names() -> list[str]:
+    _load()
+    return sorted(set(_READERS) | set(_WRITERS))
