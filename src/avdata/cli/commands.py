@@ -2,3 +2,4 @@
 
 A new stage adds one import line here.
 """
+from avdata.cli import extract  # noqa: F401,E402  avdata extract

@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="avdata", standalone_mode=False)
+        # without standalone mode click returns (not raises) the code of an Exit such as PartialFailure
+        code = cli.main(args=argv, prog_name="avdata", standalone_mode=False)
+        if isinstance(code, int) and code != EXIT_OK:
+            sys.exit(code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
