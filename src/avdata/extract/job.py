@@ -21,6 +21,7 @@ from avdata.media.reader import MediaReader
 from avdata.paths import safe_join, safe_name
 
 Row = dict[str, Any]
+STALE_FRAME = 1.0    # a 'last frame' this many seconds before its clip means the data ended early
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,8 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
             else:
                 files, taken = [], []
                 for k, (frame, t) in enumerate(zip(span.frames, span.frame_times), start=1):
-                    if frame is None or t is None:
-                        continue
+                    if frame is None or t is None or t < clip.start - STALE_FRAME:
+                        continue                    # missing, or a stale frame from before the clip
                     rel = f"{seg.dir}/frame/{frame_name(seg.clip_id, clip.name, len(times), k)}"
                     jpeg.write(safe_join(out, rel), frame)
                     files.append(rel)

@@ -42,6 +42,69 @@ class Span:
 
 
 @dataclass
+class _AudioPiece:
+    """A decoded audio frame: its position by timestamp (samples, unrounded), length, and its
+    samples when it may fall in the wanted range (else None: only its timing is kept)."""
+
+    pos: float | None
+    n: int
+    data: np.ndarray | None
+
+    @classmethod
+    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int) -> "_AudioPiece":
+        pos = float(frame.pts * frame.time_base * rate) if frame.pts is not None else None
+        n = frame.samples
+        data = None
+        if pos is None or (pos + n > lo and pos < hi):
+            data = frame.to_ndarray()
+            if frame.format.is_packed:
+                data = data.reshape(-1, frame.layout.nb_channels).T
+            data = _as_float32(data, frame.format.name)
+        return cls(pos, n, data)
+
+
+def _place_audio(pieces: list[_AudioPiece], rate: int, time_base: Fraction, s0: int,
+                 s1: int) -> list[tuple[int, np.ndarray]]:
+    """Sample positions of decoded pieces, cut to ``[s0, s1)``.
+
+    Within a run of contiguous frames positions follow the sample count; the run's origin is the
+    median of (timestamp - samples before), which is exact for sample-accurate time bases and
+    within half a tick for coarse ones (WebM: 1 ms). A timestamp jump starts a new run.
+    """
+    half_tick = float(time_base * rate) / 2 if time_base else 0.0
+    jump = max(2.0, 2 * half_tick + 1, rate / 500)
+    runs: list[list[tuple[int, _AudioPiece]]] = []      # (samples before in run, piece)
+    origins: list[list[float]] = []
+    cum = 0
+    for piece in pieces:
+        if runs and piece.pos is not None and origins[-1]:
+            est = float(np.median(origins[-1])) + cum
+            if abs(piece.pos - est) > jump:
+                runs.append([])
+                origins.append([])
+                cum = 0
+        if not runs:
+            runs.append([])
+            origins.append([])
+        runs[-1].append((cum, piece))
+        if piece.pos is not None:
+            origins[-1].append(piece.pos - cum)
+        cum += piece.n
+    chunks: list[tuple[int, np.ndarray]] = []
+    for run, org in zip(runs, origins):
+        if not org:
+            continue
+        origin = int(round(float(np.median(org))))
+        for before, piece in run:
+            first = origin + before
+            if piece.data is None or first + piece.n <= s0 or first >= s1:
+                continue
+            lo, hi = max(0, s0 - first), min(piece.n, s1 - first)
+            chunks.append((first + lo, piece.data[:, lo:hi]))
+    return chunks
+
+
+@dataclass
 class _Pkt:
     packet: av.Packet
     pts: int
@@ -67,18 +130,23 @@ class MediaReader:
             raise
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
             raise MediaError("unreadable", f"{self.path}: {e}") from e
-        c = self.container
-        self.vstream = c.streams.video[0] if c.streams.video else None
-        self.astream = c.streams.audio[0] if c.streams.audio else None
+        self._take_streams()
         if self.vstream is None and self.astream is None:
             self.close()
             raise MediaError("unreadable", f"{self.path}: no audio or video stream")
+        c = self.container
+        self.origin = Fraction(c.start_time or 0, av.time_base)
+        self.duration = self._probe_duration()
+
+    def _take_streams(self) -> None:
+        c = self.container
+        self.vstream = c.streams.video[0] if c.streams.video else None
+        self.astream = c.streams.audio[0] if c.streams.audio else None
         for s in (self.vstream, self.astream):
             if s is not None:
                 s.thread_count = 1             # one decoder thread per worker
                 s.thread_type = "SLICE"
-        self.origin = Fraction(c.start_time or 0, av.time_base)
-        self.duration = self._probe_duration()
+        self._fresh = True                     # nothing demuxed yet: positioned at the start
 
     # -- probing ---------------------------------------------------------------------------
     def _probe_duration(self) -> float:
@@ -90,6 +158,7 @@ class MediaReader:
         if ends:
             return max(ends)
         last = 0.0                                 # no header duration: demux to the end
+        self._fresh = False
         try:
             for p in c.demux():
                 if p.pts is not None and p.time_base is not None:
@@ -113,6 +182,16 @@ class MediaReader:
 
     # -- reading ---------------------------------------------------------------------------
     def _seek(self, t: float) -> None:
+        if t <= 0:
+            # Read the start from the start: a seek would skip the packets before time 0 (AAC
+            # priming) that the first real samples need, so reopen instead unless still there.
+            if not self._fresh:
+                self.container.close()
+                self.container = av.open(self.path, "r")
+                self._take_streams()
+            self._fresh = False
+            return
+        self._fresh = False
         anchor = self.vstream if self.vstream is not None else self.astream
         target = self.origin + Fraction(max(0.0, t)).limit_denominator(1_000_000)
         try:
@@ -137,8 +216,8 @@ class MediaReader:
         rate = self.sample_rate
         s0 = int(round(start * rate))
         s1 = int(round(end * rate))
-        chunks: list[tuple[int, np.ndarray]] = []
-        next_sample: int | None = None
+        decoded: list[_AudioPiece] = []
+        guard = rate // 50 + 1                    # 20 ms: more than any timestamp rounding
         audio_done = not want_audio
         last_t = max(frame_times) if want_video else 0.0
         video_done = not want_video
@@ -153,8 +232,8 @@ class MediaReader:
                     continue
                 if packet.stream is self.astream and not audio_done:
                     for frame in self._decode(self.astream, packet):
-                        next_sample = self._take_audio(frame, rate, s0, s1, next_sample, chunks)
-                    if next_sample is not None and next_sample >= s1:
+                        decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
+                    if decoded and decoded[-1].pos is not None and decoded[-1].pos >= s1 + guard:
                         audio_done = True
                 elif packet.stream is self.vstream and not video_done:
                     pts = packet.pts if packet.pts is not None else packet.dts
@@ -171,14 +250,15 @@ class MediaReader:
                     break
             if not audio_done:
                 for frame in self._decode(self.astream, None):
-                    next_sample = self._take_audio(frame, rate, s0, s1, next_sample, chunks)
+                    decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
         except av.FFmpegError as e:
-            if not chunks and not packets:
+            if not decoded and not packets:
                 raise MediaError("decode_error", f"{self.path}: {e}") from e
         if want_audio:
             span.sample_rate = rate
             span.layout = self.astream.codec_context.layout.name
             span.audio_start_sample = s0
+            chunks = _place_audio(decoded, rate, self.astream.time_base, s0, s1)
             span.audio = self._assemble(chunks, s0, s1, self.astream.codec_context.channels)
         if want_video:
             self._decode_frames(packets, frame_times, span, deadline, skip_nonref)
@@ -191,26 +271,6 @@ class MediaReader:
             return []
         except av.FFmpegError:
             return []                            # a damaged packet: skip it, keep going
-
-    @staticmethod
-    def _take_audio(frame: av.AudioFrame, rate: int, s0: int, s1: int, expected: int | None,
-                    chunks: list[tuple[int, np.ndarray]]) -> int | None:
-        if frame.pts is None and expected is None:
-            return expected
-        first = expected
-        if frame.pts is not None:
-            by_pts = int(round(float(frame.pts * frame.time_base) * rate))
-            # Timestamps may be rounded (WebM: 1 ms); follow the sample count unless they jump.
-            if expected is None or abs(by_pts - expected) > max(2, rate // 500):
-                first = by_pts
-        n = frame.samples
-        if first + n > s0 and first < s1:
-            data = frame.to_ndarray()
-            if frame.format.is_packed:
-                data = data.reshape(-1, frame.layout.nb_channels).T
-            lo, hi = max(0, s0 - first), min(n, s1 - first)
-            chunks.append((first + lo, _as_float32(data[:, lo:hi], frame.format.name)))
-        return first + n
 
     @staticmethod
     def _assemble(chunks: list[tuple[int, np.ndarray]], s0: int, s1: int, channels: int) -> np.ndarray:
