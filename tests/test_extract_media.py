@@ -224,3 +224,37 @@ def test_fetch_manifest_offsets_map_source_time_to_file_time(videos: Path, tmp_p
     assert [jpeg_time(tmp_path / "out" / f) for f in p0["frame_files"]] == pytest.approx(file_times, abs=0.0015)
     assert file_times[0] == pytest.approx(8.0)
     assert "unavailable" in rows[("AAAAAAAAAAA", "p0")]["message"]
+
+
+def test_b_frames_right_frame_and_fewer_decodes_when_skipping_nonref(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from avdata.media.reader import MediaReader
+    from avdata.media.synth import draw_time_frame
+    path = tmp_path / "bframes.mp4"
+    with av.open(str(path), "w") as c:                   # x264 "medium" with B-frames, GOP 2 s
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        s.options = {"preset": "medium", "bf": "3", "g": "50", "keyint_min": "50", "sc_threshold": "0"}
+        for i in range(150):
+            f = av.VideoFrame.from_ndarray(draw_time_frame(i * 40, 160, 96), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(path)) as c:
+        assert any(str(f.pict_type).endswith("B") for f in c.decode(video=0))
+    decoded = {}
+    for skip in (True, False):
+        with MediaReader(path) as r:
+            decoded[skip] = 0
+            for s0 in np.arange(0.0, 4.9, 0.43):
+                ts = [s0, s0 + 0.13, s0 + 0.5, s0 + 1.01]
+                span = r.read_span(s0, s0 + 1.01, ts, audio=False, skip_nonref=skip)
+                decoded[skip] += span.frames_decoded
+                for t, f, taken in zip(ts, span.frames, span.frame_times):
+                    ms = read_frame_time_ms(f.to_ndarray(format="rgb24"))
+                    assert ms == min(int(np.ceil(t * 25 - 1e-6)) * 40, 5960)
+                    assert taken * 1000 == pytest.approx(ms, abs=1)
+    assert decoded[True] < 0.8 * decoded[False]
