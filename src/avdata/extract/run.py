@@ -1,0 +1,240 @@
+"""``run_extract``: plan the per-video jobs for a clip table, run them, keep the manifest, resume.
+
+Resuming: the manifest's latest row per (clip_id, clip) says what is done. A segment whose clips
+are all ``ok`` with their files present is skipped; a clip whose row failed is redone only with
+``retry_failed``; a clip without a row (the run was killed before its video's rows were written)
+is redone, its files overwritten atomically. All rows of one video go into the same manifest part,
+so a segment's clips are recorded together or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from avdata.atomic import sweep_temp_files
+from avdata.errors import AvdataError, UnsafePathError
+from avdata.executors import get_executor
+from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
+from avdata.extract.plan import chunk_dir
+from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.paths import safe_join, safe_name
+from avdata.progress import progress
+from avdata.table import read_clips
+
+VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "m4a", "avi", "flv", "3gp", "ts", "ogg", "ogv",
+                    "opus", "mp3", "wav", "flac", "aac")
+MANIFEST_NAME = "extract_manifest.parquet"
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Options of ``run_extract`` (the CLI's options, one to one)."""
+
+    videos: str
+    out: str
+    manifest: str | None = None            # default: {out}/extract_manifest.parquet
+    fetch_manifest: str | None = None
+    media: MediaOptions = field(default_factory=MediaOptions)
+    chunk_prefix: str = "all"
+    chunk_size: int = 35_000
+    workers: int | None = None             # default: all cores
+    executor: str = "local"
+    video_timeout: float | None = 600.0    # seconds per video (hard limit with the local executor)
+    retry_failed: bool = False
+    show_progress: bool | None = None      # None: only on a terminal
+
+    def manifest_path(self) -> Path:
+        return Path(self.manifest) if self.manifest else Path(self.out) / MANIFEST_NAME
+
+
+@dataclass
+class ExtractSummary:
+    """Totals of one run: clips written, clips already complete, clips failed by reason."""
+
+    manifest: str
+    segments: int = 0
+    videos: int = 0
+    clips_ok: int = 0
+    clips_skipped: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+    failed_before: int = 0                 # failed in an earlier run and not retried
+    seconds: float = 0.0
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failed) or self.failed_before > 0
+
+    def lines(self) -> list[str]:
+        rate = self.clips_ok / self.seconds if self.seconds > 0 else 0.0
+        out = [f"extract: {self.segments} segments from {self.videos} videos in {self.seconds:.1f} s "
+               f"({rate:.1f} clips/s)",
+               f"  done {self.clips_ok}, skipped (already complete) {self.clips_skipped}, "
+               f"failed {sum(self.failed.values())}"]
+        out += [f"    {code}: {n}" for code, n in sorted(self.failed.items(), key=lambda x: (-x[1], x[0]))]
+        if self.failed_before:
+            out.append(f"  failed earlier, not retried (use --retry-failed): {self.failed_before}")
+        out.append(f"  manifest: {self.manifest}")
+        return out
+
+
+class VideoFinder:
+    """Finds a source's local file: ``{videos}/{id}.{ext}`` for YouTube ids, ``safe_join(videos,
+    path)`` for path sources, or the fetch manifest's ``path`` and ``offset`` when given."""
+
+    def __init__(self, videos: str | os.PathLike[str], fetch_manifest: str | None = None) -> None:
+        self.videos = Path(videos)
+        self._by_stem: dict[str, str] | None = None
+        self._fetched: dict[str, tuple[str, str | None, float]] = {}
+        if fetch_manifest:
+            table = latest(read_manifest(fetch_manifest), ["source"])
+            missing = {"source", "status", "path"} - set(table.column_names)
+            if table.num_rows and missing:
+                raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
+            offsets = table.column("offset").to_pylist() if "offset" in table.column_names else [0.0] * table.num_rows
+            for src, status, path, off in zip(table.column("source").to_pylist(), table.column("status").to_pylist(),
+                                              table.column("path").to_pylist() if table.num_rows else [], offsets):
+                self._fetched[src] = (status, path, float(off or 0.0))
+
+    def _index(self) -> dict[str, str]:
+        if self._by_stem is None:
+            rank = {ext: i for i, ext in enumerate(VIDEO_EXTENSIONS)}
+            best: dict[str, tuple[int, str]] = {}
+            if self.videos.is_dir():
+                with os.scandir(self.videos) as entries:
+                    for e in entries:
+                        stem, dot, ext = e.name.rpartition(".")
+                        if dot and ext.lower() in rank and e.is_file() and not e.name.startswith("."):
+                            r = rank[ext.lower()]
+                            if stem not in best or r < best[stem][0]:
+                                best[stem] = (r, e.name)
+            self._by_stem = {stem: name for stem, (_, name) in best.items()}
+        return self._by_stem
+
+    def find(self, source: str, kind: str) -> tuple[str | None, float, tuple[str, str] | None]:
+        """(path, offset, error): the file and the source second it starts at, or an error."""
+        try:
+            if source in self._fetched:
+                status, rel, offset = self._fetched[source]
+                if status != STATUS_OK or not rel:
+                    return None, 0.0, ("missing_video", f"{source}: fetch status {status!r}")
+                path = safe_join(self.videos, rel)
+                if not path.is_file():
+                    return None, 0.0, ("missing_video", f"{source}: fetched file {rel} not found under {self.videos}")
+                return str(path), offset, None
+            if kind == "youtube":
+                name = self._index().get(safe_name(source))
+                if name is None:
+                    return None, 0.0, ("missing_video", f"{source}: no {{videos}}/{source}.{{mp4,mkv,webm,...}} "
+                                                        f"under {self.videos}")
+                return str(self.videos / name), 0.0, None
+            path = safe_join(self.videos, source)
+            if not path.is_file():
+                return None, 0.0, ("missing_video", f"{source}: not found under {self.videos}")
+            return str(path), 0.0, None
+        except UnsafePathError as e:
+            return None, 0.0, ("missing_video", f"{source}: refused: {e}")
+
+
+def _complete(row: dict[str, Any], out: Path) -> bool:
+    """True when a row's files all exist (they were renamed into place only when complete)."""
+    files = ([row["audio_file"]] if row.get("audio_file") else []) + list(row.get("frame_files") or [])
+    try:
+        return all(safe_join(out, f).is_file() for f in files)
+    except UnsafePathError:
+        return False
+
+
+def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
+              summary: ExtractSummary) -> list[VideoJob]:
+    """Group the clip table's segments by video, leaving out what the manifest says is done."""
+    out = Path(options.out)
+    prev: dict[str, list[dict[str, Any]]] = {}
+    for row in previous.to_pylist():
+        prev.setdefault(row["clip_id"], []).append(row)
+    finder = VideoFinder(options.videos, options.fetch_manifest)
+    groups: dict[tuple[str, str], list[SegmentTask]] = {}
+    cols = {name: clips.column(name).to_pylist() for name in ("clip_id", "source", "source_kind", "start", "end")}
+    seen: set[str] = set()
+    for i, clip_id in enumerate(cols["clip_id"]):
+        summary.segments += 1
+        rows = prev.get(clip_id, [])
+        if clip_id in seen:
+            continue                                   # a repeated id would overwrite the first
+        seen.add(clip_id)
+        done = frozenset(r["clip"] for r in rows if r["status"] == STATUS_OK and _complete(r, out))
+        failed = [r for r in rows if r["status"] != STATUS_OK]
+        incomplete = [r for r in rows if r["status"] == STATUS_OK and r["clip"] not in done]
+        if rows and not incomplete and (not failed or not options.retry_failed):
+            summary.clips_skipped += len(done)
+            summary.failed_before += len(failed)
+            continue
+        summary.clips_skipped += len(done)
+        seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]),
+                          chunk_dir(i, options.chunk_prefix, options.chunk_size), done)
+        groups.setdefault((cols["source_kind"][i], cols["source"][i]), []).append(seg)
+    jobs = []
+    for (kind, source), segs in groups.items():
+        path, offset, error = finder.find(source, kind)
+        jobs.append(VideoJob(out=str(out), video=path, segments=tuple(segs), options=options.media,
+                             offset=offset, time_limit=options.video_timeout, error=error))
+    return jobs
+
+
+def timeout_rows(job: VideoJob, reason: str) -> list[Row]:
+    """Rows for a job whose worker was killed (``timeout``) or died (``decode_error``)."""
+    code = "timeout" if reason == "timeout" else "decode_error"
+    message = (f"{job.video}: gave up after {job.time_limit} s" if reason == "timeout"
+               else f"{job.video}: the worker process died while decoding")
+    return [error_row(s, "p0", code, message) for s in job.segments]
+
+
+def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOptions) -> ExtractSummary:
+    """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path)."""
+    t0 = time.monotonic()
+    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = options.manifest_path()
+    summary = ExtractSummary(manifest=str(manifest))
+    sweep_temp_files(out)
+    previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+    jobs = plan_jobs(table, options, previous, summary)
+    summary.videos = len(jobs)
+    executor_opts: dict[str, Any] = {}
+    if options.executor == "local":
+        executor_opts = {"workers": options.workers}
+        if options.video_timeout:
+            # the job stops itself at the limit; the supervisor kills it if it cannot
+            executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=timeout_rows)
+    executor = get_executor(options.executor, **executor_opts)
+    failed: Counter[str] = Counter()
+    # one video's rows are never split across parts: flush between videos only
+    with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, flush_rows=1 << 62, flush_seconds=float("inf")) as writer, \
+            progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
+        buffered, last_flush = 0, time.monotonic()
+        for rows in executor.map_unordered(extract_video, jobs):
+            writer.write_many(rows)
+            buffered += len(rows)
+            for r in rows:
+                if r["status"] == STATUS_OK:
+                    summary.clips_ok += 1
+                else:
+                    failed[r["status"]] += 1
+            if buffered >= 256 or time.monotonic() - last_flush >= 5.0:
+                writer.flush()
+                buffered, last_flush = 0, time.monotonic()
+            bar.update(len({r["clip_id"] for r in rows}))
+            elapsed = time.monotonic() - t0
+            bar.set_postfix_str(f"{summary.clips_ok / elapsed:.1f} clips/s, failed {sum(failed.values())}",
+                                refresh=False)
+    summary.failed = dict(failed)
+    summary.seconds = time.monotonic() - t0
+    return summary

@@ -1,0 +1,357 @@
+"""Read what clips need from one video, in one process, with one open container (PyAV).
+
+``MediaReader`` opens a file once and probes it (duration, streams, the file's time origin).
+``read_span`` then seeks once per clip and demuxes the clip's span a single time: audio packets
+are decoded on the fly and trimmed to the exact sample range; video packets are kept (compressed)
+so that only the frames the requested timestamps need are decoded. Per group of picture it
+decodes from the keyframe to the last frame wanted in it, which is never more work than either
+seeking to every timestamp or decoding the whole span forward; non-reference frames that no
+output needs are skipped by the decoder outright.
+
+All times here are in the file's own timeline: 0 is the container's start time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from avdata.errors import MediaError
+
+AUDIO_PREROLL = 0.5   # seconds decoded before a clip so codecs with overlap (AAC, Opus) settle
+
+
+@dataclass
+class Span:
+    """What ``read_span`` returns: exact audio samples and the frames taken for each timestamp."""
+
+    audio: np.ndarray | None = None            # float32 (channels, n) at ``sample_rate``
+    sample_rate: int = 0
+    layout: str = ""
+    audio_start_sample: int = 0                # file-timeline index of audio[:, 0]
+    frames: list[av.VideoFrame | None] = field(default_factory=list)   # None: could not decode
+    frame_times: list[float | None] = field(default_factory=list)     # file-timeline seconds
+    frames_decoded: int = 0
+
+
+@dataclass
+class _AudioPiece:
+    """A decoded audio frame: its position by timestamp (samples, unrounded), length, and its
+    samples when it may fall in the wanted range (else None: only its timing is kept)."""
+
+    pos: float | None
+    n: int
+    data: np.ndarray | None
+
+    @classmethod
+    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int) -> "_AudioPiece":
+        pos = float(frame.pts * frame.time_base * rate) if frame.pts is not None else None
+        n = frame.samples
+        data = None
+        if pos is None or (pos + n > lo and pos < hi):
+            data = frame.to_ndarray()
+            if frame.format.is_packed:
+                data = data.reshape(-1, frame.layout.nb_channels).T
+            data = _as_float32(data, frame.format.name)
+        return cls(pos, n, data)
+
+
+def _place_audio(pieces: list[_AudioPiece], rate: int, time_base: Fraction, s0: int,
+                 s1: int) -> list[tuple[int, np.ndarray]]:
+    """Sample positions of decoded pieces, cut to ``[s0, s1)``.
+
+    Within a run of contiguous frames positions follow the sample count; the run's origin is the
+    median of (timestamp - samples before), which is exact for sample-accurate time bases and
+    within half a tick for coarse ones (WebM: 1 ms). A timestamp jump starts a new run.
+    """
+    half_tick = float(time_base * rate) / 2 if time_base else 0.0
+    jump = max(2.0, 2 * half_tick + 1, rate / 500)
+    runs: list[list[tuple[int, _AudioPiece]]] = []      # (samples before in run, piece)
+    origins: list[list[float]] = []
+    cum = 0
+    for piece in pieces:
+        if runs and piece.pos is not None and origins[-1]:
+            est = float(np.median(origins[-1])) + cum
+            if abs(piece.pos - est) > jump:
+                runs.append([])
+                origins.append([])
+                cum = 0
+        if not runs:
+            runs.append([])
+            origins.append([])
+        runs[-1].append((cum, piece))
+        if piece.pos is not None:
+            origins[-1].append(piece.pos - cum)
+        cum += piece.n
+    chunks: list[tuple[int, np.ndarray]] = []
+    for run, org in zip(runs, origins):
+        if not org:
+            continue
+        origin = int(round(float(np.median(org))))
+        for before, piece in run:
+            first = origin + before
+            if piece.data is None or first + piece.n <= s0 or first >= s1:
+                continue
+            lo, hi = max(0, s0 - first), min(piece.n, s1 - first)
+            chunks.append((first + lo, piece.data[:, lo:hi]))
+    return chunks
+
+
+@dataclass
+class _Pkt:
+    packet: av.Packet
+    pts: int
+    dts: int
+    key: bool
+
+
+def _deadline_check(deadline: float | None, where: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise MediaError("timeout", f"time limit reached while {where}")
+
+
+class MediaReader:
+    """An open media file: ``duration``, ``has_audio``, ``has_video``; use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        try:
+            if os.path.getsize(self.path) == 0:
+                raise MediaError("unreadable", f"{self.path}: empty file")
+            self.container = av.open(self.path, "r")
+        except MediaError:
+            raise
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise MediaError("unreadable", f"{self.path}: {e}") from e
+        self._take_streams()
+        if self.vstream is None and self.astream is None:
+            self.close()
+            raise MediaError("unreadable", f"{self.path}: no audio or video stream")
+        c = self.container
+        self.origin = Fraction(c.start_time or 0, av.time_base)
+        self.duration = self._probe_duration()
+
+    def _take_streams(self) -> None:
+        c = self.container
+        self.vstream = c.streams.video[0] if c.streams.video else None
+        self.astream = c.streams.audio[0] if c.streams.audio else None
+        for s in (self.vstream, self.astream):
+            if s is not None:
+                s.thread_count = 1             # one decoder thread per worker
+                s.thread_type = "SLICE"
+        self._fresh = True                     # nothing demuxed yet: positioned at the start
+
+    # -- probing ---------------------------------------------------------------------------
+    def _probe_duration(self) -> float:
+        c = self.container
+        if c.duration is not None and c.duration > 0:
+            return float(Fraction(c.duration, av.time_base))
+        ends = [float(s.duration * s.time_base + (s.start_time or 0) * s.time_base - self.origin)
+                for s in (self.vstream, self.astream) if s is not None and s.duration]
+        if ends:
+            return max(ends)
+        last = 0.0                                 # no header duration: demux to the end
+        self._fresh = False
+        try:
+            for p in c.demux():
+                if p.pts is not None and p.time_base is not None:
+                    last = max(last, float((p.pts + (p.duration or 0)) * p.time_base - self.origin))
+        except av.FFmpegError:
+            pass
+        return last
+
+    @property
+    def sample_rate(self) -> int:
+        return self.astream.codec_context.sample_rate if self.astream is not None else 0
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> "MediaReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _seek(self, t: float) -> None:
+        if t <= 0:
+            # Read the start from the start: a seek would skip the packets before time 0 (AAC
+            # priming) that the first real samples need, so reopen instead unless still there.
+            if not self._fresh:
+                self.container.close()
+                self.container = av.open(self.path, "r")
+                self._take_streams()
+            self._fresh = False
+            return
+        self._fresh = False
+        anchor = self.vstream if self.vstream is not None else self.astream
+        target = self.origin + Fraction(max(0.0, t)).limit_denominator(1_000_000)
+        try:
+            self.container.seek(int(math.floor(target / anchor.time_base)), stream=anchor, backward=True)
+        except av.FFmpegError:
+            self.container.seek(0)
+        for s in (self.vstream, self.astream):
+            if s is not None:
+                s.codec_context.flush_buffers()
+
+    def read_span(self, start: float, end: float, frame_times: list[float], *, audio: bool = True,
+                  deadline: float | None = None, skip_nonref: bool = True) -> Span:
+        """Audio samples ``[round(start*rate), round(end*rate))`` (fewer where the audio ends
+        sooner) and, for each of ``frame_times``, the first frame at or after it (the last frame
+        when none is). Times are seconds of the file's timeline."""
+        want_audio = audio and self.astream is not None
+        want_video = bool(frame_times) and self.vstream is not None
+        span = Span()
+        if not want_audio and not want_video:
+            return span
+        self._seek(min([start] + frame_times) - AUDIO_PREROLL)
+        rate = self.sample_rate
+        s0 = int(round(start * rate))
+        s1 = int(round(end * rate))
+        decoded: list[_AudioPiece] = []
+        guard = rate // 50 + 1                    # 20 ms: more than any timestamp rounding
+        audio_done = not want_audio
+        last_t = max(frame_times) if want_video else 0.0
+        video_done = not want_video
+        vtb = self.vstream.time_base if self.vstream is not None else None
+        packets: list[_Pkt] = []
+        best_after: float | None = None           # smallest pts time >= last_t seen so far
+        streams = [s for s, w in ((self.vstream, want_video), (self.astream, want_audio)) if w]
+        try:
+            for packet in self.container.demux(*streams):
+                _deadline_check(deadline, f"reading {self.path}")
+                if packet.size == 0:
+                    continue
+                if packet.stream is self.astream and not audio_done:
+                    for frame in self._decode(self.astream, packet):
+                        decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
+                    if decoded and decoded[-1].pos is not None and decoded[-1].pos >= s1 + guard:
+                        audio_done = True
+                elif packet.stream is self.vstream and not video_done:
+                    pts = packet.pts if packet.pts is not None else packet.dts
+                    if pts is None:
+                        continue
+                    dts = packet.dts if packet.dts is not None else pts
+                    packets.append(_Pkt(packet, pts, dts, bool(packet.is_keyframe)))
+                    t = float(pts * vtb - self.origin)
+                    if t >= last_t - 1e-9 and (best_after is None or t < best_after):
+                        best_after = t
+                    if best_after is not None and float(dts * vtb - self.origin) > best_after + 1e-9:
+                        video_done = True
+                if audio_done and video_done:
+                    break
+            if not audio_done:
+                for frame in self._decode(self.astream, None):
+                    decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
+        except av.FFmpegError as e:
+            if not decoded and not packets:
+                raise MediaError("decode_error", f"{self.path}: {e}") from e
+        if want_audio:
+            span.sample_rate = rate
+            span.layout = self.astream.codec_context.layout.name
+            span.audio_start_sample = s0
+            chunks = _place_audio(decoded, rate, self.astream.time_base, s0, s1)
+            span.audio = self._assemble(chunks, s0, s1, self.astream.codec_context.channels)
+        if want_video:
+            self._decode_frames(packets, frame_times, span, deadline, skip_nonref)
+        return span
+
+    def _decode(self, stream: av.stream.Stream, packet: av.Packet | None) -> list[av.frame.Frame]:
+        try:
+            return stream.codec_context.decode(packet)
+        except av.error.EOFError:
+            return []
+        except av.FFmpegError:
+            return []                            # a damaged packet: skip it, keep going
+
+    @staticmethod
+    def _assemble(chunks: list[tuple[int, np.ndarray]], s0: int, s1: int, channels: int) -> np.ndarray:
+        """Place decoded pieces at their sample positions; a gap inside is silence; the result
+        stops where the last audio stops (a source that ends sooner gives fewer samples)."""
+        if not chunks:
+            return np.zeros((channels, 0), np.float32)
+        stop = min(s1, max(pos + c.shape[1] for pos, c in chunks))
+        out = np.zeros((chunks[0][1].shape[0], stop - s0), np.float32)
+        for pos, c in chunks:
+            k = min(c.shape[1], stop - pos)
+            out[:, pos - s0: pos - s0 + k] = c[:, :k]
+        return out
+
+    def _decode_frames(self, packets: list[_Pkt], frame_times: list[float], span: Span,
+                       deadline: float | None, skip_nonref: bool) -> None:
+        """Decode only what the targets need: per target, from its GOP's keyframe to it."""
+        vs = self.vstream
+        vtb = vs.time_base
+        # presentation order of the frames the span holds, and where each sits in decode order
+        order = sorted(range(len(packets)), key=lambda i: packets[i].pts)
+        times = [float(packets[i].pts * vtb - self.origin) for i in order]
+        first_key = next((i for i, p in enumerate(packets) if p.key), None)
+        if first_key is None or not times:
+            return
+        wanted: list[int] = []                      # decode-order index of each target frame
+        for t in frame_times:
+            j = bisect.bisect_left(times, t - 1e-6)
+            wanted.append(order[min(j, len(order) - 1)])
+        # targets before the first keyframe (decode order) cannot be decoded from this span
+        wanted = [max(w, first_key) for w in wanted]
+        need_pts = {packets[w].pts for w in wanted}
+        got: dict[int, av.VideoFrame] = {}
+        ctx = vs.codec_context
+        key_before = [0] * len(packets)
+        k = first_key
+        for i, p in enumerate(packets):
+            if p.key:
+                k = i
+            key_before[i] = k if i >= first_key else first_key
+        pos = -1                                    # last packet fed to the decoder
+        for w in sorted(set(wanted)):
+            if packets[w].pts in got:
+                continue
+            if pos + 1 < key_before[w]:             # nothing between is needed: jump ahead
+                ctx.flush_buffers()
+                pos = key_before[w] - 1
+            while packets[w].pts not in got and pos < len(packets) - 1:
+                _deadline_check(deadline, f"decoding {self.path}")
+                pos += 1
+                p = packets[pos]
+                if skip_nonref:
+                    ctx.skip_frame = "DEFAULT" if p.pts in need_pts else "NONREF"
+                for frame in self._decode(vs, p.packet):
+                    span.frames_decoded += 1
+                    if frame.pts in need_pts:
+                        got[frame.pts] = frame
+            if packets[w].pts not in got and pos >= len(packets) - 1:   # end of span: drain
+                ctx.skip_frame = "DEFAULT"
+                for frame in self._decode(vs, None):
+                    span.frames_decoded += 1
+                    if frame.pts in need_pts:
+                        got[frame.pts] = frame
+                ctx.flush_buffers()
+                pos = len(packets)
+        ctx.skip_frame = "DEFAULT"
+        for w in wanted:
+            frame = got.get(packets[w].pts)
+            span.frames.append(frame)
+            span.frame_times.append(float(packets[w].pts * vtb - self.origin) if frame is not None else None)
+
+
+def _as_float32(data: np.ndarray, fmt: str) -> np.ndarray:
+    if data.dtype == np.float32:
+        return data
+    if data.dtype == np.float64:
+        return data.astype(np.float32)
+    scale = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0,
+             np.dtype(np.uint8): 128.0}.get(data.dtype)
+    if scale is None:
+        raise MediaError("decode_error", f"unsupported audio sample format {fmt}")
+    if data.dtype == np.uint8:
+        return (data.astype(np.float32) - 128.0) / scale
+    return data.astype(np.float32) / scale
