@@ -46,13 +46,19 @@ from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
               help="ffmpeg for section downloads [default: imageio-ffmpeg's, else PATH].")
 @click.option("--report", is_flag=True, help="Print counts per error class and the fraction available "
               "(alone: report on OUT's manifest without fetching).")
+@click.option("--delete-after-extract", is_flag=True,
+              help="Extract each video's clips into --extract-out as soon as it is fetched (default "
+              "extraction settings) and delete the fetched file once all its clips are ok.")
+@click.option("--extract-out", type=click.Path(file_okay=False, path_type=Path),
+              help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
                   archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,
                   max_height: int, cookies: Path | None, rate_limit: int | None, sleep: float,
                   proxy: str | None, sections: bool, section_before: float, section_after: float,
-                  exact_cuts: bool, ffmpeg: Path | None, report: bool, progress: bool | None) -> None:
+                  exact_cuts: bool, ffmpeg: Path | None, report: bool, delete_after_extract: bool,
+                  extract_out: Path | None, progress: bool | None) -> None:
     """Find or download every source video of CLIPS (a clip-table Parquet file) into OUT."""
     from avdata.fetch import fetch, fetch_report
 
@@ -68,11 +74,25 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
         return
     if clips is None or source is None:
         raise click.UsageError("fetching needs CLIPS and --source (or use --report alone)")
-    summary = fetch(clips, options)
+    if delete_after_extract and extract_out is None:
+        raise click.UsageError("--delete-after-extract needs --extract-out DIR")
+    if delete_after_extract:
+        from avdata.extract.on_fetch import ExtractOnFetch
+        from avdata.extract.run import ExtractOptions
+        from avdata.table import read_clips
+
+        table = read_clips(clips)
+        with ExtractOnFetch(table, ExtractOptions(videos=str(out), out=str(extract_out))) as hook:
+            summary = fetch(table, options, on_fetched=hook)
+        click.echo("\n".join(hook.summary.lines()))
+        extract_failed = hook.summary.any_failed
+    else:
+        summary = fetch(clips, options)
+        extract_failed = False
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing to do"
     click.echo(f"fetch: {counts}; already done: {summary.skipped_done}; "
                f"known failures skipped: {summary.skipped_failed}; manifest: {summary.manifest}")
     if report:
         click.echo(fetch_report(options.manifest_path(), clips).format())
-    if summary.failed:
+    if summary.failed or extract_failed:
         raise PartialFailure()

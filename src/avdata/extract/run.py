@@ -119,13 +119,18 @@ class VideoFinder:
         return self._by_stem
 
     def find(self, source: str, kind: str) -> tuple[str | None, float, tuple[str, str] | None]:
-        """(path, offset, error): the file and the source second it starts at, or an error."""
+        """(path, offset, error): the file and the source second it starts at, or an error.
+
+        Videos are read from the user's tree, so symlinks in it are followed (``follow_links``);
+        a data-derived path still cannot use ``..`` or be absolute. A fetch manifest's absolute
+        ``path`` (a ``dir:`` fetch points into the user's own tree) is taken as written.
+        """
         try:
             if source in self._fetched:
                 status, rel, offset = self._fetched[source]
                 if status != STATUS_OK or not rel:
                     return None, 0.0, ("missing_video", f"{source}: fetch status {status!r}")
-                path = safe_join(self.videos, rel)
+                path = Path(rel) if os.path.isabs(rel) else safe_join(self.videos, rel, follow_links=True)
                 if not path.is_file():
                     return None, 0.0, ("missing_video", f"{source}: fetched file {rel} not found under {self.videos}")
                 return str(path), offset, None
@@ -135,7 +140,7 @@ class VideoFinder:
                     return None, 0.0, ("missing_video", f"{source}: no {{videos}}/{source}.{{mp4,mkv,webm,...}} "
                                                         f"under {self.videos}")
                 return str(self.videos / name), 0.0, None
-            path = safe_join(self.videos, source)
+            path = safe_join(self.videos, source, follow_links=True)
             if not path.is_file():
                 return None, 0.0, ("missing_video", f"{source}: not found under {self.videos}")
             return str(path), 0.0, None
@@ -152,14 +157,14 @@ def _complete(row: dict[str, Any], out: Path) -> bool:
         return False
 
 
-def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
-              summary: ExtractSummary) -> list[VideoJob]:
-    """Group the clip table's segments by video, leaving out what the manifest says is done."""
+def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
+                  summary: ExtractSummary) -> dict[tuple[str, str], list[SegmentTask]]:
+    """Group the clip table's segments by (source_kind, source), leaving out what the manifest
+    says is done. Chunk folders follow the clip table's order."""
     out = Path(options.out)
     prev: dict[str, list[dict[str, Any]]] = {}
     for row in previous.to_pylist():
         prev.setdefault(row["clip_id"], []).append(row)
-    finder = VideoFinder(options.videos, options.fetch_manifest)
     groups: dict[tuple[str, str], list[SegmentTask]] = {}
     cols = {name: clips.column(name).to_pylist() for name in ("clip_id", "source", "source_kind", "start", "end")}
     seen: set[str] = set()
@@ -180,10 +185,17 @@ def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
         seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]),
                           chunk_dir(i, options.chunk_prefix, options.chunk_size), done)
         groups.setdefault((cols["source_kind"][i], cols["source"][i]), []).append(seg)
+    return groups
+
+
+def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
+              summary: ExtractSummary) -> list[VideoJob]:
+    """One job per video: its segments still to do and where its file is."""
+    finder = VideoFinder(options.videos, options.fetch_manifest)
     jobs = []
-    for (kind, source), segs in groups.items():
+    for (kind, source), segs in plan_segments(clips, options, previous, summary).items():
         path, offset, error = finder.find(source, kind)
-        jobs.append(VideoJob(out=str(out), video=path, segments=tuple(segs), options=options.media,
+        jobs.append(VideoJob(out=str(options.out), video=path, segments=tuple(segs), options=options.media,
                              offset=offset, time_limit=options.video_timeout, error=error))
     return jobs
 
