@@ -1,14 +1,31 @@
-"""``avdata demo``: the pipeline on the bundled example, one stage call after another."""
+"""``avdata demo``: the pipeline on the bundled example, one stage call after another.
+
+The example lists are real (a few AudioSet and AudioCaps rows) or marked synthetic (AudioScope);
+their videos cannot be downloaded here, so the demo stands in for ``avdata fetch youtube``: for each
+source it writes a synthetic video (frames and audio that tell the time, ``avdata.media.synth``)
+covering just the section the clips need, as a section download does, and a fetch manifest with
+each file's offset. Every later stage is the real one.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
+
+from avdata.extract.run import ExtractOptions, ExtractSummary, run_extract
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.fetch.sections import hull, plan_sections
 from avdata.info import InfoOptions, info
 from avdata.ingest import IngestOptions, ingest, merge_clip_tables
+from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.media.synth import SynthSpec, make_video
+from avdata.paths import safe_join, safe_name
 from avdata.sources.problems import Problems
 from avdata.table import read_clips, write_clips
 
@@ -18,6 +35,7 @@ LISTS = (
     ("audiocaps", ("val.csv",)),
     ("audioscope", ("unfiltered_validate_clips.csv",)),
 )
+DEMO_VIDEO = SynthSpec(width=160, height=90, fps=10, sample_rate=22050, channels=1, keyint_seconds=5.0)
 
 
 @dataclass
@@ -27,6 +45,8 @@ class DemoSummary:
     rows: int
     problems: Problems
     info: str
+    extract: ExtractSummary | None = None
+    stages: list[str] = field(default_factory=list)
 
 
 def example_dir() -> Path:
@@ -34,11 +54,9 @@ def example_dir() -> Path:
     return Path(str(resources.files("avdata").joinpath(EXAMPLE)))
 
 
-def run_demo(out_dir: str | os.PathLike[str]) -> DemoSummary:
-    """Ingest the bundled lists into ``{out_dir}/clips.parquet`` and summarize it."""
-    out = Path(out_dir)
+def ingest_example(out: Path, problems: Problems) -> Path:
+    """Ingest the bundled lists into ``{out}/clips.parquet``."""
     ex = example_dir()
-    problems = Problems()
     parts = []
     for fmt, names in LISTS:
         part = out / "lists" / f"{fmt}.parquet"
@@ -46,5 +64,57 @@ def run_demo(out_dir: str | os.PathLike[str]) -> DemoSummary:
         parts.append(part)
     clips = out / "clips.parquet"
     write_clips(merge_clip_tables(parts), clips)
-    text = info(InfoOptions(path=str(clips)))
-    return DemoSummary(out, clips, read_clips(clips).num_rows, problems, text)
+    return clips
+
+
+def make_stand_in_videos(clips: pa.Table, videos: Path, spec: SynthSpec = DEMO_VIDEO) -> Path:
+    """Write one synthetic video per source and a fetch manifest, as ``avdata fetch`` would.
+
+    YouTube sources get ``{videos}/{id}.mp4`` covering the section their clips need (offset =
+    section start); path sources get a whole video at their relative path. Returns the manifest.
+    """
+    manifest = videos / "fetch_manifest.parquet"
+    done = latest(read_manifest(manifest, FETCH_MANIFEST_SCHEMA), ["source"])
+    have = {r["source"] for r in done.to_pylist() if r["status"] == STATUS_OK}
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for r in clips.select(["source", "source_kind", "start", "end"]).to_pylist():
+        spans[(r["source_kind"], r["source"])].append((r["start"], r["end"]))
+    with ManifestWriter(manifest, FETCH_MANIFEST_SCHEMA) as writer:
+        for (kind, source), segs in spans.items():
+            if kind == "youtube":
+                first, last = hull(plan_sections(segs))
+                rel = f"{safe_name(source)}.mp4"
+            else:
+                first, last = 0.0, max(e for _, e in segs) + 2.0
+                rel = source
+            target = safe_join(videos, rel)
+            if source in have and target.is_file():
+                continue
+            t0 = time.monotonic()
+            make_video(target, SynthSpec(**{**spec.__dict__, "duration": last - first}))
+            writer.write({"source": source, "source_kind": kind, "status": STATUS_OK, "path": rel,
+                          "offset": first, "section_end": last if kind == "youtube" else None,
+                          "bytes": target.stat().st_size, "seconds": time.monotonic() - t0, "attempts": 1,
+                          "message": "", "backend": "demo", "source_uri": "demo:synthetic",
+                          "deleted": False, "finished_at": time.time()})
+    return manifest
+
+
+def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> DemoSummary:
+    """Run every stage on the bundled example; outputs go below ``out_dir``."""
+    out = Path(out_dir)
+    problems = Problems()
+    clips_path = ingest_example(out, problems)
+    clips = read_clips(clips_path)
+    summary = DemoSummary(out, clips_path, clips.num_rows, problems, info(InfoOptions(path=str(clips_path))))
+    summary.stages.append(f"ingest: {clips.num_rows} clips -> {clips_path}")
+
+    videos = out / "videos"
+    fetch_manifest = make_stand_in_videos(clips, videos)
+    summary.stages.append(f"videos: synthetic stand-ins for the downloads -> {videos}")
+
+    media = out / "media"
+    summary.extract = run_extract(clips, ExtractOptions(videos=str(videos), out=str(media),
+                                                        fetch_manifest=str(fetch_manifest), workers=workers))
+    summary.stages.extend(summary.extract.lines())
+    return summary

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import click
 
-from avdata.cli.main import cli
+from avdata.cli.main import PartialFailure, cli
 from avdata.demo import run_demo
 
 
 @cli.command("demo")
-@click.option("--out", "out_dir", required=True, help="Folder for the demo's outputs.")
-def demo_cmd(out_dir: str) -> None:
-    """Ingest the bundled AudioSet/AudioCaps/AudioScope sample and summarize it."""
-    summary = run_demo(out_dir)
+@click.option("--out", "out_dir", default="demo-out", show_default=True, help="Folder for the demo's outputs.")
+@click.option("--workers", type=click.IntRange(1), help="Extraction processes [default: all cores].")
+def demo_cmd(out_dir: str, workers: int | None) -> None:
+    """Run every stage on the bundled AudioSet/AudioCaps/AudioScope sample (no network)."""
+    summary = run_demo(out_dir, workers=workers)
     click.echo(summary.info)
-    click.echo(f"wrote {summary.rows} clip(s) to {summary.clips} "
-               f"({summary.problems.n_warnings} warning(s), {summary.problems.n_errors} error(s))")
+    click.echo(f"{summary.problems.n_warnings} warning(s), {summary.problems.n_errors} error(s) while reading")
+    for line in summary.stages:
+        click.echo(line)
+    if summary.extract is not None and summary.extract.any_failed:
+        raise PartialFailure()

@@ -136,6 +136,8 @@ def make_video(path: str | os.PathLike[str], spec: SynthSpec = SynthSpec()) -> P
             astream = container.add_stream(spec.audio_codec, rate=spec.sample_rate)
             astream.layout = "stereo" if spec.channels == 2 else "mono"
             astream.bit_rate = spec.audio_bitrate
+            if spec.audio_codec == "aac":
+                astream.options = {"aac_coder": "fast"}   # the default two-loop search is ~5x slower
 
         frame_times = (vfr_frame_times(spec.duration, spec.fps) if spec.vfr
                        else [i / spec.fps for i in range(int(round(spec.duration * spec.fps)))])
