@@ -1,4 +1,5 @@
-"""Encode clip outputs with PyAV: audio clips (MP3, FLAC, WAV, Opus) and JPEG frames.
+"""Encode clip outputs: audio clips (FLAC, WAV, Opus with PyAV; MP3 with LAME, ``media.mp3``) and
+JPEG frames (PyAV).
 
 Every file is written under a temporary name and renamed when complete (``avdata.atomic``).
 JPEGs use FFmpeg's mjpeg encoder with ``-q:v``-style quality (2 best .. 31), single-threaded so
@@ -16,11 +17,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from avdata.atomic import atomic_path
+from avdata.atomic import atomic_path, write_bytes_atomic
 from avdata.errors import AvdataError
+from avdata.media.mp3 import encode_mp3, pcm_int16
 
-AUDIO_FORMATS = {            # extension -> (container format, codec, sample format)
-    "mp3": ("mp3", "libmp3lame", "fltp"),
+AUDIO_FORMATS = {            # extension -> (container format, codec, sample format); MP3: media.mp3
+    "mp3": ("mp3", "lame", "s16"),
     "flac": ("flac", "flac", "s16"),
     "wav": ("wav", "pcm_s16le", "s16"),
     "opus": ("ogg", "libopus", "flt"),
@@ -31,7 +33,7 @@ OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 @dataclass(frozen=True)
 class AudioOptions:
     """Audio clip encoding. ``sample_rate``/``mono``: None/False keep the source's.
-    ``mp3_quality``: LAME's algorithm quality 0 (best, slowest) .. 9; None is LAME's default."""
+    ``mp3_quality``: LAME's algorithm quality 0 (best, slowest) .. 9; None is LAME's default (3)."""
 
     format: str = "mp3"
     sample_rate: int | None = None
@@ -110,6 +112,9 @@ def convert_audio(samples: np.ndarray, rate: int, out_rate: int, out_channels: i
 
 def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int, options: AudioOptions) -> None:
     """Encode float32 (channels, n) samples at ``rate`` to ``path`` (format from ``options``)."""
+    if options.format == "mp3":
+        write_bytes_atomic(path, encode_mp3(samples, rate, options.bitrate, options.mp3_quality))
+        return
     fmt, codec, sample_fmt = AUDIO_FORMATS[options.format]
     channels = samples.shape[0]
     layout = _layout(channels)
@@ -119,14 +124,11 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int, op
             cc = stream.codec_context
             cc.format = sample_fmt
             cc.thread_count = 1
-            if options.format in ("mp3", "opus"):
+            if options.format == "opus":
                 cc.bit_rate = options.bitrate
-            if options.format == "mp3" and options.mp3_quality is not None:
-                stream.options = {"compression_level": str(options.mp3_quality)}
             data = samples
             if sample_fmt == "s16":
-                data = (np.clip(samples, -1.0, 32767 / 32768) * 32768).astype(np.int16)
-                data = np.ascontiguousarray(data.T).reshape(1, -1)
+                data = pcm_int16(samples).reshape(1, -1)
             elif sample_fmt == "flt":
                 data = np.ascontiguousarray(samples.T).reshape(1, -1)
             else:
