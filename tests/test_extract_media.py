@@ -33,12 +33,20 @@ VIDEOS = {
 }
 
 
+def _truncate_at_time(path: Path, seconds: float) -> None:
+    """Cut a file at the byte position of its first packet at or after ``seconds`` (a dead download)."""
+    with av.open(str(path)) as c:
+        pos = min(p.pos for p in c.demux() if p.pts is not None and p.pos is not None and p.pos > 0
+                  and p.time_base is not None and float(p.pts * p.time_base) >= seconds)
+    path.write_bytes(path.read_bytes()[:pos])
+
+
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("videos")
     for name, spec in VIDEOS.items():
         make_video(root / name, spec)
-    truncate_file(root / "cut.mkv", 0.6)     # data ends near 6 s; the header still says 10 s
+    _truncate_at_time(root / "cut.mkv", 5.5)  # data ends at 5.5 s; the header still says 10 s
     truncate_file(root / "cut.mp4", 0.6)     # moov atom at the end: nothing readable
     (root / "zero.mp4").write_bytes(b"")
     return root
