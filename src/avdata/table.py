@@ -146,19 +146,23 @@ def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
 
 
 class ClipTableWriter:
-    """Write a clip table to Parquet one block (row group) at a time, so that the whole table is
-    never in memory; the file appears under its final name only when ``close`` succeeds.
+    """Write a clip table to Parquet block by block (a row group every ``row_group_rows`` rows), so
+    that the whole table is never in memory; the file appears under its final name only when ``close`` succeeds.
 
     Every block must have the columns of ``schema`` (default: the clip schema). The schema metadata
     of the file is ``schema``'s, updated by ``update_metadata`` (e.g. with notes only known once the
     last block is read), so ``read_clips`` of the file equals ``write_clips`` of the whole table.
     """
 
-    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema = CLIP_SCHEMA) -> None:
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema = CLIP_SCHEMA, *,
+                 row_group_rows: int = 256 * 1024) -> None:
         self.path = Path(path)
         self.schema = schema
         self.metadata: dict[bytes, bytes] = dict(schema.metadata or {})
         self.rows = 0
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
@@ -168,11 +172,20 @@ class ClipTableWriter:
             raise
 
     def write(self, block: pa.Table) -> None:
-        """Append ``block`` (conformed to the schema) as one row group; empty blocks add nothing."""
+        """Append ``block`` (conformed to the schema). Blocks are gathered into row groups of about
+        ``row_group_rows`` rows (few large row groups write faster than many small ones)."""
         if block.num_rows:
-            table = conform(block)
-            self._writer.write_table(table.replace_schema_metadata(self.schema.metadata))
+            self._pending.append(conform(block).replace_schema_metadata(self.schema.metadata))
+            self._pending_rows += block.num_rows
             self.rows += block.num_rows
+            if self._pending_rows >= self.row_group_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.concat_tables(self._pending)
+            self._pending, self._pending_rows = [], 0
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def update_metadata(self, metadata: Mapping[bytes, bytes]) -> None:
         """Merge ``metadata`` into the file's schema metadata (later values win)."""
@@ -180,6 +193,7 @@ class ClipTableWriter:
 
     def close(self) -> None:
         """Finish the file and move it to its final name."""
+        self._flush()
         final = self.schema.with_metadata(self.metadata)
         arrow_schema = base64.b64encode(final.serialize().to_pybytes()).decode()
         # Arrow readers take the schema (and its metadata) from the ARROW:schema entry.

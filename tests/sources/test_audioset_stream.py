@@ -48,8 +48,14 @@ def test_stream_ingest_equals_whole_table_on_real_files(test_data: Path, tmp_pat
     assert again["clip_id"] == f"{again['source']}_{round(again['start'] * 1000)}"
     assert set(get_origins(new)) == {files[0], files[1]}
     assert _problem_lines(old_p) == _problem_lines(new_p)
-    # one row group per block: the table was never written whole
-    assert pq.ParquetFile(tmp_path / "new.parquet").metadata.num_row_groups == 3
+    # written a few blocks at a time, never the table whole
+    small = tmp_path / "small.parquet"
+    with ClipTableWriter(small, row_group_rows=10_000) as out:
+        for block in (new.slice(0, 15_000), new.slice(15_000, 30_000), new.slice(45_000)):
+            out.write(block)
+        out.update_metadata(new.schema.metadata)
+    assert pq.ParquetFile(small).metadata.num_row_groups == 3
+    assert read_clips(small).equals(new, check_metadata=True)
 
 
 def _messy_file(test_data: Path, path: Path) -> None:
