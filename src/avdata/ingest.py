@@ -10,10 +10,10 @@ import pyarrow as pa
 
 from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
-from avdata.sources.origins import concat_with_origins
+from avdata.sources.origins import concat_with_origins, get_origins, origins_metadata
 from avdata.sources.problems import Problems
-from avdata.sources.registry import ReadOptions, get_reader
-from avdata.table import read_clips, write_clips
+from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
+from avdata.table import ClipTableWriter, read_clips, write_clips
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,8 @@ class IngestResult:
     problems: Problems
 
 
-def read_lists(options: IngestOptions, problems: Problems) -> pa.Table:
-    """Read every input file (a missing or unreadable file is reported and skipped) to one table
-    with unique clip ids."""
-    reader = get_reader(options.format)
+def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], ReadOptions]:
+    """The input files that exist (a missing one is reported) and the reader options."""
     ontology = Ontology.load(options.ontology)
     usable = []
     for f in options.files:
@@ -52,17 +50,36 @@ def read_lists(options: IngestOptions, problems: Problems) -> pa.Table:
             usable.append(f)
     read_opts = ReadOptions(split=options.split, segments=tuple(options.segments), ontology=ontology,
                             threads=options.threads)
-    table = reader(usable, read_opts, problems)
-    return make_unique(table)
+    return usable, read_opts
+
+
+def read_lists(options: IngestOptions, problems: Problems) -> pa.Table:
+    """Read every input file (a missing or unreadable file is reported and skipped) to one table
+    with unique clip ids."""
+    reader = get_reader(options.format)
+    usable, read_opts = _inputs(options, problems)
+    return make_unique(reader(usable, read_opts, problems))
 
 
 def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestResult:
-    """Read the lists and write the clip table atomically."""
+    """Read the lists and write the clip table atomically. Formats with a stream reader are
+    written block by block (one Parquet row group each), so the table is never whole in memory;
+    the file is the same table ``read_lists`` gives."""
     problems = problems if problems is not None else Problems()
-    table = read_lists(options, problems)
-    write_clips(table, options.output)
-    return IngestResult(Path(options.output), table.num_rows, problems)
-
+    stream = get_stream_reader(options.format)
+    if stream is None:
+        table = read_lists(options, problems)
+        write_clips(table, options.output)
+        return IngestResult(Path(options.output), table.num_rows, problems)
+    usable, read_opts = _inputs(options, problems)
+    origins: dict = {}
+    with ClipTableWriter(options.output) as out:
+        for block in stream(usable, read_opts, problems):
+            origins.update(get_origins(block))
+            out.write(block)
+        if origins:
+            out.update_metadata(origins_metadata(origins))
+    return IngestResult(Path(options.output), out.rows, problems)
 
 
 def merge_clip_tables(paths: list[str | os.PathLike[str]]) -> pa.Table:

@@ -38,8 +38,11 @@ unknown columns, and ``conform`` fills missing optional ones with nulls.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -128,11 +131,93 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """Writer settings for clip tables: zstd; min/max statistics only for numeric and bool columns
+    (string and list statistics cost a pass over every value and no stage filters on them)."""
+    stats = [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_list(f.type))]
+    return {"compression": "zstd", "write_statistics": stats}
+
+
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a clip table to Parquet atomically."""
     table = conform(table)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **_parquet_options(table.schema))
+
+
+class ClipTableWriter:
+    """Write a clip table to Parquet block by block (a row group every ``row_group_rows`` rows), so
+    that the whole table is never in memory; the file appears under its final name only when ``close`` succeeds.
+
+    Every block must have the columns of ``schema`` (default: the clip schema). The schema metadata
+    of the file is ``schema``'s, updated by ``update_metadata`` (e.g. with notes only known once the
+    last block is read), so ``read_clips`` of the file equals ``write_clips`` of the whole table.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema = CLIP_SCHEMA, *,
+                 row_group_rows: int = 256 * 1024) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.metadata: dict[bytes, bytes] = dict(schema.metadata or {})
+        self.rows = 0
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._writer = pq.ParquetWriter(tmp, schema, **_parquet_options(schema))
+        except BaseException as e:
+            self._atomic.__exit__(type(e), e, e.__traceback__)
+            raise
+
+    def write(self, block: pa.Table) -> None:
+        """Append ``block`` (conformed to the schema). Blocks are gathered into row groups of about
+        ``row_group_rows`` rows (few large row groups write faster than many small ones)."""
+        if block.num_rows:
+            self._pending.append(conform(block).replace_schema_metadata(self.schema.metadata))
+            self._pending_rows += block.num_rows
+            self.rows += block.num_rows
+            if self._pending_rows >= self.row_group_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.concat_tables(self._pending)
+            self._pending, self._pending_rows = [], 0
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+    def update_metadata(self, metadata: Mapping[bytes, bytes]) -> None:
+        """Merge ``metadata`` into the file's schema metadata (later values win)."""
+        self.metadata.update(metadata)
+
+    def close(self) -> None:
+        """Finish the file and move it to its final name."""
+        self._flush()
+        final = self.schema.with_metadata(self.metadata)
+        arrow_schema = base64.b64encode(final.serialize().to_pybytes()).decode()
+        # Arrow readers take the schema (and its metadata) from the ARROW:schema entry.
+        self._writer.add_key_value_metadata({**{k.decode(): v.decode() for k, v in self.metadata.items()},
+                                             "ARROW:schema": arrow_schema})
+        self._writer.close()
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the temporary file."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        exc = exc or RuntimeError("aborted")
+        with contextlib.suppress(type(exc)):
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> ClipTableWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort(exc)
 
 
 def read_clips(path: str | os.PathLike[str]) -> pa.Table:

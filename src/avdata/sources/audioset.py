@@ -32,11 +32,12 @@ import pyarrow.compute as pc
 from avdata.atomic import atomic_path
 from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
+from avdata.sources.ids import YoutubeIdSet, suffix_repeats
 from avdata.sources.lines import DEFAULT_BLOCK_BYTES, LineBlock, iter_line_blocks
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems
-from avdata.sources.registry import ReadOptions, register_reader, register_writer
+from avdata.sources.registry import ReadOptions, register_reader, register_stream_reader, register_writer
 from avdata.sources.segments_fast import FastSegments, parse_block, parse_block_csv
 
 FORMAT = "audioset"
@@ -235,30 +236,119 @@ def segment_counts(table: pa.Table) -> dict[str, int]:
     }
 
 
+class UnknownLabels:
+    """Rows whose labels are not in the ontology, gathered block by block; ``report`` gives one
+    warning per file naming a few unknown label ids and the lines they are on."""
+
+    def __init__(self, ontology: Ontology, show: int = 5) -> None:
+        self.ontology = ontology
+        self.show = show
+        self.files: dict[str, tuple[list[int], list[tuple[int, list[str]]], set[str]]] = {}
+
+    def see(self, table: pa.Table, labels: pa.Array | None = None, uniq: list[str] | None = None) -> None:
+        """Look at the rows of ``table`` (``labels``/``uniq``: its label column and distinct labels,
+        if the caller has them)."""
+        if table.num_rows == 0:
+            return
+        if labels is None:
+            labels = _one_chunk(table.column("labels"))
+        flat = pc.list_flatten(labels)
+        if uniq is None:
+            uniq = pc.unique(flat).to_pylist()
+        unknown = self.ontology.unknown(uniq)
+        if not unknown:
+            return
+        rows = pc.list_parent_indices(labels).to_numpy()
+        hit = pc.is_in(flat, value_set=pa.array(sorted(unknown))).to_numpy(zero_copy_only=False)
+        sub = table.take(pa.array(np.unique(rows[hit])))
+        for f, ln, labs in zip(sub.column("origin_file").to_pylist(), sub.column("origin_line").to_pylist(),
+                               sub.column("labels").to_pylist()):
+            count, first, ids = self.files.setdefault(f, ([0], [], set()))
+            mine = [x for x in labs if x in unknown]
+            count[0] += 1
+            ids.update(mine)
+            if len(first) < self.show:
+                first.append((ln, mine))
+
+    def report(self, problems: Problems) -> None:
+        for f, (count, first, ids) in self.files.items():
+            where = ", ".join(f"line {ln}: {' '.join(labs)}" for ln, labs in first)
+            more = f" (and {count[0] - self.show} more rows)" if count[0] > self.show else ""
+            problems.warn(f, first[0][0], f"{len(ids)} label id(s) not in the ontology on {count[0]} row(s): "
+                                          f"{where}{more}")
+        self.files = {}
+
+
+def _one_chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
 def report_unknown_labels(table: pa.Table, ontology: Ontology, problems: Problems, *, show: int = 5) -> None:
     """One warning per file naming a few unknown label ids and the lines they are on."""
-    if table.num_rows == 0:
-        return
-    labels = table.column("labels").combine_chunks() if isinstance(table.column("labels"), pa.ChunkedArray) \
-        else table.column("labels")
-    uniq = pc.unique(pc.list_flatten(labels)).to_pylist()
-    unknown = sorted(ontology.unknown(uniq))
-    if not unknown:
-        return
-    rows = pc.list_parent_indices(labels).to_numpy()
-    hit = pc.is_in(pc.list_flatten(labels), value_set=pa.array(unknown)).to_numpy(zero_copy_only=False)
-    row_idx = np.unique(rows[hit])
-    sub = table.take(pa.array(row_idx))
-    by_file: dict[str, list[tuple[int, list[str]]]] = {}
-    for f, ln, labs in zip(sub.column("origin_file").to_pylist(), sub.column("origin_line").to_pylist(),
-                           sub.column("labels").to_pylist()):
-        by_file.setdefault(f, []).append((ln, [x for x in labs if x in set(unknown)]))
-    for f, hits in by_file.items():
-        ids = sorted({x for _, labs in hits for x in labs})
-        where = ", ".join(f"line {ln}: {' '.join(labs)}" for ln, labs in hits[:show])
-        more = f" (and {len(hits) - show} more rows)" if len(hits) > show else ""
-        problems.warn(f, hits[0][0], f"{len(ids)} label id(s) not in the ontology on {len(hits)} row(s): "
-                                     f"{where}{more}")
+    unknown = UnknownLabels(ontology, show)
+    unknown.see(table)
+    unknown.report(problems)
+
+
+class _FileChecks:
+    """The header's four counts of one file (and unknown labels), gathered block by block."""
+
+    def __init__(self, ontology: Ontology | None) -> None:
+        self.ids = YoutubeIdSet()
+        self.labels: set[str] = set()
+        self.rows = 0
+        self.positive = 0
+        self.unknown = UnknownLabels(ontology) if ontology is not None else None
+
+    def see(self, block: pa.Table) -> np.ndarray:
+        """Count ``block``; return a bool per row: did its YouTube id occur earlier in the file?"""
+        repeats = self.ids.add(block.column("source"))
+        labels = _one_chunk(block.column("labels"))
+        flat = pc.list_flatten(labels)
+        uniq = pc.unique(flat).to_pylist()
+        self.labels.update(uniq)
+        self.rows += block.num_rows
+        self.positive += len(flat)
+        if self.unknown is not None:
+            self.unknown.see(block, labels, uniq)
+        return repeats
+
+    def counts(self) -> dict[str, int]:
+        return {"num_ytids": len(self.ids), "num_segs": self.rows, "num_unique_labels": len(self.labels),
+                "num_positive_labels": self.positive}
+
+
+class SegmentFileStream:
+    """One segment file as clip-table blocks (clip_id = YTID), each with a bool per row telling
+    whether its YouTube id occurred earlier in the file. When the blocks are done, header counts
+    that disagree with the rows and unknown label ids are reported as warnings, and ``origins``
+    holds the file's format notes."""
+
+    def __init__(self, path: str | os.PathLike[str], options: SegmentsReadOptions, problems: Problems,
+                 ontology: Ontology | None = None) -> None:
+        self.path, self.file = path, str(path)
+        self.options, self.problems = options, problems
+        self.header = _Header([])
+        self.checks = _FileChecks(ontology)
+
+    def __iter__(self) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        for block in iter_segment_tables(self.path, self.options, self.problems, self.header):
+            yield block, self.checks.see(block)
+        header = self.header
+        if header.counts is not None:
+            found = self.checks.counts()
+            diff = [f"{k}={header.counts[k]} stated, {found[k]} read" for k in COUNT_KEYS
+                    if header.counts[k] != found[k]]
+            if diff:
+                self.problems.warn(self.file, header.counts_line,
+                                   "header counts disagree with the rows: " + "; ".join(diff))
+        if self.checks.unknown is not None:
+            self.checks.unknown.report(self.problems)
+
+    def origins(self) -> dict[str, dict]:
+        lines = self.header.lines
+        return {self.file: {"format": FORMAT, "header": lines, "created": lines[0] if lines else None,
+                            "column_header": lines[2] if len(lines) > 2 else None}}
 
 
 def read_segments(path: str | os.PathLike[str], options: SegmentsReadOptions = SegmentsReadOptions(),
@@ -269,21 +359,10 @@ def read_segments(path: str | os.PathLike[str], options: SegmentsReadOptions = S
     rows read, and label ids not in ``ontology`` (when given), are reported as warnings.
     """
     problems = problems if problems is not None else Problems()
-    header = _Header([])
-    tables = list(iter_segment_tables(path, options, problems, header))
+    stream = SegmentFileStream(path, options, problems, ontology)
+    tables = [block for block, _ in stream]
     table = pa.concat_tables(tables) if tables else build_clips(0, {})
-    file = str(path)
-    if header.counts is not None:
-        found = segment_counts(table)
-        diff = [f"{k}={header.counts[k]} stated, {found[k]} read" for k in COUNT_KEYS if header.counts[k] != found[k]]
-        if diff:
-            problems.warn(file, header.counts_line, "header counts disagree with the rows: " + "; ".join(diff))
-    if ontology is not None:
-        report_unknown_labels(table, ontology, problems)
-    created = header.lines[0] if header.lines else None
-    columns = header.lines[2] if len(header.lines) > 2 else None
-    return with_origins(table, {file: {"format": FORMAT, "header": header.lines, "created": created,
-                                       "column_header": columns}})
+    return with_origins(table, stream.origins())
 
 
 def _fmt_time(x: float) -> str:
@@ -322,11 +401,33 @@ def write_segments(table: pa.Table, path: str | os.PathLike[str], *, created: st
     return table.num_rows
 
 
+def _segment_options(options: ReadOptions) -> SegmentsReadOptions:
+    return SegmentsReadOptions(split=options.split, threads=options.threads,
+                               block_bytes=options.block_bytes or DEFAULT_BLOCK_BYTES)
+
+
 @register_reader(FORMAT)
 def read_audioset(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
     """Registry entry: read several segment files into one table."""
-    seg_opts = SegmentsReadOptions(split=options.split, threads=options.threads)
+    seg_opts = _segment_options(options)
     return concat_with_origins([read_segments(p, seg_opts, problems, options.ontology) for p in paths])
+
+
+@register_stream_reader(FORMAT)
+def stream_audioset(paths: Sequence[str], options: ReadOptions, problems: Problems) -> Iterator[pa.Table]:
+    """Registry entry: the table of ``read_audioset`` then ``make_unique``, block by block (memory
+    stays near a few blocks); after each file, an empty block carrying its origin notes."""
+    seg_opts = _segment_options(options)
+    earlier = YoutubeIdSet()        # ids of the files before this one
+    taken: set[str] = set()
+    for path in paths:
+        stream = SegmentFileStream(path, seg_opts, problems, options.ontology)
+        for block, repeats in stream:
+            if len(earlier):
+                repeats |= earlier.contains(block.column("clip_id"))
+            yield suffix_repeats(block, repeats, taken)
+        earlier.update(stream.checks.ids)
+        yield with_origins(build_clips(0, {}), stream.origins())
 
 
 @register_writer(FORMAT)

@@ -34,6 +34,11 @@ def make_unique(table: pa.Table) -> pa.Table:
     starts = table.column("start").take(pa.array(rows)).to_pylist()
     taken = set(pc.filter(ids, pc.is_in(ids, value_set=pa.array(
         [f"{b}_{int(round(s * 1000))}" for b, s in zip(base, starts)]))).to_pylist())
+    return _replace_ids(table, ids, rows, _suffixed(base, starts, taken))
+
+
+def _suffixed(base: list[str], starts: list[float], taken: set[str]) -> list[str]:
+    """``{id}_{start_ms}`` for each repeat (then ``_{k}`` while taken); adds the new ids to ``taken``."""
     new = []
     for b, s in zip(base, starts):
         cand = f"{b}_{int(round(s * 1000))}"
@@ -43,7 +48,137 @@ def make_unique(table: pa.Table) -> pa.Table:
             cand = f"{b}_{int(round(s * 1000))}_{k}"
         taken.add(cand)
         new.append(cand)
+    return new
+
+
+def _replace_ids(table: pa.Table, ids: pa.Array, rows: np.ndarray, new: list[str]) -> pa.Table:
     out = ids.to_numpy(zero_copy_only=False).astype(object)
     out[rows] = new
     col = table.schema.get_field_index("clip_id")
     return table.set_column(col, table.schema.field(col), pa.array(out, pa.string()))
+
+
+ID_LEN = 11
+_CODE = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"):
+    _CODE[_c] = _i
+_M = [np.uint64(x) for x in (0x003F003F003F003F, 0x3F003F003F003F00, 0x00000FFF00000FFF, 0x0FFF00000FFF0000,
+                              0xFFFFFF)]
+
+
+def _youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (key, bucket) of each YouTube id: its 66 bits (6 per character) as a 64-bit key and
+    one of 4 buckets. Raise ValueError if an id is not 11 characters of ``[A-Za-z0-9_-]``."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    n = len(ids)
+    if ids.null_count:
+        raise ValueError("clip ids must not be null")
+    bufs = ids.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[ids.offset: ids.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    if n and (offsets[-1] - offsets[0] != ID_LEN * n or (np.diff(offsets) != ID_LEN).any()):
+        raise ValueError("streamed clip ids must be 11-character YouTube ids")
+    codes = np.zeros((n, 16), dtype=np.uint8)
+    codes[:, :ID_LEN] = np.take(_CODE, data[offsets[0]: offsets[0] + ID_LEN * n]).reshape(n, ID_LEN)
+    if n and codes.max() > 63:
+        raise ValueError("streamed clip ids must be 11-character YouTube ids")
+    words = codes.view("<u8")
+    x = words[:, 0]                                   # characters 0..7, one per byte
+    x = (x & _M[0]) | ((x & _M[1]) >> np.uint64(2))   # 12 bits per 16
+    x = (x & _M[2]) | ((x & _M[3]) >> np.uint64(4))   # 24 bits per 32
+    x = (x & _M[4]) | ((x >> np.uint64(32)) << np.uint64(24))   # 48 bits
+    rest = words[:, 1]                                # characters 8..10
+    x |= (rest & np.uint64(0x3F)) << np.uint64(48)
+    x |= ((rest >> np.uint64(8)) & np.uint64(0x3F)) << np.uint64(54)
+    last = codes[:, ID_LEN - 1]
+    x |= (last >> 2).astype(np.uint64) << np.uint64(60)
+    return x, last & 3
+
+
+class YoutubeIdSet:
+    """An exact set of YouTube ids held as sorted 64-bit keys (no per-id Python objects)."""
+
+    def __init__(self) -> None:
+        self._buckets = [np.zeros(0, np.uint64) for _ in range(4)]
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buckets)
+
+    def add(self, ids: pa.Array) -> np.ndarray:
+        """Add ``ids``; return a bool per id: was it in the set already (or earlier in ``ids``)?"""
+        keys, bucket = _youtube_keys(ids)
+        seen = np.zeros(len(keys), dtype=bool)
+        for b, old in enumerate(self._buckets):
+            rows = np.flatnonzero(bucket == b)
+            if not len(rows):
+                continue
+            mine = keys[rows]
+            new = np.sort(mine)
+            pos = np.searchsorted(old, new)
+            present = old[np.minimum(pos, len(old) - 1)] == new if len(old) else np.zeros(len(new), bool)
+            twice = new[1:] == new[:-1]
+            if present.any() or twice.any():  # repeats: find which rows (rare)
+                fresh = ~present
+                fresh[1:] &= ~twice
+                seen[rows] = _repeats(mine, old)
+                new, pos = new[fresh], pos[fresh]
+            self._buckets[b] = _merge_sorted(old, new, pos)
+        return seen
+
+    def contains(self, ids: pa.Array) -> np.ndarray:
+        """A bool per id: is it in the set?"""
+        keys, bucket = _youtube_keys(ids)
+        found = np.zeros(len(keys), dtype=bool)
+        for b, old in enumerate(self._buckets):
+            rows = np.flatnonzero(bucket == b)
+            if len(rows) and len(old):
+                pos = np.minimum(np.searchsorted(old, keys[rows]), len(old) - 1)
+                found[rows] = old[pos] == keys[rows]
+        return found
+
+    def update(self, other: YoutubeIdSet) -> None:
+        """Add every id of ``other``."""
+        for b, more in enumerate(other._buckets):
+            old = self._buckets[b]
+            pos = np.searchsorted(old, more)
+            fresh = old[np.minimum(pos, len(old) - 1)] != more if len(old) else np.ones(len(more), bool)
+            self._buckets[b] = _merge_sorted(old, more[fresh], pos[fresh])
+
+
+def _merge_sorted(old: np.ndarray, new: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Sorted ``old`` with sorted ``new`` inserted before ``old[pos]`` (linear)."""
+    if not len(new):
+        return old
+    out = np.empty(len(old) + len(new), dtype=old.dtype)
+    at = pos + np.arange(len(new))
+    keep = np.ones(len(out), dtype=bool)
+    keep[at] = False
+    out[at] = new
+    out[keep] = old
+    return out
+
+
+def _repeats(keys: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Per key: is it in sorted ``old`` or earlier in ``keys``?"""
+    _, first = np.unique(keys, return_index=True)
+    repeat = np.ones(len(keys), dtype=bool)
+    repeat[first] = False
+    if len(old):
+        pos = np.minimum(np.searchsorted(old, keys), len(old) - 1)
+        repeat |= old[pos] == keys
+    return repeat
+
+
+def suffix_repeats(table: pa.Table, repeats: np.ndarray, taken: set[str]) -> pa.Table:
+    """``table`` with the ids of the ``repeats`` rows suffixed as ``make_unique`` does, for one block
+    of a table read in order: ``repeats`` marks rows whose id occurred in an earlier row (this block
+    or an earlier one); ``taken`` holds the suffixed ids given so far and is updated. Exact when the
+    ids cannot look like suffixed ids (YouTube ids: 11 characters, never ``_{digits}`` longer)."""
+    rows = np.flatnonzero(repeats)
+    if not len(rows):
+        return table
+    ids = table.column("clip_id").combine_chunks()
+    base = ids.take(pa.array(rows)).to_pylist()
+    starts = table.column("start").take(pa.array(rows)).to_pylist()
+    return _replace_ids(table, ids, rows, _suffixed(base, starts, taken))

@@ -22,11 +22,16 @@ def get_origins(table: pa.Table | pa.Schema) -> dict[str, dict[str, Any]]:
     return json.loads(raw) if raw else {}
 
 
+def origins_metadata(origins: dict[str, dict[str, Any]]) -> dict[bytes, bytes]:
+    """The schema metadata entry that stores ``origins``."""
+    return {ORIGINS_KEY: json.dumps(origins, sort_keys=True).encode()}
+
+
 def with_origins(table: pa.Table, origins: dict[str, dict[str, Any]]) -> pa.Table:
     """``table`` with ``origins`` merged into its stored per-file notes."""
     merged = {**get_origins(table), **origins}
     meta = dict(table.schema.metadata or {})
-    meta[ORIGINS_KEY] = json.dumps(merged, sort_keys=True).encode()
+    meta.update(origins_metadata(merged))
     return table.replace_schema_metadata(meta)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -25,24 +25,38 @@ class ReadOptions:
     """Options every reader accepts (each uses those that apply to it).
 
     ``split`` overrides the split told by file names; ``segments`` are AudioSet segment files whose
-    labels are joined to AudioCaps clips; ``ontology`` is used to report unknown label ids.
+    labels are joined to AudioCaps clips; ``ontology`` is used to report unknown label ids;
+    ``block_bytes`` sets the block size of readers that parse in blocks (None: their default).
     """
 
     split: str | None = None
     segments: tuple[str, ...] = ()
     ontology: Ontology | None = None
     threads: int = 2
+    block_bytes: int | None = None
 
 
 Reader = Callable[[Sequence[str], ReadOptions, Problems], pa.Table]
+# A stream reader yields, in order, the blocks of the table its reader would give with unique
+# clip ids (``make_unique``); a block's schema metadata may carry origin notes (``origins``).
+StreamReader = Callable[[Sequence[str], ReadOptions, Problems], Iterator[pa.Table]]
 Writer = Callable[[pa.Table, "str | os.PathLike[str]"], int]
 _READERS: dict[str, Reader] = {}
+_STREAM_READERS: dict[str, StreamReader] = {}
 _WRITERS: dict[str, Writer] = {}
 
 
 def register_reader(name: str) -> Callable[[Reader], Reader]:
     def deco(fn: Reader) -> Reader:
         _READERS[name] = fn
+        return fn
+    return deco
+
+
+def register_stream_reader(name: str) -> Callable[[StreamReader], StreamReader]:
+    """Register a block-by-block reader for a format (optional; the ingest stage prefers it)."""
+    def deco(fn: StreamReader) -> StreamReader:
+        _STREAM_READERS[name] = fn
         return fn
     return deco
 
@@ -64,6 +78,12 @@ def get_reader(name: str) -> Reader:
     if name not in _READERS:
         raise AvdataError(f"unknown input format {name!r}; known: {', '.join(sorted(_READERS))}")
     return _READERS[name]
+
+
+def get_stream_reader(name: str) -> StreamReader | None:
+    """The format's stream reader, or None when it has only a whole-table reader."""
+    get_reader(name)
+    return _STREAM_READERS.get(name)
 
 
 def get_writer(name: str) -> Writer:

@@ -19,15 +19,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 ID_LEN = 11
+COMMA, SPACE, QUOTE, DOT, ZERO, CR = 44, 32, 34, 46, 48, 13
 MAX_INT_DIGITS = 6
 _MIN_LINE = ID_LEN + len(', 0.000, 0.001, "x"')
 
 _ID_OK = np.zeros(256, dtype=bool)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-":
     _ID_OK[_c] = True
+_LABEL_WRONG = np.ones(256, dtype=bool)   # bytes a canonical label list cannot hold
+_LABEL_WRONG[SPACE + 1: 127] = False
+_LABEL_WRONG[QUOTE] = True
 _WINDOW = np.arange(-(MAX_INT_DIGITS + 4), 0)      # byte offsets before the end of a time field
 _WEIGHTS = np.array([10 ** (i + 3) for i in range(MAX_INT_DIGITS - 1, -1, -1)] + [0, 100, 10, 1], dtype=np.int64)
-COMMA, SPACE, QUOTE, DOT, ZERO, CR = 44, 32, 34, 46, 48, 13
 
 
 @dataclass
@@ -238,29 +241,32 @@ def parse_block_csv(data: bytes) -> FastSegments | None:
 
     a_off, a_data = _arrow_parts(a)
     ok = np.diff(a_off) == ID_LEN + 1
-    last = max(len(a_data) - 1, 0)
-    id_pos = np.clip(a_off[:-1, None].astype(np.int64) + np.arange(ID_LEN + 1), 0, last)
-    id_bytes = a_data[id_pos]
-    ok &= _ID_OK[id_bytes[:, :ID_LEN]].all(axis=1) & (id_bytes[:, ID_LEN] == COMMA)
+    if ok.all():   # the usual case: "YTID," fields back to back, a zero-copy (n, 12) view
+        id_bytes = a_data[a_off[0]: a_off[-1]].reshape(n, ID_LEN + 1)
+    else:
+        last = max(len(a_data) - 1, 0)
+        id_bytes = a_data[np.clip(a_off[:-1, None].astype(np.int64) + np.arange(ID_LEN + 1), 0, last)]
+    ok &= np.take(_ID_OK, id_bytes[:, :ID_LEN]).all(axis=1) & (id_bytes[:, ID_LEN] == COMMA)
     ok_s, start_ms = _time_field(b)
     ok_e, end_ms = _time_field(c)
     ok &= ok_s & ok_e & (end_ms > start_ms)
 
+    # labels: non-empty, printable ASCII without spaces or quotes, no empty items
     d_off, d_data = _arrow_parts(d)
     content = d_data[d_off[0]: d_off[-1]]
-    bounds = d_off.astype(np.int64) - d_off[0]
-    if (content == 10).any():
-        return None
-    ok &= np.diff(bounds) > 0
-    bad = _bad_label_lines(content, bounds)
-    ok[bad] = False
+    ok &= np.diff(d_off) > 0
+    wrong = np.take(_LABEL_WRONG, content)
+    if wrong.any():
+        if (content == 10).any():
+            return None
+        ok[np.searchsorted(d_off, np.flatnonzero(wrong) + d_off[0], side="right") - 1] = False
+    labels = pc.split_pattern(d, ",")
+    item_len = np.diff(np.frombuffer(labels.values.buffers()[1], dtype=np.int32)[: len(labels.values) + 1])
+    if not item_len.all():
+        ok[pc.list_parent_indices(labels).to_numpy()[item_len == 0]] = False
     idx = np.flatnonzero(ok)
     if len(idx) != n:
-        d = d.take(pa.array(idx))
-        d_off, d_data = _arrow_parts(d)
-        content = d_data[d_off[0]: d_off[-1]]
-        bounds = d_off.astype(np.int64) - d_off[0]
-    labels = _labels_from_content(content, bounds)
+        labels = labels.take(pa.array(idx))
     ids = np.ascontiguousarray(id_bytes[idx, :ID_LEN])
     ytid = pa.StringArray.from_buffers(len(idx), pa.py_buffer(np.arange(0, ID_LEN * len(idx) + 1, ID_LEN,
                                                                         dtype=np.int32)), pa.py_buffer(ids))
