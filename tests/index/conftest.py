@@ -10,7 +10,6 @@ Some segments are broken on purpose; ``Example.expected_exclusions`` says how.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,24 +23,11 @@ from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.manifest import ManifestWriter
 from avdata.media.synth import draw_time_frame, reference_audio
 from avdata.table import clips_from_records, write_clips
+from audioset_csv_for_test import read_audioset_rows_for_test
 
 CHUNK = "all_0_35000"
 FRAMES = 4
 SECONDS = 10.0
-
-
-def read_audioset_rows_for_test(path: Path, limit: int | None = None) -> list[tuple[str, str, str, list[str]]]:
-    """(YTID, start, end, labels) of an AudioSet segments CSV, fields as written (``"30.000"``).
-
-    Stand-in for ``avdata.sources.audioset`` (written in parallel); the lead replaces this helper.
-    """
-    rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for rec in csv.reader((line for line in fh if not line.startswith("#")), skipinitialspace=True):
-            rows.append((rec[0], rec[1], rec[2], rec[3].split(",")))
-            if limit is not None and len(rows) == limit:
-                break
-    return rows
 
 
 def write_mp3(path: Path, start: float, seconds: float, rate: int, channels: int) -> Path:
