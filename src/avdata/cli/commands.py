@@ -2,3 +2,5 @@
 
 A new stage adds one import line here.
 """
+
+from avdata.cli import index  # noqa: E402,F401

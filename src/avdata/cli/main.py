@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="avdata", standalone_mode=False)
+        # without standalone mode click *returns* the code of an Exit (e.g. PartialFailure)
+        code = cli.main(args=argv, prog_name="avdata", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
@@ -60,4 +61,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"avdata: error: {e}", err=True)
         sys.exit(EXIT_FATAL)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else EXIT_OK)
