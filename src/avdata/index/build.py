@@ -197,7 +197,8 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
         aligned = [_aligned_manifest(batch, manifest, k).to_pylist() for k in kinds]
         for i, row in enumerate(rows):
             split_file = split_file_name(row["dataset"], row["split"])
-            result.split_files.setdefault(split_file, Path(opts.out) / split_file)
+            if split_file not in result.split_files:
+                result.split_files[split_file] = Path(opts.out) / split_file
             verdict = _label_verdict(row["labels"], exclude, keep)
             if verdict is not None:
                 _count_segment(result, split_file, SegmentResult(offset + i, row["clip_id"],
