@@ -153,3 +153,22 @@ def test_label_filters_drop_or_keep_ontology_subtrees(example, tmp_path) -> None
             for e in read_lines(f)]
     assert kept and all(set(e["labels"]) & under_speech for e in kept)
     assert res.excluded["label_not_kept"] == sum(1 for s in example.segments if not set(s.labels) & under_speech)
+
+
+def test_paths_outside_the_layout_are_excluded_not_followed(tmp_path) -> None:
+    from avdata.index.validate import BAD_LAYOUT, ClipFiles, SegmentTask, check_segment
+
+    def gold(audio: str, frames: tuple[str, ...], dir_: str = "all_0_35000") -> str:
+        """The status with media checks; without them (string checks only) it must agree on layout."""
+        files = ClipFiles("p0", "ok", audio, frames, 441000, 44100, 2)
+        checked, trusted = (check_segment(SegmentTask(0, "abc", dir_, (files,), str(tmp_path), check_media=c)).status
+                            for c in (True, False))
+        assert (checked == BAD_LAYOUT) == (trusted == BAD_LAYOUT)
+        return checked
+
+    good_frames = ("all_0_35000/frame/abc.p0.4_01.jpg",)
+    assert gold("all_0_35000/aclip/../../../etc/passwd", good_frames) == BAD_LAYOUT
+    assert gold("all_0_35000/aclip/xyz.p0.mp3", good_frames) == BAD_LAYOUT        # another id
+    assert gold("all_0_35000/aclip/abc.p0.mp3", ("other/frame/abc.p0.4_01.jpg",)) == BAD_LAYOUT
+    assert gold("../x/aclip/abc.p0.mp3", ("../x/frame/abc.p0.4_01.jpg",), dir_="../x") == BAD_LAYOUT
+    assert gold("all_0_35000/aclip/abc.p0.mp3", good_frames) == "audio_missing_file"
