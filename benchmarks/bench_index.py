@@ -6,8 +6,9 @@
 2. ``--media-segments`` (default 20,000) segments with media checks (every MP3 and JPEG decoded):
    a few real 10 s MP3s (44.1 kHz stereo) and JPEG frames, hard-linked under every segment's name.
 
-Each stage runs in a fresh process; peak memory is that process's max RSS (plus, for the index
-stage with media checks, the largest worker's). Run: python benchmarks/bench_index.py
+Each stage runs in a fresh process; peak memory is that process's VmHWM (plus, for the index
+stage with media checks, the largest worker's ru_maxrss, an upper bound: it includes what the
+worker inherited at fork). ``--keep DIR`` keeps the outputs and reuses same-size inputs. Run: python benchmarks/bench_index.py
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from avdata.atomic import atomic_path  # noqa: E402
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA  # noqa: E402
-from avdata.table import CLIP_SCHEMA, conform, write_clips  # noqa: E402
+from avdata.table import conform, write_clips  # noqa: E402
 
 CSV = ROOT / "tests" / "data" / "balanced_train_segments.csv"
 CHUNK = 35000
@@ -77,6 +78,14 @@ def make_inputs(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     with atomic_path(manifest_dir / "part-00000000000000000000-bench00-000000.parquet") as tmp:
         pq.write_table(manifest, tmp)
     return clips_path, manifest_dir
+
+
+def reuse_or_make(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
+    """Inputs kept by an earlier ``--keep`` run of the same size, else new ones."""
+    clips, manifest = root / "clips.parquet", root / "extract_manifest.parquet"
+    if clips.exists() and manifest.exists() and pq.ParquetFile(clips).metadata.num_rows == n:
+        return clips, manifest
+    return make_inputs(root, n, seed)
 
 
 def write_real_media(real: Path, count: int = 4) -> list[tuple[Path, list[Path]]]:
@@ -125,6 +134,16 @@ def link_media(media: Path, manifest_dir: Path, real: list[tuple[Path, list[Path
             os.link(src, media / dst)
 
 
+def _vm_hwm_mb() -> float:
+    """This process's peak RSS (VmHWM is per address space: unlike ru_maxrss it does not inherit
+    the parent's peak across fork + exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _stage(name: str, args: dict, queue: mp.Queue) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from avdata.index.build import IndexOptions, build_index
@@ -144,7 +163,7 @@ def _stage(name: str, args: dict, queue: mp.Queue) -> None:
         res = build_report(ReportOptions(**args))
         note = f"{len(res.plots)} plots"
     seconds = time.perf_counter() - t
-    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    self_mb = _vm_hwm_mb()
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     queue.put((seconds, self_mb, child_mb, note))
 
@@ -173,7 +192,7 @@ def main() -> None:
             base = root / "no_media_check"
             base.mkdir(parents=True, exist_ok=True)
             t = time.perf_counter()
-            clips, manifest = make_inputs(base, args.segments)
+            clips, manifest = reuse_or_make(base, args.segments)
             print(f"{args.segments:,} synthetic segments, no media checks "
                   f"(inputs made in {time.perf_counter() - t:.1f} s):", flush=True)
             out = base / "index"
@@ -185,9 +204,12 @@ def main() -> None:
             base = root / "media_check"
             base.mkdir(parents=True, exist_ok=True)
             t = time.perf_counter()
-            clips, manifest = make_inputs(base, args.media_segments, seed=1)
             media = base / "media"
-            link_media(media, manifest, write_real_media(media / "_real"))
+            if (base / "clips.parquet").exists() and media.exists():
+                clips, manifest = reuse_or_make(base, args.media_segments, seed=1)
+            else:
+                clips, manifest = make_inputs(base, args.media_segments, seed=1)
+                link_media(media, manifest, write_real_media(media / "_real"))
             print(f"{args.media_segments:,} segments with media checks, {os.cpu_count()} cores "
                   f"(inputs and links made in {time.perf_counter() - t:.1f} s):", flush=True)
             out = base / "index"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from avdata.errors import MediaError, UnsafePathError
 from avdata.media.features import write_aclip_128, write_frame_224
