@@ -145,11 +145,10 @@ def _label_verdict(labels: list[str], exclude: frozenset[str], keep: frozenset[s
     return None
 
 
-def _aligned_manifest(clips: pa.Table, manifest: pa.Table, kind: str) -> pa.Table:
-    """Manifest rows of clip ``kind`` aligned to the clip table's rows (null rows where absent)."""
+def _positions(clips: pa.Table, manifest: pa.Table, kind: str) -> tuple[pa.Table, pa.Array]:
+    """Manifest rows of clip ``kind`` and, per clip-table row, the position of its row (null if none)."""
     sub = manifest.filter(pc.equal(manifest.column("clip"), kind))
-    pos = pc.index_in(clips.column("clip_id"), value_set=sub.column("clip_id"))
-    return sub.take(pos)
+    return sub, pc.index_in(clips.column("clip_id"), value_set=sub.column("clip_id"))
 
 
 def _negative_kinds(manifest: pa.Table) -> list[str]:
@@ -191,10 +190,12 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
     exclude, keep = _label_sets(opts)
     media_root = str(Path(opts.media).resolve())
     cols = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
+    positions = [_positions(table, manifest, k) for k in kinds]   # one hash join per clip kind
+    del manifest
+    table = table.select(cols)
     for offset in range(0, table.num_rows, opts.batch_rows):
-        batch = table.slice(offset, opts.batch_rows)
-        rows = batch.select(cols).to_pylist()
-        aligned = [_aligned_manifest(batch, manifest, k).to_pylist() for k in kinds]
+        rows = table.slice(offset, opts.batch_rows).to_pylist()
+        aligned = [sub.take(pos.slice(offset, opts.batch_rows)).to_pylist() for sub, pos in positions]
         for i, row in enumerate(rows):
             split_file = split_file_name(row["dataset"], row["split"])
             if split_file not in result.split_files:
@@ -264,7 +265,7 @@ def build_index(opts: IndexOptions) -> IndexResult:
     executor = get_executor("inline" if run_inline else opts.executor,
                             **({} if run_inline or opts.executor == "inline" else {"workers": opts.workers}))
     with contextlib.ExitStack() as stack:
-        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=200_000,
+        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=50_000,
                                                     flush_seconds=3600))
         handles: dict[str, IO[str]] = {}
 
