@@ -39,7 +39,7 @@ from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, ClipFiles, ClipResult, SegmentResult,
     SegmentTask, check_segment,
 )
-from avdata.manifest import ManifestWriter, latest, read_manifest
+from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, read_manifest
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
 from avdata.table import read_clips
@@ -184,8 +184,8 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
           ) -> Iterator[tuple[SegmentTask, _RowInfo]]:
     """Tasks in clip-table order; rows dropped by the label filter are counted here, not checked."""
     table = read_clips(opts.clips)
-    manifest = latest(read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA), MANIFEST_KEYS)
-    manifest = manifest.select(_MANIFEST_COLUMNS)
+    manifest = read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA).select([*_MANIFEST_COLUMNS, SEQ_COLUMN])
+    manifest = latest(manifest, MANIFEST_KEYS).select(_MANIFEST_COLUMNS)
     kinds = [GOLD_CLIP] + (_negative_kinds(manifest) if opts.with_negatives else [])
     exclude, keep = _label_sets(opts)
     media_root = str(Path(opts.media).resolve())
