@@ -1,0 +1,72 @@
+"""``avdata index``, ``avdata weights``, ``avdata report``: thin wrappers of avdata.index."""
+
+from __future__ import annotations
+
+import click
+
+from avdata.cli.main import PartialFailure, cli
+from avdata.index.build import IndexOptions, build_index
+from avdata.index.report import ReportOptions, build_report
+from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, write_weights
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+@cli.command("index")
+@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
+@click.option("--manifest", required=True, type=click.Path(exists=True),
+              help="Extraction manifest (a Parquet manifest directory).")
+@click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Media root the manifest's paths are relative to.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the index files.")
+@click.option("--with-negatives", is_flag=True, help="List negative clips (n0, n1, ...) after p0.")
+@click.option("--features", is_flag=True, help="Write aclip_128 / frame_224 .npz features for p0.")
+@click.option("--no-media-check", is_flag=True, help="Trust the manifest: do not decode audio and frames.")
+@click.option("--min-audio-seconds", default=2.0, show_default=True, type=float)
+@click.option("--exclude-labels", default="", help="Drop segments with a label under these ontology ids.")
+@click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
+@click.option("--ontology", type=click.Path(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
+@click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
+def index_command(clips: str, manifest: str, media: str, out: str, with_negatives: bool, features: bool,
+                  no_media_check: bool, min_audio_seconds: float, exclude_labels: str, keep_labels: str,
+                  ontology: str | None, workers: int | None) -> None:
+    """Write VIP-ANT split files and src_train_segments.csv from CLIPS joined with the manifest."""
+    res = build_index(IndexOptions(
+        clips=clips, manifest=manifest, media=media, out=out, with_negatives=with_negatives,
+        features=features, check_media=not no_media_check, min_audio_seconds=min_audio_seconds,
+        exclude_labels=_ids(exclude_labels), keep_labels=_ids(keep_labels), ontology=ontology,
+        workers=workers,
+    ))
+    click.echo(res.summary_text())
+    if res.error_exclusions:
+        click.echo(f"avdata: {res.error_exclusions} segment(s) excluded for media or extraction errors "
+                   f"(see {res.out / 'index_checks.parquet'})", err=True)
+        raise PartialFailure()
+
+
+@cli.command("weights")
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
+              help="vipant: 1000/(count+1); inverse: 1/count; inverse_sqrt: 1/sqrt(count).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: INDEX_weight.csv beside it.")
+def weights_command(index_file: str, scheme: str, out: str | None) -> None:
+    """Write one sample weight per line of INDEX_FILE (sum over its labels of a per-label weight)."""
+    res = write_weights(WeightsOptions(index_file, scheme, out))
+    click.echo(f"{res.path}: {res.lines} weights ({res.scheme}, {res.labels} labels, "
+               f"{res.unlabelled} line(s) without labels get 0)")
+
+
+@cli.command("report")
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for report.html and plots.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--media", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Media root for the frame gallery (default: the one the index was built from).")
+@click.option("--ontology", type=click.Path(exists=True, dir_okay=False), default=None)
+def report_command(index_file: str, out: str, weights: str | None, media: str | None, ontology: str | None) -> None:
+    """Write an HTML report with plots of INDEX_FILE and print a text summary."""
+    res = build_report(ReportOptions(index_file, out, weights=weights, media=media, ontology=ontology))
+    click.echo(res.text)
+    click.echo(f"report: {res.html}")

@@ -1,0 +1,222 @@
+"""Validation before listing: the per-segment job of the index stage (a pure function).
+
+``check_segment(task)`` decides whether a segment may be listed: its gold clip ``p0`` must have been
+extracted, its audio must decode and last at least ``min_audio_seconds``, and at least one frame
+must decode. Negative clips (``n0``, ``n1``) are checked the same way and dropped alone when bad.
+With ``features`` it also writes ``aclip_128``/``frame_224`` for ``p0`` (see avdata.media.features).
+
+Every clip gets a status: ``ok`` or one exclusion reason (``EXCLUSION_REASONS`` plus
+``extract_{code}`` for an extraction error and ``audio_{code}`` for an audio decode error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from avdata.errors import MediaError, UnsafePathError
+from avdata.media.features import write_aclip_128, write_frame_224
+from avdata.media.inspect import check_audio, check_image
+from avdata.paths import check_relative, safe_join
+
+OK = "ok"
+NOT_EXTRACTED = "not_extracted"
+BAD_LAYOUT = "bad_layout"
+NO_AUDIO_FILE = "no_audio_file"
+AUDIO_TOO_SHORT = "audio_too_short"
+NO_FRAME_DECODES = "no_frame_decodes"
+LABEL_EXCLUDED = "label_excluded"
+LABEL_NOT_KEPT = "label_not_kept"
+EXCLUSION_REASONS = (NOT_EXTRACTED, BAD_LAYOUT, NO_AUDIO_FILE, AUDIO_TOO_SHORT, NO_FRAME_DECODES,
+                     LABEL_EXCLUDED, LABEL_NOT_KEPT)
+GOLD_CLIP = "p0"
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    """What the extraction manifest says about one clip of a segment."""
+
+    clip: str
+    status: str
+    audio_file: str | None
+    frame_files: tuple[str, ...]
+    audio_samples: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """Inputs of one segment's check. ``clips``: p0 first, then negatives in listing order."""
+
+    row: int
+    clip_id: str
+    dir: str
+    clips: tuple[ClipFiles, ...]
+    media_root: str
+    min_audio_seconds: float = 2.0
+    check_media: bool = True
+    features: bool = False
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """The outcome for one clip: listed names, audio properties, features written."""
+
+    clip: str
+    status: str
+    message: str = ""
+    aclip: str | None = None
+    frames: tuple[str, ...] = ()
+    frames_total: int = 0
+    audio_seconds: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    aclip_128: str | None = None
+    frame_224: str | None = None
+    feature_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """All clips of one segment; listed when the gold clip is ok."""
+
+    row: int
+    clip_id: str
+    clips: tuple[ClipResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.clips) and self.clips[0].clip == GOLD_CLIP and self.clips[0].ok
+
+    @property
+    def status(self) -> str:
+        return self.clips[0].status if self.clips else NOT_EXTRACTED
+
+
+@lru_cache(maxsize=4096)
+def _checked_dir(dir_: str) -> str:
+    """A chunk folder from the manifest, checked once: a clean relative path (or empty)."""
+    return "" if dir_ == "" else str(check_relative(dir_))
+
+
+def _name_in_layout(rel: str, folder: str, dir_: str, clip_id: str) -> str:
+    """``{dir}/{folder}/{id}.{name}`` -> ``name``; UnsafePathError when ``rel`` is laid out otherwise.
+
+    Plain string checks (this runs for millions of files): with ``dir`` a clean relative path and
+    ``name`` free of separators, ``rel`` cannot leave the media root.
+    """
+    prefix = f"{_checked_dir(dir_)}/{folder}/{clip_id}." if dir_ else f"{folder}/{clip_id}."
+    name = rel[len(prefix):]
+    if not rel.startswith(prefix) or not name or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafePathError(f"{rel!r} is not laid out as {prefix}NAME")
+    return name
+
+
+def _frame_index(name: str) -> int:
+    """``p0.4_02.jpg`` -> 2 (the frame index; 0 when the name has none)."""
+    stem = name.rsplit(".", 1)[0]
+    tail = stem.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
+    """Check one clip's audio and frames (decoding them when ``task.check_media``)."""
+    if files.status != OK:
+        return ClipResult(files.clip, f"extract_{files.status}", f"extraction status {files.status}")
+    if not files.audio_file:
+        return ClipResult(files.clip, NO_AUDIO_FILE, "the manifest names no audio file")
+    root = task.media_root
+    try:
+        aclip = _name_in_layout(files.audio_file, "aclip", task.dir, task.clip_id)
+        frame_names = [_name_in_layout(f, "frame", task.dir, task.clip_id) for f in files.frame_files]
+        if task.check_media or task.features:
+            audio_path = safe_join(root, files.audio_file)
+            frame_paths = [safe_join(root, f) for f in files.frame_files]
+    except UnsafePathError as e:
+        return ClipResult(files.clip, BAD_LAYOUT, str(e))
+    total = len(frame_names)
+    if not task.check_media and not task.features:  # names only: no file is touched
+        return _trusted(files, aclip, frame_names, task.min_audio_seconds)
+    if task.check_media:
+        audio = check_audio(audio_path)
+        if not audio.ok:
+            return ClipResult(files.clip, f"audio_{audio.code}", audio.message, frames_total=total)
+        seconds, rate, channels = audio.duration, audio.sample_rate, audio.channels
+        good = [(n, p) for n, p in zip(frame_names, frame_paths) if check_image(p).ok]
+    else:
+        rate, channels = files.sample_rate, files.channels
+        seconds = (files.audio_samples / rate) if (files.audio_samples is not None and rate) else None
+        good = list(zip(frame_names, frame_paths))
+    props = dict(audio_seconds=seconds, sample_rate=rate, channels=channels, frames_total=total)
+    if seconds is not None and seconds < task.min_audio_seconds:
+        return ClipResult(files.clip, AUDIO_TOO_SHORT,
+                          f"{audio_path}: {seconds:.3f} s < {task.min_audio_seconds:g} s", **props)
+    if not good:
+        return ClipResult(files.clip, NO_FRAME_DECODES, f"none of {total} frame(s) decodes", **props)
+    result = ClipResult(files.clip, OK, aclip=aclip, frames=tuple(n for n, _ in good), **props)
+    if task.features and files.clip == GOLD_CLIP:
+        result = _with_features(task, result, audio_path, good)
+    return result
+
+
+def _trusted(files: ClipFiles, aclip: str, frame_names: list[str], min_seconds: float) -> ClipResult:
+    """The result without media checks: the manifest's word for duration, rate and channels."""
+    rate, samples = files.sample_rate, files.audio_samples
+    seconds = samples / rate if (samples is not None and rate) else None
+    props = dict(audio_seconds=seconds, sample_rate=rate, channels=files.channels, frames_total=len(frame_names))
+    if seconds is not None and seconds < min_seconds:
+        return ClipResult(files.clip, AUDIO_TOO_SHORT, f"{files.audio_file}: {seconds:.3f} s < {min_seconds:g} s",
+                          **props)
+    if not frame_names:
+        return ClipResult(files.clip, NO_FRAME_DECODES, "the manifest lists no frame", **props)
+    return ClipResult(files.clip, OK, aclip=aclip, frames=tuple(frame_names), **props)
+
+
+def _fresh(out: Path, sources: list[Path]) -> bool:
+    """True when ``out`` exists and is newer than every source (a rerun need not rewrite it)."""
+    try:
+        made = out.stat().st_mtime_ns
+        return all(made >= s.stat().st_mtime_ns for s in sources)
+    except OSError:
+        return False
+
+
+def _with_features(task: SegmentTask, result: ClipResult, audio_path: Path,
+                   good: list[tuple[str, Path]]) -> ClipResult:
+    name = f"{result.clip}.npz"
+    base = f"{task.dir}/" if task.dir else ""
+    a_out = safe_join(task.media_root, f"{base}aclip_128/{task.clip_id}.{name}")
+    f_out = safe_join(task.media_root, f"{base}frame_224/{task.clip_id}.{name}")
+    errors = []
+    aclip_128 = frame_224 = None
+    try:
+        if not _fresh(a_out, [audio_path]):
+            write_aclip_128(audio_path, a_out)
+        aclip_128 = name
+    except MediaError as e:
+        errors.append(e.code)
+    frames = [(_frame_index(n), p) for n, p in good]
+    try:
+        if not _fresh(f_out, [p for _, p in frames]):
+            write_frame_224(frames, f_out)
+        frame_224 = name
+    except OSError as e:
+        errors.append(f"frame_224_{type(e).__name__}")
+    return replace(result, aclip_128=aclip_128, frame_224=frame_224, feature_error=",".join(errors))
+
+
+def check_segment(task: SegmentTask) -> SegmentResult:
+    """Check every clip of a segment; negatives are checked only when the gold clip is ok."""
+    if not task.clips or task.clips[0].clip != GOLD_CLIP:
+        return SegmentResult(task.row, task.clip_id, (ClipResult(GOLD_CLIP, NOT_EXTRACTED, "no p0 row"),))
+    gold = check_clip(task, task.clips[0])
+    results = [gold]
+    if gold.ok:
+        results += [check_clip(task, c) for c in task.clips[1:]]
+    return SegmentResult(task.row, task.clip_id, tuple(results))

@@ -1,0 +1,156 @@
+"""Sample weights for an index file: ``{stem}_weight.csv``, one float per line, line-aligned with it.
+
+Per label, a weight from its count over the file (a *scheme*); a sample's weight is the sum over its
+labels. Schemes (``@weight_scheme`` registry):
+
+- ``vipant`` (default): ``1000 / (count + 1)`` -- VIP-ANT's ``sample_weights`` (cvap/dataset/ast.py)
+- ``inverse``: ``1 / count``
+- ``inverse_sqrt``: ``1 / sqrt(count)`` (milder)
+
+A sample without labels gets weight 0 (a weighted sampler never draws it). Sampling with these
+weights (``torch.utils.data.WeightedRandomSampler(weights, num_samples, replacement=True)``, built
+in the loaders) draws label L with expected count ``N * sum(w_i for i carrying L) / sum(w)``;
+``label_balance`` computes it so that anyone can check how even it is.
+
+How even it gets depends on label co-occurrence: a sample boosted for a rare child class also draws
+its parent (Music with every instrument, Animal with every animal). On AudioSet's balanced training
+set the coefficient of variation of per-label counts drops only from 3.70 to 2.98; on a
+speech/music-dominated file from the same rows (as the unbalanced set is) from 6.04 to 3.97.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avdata.atomic import atomic_path
+from avdata.errors import AvdataError, InputFormatError
+from avdata.index.scan import IndexScan, scan_index
+
+WeightScheme = Callable[[np.ndarray], np.ndarray]
+_SCHEMES: dict[str, WeightScheme] = {}
+DEFAULT_SCHEME = "vipant"
+
+
+def weight_scheme(name: str) -> Callable[[WeightScheme], WeightScheme]:
+    """Register a per-label weight function of the label counts (float array -> float array)."""
+
+    def deco(fn: WeightScheme) -> WeightScheme:
+        _SCHEMES[name] = fn
+        return fn
+
+    return deco
+
+
+@weight_scheme("vipant")
+def _vipant(counts: np.ndarray) -> np.ndarray:
+    return 1000.0 / (counts + 1.0)
+
+
+@weight_scheme("inverse")
+def _inverse(counts: np.ndarray) -> np.ndarray:
+    return 1.0 / np.maximum(counts, 1.0)
+
+
+@weight_scheme("inverse_sqrt")
+def _inverse_sqrt(counts: np.ndarray) -> np.ndarray:
+    return 1.0 / np.sqrt(np.maximum(counts, 1.0))
+
+
+def scheme_names() -> list[str]:
+    return sorted(_SCHEMES)
+
+
+def get_scheme(name: str) -> WeightScheme:
+    if name not in _SCHEMES:
+        raise AvdataError(f"unknown weight scheme {name!r}; known: {', '.join(scheme_names())}")
+    return _SCHEMES[name]
+
+
+def sample_weights(scan: IndexScan, scheme: str = DEFAULT_SCHEME) -> np.ndarray:
+    """Weight of every line of ``scan`` (float64)."""
+    counts = scan.label_counts().astype(np.float64)
+    per_label = get_scheme(scheme)(counts)
+    return np.bincount(scan.line_of_label(), weights=per_label[scan.flat], minlength=scan.lines)
+
+
+def weights_path_for(index_path: str | os.PathLike[str]) -> Path:
+    """``.../src_unbalanced_train_segments.csv`` -> ``.../src_unbalanced_train_segments_weight.csv``."""
+    p = Path(index_path)
+    return p.with_name(f"{p.stem}_weight{p.suffix or '.csv'}")
+
+
+@dataclass(frozen=True)
+class WeightsOptions:
+    """Options of ``write_weights`` (mirrors ``avdata weights``)."""
+
+    index: str | os.PathLike[str]
+    scheme: str = DEFAULT_SCHEME
+    out: str | os.PathLike[str] | None = None   # default: beside the index, ``{stem}_weight.csv``
+
+
+@dataclass(frozen=True)
+class WeightsResult:
+    path: Path
+    lines: int
+    labels: int
+    scheme: str
+    unlabelled: int
+
+
+def write_weights(opts: WeightsOptions) -> WeightsResult:
+    """Compute the weights of an index file and write them, one float per line (``repr`` digits)."""
+    get_scheme(opts.scheme)
+    scan = scan_index(opts.index)
+    weights = sample_weights(scan, opts.scheme)
+    out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        chunk = 1 << 16
+        for i in range(0, len(weights), chunk):
+            fh.write("".join(f"{w!r}\n" for w in weights[i:i + chunk].tolist()))
+    return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
+                         int(np.count_nonzero(np.diff(scan.offsets) == 0)))
+
+
+def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
+    """A weights file as float64; InputFormatError names the first bad line."""
+    values = []
+    with open(path, encoding="ascii") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                values.append(float(line))
+            except ValueError as e:
+                raise InputFormatError(str(path), lineno, f"not a float: {line.strip()!r}") from e
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class LabelBalance:
+    """Per label (``label_ids`` order): raw count and expected count under weighted sampling of as
+    many draws as there are lines; ``cv_*`` = std / mean across the labels."""
+
+    label_ids: list[str]
+    counts: np.ndarray
+    expected: np.ndarray
+
+    @property
+    def cv_raw(self) -> float:
+        return float(self.counts.std() / self.counts.mean())
+
+    @property
+    def cv_weighted(self) -> float:
+        return float(self.expected.std() / self.expected.mean())
+
+
+def label_balance(scan: IndexScan, weights: np.ndarray) -> LabelBalance:
+    """How often each label is drawn when lines are sampled with ``weights`` (with replacement)."""
+    if len(weights) != scan.lines:
+        raise AvdataError(f"{len(weights)} weights for {scan.lines} index lines in {scan.path}")
+    per_label_mass = np.bincount(scan.flat, weights=weights[scan.line_of_label()], minlength=len(scan.label_ids))
+    total = weights.sum()
+    expected = per_label_mass / total * scan.lines if total > 0 else np.zeros_like(per_label_mass)
+    return LabelBalance(scan.label_ids, scan.label_counts().astype(np.float64), expected)

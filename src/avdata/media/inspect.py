@@ -1,0 +1,137 @@
+"""Decode-checks of written outputs: does an audio clip or a frame really decode, and what is in it.
+
+Checks never raise for a bad file: they return a small result with ``ok``, an error ``code`` and a
+one-line ``message``, so that the index stage can count every exclusion by reason. Codes:
+
+- ``missing_file``: no file at that path
+- ``undecodable``: the container or a packet cannot be decoded
+- ``no_audio_stream``: the file has no audio stream
+- ``empty_audio``: the audio stream decodes to zero samples
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from avdata.errors import MediaError
+
+MISSING_FILE = "missing_file"
+UNDECODABLE = "undecodable"
+NO_AUDIO_STREAM = "no_audio_stream"
+EMPTY_AUDIO = "empty_audio"
+
+
+@dataclass(frozen=True)
+class AudioCheck:
+    """What a full decode of an audio file found. ``duration`` is decoded samples / rate."""
+
+    ok: bool
+    code: str = ""
+    message: str = ""
+    samples: int = 0
+    sample_rate: int = 0
+    channels: int = 0
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """Whether an image file decodes completely, and its size."""
+
+    ok: bool
+    code: str = ""
+    message: str = ""
+    width: int = 0
+    height: int = 0
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+def decode_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream completely: float32 array (channels, samples) and the rate.
+
+    Raises MediaError (code as in this module's docstring) when the file cannot give audio.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(MISSING_FILE, f"{path}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(NO_AUDIO_STREAM, f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            chunks: list[np.ndarray] = []
+            rate = stream.codec_context.sample_rate or stream.rate or 0
+            for frame in container.decode(stream):
+                arr = frame.to_ndarray()
+                rate = frame.sample_rate or rate
+                channels = len(frame.layout.channels)
+                if frame.format.is_planar:
+                    arr = arr.reshape(channels, -1)
+                else:
+                    arr = arr.reshape(-1, channels).T
+                chunks.append(_to_float32(arr))
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise MediaError(UNDECODABLE, f"{path}: {_one_line(e)}") from e
+    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+        raise MediaError(EMPTY_AUDIO, f"{path}: the audio stream holds no samples")
+    return np.concatenate(chunks, axis=1), int(rate)
+
+
+def _to_float32(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.int16:
+        return arr.astype(np.float32) / 32768.0
+    if arr.dtype == np.int32:
+        return arr.astype(np.float32) / 2147483648.0
+    if arr.dtype == np.uint8:
+        return (arr.astype(np.float32) - 128.0) / 128.0
+    return arr.astype(np.float32, copy=False)
+
+
+def check_audio(path: str | os.PathLike[str]) -> AudioCheck:
+    """Decode an audio file completely and report samples per channel, rate and channels."""
+    path = Path(path)
+    if not path.is_file():
+        return AudioCheck(False, MISSING_FILE, f"{path}: no such file")
+    samples = rate = channels = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return AudioCheck(False, NO_AUDIO_STREAM, f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            for frame in container.decode(stream):
+                samples += frame.samples
+                rate = frame.sample_rate
+                channels = len(frame.layout.channels)
+    except (av.FFmpegError, OSError, ValueError) as e:
+        return AudioCheck(False, UNDECODABLE, f"{path}: {_one_line(e)}")
+    if samples == 0:
+        return AudioCheck(False, EMPTY_AUDIO, f"{path}: the audio stream holds no samples")
+    return AudioCheck(True, samples=samples, sample_rate=rate, channels=channels)
+
+
+def check_image(path: str | os.PathLike[str]) -> ImageCheck:
+    """Decode an image file completely (not only its header)."""
+    path = Path(path)
+    if not path.is_file():
+        return ImageCheck(False, MISSING_FILE, f"{path}: no such file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        return ImageCheck(False, UNDECODABLE, f"{path}: {_one_line(e)}")
+    return ImageCheck(True, width=width, height=height)
