@@ -23,7 +23,7 @@ from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.manifest import ManifestWriter
 from avdata.media.synth import draw_time_frame, reference_audio
 from avdata.table import clips_from_records, write_clips
-from audioset_csv_for_test import read_audioset_rows_for_test
+from real_rows import audioset_rows
 
 CHUNK = "all_0_35000"
 FRAMES = 4
@@ -112,7 +112,7 @@ AUDIOCAPS_ROW = ("vfY_TJq7n_U", "130.000", "140.000", ["/m/09ddx", "/m/09x0r", "
 
 
 def build_example(root: Path, csv_path: Path) -> Example:
-    rows = read_audioset_rows_for_test(csv_path, 12)
+    rows = audioset_rows(csv_path, 12)
     plan = [  # (split, fault, extra)
         ("balanced_train", None, dict(rate=44100, channels=2, negatives=1)),
         ("balanced_train", None, dict(negatives=2, bad_negative=True)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audioset_csv_for_test import read_audioset_rows_for_test
+from real_rows import audioset_rows
 from avdata.errors import AvdataError
 from avdata.index.entry import IndexEntry
 from avdata.index.scan import scan_index
@@ -20,7 +20,7 @@ from avdata.index.weights import (
 
 @pytest.fixture(scope="module")
 def balanced_index(test_data: Path, tmp_path_factory) -> tuple[Path, list[list[str]]]:
-    rows = read_audioset_rows_for_test(test_data / "balanced_train_segments.csv")
+    rows = audioset_rows(test_data / "balanced_train_segments.csv")
     path = tmp_path_factory.mktemp("weights") / "src_balanced_train_segments.csv"
     with open(path, "w") as fh:
         for ytid, bos, eos, labels in rows:
