@@ -21,6 +21,10 @@ import pyarrow as pa
 from avdata.extract.run import ExtractOptions, ExtractSummary, run_extract
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.fetch.sections import hull, plan_sections
+from avdata.index.build import IndexOptions, IndexResult, build_index
+from avdata.index.entry import COMBINED_FILE
+from avdata.index.report import ReportOptions, ReportResult, build_report
+from avdata.index.weights import WeightsOptions, write_weights
 from avdata.info import InfoOptions, info
 from avdata.ingest import IngestOptions, ingest, merge_clip_tables
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
@@ -46,6 +50,8 @@ class DemoSummary:
     problems: Problems
     info: str
     extract: ExtractSummary | None = None
+    index: IndexResult | None = None
+    report: ReportResult | None = None
     stages: list[str] = field(default_factory=list)
 
 
@@ -117,4 +123,20 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     summary.extract = run_extract(clips, ExtractOptions(videos=str(videos), out=str(media),
                                                         fetch_manifest=str(fetch_manifest), workers=workers))
     summary.stages.extend(summary.extract.lines())
+
+    summary.index = build_index(IndexOptions(clips=clips_path, manifest=media / "extract_manifest.parquet",
+                                             media=media, out=out / "index", features=True, workers=workers))
+    summary.stages.append(summary.index.summary_text())
+    index_files = sorted(summary.index.split_files.values())
+    if summary.index.combined is not None:
+        index_files.append(summary.index.combined.path)
+    for path in index_files:
+        w = write_weights(WeightsOptions(path))
+        summary.stages.append(f"weights: {w.lines} lines, {w.labels} labels ({w.scheme}) -> {w.path}")
+
+    main_index = out / "index" / COMBINED_FILE
+    if not main_index.exists() and index_files:
+        main_index = index_files[0]
+    summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
+    summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
     return summary

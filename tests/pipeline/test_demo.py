@@ -36,3 +36,51 @@ def test_demo_runs_the_pipeline_and_resumes(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "avdata", "demo", "--out", str(out), "--workers", "2"],
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and "done 0, skipped (already complete)" in again.stdout, again.stdout[-1500:]
+
+
+def test_demo_index_lines_resolve_to_media_that_decodes(tmp_path: Path) -> None:
+    """End to end with the real extraction engine: index lines in the published key order whose
+    dir/aclip/frame resolve to files that decode, with bos/eos as the segment files write them."""
+    import json
+
+    import numpy as np
+
+    from avdata.index.entry import INDEX_KEYS
+
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "avdata", "demo", "--out", str(out), "--workers", "2"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    clips = {r["clip_id"]: r for r in read_clips(out / "clips.parquet").to_pylist()}
+    media = out / "media"
+    seen = 0
+    for path in sorted((out / "index").glob("src_*.csv")):
+        if path.name.endswith("_weight.csv"):
+            continue
+        lines = path.read_text().splitlines()
+        weights = (path.with_name(path.stem + "_weight.csv")).read_text().splitlines()
+        assert len(weights) == len(lines) and all(float(w) >= 0 for w in weights)
+        for line in lines:
+            entry = json.loads(line)
+            keys = list(entry)
+            assert keys == [k for k in INDEX_KEYS if k in entry]
+            clip = clips[entry["id"]]
+            assert (entry["bos"], entry["eos"]) == (f"{clip['start']:.3f}", f"{clip['end']:.3f}")
+            assert entry["labels"] == clip["labels"]
+            assert ("captions" in entry) == (clip["dataset"] == "audiocaps")
+            audio = media / entry["dir"] / "aclip" / f"{entry['id']}.{entry['aclip'][0]}"
+            with av.open(str(audio)) as c:
+                samples = sum(f.samples for f in c.decode(audio=0))
+                rate = c.streams.audio[0].rate
+            assert samples == round((clip["end"] - clip["start"]) * rate)
+            for name in entry["frame"]:
+                with av.open(str(media / entry["dir"] / "frame" / f"{entry['id']}.{name}")) as c:
+                    assert next(c.decode(video=0)).width == 160
+            fbank = np.load(media / entry["dir"] / "aclip_128" / f"{entry['id']}.{entry['aclip_128']}")
+            assert fbank[fbank.files[0]].shape[1] == 128
+            seen += 1
+    balanced = sum(c["split"] == "balanced_train" for c in clips.values())
+    assert seen == len(clips) + balanced        # every clip, and the balanced ones again in the combined list
+    meta = json.loads((out / "index" / "src_train_segments.json").read_text())
+    assert meta["split_line"] == 0                # the demo has no unbalanced rows
+    assert (out / "report" / "report.html").is_file()

@@ -18,5 +18,8 @@ def demo_cmd(out_dir: str, workers: int | None) -> None:
     click.echo(f"{summary.problems.n_warnings} warning(s), {summary.problems.n_errors} error(s) while reading")
     for line in summary.stages:
         click.echo(line)
-    if summary.extract is not None and summary.extract.any_failed:
+    if summary.report is not None:
+        click.echo(summary.report.text)
+    if (summary.extract is not None and summary.extract.any_failed) or (
+            summary.index is not None and summary.index.error_exclusions):
         raise PartialFailure()
