@@ -31,3 +31,12 @@ def test_rows_append_across_runs_and_latest_wins(tmp_path: Path) -> None:
 def test_missing_manifest_reads_empty(tmp_path: Path) -> None:
     t = read_manifest(tmp_path / "none.parquet", SCHEMA)
     assert t.num_rows == 0 and "status" in t.column_names
+
+
+def test_latest_with_unique_keys_returns_the_table_uncopied() -> None:
+    t = pa.table({"item": ["a", "b", "c"], "status": ["ok"] * 3, "n": [1, 2, 3]})
+    once = latest(t, ["item"])
+    assert once.column("n").to_pylist() == [1, 2, 3]
+    assert latest(once, ["item"]) is once
+    shuffled = once.take([2, 0, 1])
+    assert latest(shuffled, ["item"]).column("item").to_pylist() == ["a", "b", "c"]

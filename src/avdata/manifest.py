@@ -118,14 +118,29 @@ def _fill(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def latest(table: pa.Table, keys: Sequence[str]) -> pa.Table:
-    """Keep the last row (highest ``_seq``, or last position) for each distinct key tuple."""
+    """Keep the last row (highest ``_seq``, or last position) for each distinct key tuple.
+
+    Cheap in the common case: when every key is distinct the table comes back as it is (no copy),
+    and a table already in write order is not sorted again.
+    """
     if table.num_rows == 0:
         return table
     if SEQ_COLUMN not in table.column_names:
         table = table.append_column(SEQ_COLUMN, pa.array(range(table.num_rows), pa.int64()))
-    last = table.group_by(list(keys), use_threads=False).aggregate([(SEQ_COLUMN, "max")])
+    last = table.select([*keys, SEQ_COLUMN]).group_by(list(keys), use_threads=False).aggregate(
+        [(SEQ_COLUMN, "max")])
+    if last.num_rows == table.num_rows:
+        return table if _in_order(table) else table.sort_by(SEQ_COLUMN)
     keep = pc.is_in(table.column(SEQ_COLUMN), value_set=last.column(f"{SEQ_COLUMN}_max"))
-    return table.filter(keep).sort_by(SEQ_COLUMN)
+    kept = table.filter(keep)
+    return kept if _in_order(kept) else kept.sort_by(SEQ_COLUMN)
+
+
+def _in_order(table: pa.Table) -> bool:
+    seq = table.column(SEQ_COLUMN)
+    if len(seq) < 2:
+        return True
+    return bool(pc.all(pc.greater(seq.slice(1), seq.slice(0, len(seq) - 1))).as_py())
 
 
 def compact(directory: str | os.PathLike[str], keys: Sequence[str], schema: pa.Schema | None = None) -> pa.Table:
