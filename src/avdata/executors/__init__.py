@@ -8,6 +8,7 @@ A new backend is one module that registers itself with ``@register_executor("nam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor as FuturesExecutor, Future, wait
 from typing import Any, Protocol, TypeVar
 
 from avdata.errors import AvdataError
@@ -35,9 +36,38 @@ def register_executor(name: str) -> Callable[[Callable[..., Executor]], Callable
     return deco
 
 
+def bounded_map(pool: FuturesExecutor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
+    """Submit ``fn(item)`` to a ``concurrent.futures`` pool with at most ``limit`` items in flight
+    and yield results as they finish; the item iterator is consumed lazily, so a consumer that
+    stops early (or a generator that stops handing out items) bounds the work and the memory."""
+    it = iter(items)
+    pending: set[Future[R]] = set()
+
+    def refill() -> None:
+        while len(pending) < limit:
+            item = next(it, _END)
+            if item is _END:
+                return
+            pending.add(pool.submit(fn, item))
+
+    refill()
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            yield fut.result()
+        refill()
+
+
+_END: Any = object()
+
+
+def _register_builtins() -> None:
+    from avdata.executors import local, threads  # noqa: F401  (each registers itself)
+
+
 def get_executor(name: str, **options: Any) -> Executor:
-    """Build the executor registered under ``name`` (``inline``, ``local``, ...)."""
-    from avdata.executors import local  # noqa: F401  (registers the built-in executors)
+    """Build the executor registered under ``name`` (``inline``, ``local``, ``threads``, ...)."""
+    _register_builtins()
 
     if name not in _REGISTRY:
         raise AvdataError(f"unknown executor {name!r}; known: {', '.join(sorted(_REGISTRY))}")
@@ -45,6 +75,6 @@ def get_executor(name: str, **options: Any) -> Executor:
 
 
 def executor_names() -> list[str]:
-    from avdata.executors import local  # noqa: F401
+    _register_builtins()
 
     return sorted(_REGISTRY)

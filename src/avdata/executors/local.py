@@ -12,14 +12,14 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from typing import Any, TypeVar
 
 from avdata.errors import AvdataError
-from avdata.executors import register_executor
+from avdata.executors import bounded_map, register_executor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,22 +54,8 @@ class LocalExecutor:
         if workers <= 1:
             yield from InlineExecutor().map_unordered(fn, items)
             return
-        limit = workers * self.max_in_flight_per_worker
-        it = iter(items)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[R]] = set()
-            for item in it:
-                pending.add(pool.submit(fn, item))
-                if len(pending) >= limit:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-                for item in it:
-                    pending.add(pool.submit(fn, item))
-                    if len(pending) >= limit:
-                        break
+            yield from bounded_map(pool, fn, items, workers * self.max_in_flight_per_worker)
 
 
 def _worker_loop(conn: Connection) -> None:

@@ -9,11 +9,11 @@ little memory. Runs inline when ``workers == 1``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from avdata.executors import register_executor
+from avdata.executors import bounded_map, register_executor
 from avdata.executors.local import InlineExecutor
 
 T = TypeVar("T")
@@ -32,27 +32,9 @@ class ThreadExecutor:
         if self.workers <= 1:
             yield from InlineExecutor().map_unordered(fn, items)
             return
-        limit = max(1, self.workers * self.max_in_flight_per_worker)
-        it = iter(items)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="avdata")
         try:
-            pending: set[Future[R]] = set()
-
-            def refill() -> None:
-                while len(pending) < limit:
-                    item = next(it, _END)
-                    if item is _END:
-                        return
-                    pending.add(pool.submit(fn, item))
-
-            refill()
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-                refill()
+            yield from bounded_map(pool, fn, items, max(1, self.workers * self.max_in_flight_per_worker))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-
-_END = object()
