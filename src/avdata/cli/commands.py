@@ -1,9 +1,18 @@
-"""Imports every stage's CLI module so that its commands register on the ``avdata`` group.
+"""Where each ``avdata`` command lives: command name -> CLI module.
 
-A new stage adds one import line here.
+Modules are imported only when their command runs (or help lists them), so ``avdata ingest`` does
+not pay for importing PyAV or yt-dlp. A new stage adds one line here; its module registers its
+commands on the ``avdata`` group with ``@cli.command``.
 """
-from avdata.cli import demo, export, info, ingest  # noqa: F401,E401  (sources stage)
-from avdata.cli import fetch  # noqa: F401,E402  (avdata fetch)
-from avdata.cli import extract  # noqa: F401,E402  avdata extract
 
-from avdata.cli import index  # noqa: E402,F401
+COMMAND_MODULES: dict[str, str] = {
+    "demo": "avdata.cli.demo",
+    "ingest": "avdata.cli.ingest",
+    "info": "avdata.cli.info",
+    "export": "avdata.cli.export",
+    "fetch": "avdata.cli.fetch",
+    "extract": "avdata.cli.extract",
+    "index": "avdata.cli.index",
+    "weights": "avdata.cli.index",
+    "report": "avdata.cli.index",
+}

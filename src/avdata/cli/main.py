@@ -7,6 +7,7 @@ reported on its own line); 2 bad usage; 3 a fatal error (one line on stderr, no 
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -27,7 +28,23 @@ class PartialFailure(click.exceptions.Exit):
         super().__init__(EXIT_SKIPPED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands' modules are imported on first use (see ``avdata.cli.commands``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from avdata.cli.commands import COMMAND_MODULES
+
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from avdata.cli.commands import COMMAND_MODULES
+
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="avdata")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -37,13 +54,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    """Each stage's CLI module adds its commands to ``cli``."""
-    from avdata.cli import commands  # noqa: F401
+    """Import every command's module now (for tools that walk ``cli.commands``)."""
+    from avdata.cli.commands import COMMAND_MODULES
+
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(module)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; turn avdata errors into one clear line and exit code 3."""
-    _register_commands()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         # Outside standalone mode click *returns* the code of an Exit raised by a command.
