@@ -7,10 +7,17 @@ With ``features`` it also writes ``aclip_128``/``frame_224`` for ``p0`` (see avd
 
 Every clip gets a status: ``ok`` or one exclusion reason (``EXCLUSION_REASONS`` plus
 ``extract_{code}`` for an extraction error and ``audio_{code}`` for an audio decode error).
+
+Resuming: each result carries a ``fingerprint`` of its inputs (manifest row, options) and the
+``stamps`` (path, size, mtime_ns) of every file it read or wrote. A task may carry the previous
+run's results (``SegmentTask.previous``); when fingerprints and stamps all still match, the
+previous result is returned and nothing is decoded or written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +38,9 @@ LABEL_NOT_KEPT = "label_not_kept"
 EXCLUSION_REASONS = (NOT_EXTRACTED, BAD_LAYOUT, NO_AUDIO_FILE, AUDIO_TOO_SHORT, NO_FRAME_DECODES,
                      LABEL_EXCLUDED, LABEL_NOT_KEPT)
 GOLD_CLIP = "p0"
+MISSING_STAMP = (-1, -1)  # (size, mtime_ns) recorded for a file that was not there
+
+Stamp = tuple[str, int, int]  # (path relative to the media root, size, mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class SegmentTask:
     min_audio_seconds: float = 2.0
     check_media: bool = True
     features: bool = False
+    previous: tuple["ClipResult | None", ...] = ()  # last run's result per clip (aligned with clips)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,8 @@ class ClipResult:
     aclip_128: str | None = None
     frame_224: str | None = None
     feature_error: str = ""
+    fingerprint: str = ""
+    stamps: tuple[Stamp, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -125,7 +138,69 @@ def _frame_index(name: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def _fingerprint(task: SegmentTask, files: ClipFiles) -> str:
+    """A digest of everything but file contents that a clip's result depends on."""
+    key = repr((files, task.clip_id, task.dir, task.media_root, task.min_audio_seconds,
+                task.check_media, task.features))
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _stamp(root: str, rel: str) -> Stamp:
+    try:
+        st = os.stat(os.path.join(root, rel))
+    except OSError:
+        return (rel, *MISSING_STAMP)
+    return (rel, st.st_size, st.st_mtime_ns)
+
+
+def _feature_rels(task: SegmentTask, clip: str) -> tuple[str, str]:
+    """``aclip_128`` and ``frame_224`` paths of a clip, relative to the media root."""
+    base = f"{task.dir}/" if task.dir else ""
+    return (f"{base}aclip_128/{task.clip_id}.{clip}.npz", f"{base}frame_224/{task.clip_id}.{clip}.npz")
+
+
+def _reads_files(task: SegmentTask) -> bool:
+    return task.check_media or task.features
+
+
 def check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
+    """Check one clip (see ``_check_clip``) and record its fingerprint and file stamps.
+
+    Input files are stamped before they are read (a change during the check shows on the rerun);
+    feature outputs after they are written.
+    """
+    stamps: list[Stamp] = []
+    if _reads_files(task) and files.status == OK and files.audio_file:
+        stamps = [_stamp(task.media_root, rel) for rel in (files.audio_file, *files.frame_files)]
+    result = _check_clip(task, files)
+    if result.status == BAD_LAYOUT:
+        stamps = []
+    elif task.features and result.ok and files.clip == GOLD_CLIP:
+        stamps += [_stamp(task.media_root, rel) for rel in _feature_rels(task, files.clip)]
+    return replace(result, fingerprint=_fingerprint(task, files), stamps=tuple(stamps))
+
+
+def _still_valid(task: SegmentTask, files: ClipFiles, prev: ClipResult | None) -> bool:
+    """True when ``prev`` was made from the same inputs and every file it recorded is unchanged."""
+    if prev is None or not prev.fingerprint or prev.fingerprint != _fingerprint(task, files):
+        return False
+    return all(_stamp(task.media_root, rel) == (rel, size, mtime) for rel, size, mtime in prev.stamps)
+
+
+def _reused(task: SegmentTask) -> SegmentResult | None:
+    """The previous run's result for this segment when it still holds, else None."""
+    if len(task.previous) != len(task.clips) or not _still_valid(task, task.clips[0], task.previous[0]):
+        return None
+    gold = task.previous[0]
+    assert gold is not None
+    if not gold.ok:  # negatives were not checked
+        return SegmentResult(task.row, task.clip_id, (gold,))
+    if not all(_still_valid(task, f, p) for f, p in zip(task.clips[1:], task.previous[1:])):
+        return None
+    return SegmentResult(task.row, task.clip_id, tuple(p for p in task.previous if p is not None))
+
+
+def _check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
     """Check one clip's audio and frames (decoding them when ``task.check_media``)."""
     if files.status != OK:
         return ClipResult(files.clip, f"extract_{files.status}", f"extraction status {files.status}")
@@ -190,9 +265,8 @@ def _fresh(out: Path, sources: list[Path]) -> bool:
 def _with_features(task: SegmentTask, result: ClipResult, audio_path: Path,
                    good: list[tuple[str, Path]]) -> ClipResult:
     name = f"{result.clip}.npz"
-    base = f"{task.dir}/" if task.dir else ""
-    a_out = safe_join(task.media_root, f"{base}aclip_128/{task.clip_id}.{name}")
-    f_out = safe_join(task.media_root, f"{base}frame_224/{task.clip_id}.{name}")
+    a_rel, f_rel = _feature_rels(task, result.clip)
+    a_out, f_out = safe_join(task.media_root, a_rel), safe_join(task.media_root, f_rel)
     errors = []
     aclip_128 = frame_224 = None
     try:
@@ -212,9 +286,15 @@ def _with_features(task: SegmentTask, result: ClipResult, audio_path: Path,
 
 
 def check_segment(task: SegmentTask) -> SegmentResult:
-    """Check every clip of a segment; negatives are checked only when the gold clip is ok."""
+    """Check every clip of a segment; negatives are checked only when the gold clip is ok.
+
+    The previous run's result is returned instead when it still holds (see the module docstring).
+    """
     if not task.clips or task.clips[0].clip != GOLD_CLIP:
         return SegmentResult(task.row, task.clip_id, (ClipResult(GOLD_CLIP, NOT_EXTRACTED, "no p0 row"),))
+    reused = _reused(task)
+    if reused is not None:
+        return reused
     gold = check_clip(task, task.clips[0])
     results = [gold]
     if gold.ok:
