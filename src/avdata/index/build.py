@@ -7,11 +7,18 @@
 - ``src_train_segments.csv`` + ``src_train_segments.json`` (unbalanced, then balanced; see
   ``avdata.index.combined``) when the table has AudioSet training splits;
 - ``index_checks.parquet/``: one row per checked clip (status or exclusion reason, audio seconds,
-  rate, channels, frames decoded) -- what the report reads instead of decoding again;
+  rate, channels, frames decoded, and the size and mtime_ns of every file read or written) -- what
+  the report reads instead of decoding again, and what a rerun reuses;
 - ``index_summary.json``: segments listed per split and exclusions by reason.
 
 Segments are checked by ``avdata.index.validate.check_segment`` on an executor (``local`` process
 pool by default); without media checks and features, no file is opened and it runs inline.
+
+Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
+``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
+and files are unchanged is not decoded again and its features are not remade. The outputs are the
+same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows so that a killed
+run keeps most of its work.
 """
 
 from __future__ import annotations
@@ -39,12 +46,14 @@ from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, ClipFiles, ClipResult, SegmentResult,
     SegmentTask, check_segment,
 )
-from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, read_manifest
+from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, manifest_parts, read_manifest
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
 from avdata.table import read_clips
 
 CHECKS_DIR = "index_checks.parquet"
+CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
+CHECKS_FLUSH_ROWS = 10_000
 SUMMARY_FILE = "index_summary.json"
 LABEL_REASONS = frozenset({LABEL_EXCLUDED, LABEL_NOT_KEPT})
 
@@ -62,6 +71,12 @@ CHECKS_SCHEMA = pa.schema([
     pa.field("aclip_128", pa.string()),
     pa.field("frame_224", pa.string()),
     pa.field("feature_error", pa.string()),
+    pa.field("aclip", pa.string()),
+    pa.field("frames", pa.list_(pa.string())),
+    pa.field("fingerprint", pa.string()),        # inputs the result depends on (see validate)
+    pa.field("files", pa.list_(pa.string())),    # files read or written, relative to the media root
+    pa.field("sizes", pa.list_(pa.int64())),     # their sizes (-1: missing) ...
+    pa.field("mtimes_ns", pa.list_(pa.int64())),  # ... and mtime_ns, when checked
 ])
 CHECKS_KEYS = ("clip_id", "clip")
 
@@ -180,7 +195,30 @@ class _RowInfo:
     captions: list[str] | None
 
 
-def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
+def _previous_checks(out: Path) -> tuple[pa.Table, list[Path]]:
+    """Latest check row per (clip_id, clip) from the last index and from killed runs' leftovers
+    (newer, so they win), and the leftover folders."""
+    leftovers = sorted((d for d in out.glob(CHECKS_TMP_GLOB) if d.is_dir()),
+                       key=lambda d: min((p.name for p in manifest_parts(d)), default=""))
+    tables = [read_manifest(d, CHECKS_SCHEMA).drop_columns([SEQ_COLUMN]) for d in [out / CHECKS_DIR, *leftovers]]
+    return latest(pa.concat_tables(tables), CHECKS_KEYS), leftovers
+
+
+def _previous_result(row: dict | None) -> ClipResult | None:
+    """A check row as the ``ClipResult`` it recorded (None for rows without file stamps)."""
+    if row is None or row.get("clip_id") is None or not row["fingerprint"]:
+        return None
+    return ClipResult(
+        clip=row["clip"], status=row["status"], message=row["message"] or "", aclip=row["aclip"],
+        frames=tuple(row["frames"] or ()), frames_total=row["frames_total"] or 0,
+        audio_seconds=row["audio_seconds"], sample_rate=row["sample_rate"], channels=row["channels"],
+        aclip_128=row["aclip_128"], frame_224=row["frame_224"], feature_error=row["feature_error"] or "",
+        fingerprint=row["fingerprint"],
+        stamps=tuple(zip(row["files"] or (), row["sizes"] or (), row["mtimes_ns"] or ())),
+    )
+
+
+def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter, previous: pa.Table
           ) -> Iterator[tuple[SegmentTask, _RowInfo]]:
     """Tasks in clip-table order; rows dropped by the label filter are counted here, not checked."""
     table = read_clips(opts.clips)
@@ -191,11 +229,13 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
     media_root = str(Path(opts.media).resolve())
     cols = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
     positions = [_positions(table, manifest, k) for k in kinds]   # one hash join per clip kind
-    del manifest
+    prev_positions = [_positions(table, previous, k) for k in kinds]
+    del manifest, previous
     table = table.select(cols)
     for offset in range(0, table.num_rows, opts.batch_rows):
         rows = table.slice(offset, opts.batch_rows).to_pylist()
         aligned = [sub.take(pos.slice(offset, opts.batch_rows)).to_pylist() for sub, pos in positions]
+        prev = [sub.take(pos.slice(offset, opts.batch_rows)).to_pylist() for sub, pos in prev_positions]
         for i, row in enumerate(rows):
             split_file = split_file_name(row["dataset"], row["split"])
             if split_file not in result.split_files:
@@ -205,7 +245,12 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
                 _count_segment(result, split_file, SegmentResult(offset + i, row["clip_id"],
                                (ClipResult(GOLD_CLIP, verdict),)), checks)
                 continue
-            files = [f for f in (_clip_files(a[i]) for a in aligned) if f is not None]
+            files, previous_results = [], []
+            for a, b in zip(aligned, prev):
+                f = _clip_files(a[i])
+                if f is not None:
+                    files.append(f)
+                    previous_results.append(_previous_result(b[i]))
             gold_dir = aligned[0][i]["dir"] if aligned[0][i] is not None else None
             captions = (row["captions"] if (row["dataset"] in CAPTION_DATASETS or row["captions"])
                         else None)
@@ -214,7 +259,7 @@ def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter
             task = SegmentTask(
                 row=offset + i, clip_id=row["clip_id"], dir=gold_dir or "", clips=tuple(files),
                 media_root=media_root, min_audio_seconds=opts.min_audio_seconds,
-                check_media=opts.check_media, features=opts.features,
+                check_media=opts.check_media, features=opts.features, previous=tuple(previous_results),
             )
             yield task, info
 
@@ -226,6 +271,9 @@ def _count_segment(result: IndexResult, split_file: str, seg: SegmentResult, che
             "message": clip.message, "audio_seconds": clip.audio_seconds, "sample_rate": clip.sample_rate,
             "channels": clip.channels, "frames_ok": len(clip.frames), "frames_total": clip.frames_total,
             "aclip_128": clip.aclip_128, "frame_224": clip.frame_224, "feature_error": clip.feature_error,
+            "aclip": clip.aclip, "frames": list(clip.frames), "fingerprint": clip.fingerprint or None,
+            "files": [st[0] for st in clip.stamps], "sizes": [st[1] for st in clip.stamps],
+            "mtimes_ns": [st[2] for st in clip.stamps],
         })
     if not seg.ok:
         result.excluded[seg.status] += 1
@@ -259,14 +307,15 @@ def build_index(opts: IndexOptions) -> IndexResult:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
+    previous, leftovers = _previous_checks(out)
     checks_tmp = out / f".tmp-{os.getpid()}-{CHECKS_DIR}"
     shutil.rmtree(checks_tmp, ignore_errors=True)
     run_inline = not (opts.check_media or opts.features)
     executor = get_executor("inline" if run_inline else opts.executor,
                             **({} if run_inline or opts.executor == "inline" else {"workers": opts.workers}))
     with contextlib.ExitStack() as stack:
-        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=50_000,
-                                                    flush_seconds=3600))
+        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=CHECKS_FLUSH_ROWS,
+                                                    flush_seconds=300))
         handles: dict[str, IO[str]] = {}
 
         def handle(split_file: str) -> IO[str]:
@@ -280,7 +329,7 @@ def build_index(opts: IndexOptions) -> IndexResult:
         pending: deque[tuple[SegmentTask, _RowInfo]] = deque()
 
         def tasks() -> Iterator[SegmentTask]:
-            for task, info in _plan(opts, result, checks):
+            for task, info in _plan(opts, result, checks, previous):
                 pending.append((task, info))
                 yield task
 
@@ -295,6 +344,9 @@ def build_index(opts: IndexOptions) -> IndexResult:
     final_checks = out / CHECKS_DIR
     shutil.rmtree(final_checks, ignore_errors=True)
     os.replace(checks_tmp, final_checks)
+    for d in leftovers:  # their results live on in the new checks
+        if d != checks_tmp:
+            shutil.rmtree(d, ignore_errors=True)
     result.combined = write_combined(out)
     _write_summary(opts, result)
     return result
