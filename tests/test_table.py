@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from avdata.errors import SchemaError
-from avdata.table import CLIP_SCHEMA, clips_from_records, conform, read_clips, write_clips
+from avdata.table import CLIP_SCHEMA, ClipTableWriter, clips_from_records, conform, read_clips, write_clips
 
 
 def _row(**kw):
@@ -40,3 +40,20 @@ def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
     bad.write_text("not parquet")
     with pytest.raises(SchemaError, match="bad.parquet"):
         read_clips(bad)
+
+
+def test_writer_thread_error_reaches_the_caller_and_leaves_no_file(tmp_path: Path) -> None:
+    good = clips_from_records([_row(clip_id=f"c{i}", origin_line=i) for i in range(3)])
+    bad = good.append_column("extra", pa.array([1, 2, 3]))    # not in the file's schema
+    out = tmp_path / "c.parquet"
+    with pytest.raises(ValueError, match="schema"):
+        with ClipTableWriter(out, row_group_rows=1) as w:
+            w.write(good)
+            w.write(bad)          # fails on the writer thread
+            for _ in range(5):
+                w.write(good)     # raises here or at close
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with ClipTableWriter(out, row_group_rows=2) as w:
+        for _ in range(4):
+            w.write(good)
+    assert read_clips(out).num_rows == 12
