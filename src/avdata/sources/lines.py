@@ -24,6 +24,7 @@ class LineBlock:
     data: bytes
     first_line: int
     had_bom: bool = False
+    lines: int | None = None     # number of lines (LFs) in ``data``, when known
 
     def array(self) -> np.ndarray:
         return np.frombuffer(self.data, dtype=np.uint8)
@@ -45,7 +46,7 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BL
             bom = had_bom and line == 1
             if not chunk:
                 if rest:
-                    yield LineBlock(rest + b"\n", line, bom)
+                    yield LineBlock(rest + b"\n", line, bom, rest.count(b"\n") + 1)
                 return
             data = rest + chunk
             cut = data.rfind(b"\n") + 1
@@ -53,8 +54,9 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BL
                 rest = data
                 continue
             block, rest = data[:cut], data[cut:]
-            yield LineBlock(block, line, bom)
-            line += block.count(b"\n")
+            count = block.count(b"\n")
+            yield LineBlock(block, line, bom, count)
+            line += count
 
 
 def split_lines(data: bytes) -> list[bytes]:
