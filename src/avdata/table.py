@@ -133,11 +133,22 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
+_PLAIN_COLUMNS = ("clip_id", "origin_line")     # unique (or nearly) per row: no dictionary
+_DELTA_COLUMNS = ("origin_line",)               # ascending integers: delta encoding
+
+
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """Writer settings for clip tables: zstd; min/max statistics only for numeric and bool columns
-    (string and list statistics cost a pass over every value and no stage filters on them)."""
+    (string and list statistics cost a pass over every value and no stage filters on them); no
+    dictionary for columns that hold a new value on nearly every row (hashing them is wasted, the
+    writer falls back to plain pages anyway), and line numbers delta-encoded (a tenth of the time,
+    almost no bytes)."""
     stats = [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_list(f.type))]
-    return {"compression": "zstd", "write_statistics": stats}
+    names = set(schema.names)
+    delta = {c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS
+             if c in names and pa.types.is_integer(schema.field(c).type)}
+    return {"compression": "zstd", "write_statistics": stats, "column_encoding": delta,
+            "use_dictionary": [n for n in schema.names if n not in _PLAIN_COLUMNS]}
 
 
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:

@@ -225,7 +225,8 @@ def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | N
     try:
         table = pcsv.read_csv(
             io.BytesIO(data),
-            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=4 << 20),
+            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=4 << 20,
+                                          use_threads=False),   # callers parse blocks in parallel
             parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', ignore_empty_lines=False,
                                             invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={k: pa.string() for k in "abcd"},
