@@ -463,13 +463,14 @@ def stream_audioset(paths: Sequence[str], options: ReadOptions, problems: Proble
     seg_opts = _segment_options(options)
     earlier = YoutubeIdSet()        # ids of the files before this one
     taken: set[str] = set()
-    for path in paths:
+    for k, path in enumerate(paths):
         stream = SegmentFileStream(path, seg_opts, problems, options.ontology)
         for block, repeats in stream:
             if len(earlier):
                 repeats |= earlier.contains(block.column("clip_id"))
             yield suffix_repeats(block, repeats, taken)
-        earlier.update(stream.checks.ids)
+        if k + 1 < len(paths):
+            earlier.update(stream.checks.ids)
         yield with_origins(build_clips(0, {}), stream.origins())
 
 

@@ -151,13 +151,7 @@ def _merge_sorted(old: np.ndarray, new: np.ndarray, pos: np.ndarray) -> np.ndarr
     """Sorted ``old`` with sorted ``new`` inserted before ``old[pos]`` (linear)."""
     if not len(new):
         return old
-    out = np.empty(len(old) + len(new), dtype=old.dtype)
-    at = pos + np.arange(len(new))
-    keep = np.ones(len(out), dtype=bool)
-    keep[at] = False
-    out[at] = new
-    out[keep] = old
-    return out
+    return np.insert(old, pos, new)
 
 
 def _repeats(keys: np.ndarray, old: np.ndarray) -> np.ndarray:
