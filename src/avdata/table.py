@@ -168,11 +168,13 @@ class ClipTableWriter:
 
     Row groups are encoded and written on a background thread (pyarrow releases the GIL there), at
     most ``queue_groups`` waiting, so the caller keeps producing blocks meanwhile; an error of the
-    writer thread is raised by the next ``write`` or by ``close``.
+    writer thread is raised by the next ``write`` or by ``close``. What is still queued when the
+    caller is done is written alone at ``close``, hence row groups of 128 Ki rows (not larger) and
+    one waiting group.
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema = CLIP_SCHEMA, *,
-                 row_group_rows: int = 256 * 1024, queue_groups: int = 2) -> None:
+                 row_group_rows: int = 128 * 1024, queue_groups: int = 1) -> None:
         self.path = Path(path)
         self.schema = schema
         self.metadata: dict[bytes, bytes] = dict(schema.metadata or {})
