@@ -57,3 +57,21 @@ def test_writer_thread_error_reaches_the_caller_and_leaves_no_file(tmp_path: Pat
         for _ in range(4):
             w.write(good)
     assert read_clips(out).num_rows == 12
+
+
+def test_unique_columns_are_plain_and_line_numbers_delta_encoded_yet_read_back_equal(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    rows = [_row(clip_id=f"id{i:06d}", origin_line=4 + i + (i // 1000) * 7) for i in range(30_000)]
+    table = conform(clips_from_records(rows))
+    write_clips(table, tmp_path / "a.parquet")
+    with ClipTableWriter(tmp_path / "b.parquet", row_group_rows=7_000) as w:
+        for off in range(0, table.num_rows, 5_000):
+            w.write(table.slice(off, 5_000))
+    for name in ("a.parquet", "b.parquet"):
+        assert read_clips(tmp_path / name).equals(table)
+        meta = pq.ParquetFile(tmp_path / name).metadata
+        names = [meta.row_group(0).column(i).path_in_schema for i in range(meta.num_columns)]
+        enc = {n: meta.row_group(0).column(i).encodings for i, n in enumerate(names)}
+        assert "DELTA_BINARY_PACKED" in enc["origin_line"]
+        assert "RLE_DICTIONARY" not in enc["clip_id"] and "RLE_DICTIONARY" in enc["labels.list.element"]

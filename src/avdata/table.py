@@ -148,7 +148,21 @@ def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
     delta = {c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS
              if c in names and pa.types.is_integer(schema.field(c).type)}
     return {"compression": "zstd", "write_statistics": stats, "column_encoding": delta,
-            "use_dictionary": [n for n in schema.names if n not in _PLAIN_COLUMNS]}
+            "use_dictionary": [p for f in schema if f.name not in _PLAIN_COLUMNS for p in _leaf_paths(f)]}
+
+
+def _leaf_paths(field: pa.Field, prefix: str = "") -> list[str]:
+    """The Parquet column paths of a field's leaves, as writer options name them (nested types
+    with Parquet's compliant names: ``labels.list.element``)."""
+    path, t = prefix + field.name, field.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _leaf_paths(pa.field("element", t.value_type), path + ".list.")
+    if pa.types.is_map(t):
+        return (_leaf_paths(pa.field("key", t.key_type), path + ".key_value.")
+                + _leaf_paths(pa.field("value", t.item_type), path + ".key_value."))
+    if pa.types.is_struct(t):
+        return [leaf for i in range(t.num_fields) for leaf in _leaf_paths(t.field(i), path + ".")]
+    return [path]
 
 
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
