@@ -48,12 +48,13 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BL
                 if rest:
                     yield LineBlock(rest + b"\n", line, bom, rest.count(b"\n") + 1)
                 return
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
+            cut = chunk.rfind(b"\n") + 1
             if cut == 0:
-                rest = data
+                rest += chunk
                 continue
-            block, rest = data[:cut], data[cut:]
+            # one copy of the block's bytes at most (none when the chunk ends at a line end)
+            block = chunk if not rest and cut == len(chunk) else b"".join((rest, memoryview(chunk)[:cut]))
+            rest = chunk[cut:]
             count = block.count(b"\n")
             yield LineBlock(block, line, bom, count)
             line += count
