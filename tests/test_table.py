@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from avdata.errors import SchemaError
-from avdata.table import CLIP_SCHEMA, clips_from_records, conform, read_clips, write_clips
+from avdata.table import CLIP_SCHEMA, ClipTableWriter, clips_from_records, conform, read_clips, write_clips
 
 
 def _row(**kw):
@@ -40,3 +40,38 @@ def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
     bad.write_text("not parquet")
     with pytest.raises(SchemaError, match="bad.parquet"):
         read_clips(bad)
+
+
+def test_writer_thread_error_reaches_the_caller_and_leaves_no_file(tmp_path: Path) -> None:
+    good = clips_from_records([_row(clip_id=f"c{i}", origin_line=i) for i in range(3)])
+    bad = good.append_column("extra", pa.array([1, 2, 3]))    # not in the file's schema
+    out = tmp_path / "c.parquet"
+    with pytest.raises(ValueError, match="schema"):
+        with ClipTableWriter(out, row_group_rows=1) as w:
+            w.write(good)
+            w.write(bad)          # fails on the writer thread
+            for _ in range(5):
+                w.write(good)     # raises here or at close
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with ClipTableWriter(out, row_group_rows=2) as w:
+        for _ in range(4):
+            w.write(good)
+    assert read_clips(out).num_rows == 12
+
+
+def test_unique_columns_are_plain_and_line_numbers_delta_encoded_yet_read_back_equal(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    rows = [_row(clip_id=f"id{i:06d}", origin_line=4 + i + (i // 1000) * 7) for i in range(30_000)]
+    table = conform(clips_from_records(rows))
+    write_clips(table, tmp_path / "a.parquet")
+    with ClipTableWriter(tmp_path / "b.parquet", row_group_rows=7_000) as w:
+        for off in range(0, table.num_rows, 5_000):
+            w.write(table.slice(off, 5_000))
+    for name in ("a.parquet", "b.parquet"):
+        assert read_clips(tmp_path / name).equals(table)
+        meta = pq.ParquetFile(tmp_path / name).metadata
+        names = [meta.row_group(0).column(i).path_in_schema for i in range(meta.num_columns)]
+        enc = {n: meta.row_group(0).column(i).encodings for i, n in enumerate(names)}
+        assert "DELTA_BINARY_PACKED" in enc["origin_line"]
+        assert "RLE_DICTIONARY" not in enc["clip_id"] and "RLE_DICTIONARY" in enc["labels.list.element"]

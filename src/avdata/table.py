@@ -41,6 +41,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,11 +133,36 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
+_PLAIN_COLUMNS = ("clip_id", "origin_line")     # unique (or nearly) per row: no dictionary
+_DELTA_COLUMNS = ("origin_line",)               # ascending integers: delta encoding
+
+
 def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """Writer settings for clip tables: zstd; min/max statistics only for numeric and bool columns
-    (string and list statistics cost a pass over every value and no stage filters on them)."""
+    (string and list statistics cost a pass over every value and no stage filters on them); no
+    dictionary for columns that hold a new value on nearly every row (hashing them is wasted, the
+    writer falls back to plain pages anyway), and line numbers delta-encoded (a tenth of the time,
+    almost no bytes)."""
     stats = [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_list(f.type))]
-    return {"compression": "zstd", "write_statistics": stats}
+    names = set(schema.names)
+    delta = {c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS
+             if c in names and pa.types.is_integer(schema.field(c).type)}
+    return {"compression": "zstd", "write_statistics": stats, "column_encoding": delta,
+            "use_dictionary": [p for f in schema if f.name not in _PLAIN_COLUMNS for p in _leaf_paths(f)]}
+
+
+def _leaf_paths(field: pa.Field, prefix: str = "") -> list[str]:
+    """The Parquet column paths of a field's leaves, as writer options name them (nested types
+    with Parquet's compliant names: ``labels.list.element``)."""
+    path, t = prefix + field.name, field.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _leaf_paths(pa.field("element", t.value_type), path + ".list.")
+    if pa.types.is_map(t):
+        return (_leaf_paths(pa.field("key", t.key_type), path + ".key_value.")
+                + _leaf_paths(pa.field("value", t.item_type), path + ".key_value."))
+    if pa.types.is_struct(t):
+        return [leaf for i in range(t.num_fields) for leaf in _leaf_paths(t.field(i), path + ".")]
+    return [path]
 
 
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
@@ -152,10 +179,16 @@ class ClipTableWriter:
     Every block must have the columns of ``schema`` (default: the clip schema). The schema metadata
     of the file is ``schema``'s, updated by ``update_metadata`` (e.g. with notes only known once the
     last block is read), so ``read_clips`` of the file equals ``write_clips`` of the whole table.
+
+    Row groups are encoded and written on a background thread (pyarrow releases the GIL there), at
+    most ``queue_groups`` waiting, so the caller keeps producing blocks meanwhile; an error of the
+    writer thread is raised by the next ``write`` or by ``close``. What is still queued when the
+    caller is done is written alone at ``close``, hence row groups of 128 Ki rows (not larger) and
+    one waiting group.
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema = CLIP_SCHEMA, *,
-                 row_group_rows: int = 256 * 1024) -> None:
+                 row_group_rows: int = 128 * 1024, queue_groups: int = 1) -> None:
         self.path = Path(path)
         self.schema = schema
         self.metadata: dict[bytes, bytes] = dict(schema.metadata or {})
@@ -170,10 +203,30 @@ class ClipTableWriter:
         except BaseException as e:
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise
+        self._queue: queue.Queue[list[pa.Table] | None] = queue.Queue(max(1, queue_groups))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_groups, name="clip-table-writer", daemon=True)
+        self._thread.start()
+
+    def _write_groups(self) -> None:
+        """The writer thread: one row group per queued list of blocks until ``None``; after an
+        error, keep draining the queue so the producer never blocks."""
+        while (blocks := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    table = pa.concat_tables(blocks)
+                    self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = e
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def write(self, block: pa.Table) -> None:
         """Append ``block`` (conformed to the schema). Blocks are gathered into row groups of about
         ``row_group_rows`` rows (few large row groups write faster than many small ones)."""
+        self._check()
         if block.num_rows:
             self._pending.append(conform(block).replace_schema_metadata(self.schema.metadata))
             self._pending_rows += block.num_rows
@@ -183,9 +236,14 @@ class ClipTableWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            table = pa.concat_tables(self._pending)
+            self._queue.put(self._pending)
             self._pending, self._pending_rows = [], 0
-            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+    def _join(self) -> None:
+        """Let the writer thread finish what is queued and stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def update_metadata(self, metadata: Mapping[bytes, bytes]) -> None:
         """Merge ``metadata`` into the file's schema metadata (later values win)."""
@@ -194,6 +252,8 @@ class ClipTableWriter:
     def close(self) -> None:
         """Finish the file and move it to its final name."""
         self._flush()
+        self._join()
+        self._check()
         final = self.schema.with_metadata(self.metadata)
         arrow_schema = base64.b64encode(final.serialize().to_pybytes()).decode()
         # Arrow readers take the schema (and its metadata) from the ARROW:schema entry.
@@ -204,6 +264,9 @@ class ClipTableWriter:
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Drop the temporary file."""
+        self._pending = []
+        self._error = self._error or RuntimeError("aborted")   # the thread skips what is queued
+        self._join()
         with contextlib.suppress(Exception):
             self._writer.close()
         exc = exc or RuntimeError("aborted")

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from avdata.atomic import atomic_path
 from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
-from avdata.sources.ids import YoutubeIdSet, suffix_repeats
+from avdata.sources.ids import YoutubeIdSet, suffix_repeats, youtube_keys
 from avdata.sources.lines import DEFAULT_BLOCK_BYTES, LineBlock, iter_line_blocks
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
@@ -163,7 +163,8 @@ def _parse(block: LineBlock) -> FastSegments:
     while data.startswith(b"#", cut):
         cut = data.index(b"\n", cut) + 1
         skip += 1
-    fast = parse_block_csv(data[cut:]) if cut < len(data) else None
+    n_lines = block.lines - skip if block.lines is not None else None
+    fast = parse_block_csv(data[cut:], n_lines) if cut < len(data) else None
     if fast is None:
         return parse_block(data)
     fast.line_index = fast.line_index + skip
@@ -186,22 +187,57 @@ def iter_segment_tables(path: str | os.PathLike[str], options: SegmentsReadOptio
     """Stream a segment file as clip-table blocks in file order (clip_id = YTID; see ``read_segments``)."""
     problems = problems if problems is not None else Problems()
     header = header if header is not None else _Header([])
+    for table, _ in _iter_parsed(path, options, problems, header):
+        yield table
+
+
+@dataclass
+class _BlockFacts:
+    """What the per-file checks need of a block, worked out on the parsing thread: the YouTube id
+    keys and the distinct labels (and label count) of its rows."""
+
+    keys: tuple[np.ndarray, np.ndarray]
+    labels: list[str]
+    n_labels: int
+
+
+def _parse_with_facts(block: LineBlock) -> tuple[FastSegments, _BlockFacts | None]:
+    """``_parse`` plus the facts of its fast-path rows (worker thread). They are the block's facts
+    unless the slow path adds rows, which only the caller's thread knows (see ``_take``)."""
+    fast = _parse(block)
+    try:
+        keys = youtube_keys(fast.ytid)
+    except ValueError:
+        return fast, None
+    flat = pc.list_flatten(fast.labels)
+    return fast, _BlockFacts(keys, pc.unique(flat).to_pylist(), len(flat))
+
+
+def _iter_parsed(path: str | os.PathLike[str], options: SegmentsReadOptions, problems: Problems,
+                 header: _Header) -> Iterator[tuple[pa.Table, _BlockFacts | None]]:
+    """Clip-table blocks in file order, parsed ``options.threads`` at a time, each with its facts
+    (None when they must be worked out from the table)."""
     file = str(path)
     split = options.split or split_from_name(path)
     blocks = iter_line_blocks(path, options.block_bytes)
     with ThreadPoolExecutor(max(1, options.threads)) as pool:
-        pending = []
+        pending: list = []
         for block in blocks:
-            pending.append((block, pool.submit(_parse, block)))
+            pending.append((block, pool.submit(_parse_with_facts, block)))
             if len(pending) > options.threads:
-                yield _to_table(*_take(pending), file, split, header, problems)
+                yield _take(pending, file, split, header, problems)
         while pending:
-            yield _to_table(*_take(pending), file, split, header, problems)
+            yield _take(pending, file, split, header, problems)
 
 
-def _take(pending: list) -> tuple[LineBlock, FastSegments]:
+def _take(pending: list, file: str, split: str, header: _Header,
+          problems: Problems) -> tuple[pa.Table, _BlockFacts | None]:
     block, fut = pending.pop(0)
-    return block, fut.result()
+    fast, facts = fut.result()
+    table = _to_table(block, fast, file, split, header, problems)
+    if facts is not None and table.num_rows != len(fast.ytid):
+        facts = None     # the slow path added rows
+    return table, facts
 
 
 def _to_table(block: LineBlock, fast: FastSegments, file: str, split: str, header: _Header,
@@ -280,7 +316,9 @@ class UnknownLabels:
 
 
 def _one_chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
 
 
 def report_unknown_labels(table: pa.Table, ontology: Ontology, problems: Problems, *, show: int = 5) -> None:
@@ -300,15 +338,20 @@ class _FileChecks:
         self.positive = 0
         self.unknown = UnknownLabels(ontology) if ontology is not None else None
 
-    def see(self, block: pa.Table) -> np.ndarray:
-        """Count ``block``; return a bool per row: did its YouTube id occur earlier in the file?"""
-        repeats = self.ids.add(block.column("source"))
+    def see(self, block: pa.Table, facts: _BlockFacts | None = None) -> np.ndarray:
+        """Count ``block``; return a bool per row: did its YouTube id occur earlier in the file?
+        ``facts``: the block's ids and labels worked out already (on a parsing thread)."""
         labels = _one_chunk(block.column("labels"))
-        flat = pc.list_flatten(labels)
-        uniq = pc.unique(flat).to_pylist()
+        if facts is None:
+            repeats = self.ids.add(block.column("source"))
+            flat = pc.list_flatten(labels)
+            uniq, n_labels = pc.unique(flat).to_pylist(), len(flat)
+        else:
+            repeats = self.ids.add(block.column("source"), facts.keys)
+            uniq, n_labels = facts.labels, facts.n_labels
         self.labels.update(uniq)
         self.rows += block.num_rows
-        self.positive += len(flat)
+        self.positive += n_labels
         if self.unknown is not None:
             self.unknown.see(block, labels, uniq)
         return repeats
@@ -332,8 +375,8 @@ class SegmentFileStream:
         self.checks = _FileChecks(ontology)
 
     def __iter__(self) -> Iterator[tuple[pa.Table, np.ndarray]]:
-        for block in iter_segment_tables(self.path, self.options, self.problems, self.header):
-            yield block, self.checks.see(block)
+        for block, facts in _iter_parsed(self.path, self.options, self.problems, self.header):
+            yield block, self.checks.see(block, facts)
         header = self.header
         if header.counts is not None:
             found = self.checks.counts()
@@ -420,13 +463,14 @@ def stream_audioset(paths: Sequence[str], options: ReadOptions, problems: Proble
     seg_opts = _segment_options(options)
     earlier = YoutubeIdSet()        # ids of the files before this one
     taken: set[str] = set()
-    for path in paths:
+    for k, path in enumerate(paths):
         stream = SegmentFileStream(path, seg_opts, problems, options.ontology)
         for block, repeats in stream:
             if len(earlier):
                 repeats |= earlier.contains(block.column("clip_id"))
             yield suffix_repeats(block, repeats, taken)
-        earlier.update(stream.checks.ids)
+        if k + 1 < len(paths):
+            earlier.update(stream.checks.ids)
         yield with_origins(build_clips(0, {}), stream.origins())
 
 

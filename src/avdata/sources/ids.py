@@ -66,7 +66,7 @@ _M = [np.uint64(x) for x in (0x003F003F003F003F, 0x3F003F003F003F00, 0x00000FFF0
                               0xFFFFFF)]
 
 
-def _youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Exact (key, bucket) of each YouTube id: its 66 bits (6 per character) as a 64-bit key and
     one of 4 buckets. Raise ValueError if an id is not 11 characters of ``[A-Za-z0-9_-]``."""
     if isinstance(ids, pa.ChunkedArray):
@@ -105,9 +105,10 @@ class YoutubeIdSet:
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets)
 
-    def add(self, ids: pa.Array) -> np.ndarray:
-        """Add ``ids``; return a bool per id: was it in the set already (or earlier in ``ids``)?"""
-        keys, bucket = _youtube_keys(ids)
+    def add(self, ids: pa.Array, keys: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Add ``ids``; return a bool per id: was it in the set already (or earlier in ``ids``)?
+        ``keys``: ``youtube_keys(ids)`` if already computed (e.g. on a worker thread)."""
+        keys, bucket = keys if keys is not None else youtube_keys(ids)
         seen = np.zeros(len(keys), dtype=bool)
         for b, old in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
@@ -128,7 +129,7 @@ class YoutubeIdSet:
 
     def contains(self, ids: pa.Array) -> np.ndarray:
         """A bool per id: is it in the set?"""
-        keys, bucket = _youtube_keys(ids)
+        keys, bucket = youtube_keys(ids)
         found = np.zeros(len(keys), dtype=bool)
         for b, old in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
@@ -150,13 +151,7 @@ def _merge_sorted(old: np.ndarray, new: np.ndarray, pos: np.ndarray) -> np.ndarr
     """Sorted ``old`` with sorted ``new`` inserted before ``old[pos]`` (linear)."""
     if not len(new):
         return old
-    out = np.empty(len(old) + len(new), dtype=old.dtype)
-    at = pos + np.arange(len(new))
-    keep = np.ones(len(out), dtype=bool)
-    keep[at] = False
-    out[at] = new
-    out[keep] = old
-    return out
+    return np.insert(old, pos, new)
 
 
 def _repeats(keys: np.ndarray, old: np.ndarray) -> np.ndarray:

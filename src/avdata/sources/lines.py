@@ -24,6 +24,7 @@ class LineBlock:
     data: bytes
     first_line: int
     had_bom: bool = False
+    lines: int | None = None     # number of lines (LFs) in ``data``, when known
 
     def array(self) -> np.ndarray:
         return np.frombuffer(self.data, dtype=np.uint8)
@@ -45,16 +46,18 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BL
             bom = had_bom and line == 1
             if not chunk:
                 if rest:
-                    yield LineBlock(rest + b"\n", line, bom)
+                    yield LineBlock(rest + b"\n", line, bom, rest.count(b"\n") + 1)
                 return
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
+            cut = chunk.rfind(b"\n") + 1
             if cut == 0:
-                rest = data
+                rest += chunk
                 continue
-            block, rest = data[:cut], data[cut:]
-            yield LineBlock(block, line, bom)
-            line += block.count(b"\n")
+            # one copy of the block's bytes at most (none when the chunk ends at a line end)
+            block = chunk if not rest and cut == len(chunk) else b"".join((rest, memoryview(chunk)[:cut]))
+            rest = chunk[cut:]
+            count = block.count(b"\n")
+            yield LineBlock(block, line, bom, count)
+            line += count
 
 
 def split_lines(data: bytes) -> list[bytes]:

@@ -26,9 +26,6 @@ _MIN_LINE = ID_LEN + len(', 0.000, 0.001, "x"')
 _ID_OK = np.zeros(256, dtype=bool)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-":
     _ID_OK[_c] = True
-_LABEL_WRONG = np.ones(256, dtype=bool)   # bytes a canonical label list cannot hold
-_LABEL_WRONG[SPACE + 1: 127] = False
-_LABEL_WRONG[QUOTE] = True
 _WINDOW = np.arange(-(MAX_INT_DIGITS + 4), 0)      # byte offsets before the end of a time field
 _WEIGHTS = np.array([10 ** (i + 3) for i in range(MAX_INT_DIGITS - 1, -1, -1)] + [0, 100, 10, 1], dtype=np.int64)
 
@@ -200,18 +197,22 @@ def _time_field(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     fixed = data.copy()
     fixed[np.clip(b - 1, 0, last)[ok]] = ZERO          # "30.000," -> "30.0000": same number
     text = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.copy() - 0), pa.py_buffer(fixed))
-    text = pc.if_else(pa.array(ok), text, "0.0000")
-    ms = np.rint(pc.cast(text, pa.float64()).to_numpy() * 1000).astype(np.int64)
+    if ok.all():
+        return ok, np.rint(pc.cast(text, pa.float64()).to_numpy() * 1000).astype(np.int64)
+    ms = np.zeros(n, dtype=np.int64)        # only the ok values are cast (others may not be numbers)
+    ms[ok] = np.rint(pc.cast(text.filter(pa.array(ok)), pa.float64()).to_numpy() * 1000)
     return ok, ms
 
 
-def parse_block_csv(data: bytes) -> FastSegments | None:
+def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | None:
     """Parse a block with Arrow's multithreaded CSV reader (space as delimiter, so the quoted label
     list is one field). Returns None unless every line maps to exactly one row (then the caller
-    uses ``parse_block``); rows that are not canonical are left for the slow path."""
+    uses ``parse_block``); rows that are not canonical are left for the slow path. ``n_lines``:
+    the number of LFs in ``data``, if known."""
     if not data.isascii():
         return None  # canonical lines are ASCII; others go the byte-level way
-    n_lines = data.count(b"\n")
+    if n_lines is None:
+        n_lines = data.count(b"\n")
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
     invalid = 0
@@ -224,7 +225,8 @@ def parse_block_csv(data: bytes) -> FastSegments | None:
     try:
         table = pcsv.read_csv(
             io.BytesIO(data),
-            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=4 << 20),
+            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=4 << 20,
+                                          use_threads=False),   # callers parse blocks in parallel
             parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', ignore_empty_lines=False,
                                             invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={k: pa.string() for k in "abcd"},
@@ -255,7 +257,9 @@ def parse_block_csv(data: bytes) -> FastSegments | None:
     d_off, d_data = _arrow_parts(d)
     content = d_data[d_off[0]: d_off[-1]]
     ok &= np.diff(d_off) > 0
-    wrong = np.take(_LABEL_WRONG, content)
+    wrong = content <= SPACE            # bytes a canonical label list cannot hold
+    wrong |= content >= 127
+    wrong |= content == QUOTE
     if wrong.any():
         if (content == 10).any():
             return None
