@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 
-from avdata.sources.cliplists import ListInfo, read_clip_list, write_clip_list
-from avdata.sources.origins import concat_with_origins
+from avdata.sources.cliplists import ListInfo, read_clip_lists, write_clip_list
 from avdata.sources.problems import Problems
 from avdata.sources.registry import ReadOptions, register_reader, register_writer
 
@@ -40,13 +38,7 @@ def list_info(path: str | os.PathLike[str]) -> ListInfo:
 @register_reader(FORMAT)
 def read_audioscope(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
     """Registry entry: read AudioScope / AudioScopeV2 lists."""
-    tables = []
-    for p in paths:
-        info = list_info(p)
-        if options.split:
-            info = replace(info, split=options.split)
-        tables.append(read_clip_list(p, info, False, problems, FORMAT))
-    return concat_with_origins(tables)
+    return read_clip_lists(paths, list_info, options.split, False, problems, FORMAT)
 
 
 @register_writer(FORMAT)

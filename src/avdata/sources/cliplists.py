@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -230,3 +231,20 @@ def write_clip_list(table: pa.Table, path: str | os.PathLike[str], fmt: str, wit
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.getvalue().encode("utf-8"))
     return table.num_rows
+
+
+def read_clip_lists(paths: Sequence[str], list_info: Callable[[str], ListInfo], split: str | None,
+                    with_offset: bool, problems: Problems, fmt: str) -> pa.Table:
+    """Read several lists of one format: split/label/filtering from each file name (``list_info``),
+    ``split`` overriding the name's split when given; one table with every file's origin notes."""
+    from dataclasses import replace
+
+    from avdata.sources.origins import concat_with_origins
+
+    tables = []
+    for p in paths:
+        info = list_info(p)
+        if split:
+            info = replace(info, split=split)
+        tables.append(read_clip_list(p, info, with_offset, problems, fmt))
+    return concat_with_origins(tables)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from avdata.sources.cliplists import ListInfo, read_clip_list, write_clip_list
-from avdata.sources.origins import concat_with_origins
+from avdata.sources.cliplists import ListInfo, read_clip_lists, write_clip_list
 from avdata.sources.problems import Problems
 from avdata.sources.registry import ReadOptions, register_reader, register_writer
 
@@ -32,13 +31,7 @@ def list_info(path: str | os.PathLike[str]) -> ListInfo:
 @register_reader(FORMAT)
 def read_mixit(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
     """Registry entry: read MixIT YFCC100M lists."""
-    tables = []
-    for p in paths:
-        info = list_info(p)
-        if options.split:
-            info = ListInfo(info.dataset, options.split, info.annotation, info.filtered, info.pair)
-        tables.append(read_clip_list(p, info, True, problems, FORMAT))
-    return concat_with_origins(tables)
+    return read_clip_lists(paths, list_info, options.split, True, problems, FORMAT)
 
 
 @register_writer(FORMAT)
