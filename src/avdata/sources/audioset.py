@@ -17,7 +17,6 @@ unquoted over several columns) and reports malformed rows (file and line) before
 from __future__ import annotations
 
 import csv
-import math
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
 from avdata.sources.ids import YoutubeIdSet, suffix_repeats, youtube_keys
 from avdata.sources.lines import DEFAULT_BLOCK_BYTES, LineBlock, iter_line_blocks
+from avdata.sources.numbers import RowError, nonnegative_number
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems
@@ -47,10 +47,6 @@ COUNT_KEYS = ("num_ytids", "num_segs", "num_unique_labels", "num_positive_labels
 _COUNTS_RE = re.compile(r"(num_ytids|num_segs|num_unique_labels|num_positive_labels)=(\d+)")
 _SPLITS = {"balanced_train_segments": "balanced_train", "eval_segments": "eval",
            "unbalanced_train_segments": "unbalanced_train"}
-
-
-class RowError(ValueError):
-    """A line that is not a readable segment row; ``str`` is the reason."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +65,7 @@ def split_from_name(path: str | os.PathLike[str]) -> str:
 
 
 def _time(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise RowError(f"{what} time {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise RowError(f"{what} time {text!r} is not a finite number >= 0")
-    return value
+    return nonnegative_number(text, f"{what} time")
 
 
 def parse_segment_line(text: str) -> Segment | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,7 +24,7 @@ from avdata.errors import UnsafePathError
 from avdata.paths import check_relative
 from avdata.sources.build import build_clips
 from avdata.sources.ids import safe_stem
-from avdata.sources.numbers import MIXED, NumberStyle, format_number
+from avdata.sources.numbers import MIXED, NumberStyle, RowError, format_number, nonnegative_number
 from avdata.sources.origins import get_origins, with_origins
 from avdata.sources.problems import Problems
 
@@ -76,17 +75,8 @@ def clip_id_for(path: str, start: float, end: float) -> str:
     return f"{safe_stem(PurePosixPath(path).stem)}_{_ms(start)}_{_ms(end)}"
 
 
-class _RowError(ValueError):
-    pass
-
-
 def _number(text: str, what: str, style: NumberStyle) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _RowError(f"{what} {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise _RowError(f"{what} {text!r} is not a finite number >= 0")
+    value = nonnegative_number(text, what)
     style.see(text, value)
     return value
 
@@ -96,11 +86,11 @@ def _clip(fields: list[str], with_offset: bool, style: NumberStyle, which: str) 
     try:
         check_relative(path)
     except UnsafePathError as e:
-        raise _RowError(f"{which}video path: {e}") from None
+        raise RowError(f"{which}video path: {e}") from None
     start = _number(fields[1], f"{which}start", style)
     end = _number(fields[2], f"{which}end", style)
     if end <= start:
-        raise _RowError(f"{which}end {fields[2]} is not after start {fields[1]}")
+        raise RowError(f"{which}end {fields[2]} is not after start {fields[1]}")
     offset = _number(fields[3], f"{which}offset", style) if with_offset else None
     return path, start, end, offset
 
@@ -164,7 +154,7 @@ def read_clip_list(path: str | os.PathLike[str], info: ListInfo, with_offset: bo
                     first = _clip(fields, with_offset, style, "")
                     k = 4 if with_offset else 3
                     second = _clip(fields[k:], with_offset, style, "second clip ") if layout.pair else None
-                except _RowError as e:
+                except RowError as e:
                     problems.error(file, line, str(e))
                     continue
                 _append(cols, first, second, line)

@@ -8,9 +8,25 @@ as ``repr``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 MIXED = "mixed"
+
+
+class RowError(ValueError):
+    """A malformed row: the reason only; the reader adds file and line."""
+
+
+def nonnegative_number(text: str, what: str) -> float:
+    """``text`` as a finite float >= 0, or RowError naming ``what`` and the text."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise RowError(f"{what} {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise RowError(f"{what} {text!r} is not a finite number >= 0")
+    return value
 _ORDER = ("short", "repr")
 
 
