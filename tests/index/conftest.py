@@ -11,10 +11,8 @@ Some segments are broken on purpose; ``Example.expected_exclusions`` says how.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -22,6 +20,7 @@ from PIL import Image
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.manifest import ManifestWriter
 from avdata.media.synth import draw_time_frame, reference_audio
+from avdata.media.encode import AudioOptions, write_audio
 from avdata.table import clips_from_records, write_clips
 from real_rows import audioset_rows
 
@@ -31,22 +30,9 @@ SECONDS = 10.0
 
 
 def write_mp3(path: Path, start: float, seconds: float, rate: int, channels: int) -> Path:
-    """An MP3 of the synthetic signal from source time ``start`` (PyAV, libmp3lame)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libmp3lame", rate=rate)
-        s.layout = "stereo" if channels == 2 else "mono"
-        first, n, pos = int(round(start * rate)), int(round(seconds * rate)), 0
-        while pos < n:
-            k = min(1152, n - pos)
-            frame = av.AudioFrame.from_ndarray(reference_audio(first + pos, k, rate, channels),
-                                               format="fltp", layout=s.layout.name)
-            frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
-            for p in s.encode(frame):
-                c.mux(p)
-            pos += k
-        for p in s.encode():
-            c.mux(p)
+    """An MP3 of the synthetic signal from source time ``start``, by avdata's own clip encoder."""
+    first, n = int(round(start * rate)), int(round(seconds * rate))
+    write_audio(path, reference_audio(first, n, rate, channels), rate, AudioOptions(format="mp3"))
     return path
 
 
