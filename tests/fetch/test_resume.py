@@ -61,3 +61,40 @@ def test_killed_fetch_resumes_without_redownloading(tmp_path: Path, server: Loop
     assert sorted(rows.column("source").to_pylist()) == ids     # rows the kill lost came back from the archive
     assert set(rows.column("status").to_pylist()) == {"ok"}
     assert fetch_report(out / "fetch_manifest.parquet", clips).fraction == 1.0
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL at one precise moment (BaseException: nothing catches it on the way)."""
+
+
+def test_kill_right_after_the_rename_loses_no_record(tmp_path: Path, server: LoopbackServer,
+                                                     monkeypatch) -> None:
+    """The narrowest window: the file has its final name but the runner has not yet recorded the
+    result. The archive row written before the rename still makes the rerun skip it."""
+    from avdata.fetch import FetchOptions, fetch
+    from avdata.fetch import runner
+
+    body = np.random.default_rng(3).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    server.files["/v/window00001.mp4"] = body
+    clips = clip_table(tmp_path / "clips.parquet", [("window00001", "youtube")])
+    out = tmp_path / "out"
+    opts = FetchOptions(source=server.url + "/v/{id}.mp4", out=out, workers=1, min_free_bytes=0,
+                        progress=False)
+
+    def die(self, job, f, t0, attempts):  # noqa: ANN001, ANN202
+        assert f.file.read_bytes() == body          # already under its final name
+        raise _Killed
+
+    monkeypatch.setattr(runner._Job, "_succeeded", die)
+    try:
+        fetch(clips, opts)
+    except _Killed:
+        pass
+    monkeypatch.undo()
+    assert server.gets["/v/window00001.mp4"] == 1
+    summary = fetch(clips, opts)
+    assert summary.skipped_done == 1 and sum(summary.counts.values()) == 0
+    assert server.gets["/v/window00001.mp4"] == 1
+    rows = latest(read_manifest(out / "fetch_manifest.parquet", FETCH_MANIFEST_SCHEMA), ["source"]).to_pylist()
+    assert [(r["source"], r["status"], r["path"], r["bytes"]) for r in rows] == [
+        ("window00001", "ok", "window00001.mp4", len(body))]

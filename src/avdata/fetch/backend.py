@@ -2,7 +2,8 @@
 
 A backend is built from ``(uri, options)`` and fetches one ``FetchJob`` at a time into the output
 directory, returning a ``Fetched`` or raising ``FetchError`` / ``DiskFullError``. It must never put
-a partial file under a final name (write a ``.tmp-`` name, then rename). A new backend is one
+a partial file under a final name (write a ``.tmp-`` name, then rename), and it calls
+``ctx.landing(job, fetched)`` just before that rename. A new backend is one
 module decorated with ``@register_backend("scheme")``; URIs whose scheme is no registered name but
 an fsspec protocol go to the ``url`` backend.
 """
@@ -53,6 +54,14 @@ class FetchContext:
     out: Path
     options: FetchOptions
     stop: threading.Event = field(default_factory=threading.Event)
+    on_landing: Callable[[FetchJob, Fetched], None] | None = None
+
+    def landing(self, job: FetchJob, fetched: Fetched) -> None:
+        """Call right before a complete file is renamed to its final name: the runner records it
+        first, so a kill between the two can never leave an unrecorded file under a final name
+        (a recorded file that never landed is simply fetched again)."""
+        if self.on_landing is not None:
+            self.on_landing(job, fetched)
 
     def check_stop(self) -> None:
         if self.stop.is_set():

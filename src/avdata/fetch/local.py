@@ -55,8 +55,10 @@ class LocalTreeBackend:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_for(dest)
         os.symlink(found, tmp)
+        fetched = Fetched(file=dest, bytes=size)
+        ctx.landing(job, fetched)
         os.replace(tmp, dest)
-        return Fetched(file=dest, bytes=size)
+        return fetched
 
 
 @register_backend("dir")

@@ -5,7 +5,8 @@ retries, record everything in the manifest and the archive, stop cleanly when th
 - Permanent errors are recorded once; reruns skip them unless ``retry_permanent`` (or the backend
   is cheap to recheck, e.g. a local tree) or the source URI changed.
 - Resume: a video recorded ok (archive or manifest) whose file still exists, or that was consumed
-  and deleted, is skipped. Temporary files of killed runs are swept at start.
+  and deleted, is skipped. The archive row is written just before the final rename, so no file
+  ever sits under a final name unrecorded. Temporary files of killed runs are swept at start.
 - ``on_fetched(result) -> bool``: called in the worker after each successful fetch; True means the
   video was consumed and verified, so a file the stage owns is deleted and ``deleted`` recorded.
 """
@@ -143,6 +144,12 @@ class _Job:
         self.rng = random.Random(ctx.options.seed)
         self.rng_lock = threading.Lock()
         self.out = Path(ctx.out).resolve()
+        ctx.on_landing = self._landing
+
+    def _landing(self, job: FetchJob, f: Fetched) -> None:
+        """Archive a file before it takes its final name (see FetchContext.landing); the full row
+        follows once the backend returns, and the last row of a source wins."""
+        self.archive.add(self._ok_result(job, f, time.monotonic(), 0).to_row())
 
     def _result(self, job: FetchJob, status: str, t0: float, attempts: int, **kw: Any) -> FetchResult:
         return FetchResult(source=job.source, source_kind=job.kind, status=status, seconds=time.monotonic() - t0,
@@ -181,11 +188,14 @@ class _Job:
                     return self._result(job, "cancelled", t0, attempt, error_class="cancelled",
                                         transient=True, message="the run stopped")
 
-    def _succeeded(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
+    def _ok_result(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
         rel = os.path.relpath(f.file, self.out).replace(os.sep, "/") if f.owned else str(f.file)
-        res = self._result(job, STATUS_OK, t0, attempts, path=rel, offset=float(f.offset),
-                           section_end=f.section_end, bytes=f.bytes, url=f.url, checksum=f.checksum,
-                           transient=None, file=f.file)
+        return self._result(job, STATUS_OK, t0, attempts, path=rel, offset=float(f.offset),
+                            section_end=f.section_end, bytes=f.bytes, url=f.url, checksum=f.checksum,
+                            transient=None, file=f.file)
+
+    def _succeeded(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
+        res = self._ok_result(job, f, t0, attempts)
         self.archive.add(res.to_row())
         if self.on_fetched is None:
             return res

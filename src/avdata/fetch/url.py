@@ -128,13 +128,13 @@ class UrlTemplateBackend:
         url = self.url_for(job)
         dest = self.destination(job, url, ctx.out)
         try:
-            return self._download(url, dest, ctx)
+            return self._download(job, url, dest, ctx)
         except (FetchError, DiskFullError):
             raise
         except Exception as e:  # every failure of the store becomes a classified FetchError
             raise classify_exception(e, url) from e
 
-    def _download(self, url: str, dest: Path, ctx: FetchContext) -> Fetched:
+    def _download(self, job: FetchJob, url: str, dest: Path, ctx: FetchContext) -> Fetched:
         fs, path = self._open_store(url)
         info = fs.info(path)
         if info.get("type") == "directory":
@@ -162,8 +162,10 @@ class UrlTemplateBackend:
                 got = hashers[algo].hexdigest()
                 if got != want:
                     raise FetchError("checksum_mismatch", f"{url}: {algo} {got} != {want}", transient=True)
-        checksum = f"{checks[0][0]}:{checks[0][1]}" if checks else None
-        return Fetched(file=dest, bytes=n, url=url, checksum=checksum)
+            checksum = f"{checks[0][0]}:{checks[0][1]}" if checks else None
+            fetched = Fetched(file=dest, bytes=n, url=url, checksum=checksum)
+            ctx.landing(job, fetched)        # recorded, then renamed as the block ends
+        return fetched
 
 
 @register_backend("url")

@@ -115,12 +115,12 @@ class YtDlpBackend:
         if self.options.sections and job.sections and self.ffmpeg:
             section = hull(job.sections)
             try:
-                return self._download(url, vid, ctx, section)
+                return self._download(job, url, vid, ctx, section)
             except FetchError as e:
                 if e.error_class not in ("tool_error", "unknown"):
                     raise
                 _log.debug("%s: section download failed (%s); fetching the whole video", vid, e)
-        return self._download(url, vid, ctx, None)
+        return self._download(job, url, vid, ctx, None)
 
     def ydl_options(self, outtmpl: str, ctx: FetchContext, section: tuple[float, float] | None) -> dict[str, Any]:
         o = self.options
@@ -159,7 +159,8 @@ class YtDlpBackend:
             opts["force_keyframes_at_cuts"] = bool(o.exact_cuts)
         return opts
 
-    def _download(self, url: str, vid: str, ctx: FetchContext, section: tuple[float, float] | None) -> Fetched:
+    def _download(self, job: FetchJob, url: str, vid: str, ctx: FetchContext,
+                  section: tuple[float, float] | None) -> Fetched:
         try:
             import yt_dlp
         except ImportError as e:
@@ -188,6 +189,9 @@ class YtDlpBackend:
             if section is not None:
                 _check_section(produced, vid)
             final = output_file(out, youtube_file_name(vid, produced.suffix))
+            fetched = Fetched(file=final, offset=section[0] if section else 0.0,
+                              section_end=section[1] if section else None, bytes=size, url=redact(url))
+            ctx.landing(job, fetched)
             os.replace(produced, final)
         except yt_dlp.utils.DownloadError as e:
             raise classify_ytdlp_error(e) from e
@@ -198,9 +202,7 @@ class YtDlpBackend:
         finally:
             for leftover in out.glob(f"{prefix}*"):
                 remove_quietly(leftover)
-        offset = section[0] if section else 0.0
-        return Fetched(file=final, offset=offset, section_end=section[1] if section else None,
-                       bytes=size, url=redact(url))
+        return fetched
 
 
 def _produced_file(info: dict[str, Any], out: Path, prefix: str) -> Path:
