@@ -130,3 +130,64 @@ def test_disk_full_stops_cleanly_and_keeps_completed_work(tmp_path: Path, server
     assert all((opts.out / f"{v}.mp4").read_bytes() == small_video for v in ids[:2])
     assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
     assert fetch(everything, opts).counts == {"ok": 4}        # the rerun with room finishes the job
+
+
+class _FillingDisk:
+    """Files opened for writing share ``budget`` bytes; the write that overflows it fails with
+    ENOSPC, as a real disk filling up mid-download does."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def open(self, path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN201
+        fh = open(path, mode, *args, **kwargs)
+        if "w" not in mode:
+            return fh
+        disk = self
+
+        class Writer:
+            def __enter__(self):  # noqa: ANN204
+                return self
+
+            def __exit__(self, *exc):  # noqa: ANN002, ANN204
+                fh.close()
+
+            def write(self, data: bytes) -> int:
+                import errno
+
+                if len(data) > disk.budget:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+                disk.budget -= len(data)
+                return fh.write(data)
+
+        return Writer()
+
+
+def test_disk_filling_up_mid_download_stops_cleanly(tmp_path: Path, server: LoopbackServer,
+                                                    small_video: bytes, monkeypatch) -> None:
+    """ENOSPC in the middle of a body (not caught by the free-space check before it): the run stops
+    with DiskFullError, the partial file is gone, finished videos stay recorded, the rerun finishes."""
+    from avdata.errors import DiskFullError
+    from avdata.fetch import url as url_backend
+
+    ids = [f"filling{i:04d}" for i in range(5)]
+    for v in ids:
+        server.files[f"/v/{v}.mp4"] = small_video
+    clips = clip_table(tmp_path / "c.parquet", [(v, "youtube") for v in ids])
+    opts = _options(tmp_path, server, workers=1, chunk_bytes=max(1, len(small_video) // 4))
+    disk = _FillingDisk(budget=2 * len(small_video) + len(small_video) // 2)   # room for 2.5 videos
+    monkeypatch.setattr(url_backend, "open", disk.open, raising=False)
+    with pytest.raises(DiskFullError, match="disk full") as info:
+        fetch(clips, opts)
+    assert info.value.summary.counts == {"ok": 2}
+    rows = latest(read_manifest(opts.manifest_path(), FETCH_MANIFEST_SCHEMA), ["source"]).to_pylist()
+    assert sorted(r["source"] for r in rows) == ids[:2] and {r["status"] for r in rows} == {"ok"}
+    assert sorted(p.name for p in opts.out.glob("*.mp4")) == [f"{v}.mp4" for v in ids[:2]]
+    assert all((opts.out / f"{v}.mp4").read_bytes() == small_video for v in ids[:2])
+    assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
+    gets = dict(server.gets)
+    assert gets[f"/v/{ids[2]}.mp4"] == 1 and f"/v/{ids[3]}.mp4" not in gets   # stopped at the third
+    monkeypatch.undo()
+    assert fetch(clips, opts).counts == {"ok": 3}               # room again: the rerun finishes
+    assert all(server.gets[f"/v/{v}.mp4"] == gets[f"/v/{v}.mp4"] == 1 for v in ids[:2])
+    assert all((opts.out / f"{v}.mp4").read_bytes() == small_video for v in ids)
