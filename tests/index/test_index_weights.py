@@ -68,6 +68,40 @@ def test_weighted_sampling_evens_out_label_frequencies(balanced_index) -> None:
     assert float(drawn.std() / drawn.mean()) < bal.cv_raw
 
 
+def test_balance_scheme_flattens_label_frequencies_far_more(balanced_index) -> None:
+    """Raking (``--scheme balance``) gets the per-label spread far below the raw one, keeps every
+    sample drawable and none dominant, and what it promises is what sampling gives."""
+    from avdata.index.weights import BALANCE_CAP, BALANCE_FLOOR
+
+    path, _ = balanced_index
+    scan = scan_index(path)
+    vipant = label_balance(scan, read_weights(write_weights(WeightsOptions(path)).path))
+    res = write_weights(WeightsOptions(path, "balance", out=path.with_name("bal.csv")))
+    weights = read_weights(res.path)
+    bal = label_balance(scan, weights)
+    print(f"\ncoefficient of variation of per-label counts: raw {bal.cv_raw:.3f}, vipant "
+          f"{vipant.cv_weighted:.3f}, balance {bal.cv_weighted:.3f}")
+    assert len(weights) == scan.lines
+    assert bal.cv_weighted < 0.1 * bal.cv_raw and bal.cv_weighted < 0.25 * vipant.cv_weighted
+    assert weights.min() > 0 and weights.max() / weights.min() <= BALANCE_CAP / BALANCE_FLOOR * (1 + 1e-9)
+    rng = np.random.default_rng(1)
+    draws = rng.choice(scan.lines, size=200_000, p=weights / weights.sum())
+    drawn = np.bincount(scan.flat, weights=np.bincount(draws, minlength=scan.lines)[scan.line_of_label()],
+                        minlength=len(bal.label_ids))
+    assert float(drawn.std() / drawn.mean()) < 0.1 * bal.cv_raw
+
+
+def test_balance_scheme_gives_unlabelled_lines_zero(tmp_path) -> None:
+    path = tmp_path / "mixed.csv"
+    with open(path, "w") as fh:
+        for i, labs in enumerate([["/m/a"], [], ["/m/a", "/m/b"], ["/m/a"], ["/m/c"]]):
+            fh.write(IndexEntry("d", ["p0.mp3"], ["p0.4_01.jpg"], f"id{i}", "0.000", "10.000", labs).to_line())
+    weights = read_weights(write_weights(WeightsOptions(path, "balance")).path)
+    assert weights[1] == 0.0 and (np.delete(weights, 1) > 0).all()
+    bal = label_balance(scan_index(path), weights)
+    assert bal.cv_weighted < bal.cv_raw
+
+
 def test_weights_on_a_skewed_file_of_real_rows(balanced_index, tmp_path) -> None:
     """Like the unbalanced set, dominated by speech and music: rows carrying them repeated 10 times."""
     _, labels = balanced_index

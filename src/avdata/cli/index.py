@@ -49,10 +49,12 @@ def index_command(clips: str, manifest: str, media: str, out: str, with_negative
 @cli.command("weights")
 @click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
-              help="vipant: 1000/(count+1); inverse: 1/count; inverse_sqrt: 1/sqrt(count).")
+              help="Per label, summed over a line's labels: vipant 1000/(count+1), inverse 1/count, "
+                   "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
+                   "is drawn about equally often.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: INDEX_weight.csv beside it.")
 def weights_command(index_file: str, scheme: str, out: str | None) -> None:
-    """Write one sample weight per line of INDEX_FILE (sum over its labels of a per-label weight)."""
+    """Write one sample weight per line of INDEX_FILE (see --scheme)."""
     res = write_weights(WeightsOptions(index_file, scheme, out))
     click.echo(f"{res.path}: {res.lines} weights ({res.scheme}, {res.labels} labels, "
                f"{res.unlabelled} line(s) without labels get 0)")
