@@ -3,10 +3,15 @@
 ``MediaReader`` opens a file once and probes it (duration, streams, the file's time origin).
 ``read_span`` then seeks once per clip and demuxes the clip's span a single time: audio packets
 are decoded on the fly and trimmed to the exact sample range; video packets are kept (compressed)
-so that only the frames the requested timestamps need are decoded. Per group of picture it
+so that only the frames the requested timestamps need are decoded. Per group of pictures it
 decodes from the keyframe to the last frame wanted in it, which is never more work than either
 seeking to every timestamp or decoding the whole span forward; non-reference frames that no
-output needs are skipped by the decoder outright.
+output needs are skipped by the decoder outright. (Going on from one span into the next one's
+GOP would need the decoder to survive the seek, but PyAV's ``container.seek`` flushes every
+decoder of the container.) Audio is decoded from ``AUDIO_PREROLL`` before the span, not from the
+keyframe the seek landed on. FFmpeg's AAC decoder keeps its noise generator across flushes, so
+PNS bands differ by about -80 dB with the decoding history: audio is exact in timing and length,
+not bit-identical between reading orders.
 
 All times here are in the file's own timeline: 0 is the container's start time.
 """
