@@ -9,7 +9,10 @@ outputs: p0/n0/n1 MP3 at 128 kbit/s and 4 JPEG frames per clip at ffmpeg quality
             an ``atrim`` re-encode per audio clip, ``ffmpeg -ss T -i video -frames:v 1`` per frame)
   floor     PyAV, one process per worker, decoding each clip's span forward from the keyframe
             before it and encoding the outputs in memory with avdata's own encoders (MP3: LAME
-            through ``avdata.media.mp3``); no files, no manifest, no bookkeeping
+            through ``avdata.media.mp3``); no files, no manifest, no bookkeeping. It keeps this
+            simple method on purpose: avdata plans more finely (per GOP only up to the last frame
+            wanted, audio decoded from a 0.5 s pre-roll rather than from the keyframe), so it may
+            beat the floor; ``profile_extract.py`` splits avdata's CPU per clip by stage
   avdata    ``avdata extract --workers 2`` (files, manifest, resume bookkeeping included)
   + avdata variants: LAME algorithm quality 7 at the same bitrate, FLAC, 16 kHz mono MP3
 

@@ -266,3 +266,24 @@ def test_b_frames_right_frame_and_fewer_decodes_when_skipping_nonref(tmp_path: P
                     assert ms == min(int(np.ceil(t * 25 - 1e-6)) * 40, 5960)
                     assert taken * 1000 == pytest.approx(ms, abs=1)
     assert decoded[True] < 0.8 * decoded[False]
+
+
+def test_audio_decoded_from_preroll_matches_decoding_from_the_start(tmp_path: Path) -> None:
+    """With a 10 s GOP the seek lands far before each clip; audio decoding starts AUDIO_PREROLL
+    before the clip instead, and the samples still match a decode of the whole file (up to the
+    AAC decoder's noise substitution, which depends on the decoding history)."""
+    from avdata.media.reader import MediaReader
+    path = make_video(tmp_path / "longgop.mp4", SynthSpec(duration=24, keyint_seconds=10, **SMALL))
+    with av.open(str(path)) as c:
+        frames = list(c.decode(audio=0))
+        first = int(frames[0].pts)
+        full = np.concatenate([f.to_ndarray() for f in frames], axis=1)
+    rate = 44100
+    with MediaReader(path) as r:
+        for start in (8.7, 3.31, 17.05, 0.0):
+            span = r.read_span(start, start + 2.5, [start + 1.0])
+            s0 = round(start * rate)
+            want = full[:, s0 - first: s0 - first + round(2.5 * rate)]
+            assert span.audio_start_sample == s0 and span.audio.shape == want.shape
+            assert np.abs(span.audio - want).max() < 2e-3, start
+            assert read_frame_time_ms(span.frames[0].to_ndarray(format="rgb24")) == int(np.ceil((start + 1.0) * 25 - 1e-6)) * 40

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from avdata.atomic import atomic_path, write_bytes_atomic
 from avdata.errors import AvdataError
@@ -159,6 +160,7 @@ class JpegWriter:
     def __init__(self, options: FrameOptions) -> None:
         self.options = options
         self._contexts: dict[tuple[int, int], av.VideoCodecContext] = {}
+        self._reformatter = VideoReformatter()    # keeps its scaler between frames of one size
         self._pts = 0
 
     def _context(self, width: int, height: int) -> av.VideoCodecContext:
@@ -177,8 +179,9 @@ class JpegWriter:
 
     def encode(self, frame: av.VideoFrame) -> bytes:
         width, height = scaled_size(frame.width, frame.height, self.options.short_side)
-        yuv = frame.reformat(width=width, height=height, format="yuvj420p",
-                             interpolation="BICUBIC" if (width, height) != (frame.width, frame.height) else None)
+        yuv = self._reformatter.reformat(
+            frame, width=width, height=height, format="yuvj420p",
+            interpolation="BICUBIC" if (width, height) != (frame.width, frame.height) else None)
         yuv.pts = self._pts                       # the encoder wants increasing timestamps
         yuv.time_base = Fraction(1, 25)
         self._pts += 1

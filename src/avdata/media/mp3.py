@@ -152,9 +152,12 @@ def crc16(data: bytes) -> int:
 # -- encoding -----------------------------------------------------------------------------------
 def pcm_int16(samples: np.ndarray) -> np.ndarray:
     """(channels, n) float in [-1, 1] (or int16) -> interleaved int16, shape (n * channels,)."""
-    if samples.dtype != np.int16:
-        samples = (np.clip(samples, -1.0, 32767 / 32768) * 32768).astype(np.int16)
-    return np.ascontiguousarray(samples.T).reshape(-1)
+    if samples.dtype == np.int16:
+        return np.ascontiguousarray(samples.T).reshape(-1)
+    scaled = np.empty(samples.shape[::-1], np.float32)       # (n, channels): interleaved order
+    np.clip(samples.T, -1.0, 32767 / 32768, out=scaled)
+    scaled *= 32768
+    return scaled.astype(np.int16).reshape(-1)
 
 
 def lame_encode(pcm: np.ndarray, rate: int, channels: int, bitrate: int, quality: int) -> bytes:

@@ -3,10 +3,15 @@
 ``MediaReader`` opens a file once and probes it (duration, streams, the file's time origin).
 ``read_span`` then seeks once per clip and demuxes the clip's span a single time: audio packets
 are decoded on the fly and trimmed to the exact sample range; video packets are kept (compressed)
-so that only the frames the requested timestamps need are decoded. Per group of picture it
+so that only the frames the requested timestamps need are decoded. Per group of pictures it
 decodes from the keyframe to the last frame wanted in it, which is never more work than either
 seeking to every timestamp or decoding the whole span forward; non-reference frames that no
-output needs are skipped by the decoder outright.
+output needs are skipped by the decoder outright. (Going on from one span into the next one's
+GOP would need the decoder to survive the seek, but PyAV's ``container.seek`` flushes every
+decoder of the container.) Audio is decoded from ``AUDIO_PREROLL`` before the span, not from the
+keyframe the seek landed on. FFmpeg's AAC decoder keeps its noise generator across flushes, so
+PNS bands differ by about -80 dB with the decoding history: audio is exact in timing and length,
+not bit-identical between reading orders.
 
 All times here are in the file's own timeline: 0 is the container's start time.
 """
@@ -52,7 +57,10 @@ class _AudioPiece:
 
     @classmethod
     def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int) -> "_AudioPiece":
-        pos = float(frame.pts * frame.time_base * rate) if frame.pts is not None else None
+        pos = None
+        if frame.pts is not None:
+            tb = frame.time_base                 # int / int: the exact ratio, correctly rounded
+            pos = frame.pts * tb.numerator * rate / tb.denominator
         n = frame.samples
         data = None
         if pos is None or (pos + n > lo and pos < hi):
@@ -74,11 +82,11 @@ def _place_audio(pieces: list[_AudioPiece], rate: int, time_base: Fraction, s0: 
     half_tick = float(time_base * rate) / 2 if time_base else 0.0
     jump = max(2.0, 2 * half_tick + 1, rate / 500)
     runs: list[list[tuple[int, _AudioPiece]]] = []      # (samples before in run, piece)
-    origins: list[list[float]] = []
+    origins: list[list[float]] = []                      # per run, kept sorted (running median)
     cum = 0
     for piece in pieces:
         if runs and piece.pos is not None and origins[-1]:
-            est = float(np.median(origins[-1])) + cum
+            est = _sorted_median(origins[-1]) + cum
             if abs(piece.pos - est) > jump:
                 runs.append([])
                 origins.append([])
@@ -88,13 +96,13 @@ def _place_audio(pieces: list[_AudioPiece], rate: int, time_base: Fraction, s0: 
             origins.append([])
         runs[-1].append((cum, piece))
         if piece.pos is not None:
-            origins[-1].append(piece.pos - cum)
+            bisect.insort(origins[-1], piece.pos - cum)
         cum += piece.n
     chunks: list[tuple[int, np.ndarray]] = []
     for run, org in zip(runs, origins):
         if not org:
             continue
-        origin = int(round(float(np.median(org))))
+        origin = int(round(_sorted_median(org)))
         for before, piece in run:
             first = origin + before
             if piece.data is None or first + piece.n <= s0 or first >= s1:
@@ -102,6 +110,12 @@ def _place_audio(pieces: list[_AudioPiece], rate: int, time_base: Fraction, s0: 
             lo, hi = max(0, s0 - first), min(piece.n, s1 - first)
             chunks.append((first + lo, piece.data[:, lo:hi]))
     return chunks
+
+
+def _sorted_median(values: list[float]) -> float:
+    """Median of an already sorted non-empty list (as ``np.median``)."""
+    n = len(values)
+    return (values[(n - 1) // 2] + values[n // 2]) / 2
 
 
 @dataclass
@@ -222,15 +236,24 @@ class MediaReader:
         last_t = max(frame_times) if want_video else 0.0
         video_done = not want_video
         vtb = self.vstream.time_base if self.vstream is not None else None
+        origin = float(self.origin)
         packets: list[_Pkt] = []
         best_after: float | None = None           # smallest pts time >= last_t seen so far
         streams = [s for s, w in ((self.vstream, want_video), (self.astream, want_audio)) if w]
+        # audio packets ending before this (stream ticks) are demuxed but not decoded: the
+        # pre-roll is counted from the clip's start, not from the keyframe the seek landed on
+        audio_from = None
+        if want_audio:
+            atb = self.astream.time_base
+            audio_from = math.floor((start - AUDIO_PREROLL + min(0.0, origin)) * atb.denominator / atb.numerator)
         try:
             for packet in self.container.demux(*streams):
                 _deadline_check(deadline, f"reading {self.path}")
                 if packet.size == 0:
                     continue
                 if packet.stream is self.astream and not audio_done:
+                    if packet.pts is not None and packet.pts + (packet.duration or 0) < audio_from:
+                        continue
                     for frame in self._decode(self.astream, packet):
                         decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
                     if decoded and decoded[-1].pos is not None and decoded[-1].pos >= s1 + guard:
@@ -241,10 +264,10 @@ class MediaReader:
                         continue
                     dts = packet.dts if packet.dts is not None else pts
                     packets.append(_Pkt(packet, pts, dts, bool(packet.is_keyframe)))
-                    t = float(pts * vtb - self.origin)
+                    t = pts * vtb.numerator / vtb.denominator - origin
                     if t >= last_t - 1e-9 and (best_after is None or t < best_after):
                         best_after = t
-                    if best_after is not None and float(dts * vtb - self.origin) > best_after + 1e-9:
+                    if best_after is not None and dts * vtb.numerator / vtb.denominator - origin > best_after + 1e-9:
                         video_done = True
                 if audio_done and video_done:
                     break
@@ -292,7 +315,8 @@ class MediaReader:
         vtb = vs.time_base
         # presentation order of the frames the span holds, and where each sits in decode order
         order = sorted(range(len(packets)), key=lambda i: packets[i].pts)
-        times = [float(packets[i].pts * vtb - self.origin) for i in order]
+        origin = float(self.origin)
+        times = [packets[i].pts * vtb.numerator / vtb.denominator - origin for i in order]
         first_key = next((i for i, p in enumerate(packets) if p.key), None)
         if first_key is None or not times:
             return
