@@ -125,7 +125,7 @@ def test_reruns_equal_a_fresh_run_and_changed_inputs_are_checked_again(mixed: Pa
     build_index(options(root, out, with_negatives=True))                    # vectorised rerun
     assert outputs(out) == outputs(fresh) and check_rows(out) == check_rows(fresh)
     assert list(out.glob(CHECKS_TMP_GLOB)) == []
-    build_index(options(root, out, with_negatives=True), per_segment=True)  # reuses the vectorised checks
+    build_index(options(root, out, with_negatives=True), per_segment=True)  # after a vectorised run
     assert outputs(out) == outputs(fresh) and check_rows(out) == check_rows(fresh)
 
     # an input changes: the rerun (which reuses what still holds) must see it, in either path

@@ -20,9 +20,13 @@ inline); ``build_index(opts, per_segment=True)`` forces the per-segment path.
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
 ``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
 and files are unchanged is not decoded again and its features are not remade. The outputs are the
-same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows so that a killed
-run keeps most of its work. The vectorised path reuses nothing: recomputing is cheaper than
-comparing, and it gives what reuse would (the fingerprint covers every input of a clip).
+same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
+path: every batch) so that a killed run keeps most of its work. Without media checks nothing is
+reused (results made from the manifest alone carry no fingerprint; see ``validate``): the previous
+checks are not even read, only the killed runs' leftovers removed.
+
+Memory: the clip table is streamed ``batch_rows`` rows at a time (only its ids are held whole, for
+the join); the extraction manifest's latest rows are held, the columns the index needs only.
 """
 
 from __future__ import annotations
@@ -51,12 +55,12 @@ from avdata.index.json_columns import joined_bytes
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
-    SegmentResult, SegmentTask, check_segment, fingerprint_run_key,
+    SegmentResult, SegmentTask, check_segment,
 )
 from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, manifest_parts, read_manifest
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
-from avdata.table import read_clips
+from avdata.table import iter_clips
 
 CHECKS_DIR = "index_checks.parquet"
 CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
@@ -167,10 +171,12 @@ def _label_verdict(labels: list[str], exclude: frozenset[str], keep: frozenset[s
     return None
 
 
-def _positions(clips: pa.Table, manifest: pa.Table, kind: str) -> tuple[pa.Table, pa.Array]:
-    """Manifest rows of clip ``kind`` and, per clip-table row, the position of its row (null if none)."""
-    sub = manifest.filter(pc.equal(manifest.column("clip"), kind))
-    return sub, pc.index_in(clips.column("clip_id"), value_set=sub.column("clip_id"))
+def _positions(clip_ids: pa.Array, table: pa.Table, kind: str) -> pa.Array:
+    """Per clip-table row, the position in ``table`` (manifest or checks) of its row of clip
+    ``kind`` (null if none): one hash join per clip kind, without copying ``table``."""
+    rows = np.flatnonzero(pc.fill_null(pc.equal(table.column("clip"), kind), False).to_numpy(zero_copy_only=False))
+    ids = table.column("clip_id").take(pa.array(rows)).combine_chunks()
+    return pa.array(rows, pa.int64()).take(pc.index_in(clip_ids, value_set=ids))
 
 
 def _negative_kinds(manifest: pa.Table) -> list[str]:
@@ -232,14 +238,15 @@ def _previous_result(row: dict | None) -> ClipResult | None:
 
 @dataclass
 class _Inputs:
-    """The clip table (the columns the index needs) with, per clip kind, the manifest rows and the
-    position of each segment's row in them (one hash join per kind), and the same for the previous
-    checks."""
+    """The extraction manifest (latest rows) and the previous checks, with the position of each
+    clip-table row's row in them per clip kind; the clip table itself is read batch by batch."""
 
-    table: pa.Table
+    clips: str | os.PathLike[str]
     kinds: list[str]
-    positions: list[tuple[pa.Table, pa.Array]]
-    previous: list[tuple[pa.Table, pa.Array]]
+    manifest: pa.Table
+    positions: list[pa.Array]
+    previous: pa.Table | None
+    previous_positions: list[pa.Array]
     exclude: frozenset[str]
     keep: frozenset[str]
     media_root: str
@@ -253,24 +260,29 @@ class _Batch:
     previous: list[pa.Table]       # per clip kind, aligned with rows (empty list: none read)
 
 
+_CLIP_COLUMNS = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
+
+
 def _inputs(opts: IndexOptions, previous: pa.Table | None) -> _Inputs:
-    table = read_clips(opts.clips)
+    clip_ids = pa.concat_tables(iter_clips(opts.clips, ["clip_id"], 1 << 20)).column("clip_id").combine_chunks() \
+        if read_clips_rows(opts.clips) else pa.array([], pa.string())
     manifest = latest(read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA, _MANIFEST_COLUMNS),
                       MANIFEST_KEYS).select(_MANIFEST_COLUMNS)
     kinds = [GOLD_CLIP] + (_negative_kinds(manifest) if opts.with_negatives else [])
     exclude, keep = _label_sets(opts)
-    cols = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
-    positions = [_positions(table, manifest, k) for k in kinds]
-    prev_positions = [] if previous is None else [_positions(table, previous, k) for k in kinds]
-    return _Inputs(table.select(cols), kinds, positions, prev_positions, exclude, keep,
+    positions = [_positions(clip_ids, manifest, k) for k in kinds]
+    prev_positions = [] if previous is None else [_positions(clip_ids, previous, k) for k in kinds]
+    return _Inputs(opts.clips, kinds, manifest, positions, previous, prev_positions, exclude, keep,
                    str(Path(opts.media).resolve()))
 
 
 def _batches(inputs: _Inputs, batch_rows: int) -> Iterator[_Batch]:
-    for offset in range(0, inputs.table.num_rows, batch_rows):
-        yield _Batch(offset, inputs.table.slice(offset, batch_rows),
-                     [sub.take(pos.slice(offset, batch_rows)) for sub, pos in inputs.positions],
-                     [sub.take(pos.slice(offset, batch_rows)) for sub, pos in inputs.previous])
+    offset = 0
+    for rows in iter_clips(inputs.clips, _CLIP_COLUMNS, batch_rows):
+        n = rows.num_rows
+        yield _Batch(offset, rows, [inputs.manifest.take(pos.slice(offset, n)) for pos in inputs.positions],
+                     [inputs.previous.take(pos.slice(offset, n)) for pos in inputs.previous_positions])
+        offset += n
 
 
 def _segment(opts: IndexOptions, inputs: _Inputs, row_no: int, row: dict, aligned: list[dict | None],
@@ -431,9 +443,7 @@ def _index_vectorised(opts: IndexOptions, result: IndexResult, checks: ManifestW
     """Batches decided by ``fast.check_batch``; the segments it leaves over go through
     ``check_segment`` inline and are merged back in table order."""
     inputs = _inputs(opts, None)
-    run = fast.TrustedRun(tuple(inputs.kinds), inputs.exclude, inputs.keep, opts.min_audio_seconds,
-                          fingerprint_run_key(inputs.media_root, opts.min_audio_seconds, False, False),
-                          CHECKS_SCHEMA)
+    run = fast.TrustedRun(tuple(inputs.kinds), inputs.exclude, inputs.keep, opts.min_audio_seconds, CHECKS_SCHEMA)
     for batch in _batches(inputs, opts.batch_rows):
         outcome = fast.check_batch(batch.rows, batch.manifest, batch.offset, run)
         for name in pc.unique(outcome.split_files).to_pylist():

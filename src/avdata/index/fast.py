@@ -15,8 +15,6 @@ and safety rules then apply to them unchanged. The caller merges both (see ``avd
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -30,15 +28,15 @@ from avdata.index import json_columns as jc
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
     AUDIO_TOO_SHORT, EXTRACT_MESSAGE_PREFIX, EXTRACT_STATUS_PREFIX, GOLD_CLIP, LABEL_EXCLUDED,
-    LABEL_NOT_KEPT, NO_AUDIO_FILE, NO_AUDIO_FILE_MESSAGE, NO_FRAME_DECODES, NO_FRAME_LISTED_MESSAGE,
-    FINGERPRINT_BYTES, NO_P0_MESSAGE, NOT_EXTRACTED, OK, UNKNOWN_EXTRACT_STATUS, _checked_dir,
+    ID_SEPARATORS, LABEL_NOT_KEPT, NO_AUDIO_FILE, NO_AUDIO_FILE_MESSAGE, NO_FRAME_DECODES, NO_FRAME_LISTED_MESSAGE,
+    NO_P0_MESSAGE, NOT_EXTRACTED, OK, UNKNOWN_EXTRACT_STATUS, _checked_dir,
     too_short_message,
 )
 
 ROW_COLUMN = "_row"    # sort keys of the check rows: clip-table row, then clip kind (p0 first)
 KIND_COLUMN = "_kind"
 EXACT_INT = 2 ** 53    # sample counts beyond this are left to Python's exact int / int division
-_SEPARATORS = r"[/\\\x00]"  # validate.ID_SEPARATORS as a regex: "/", "\\", NUL
+_SEPARATORS = "[" + "".join(f"\\x{ord(c):02x}" for c in ID_SEPARATORS) + "]"  # as one regex class
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,6 @@ class TrustedRun:
     exclude: frozenset[str]           # labels (with descendants) that drop a segment
     keep: frozenset[str]              # labels one of which a segment must have (empty: all)
     min_audio_seconds: float
-    run_key: str                      # ``validate.fingerprint_run_key`` of this run
     checks_schema: pa.Schema
 
 
@@ -79,7 +76,6 @@ class _Clip:
     aclip: pa.Array                  # audio name where laid out
     frames: pa.Array                 # frame names of ok clips (empty lists elsewhere)
     frames_total: np.ndarray
-    key: pa.Array                    # fingerprint key
 
 
 def _np(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -235,15 +231,9 @@ def _check_clip(m: pa.Table, seg: _Segments, run: TrustedRun) -> _Clip:
                  for a, s in zip(audio.take(pa.array(short_rows)).to_pylist(), secs[short_rows].tolist())]
         message = pc.replace_with_mask(message, pa.array(short), pa.array(texts, pa.string()))
     seconds = pa.array(secs, mask=~(trusted & has_seconds))
-    key = jc.concat(
-        "[", jc.strings(m.column("clip").combine_chunks(), dedupe=True), ", ", jc.strings(status, dedupe=True),
-        ", ", jc.strings(audio), ", ", pc.if_else(frame_files.is_valid(), jc.lists(frame_files), "[]"),
-        ", ", jc.integers(samples), ", ", jc.integers(rate), ", ",
-        jc.integers(m.column("channels").combine_chunks()), ", ", seg.id_json, ", ", seg.dir_json, "]",
-        run.run_key)
     return _Clip(present, route, trusted, ok, out_status, message, seconds, rate,
                  m.column("channels").combine_chunks(), aclip, _list_of(frame_names, parents, ok, n),
-                 frames_total, key)
+                 frames_total)
 
 
 def _times(values: pa.Array) -> pa.Array:
@@ -286,16 +276,6 @@ def _encoded(names: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, jc.strings(names.flatten(), dedupe=True))
 
 
-def _digests(keys: pa.Array) -> pa.Array:
-    """``validate.fingerprint_digest`` of every key (keys are ASCII: JSON escapes the rest), the
-    hex digits made in one call."""
-    blake = hashlib.blake2b
-    raw = b"".join([blake(k, digest_size=FINGERPRINT_BYTES).digest() for k in keys.cast(pa.binary()).to_pylist()])
-    width = 2 * FINGERPRINT_BYTES
-    offsets = np.arange(0, width * len(keys) + 1, width, dtype=np.int32)
-    return pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(raw)))
-
-
 def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, split: pa.Array,
                 c: _Clip, status: pa.Array, message: pa.Array, clip: str, schema: pa.Schema) -> pa.Table:
     """The check rows of ``idx`` for one clip kind (``build._check_rows`` column by column)."""
@@ -308,12 +288,6 @@ def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, spli
     def where(mask: np.ndarray, values: pa.Array) -> pa.Array:
         return pc.if_else(pa.array(mask[idx]), sel(values), pa.scalar(None, values.type))
 
-    present = c.present[idx]
-    if present.all():
-        fingerprints = _digests(sel(c.key))
-    else:
-        at = np.cumsum(present) - 1
-        fingerprints = _digests(c.key.take(pa.array(idx[present]))).take(pa.array(at, mask=~present))
     empty = pa.ListArray.from_arrays(pa.array(np.zeros(k + 1, np.int32)), pa.array([], pa.string()))
     columns = {
         "clip_id": sel(clip_id), "clip": pa.repeat(pa.scalar(clip, pa.string()), k),
@@ -324,7 +298,7 @@ def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, spli
         "frames_total": pa.array(np.where(c.trusted[idx], c.frames_total[idx], 0), pa.int32()),
         "aclip_128": pa.nulls(k, pa.string()), "frame_224": pa.nulls(k, pa.string()),
         "feature_error": pa.repeat(pa.scalar("", pa.string()), k), "aclip": where(c.ok, c.aclip),
-        "frames": sel(c.frames), "fingerprint": fingerprints,
+        "frames": sel(c.frames), "fingerprint": pa.nulls(k, pa.string()),  # nothing read: see validate
         "files": empty, "sizes": empty.cast(pa.list_(pa.int64())), "mtimes_ns": empty.cast(pa.list_(pa.int64())),
     }
     table = pa.table({name: columns[name] for name in schema.names}).cast(schema)

@@ -9,17 +9,16 @@ Every clip gets a status: ``ok`` or one exclusion reason (``EXCLUSION_REASONS`` 
 ``extract_{code}`` for an extraction error and ``audio_{code}`` for an audio decode error).
 
 Resuming: each result carries a ``fingerprint`` of its inputs (manifest row, options) and the
-``stamps`` (path, size, mtime_ns) of every file it read or wrote. The fingerprint is the digest
-of two JSON arrays, the clip's (``fingerprint_clip_key``) then the run's (``fingerprint_run_key``),
-so that the vectorised path (``avdata.index.fast``) can build the same keys column by column. A task may carry the previous
+``stamps`` (path, size, mtime_ns) of every file it read or wrote. A task may carry the previous
 run's results (``SegmentTask.previous``); when fingerprints and stamps all still match, the
-previous result is returned and nothing is decoded or written.
+previous result is returned and nothing is decoded or written. A result made without reading any
+file (no media checks, no features) gets no fingerprint: it is never reused (making it again
+from the manifest costs less than proving it still holds, and can never be stale).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -152,29 +151,11 @@ def _frame_index(name: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def fingerprint_clip_key(files: ClipFiles, clip_id: str, dir_: str) -> str:
-    """The clip's part of a fingerprint: its manifest row, id and chunk folder as one JSON array."""
-    return json.dumps([files.clip, files.status, files.audio_file, list(files.frame_files),
-                       files.audio_samples, files.sample_rate, files.channels, clip_id, dir_])
-
-
-def fingerprint_run_key(media_root: str, min_audio_seconds: float, check_media: bool, features: bool) -> str:
-    """The run's part of a fingerprint: the options every clip's result depends on (JSON array)."""
-    return json.dumps([media_root, min_audio_seconds, check_media, features])
-
-
-FINGERPRINT_BYTES = 16
-
-
-def fingerprint_digest(key: str) -> str:
-    """The stored fingerprint of a key (clip key + run key): blake2b, hex digits."""
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=FINGERPRINT_BYTES).hexdigest()
-
-
 def _fingerprint(task: SegmentTask, files: ClipFiles) -> str:
     """A digest of everything but file contents that a clip's result depends on."""
-    return fingerprint_digest(fingerprint_clip_key(files, task.clip_id, task.dir) + fingerprint_run_key(
-        task.media_root, task.min_audio_seconds, task.check_media, task.features))
+    key = repr((files, task.clip_id, task.dir, task.media_root, task.min_audio_seconds,
+                task.check_media, task.features))
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def _stamp(root: str, rel: str) -> Stamp:
@@ -209,7 +190,8 @@ def check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
         stamps = []
     elif task.features and result.ok and files.clip == GOLD_CLIP:
         stamps += [_stamp(task.media_root, rel) for rel in _feature_rels(task, files.clip)]
-    return replace(result, fingerprint=_fingerprint(task, files), stamps=tuple(stamps))
+    fingerprint = _fingerprint(task, files) if _reads_files(task) else ""
+    return replace(result, fingerprint=fingerprint, stamps=tuple(stamps))
 
 
 def _still_valid(task: SegmentTask, files: ClipFiles, prev: ClipResult | None) -> bool:
