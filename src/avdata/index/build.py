@@ -457,6 +457,8 @@ def _index_vectorised(opts: IndexOptions, result: IndexResult, checks: ManifestW
         for name in pc.unique(outcome.split_files.filter(listed)).to_pylist():
             handle(name).write(joined_bytes(lines.filter(pc.and_(listed, pc.equal(outcome.split_files, name)))))
         bar.update(batch.rows.num_rows)
+        del outcome, lines, rows, batch
+        pa.default_memory_pool().release_unused()  # a batch's temporaries back to the system, not kept
 
 
 def _merge_per_segment(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome
