@@ -60,17 +60,26 @@ class ManifestWriter:
         for row in rows:
             self.write(row)
 
+    def write_table(self, table: pa.Table) -> None:
+        """Append a whole table of rows (in the writer's schema) as one part, after the rows
+        written before it."""
+        self.flush()
+        if table.num_rows:
+            self._write_part(table.select(self.schema.names).cast(self.schema))
+
     def flush(self) -> None:
         self._last_flush = time.monotonic()
         if not self._rows:
             return
         columns = {f.name: [r.get(f.name) for r in self._rows] for f in self.schema}
-        table = pa.table(columns, schema=self.schema)
+        self._write_part(pa.table(columns, schema=self.schema))
+        self._rows = []
+
+    def _write_part(self, table: pa.Table) -> None:
         name = f"part-{self._run}-{self._part:06d}.parquet"
         with atomic_path(self.directory / name) as tmp:
             pq.write_table(table, tmp)
         self._part += 1
-        self._rows = []
 
     def close(self) -> None:
         self.flush()
@@ -92,21 +101,33 @@ def manifest_parts(directory: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
 
 
-def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = None) -> pa.Table:
+def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = None,
+                  columns: Sequence[str] | None = None) -> pa.Table:
     """All rows of a manifest in write order, with a ``_seq`` column giving that order.
 
     Returns an empty table (with ``schema`` if given) when the manifest does not exist yet.
+    ``columns`` (with ``schema``): read only these columns of the schema.
     """
+    if schema is not None and columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
     parts = manifest_parts(directory)
-    tables = [pq.read_table(p) for p in parts]
-    if schema is not None:
-        tables = [t.select([n for n in schema.names if n in t.column_names]) for t in tables]
-        tables = [_fill(t, schema) for t in tables]
+    if schema is None:
+        tables = [pq.read_table(p) for p in parts]
+    else:
+        tables = [_fill(_read_columns(p, schema.names), schema) for p in parts]
     if not tables:
         base = schema.empty_table() if schema is not None else pa.table({})
         return base.append_column(SEQ_COLUMN, pa.array([], pa.int64()))
     table = pa.concat_tables(tables, promote_options="default")
     return table.append_column(SEQ_COLUMN, pa.array(range(table.num_rows), pa.int64()))
+
+
+def _read_columns(part: Path, names: Sequence[str]) -> pa.Table:
+    """The columns ``names`` of a part (those it has), read in batches: a lower peak than a whole read."""
+    parquet = pq.ParquetFile(part)
+    columns = [n for n in names if n in parquet.schema_arrow.names]
+    schema = pa.schema([parquet.schema_arrow.field(n) for n in columns])
+    return pa.Table.from_batches(list(parquet.iter_batches(batch_size=1 << 16, columns=columns)), schema=schema)
 
 
 def _fill(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -43,7 +43,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +293,29 @@ def read_clips(path: str | os.PathLike[str]) -> pa.Table:
         return conform(table)
     except SchemaError as e:
         raise SchemaError(f"{path}: {e}") from e
+
+
+def iter_clips(path: str | os.PathLike[str], columns: Sequence[str], batch_rows: int) -> Iterator[pa.Table]:
+    """The clip table in ``path`` a batch of at most ``batch_rows`` rows at a time, in order, with
+    only ``columns`` (cast to the clip schema; nulls for an absent optional one): for stages that
+    stream a table too large to hold whole."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
+    names = parquet.schema_arrow.names
+    absent = [c for c in columns if c not in names and c in REQUIRED_COLUMNS]
+    if absent:
+        raise SchemaError(f"{path}: clip table lacks required column(s): {', '.join(absent)}")
+    fields = [CLIP_SCHEMA.field(c) for c in columns]
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=[c for c in columns if c in names]):
+        arrays = []
+        for f in fields:
+            if f.name not in names:
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+                continue
+            try:
+                arrays.append(batch.column(f.name).cast(f.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise SchemaError(f"{path}: column {f.name!r} cannot be read as {f.type}") from e
+        yield pa.Table.from_arrays(arrays, schema=pa.schema(fields))

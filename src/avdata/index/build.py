@@ -12,13 +12,21 @@
 - ``index_summary.json``: segments listed per split and exclusions by reason.
 
 Segments are checked by ``avdata.index.validate.check_segment`` on an executor (``local`` process
-pool by default); without media checks and features, no file is opened and it runs inline.
+pool by default). Without media checks and features no file is opened: then ``avdata.index.fast``
+decides a batch of ``batch_rows`` segments at a time, column by column, and writes the same bytes
+(the few segments it leaves over, e.g. files outside the layout, go through ``check_segment``
+inline); ``build_index(opts, per_segment=True)`` forces the per-segment path.
 
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
 ``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
 and files are unchanged is not decoded again and its features are not remade. The outputs are the
-same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows so that a killed
-run keeps most of its work.
+same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
+path: every batch) so that a killed run keeps most of its work. Without media checks nothing is
+reused (results made from the manifest alone carry no fingerprint; see ``validate``): the previous
+checks are not even read, only the killed runs' leftovers removed.
+
+Memory: the clip table is streamed ``batch_rows`` rows at a time (only its ids are held whole, for
+the join); the extraction manifest's latest rows are held, the columns the index needs only.
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ import json
 import os
 import shutil
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,16 +49,18 @@ from avdata.atomic import atomic_path, write_text_atomic
 from avdata.errors import SchemaError
 from avdata.executors import get_executor
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+from avdata.index import fast
 from avdata.index.combined import CombinedResult, write_combined
+from avdata.index.json_columns import joined_bytes
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
-    GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, ClipFiles, ClipResult, SegmentResult,
-    SegmentTask, check_segment,
+    GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
+    SegmentResult, SegmentTask, check_segment,
 )
 from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, manifest_parts, read_manifest
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
-from avdata.table import read_clips
+from avdata.table import iter_clips
 
 CHECKS_DIR = "index_checks.parquet"
 CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
@@ -160,10 +171,12 @@ def _label_verdict(labels: list[str], exclude: frozenset[str], keep: frozenset[s
     return None
 
 
-def _positions(clips: pa.Table, manifest: pa.Table, kind: str) -> tuple[pa.Table, pa.Array]:
-    """Manifest rows of clip ``kind`` and, per clip-table row, the position of its row (null if none)."""
-    sub = manifest.filter(pc.equal(manifest.column("clip"), kind))
-    return sub, pc.index_in(clips.column("clip_id"), value_set=sub.column("clip_id"))
+def _positions(clip_ids: pa.Array, table: pa.Table, kind: str) -> pa.Array:
+    """Per clip-table row, the position in ``table`` (manifest or checks) of its row of clip
+    ``kind`` (null if none): one hash join per clip kind, without copying ``table``."""
+    rows = np.flatnonzero(pc.fill_null(pc.equal(table.column("clip"), kind), False).to_numpy(zero_copy_only=False))
+    ids = table.column("clip_id").take(pa.array(rows)).combine_chunks()
+    return pa.array(rows, pa.int64()).take(pc.index_in(clip_ids, value_set=ids))
 
 
 def _negative_kinds(manifest: pa.Table) -> list[str]:
@@ -175,7 +188,7 @@ def _clip_files(row: dict | None) -> ClipFiles | None:
     if row is None or row.get("clip_id") is None:
         return None
     return ClipFiles(
-        clip=row["clip"], status=row["status"] or "unknown", audio_file=row["audio_file"],
+        clip=row["clip"], status=row["status"] or UNKNOWN_EXTRACT_STATUS, audio_file=row["audio_file"],
         frame_files=tuple(row["frame_files"] or ()), audio_samples=row["audio_samples"],
         sample_rate=row["sample_rate"], channels=row["channels"],
     )
@@ -195,11 +208,16 @@ class _RowInfo:
     captions: list[str] | None
 
 
+def _leftover_checks(out: Path) -> list[Path]:
+    """Check folders that killed runs left (``.tmp-*-index_checks.parquet``), oldest first."""
+    return sorted((d for d in out.glob(CHECKS_TMP_GLOB) if d.is_dir()),
+                  key=lambda d: min((p.name for p in manifest_parts(d)), default=""))
+
+
 def _previous_checks(out: Path) -> tuple[pa.Table, list[Path]]:
     """Latest check row per (clip_id, clip) from the last index and from killed runs' leftovers
     (newer, so they win), and the leftover folders."""
-    leftovers = sorted((d for d in out.glob(CHECKS_TMP_GLOB) if d.is_dir()),
-                       key=lambda d: min((p.name for p in manifest_parts(d)), default=""))
+    leftovers = _leftover_checks(out)
     tables = [read_manifest(d, CHECKS_SCHEMA).drop_columns([SEQ_COLUMN]) for d in [out / CHECKS_DIR, *leftovers]]
     return latest(pa.concat_tables(tables), CHECKS_KEYS), leftovers
 
@@ -218,63 +236,113 @@ def _previous_result(row: dict | None) -> ClipResult | None:
     )
 
 
+@dataclass
+class _Inputs:
+    """The extraction manifest (latest rows) and the previous checks, with the position of each
+    clip-table row's row in them per clip kind; the clip table itself is read batch by batch."""
+
+    clips: str | os.PathLike[str]
+    kinds: list[str]
+    manifest: pa.Table
+    positions: list[pa.Array]
+    previous: pa.Table | None
+    previous_positions: list[pa.Array]
+    exclude: frozenset[str]
+    keep: frozenset[str]
+    media_root: str
+
+
+@dataclass
+class _Batch:
+    offset: int
+    rows: pa.Table                 # clip-table rows
+    manifest: list[pa.Table]       # per clip kind, aligned with rows (null rows: none)
+    previous: list[pa.Table]       # per clip kind, aligned with rows (empty list: none read)
+
+
+_CLIP_COLUMNS = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
+
+
+def _inputs(opts: IndexOptions, previous: pa.Table | None) -> _Inputs:
+    clip_ids = pa.concat_tables(iter_clips(opts.clips, ["clip_id"], 1 << 20)).column("clip_id").combine_chunks() \
+        if read_clips_rows(opts.clips) else pa.array([], pa.string())
+    manifest = latest(read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA, _MANIFEST_COLUMNS),
+                      MANIFEST_KEYS).select(_MANIFEST_COLUMNS)
+    kinds = [GOLD_CLIP] + (_negative_kinds(manifest) if opts.with_negatives else [])
+    exclude, keep = _label_sets(opts)
+    positions = [_positions(clip_ids, manifest, k) for k in kinds]
+    prev_positions = [] if previous is None else [_positions(clip_ids, previous, k) for k in kinds]
+    return _Inputs(opts.clips, kinds, manifest, positions, previous, prev_positions, exclude, keep,
+                   str(Path(opts.media).resolve()))
+
+
+def _batches(inputs: _Inputs, batch_rows: int) -> Iterator[_Batch]:
+    offset = 0
+    for rows in iter_clips(inputs.clips, _CLIP_COLUMNS, batch_rows):
+        n = rows.num_rows
+        yield _Batch(offset, rows, [inputs.manifest.take(pos.slice(offset, n)) for pos in inputs.positions],
+                     [inputs.previous.take(pos.slice(offset, n)) for pos in inputs.previous_positions])
+        offset += n
+
+
+def _segment(opts: IndexOptions, inputs: _Inputs, row_no: int, row: dict, aligned: list[dict | None],
+             prev: list[dict | None], split_file: str) -> tuple[SegmentTask, _RowInfo]:
+    """The check task of a segment that passed the label filter, and what its line needs."""
+    files, previous_results = [], []
+    for a, b in zip(aligned, prev or [None] * len(aligned)):
+        f = _clip_files(a)
+        if f is not None:
+            files.append(f)
+            previous_results.append(_previous_result(b))
+    gold_dir = aligned[0]["dir"] if aligned[0] is not None else None
+    captions = row["captions"] if (row["dataset"] in CAPTION_DATASETS or row["captions"]) else None
+    info = _RowInfo(split_file, row["clip_id"], format_time(row["start"]), format_time(row["end"]),
+                    row["labels"], captions)
+    task = SegmentTask(
+        row=row_no, clip_id=row["clip_id"], dir=gold_dir or "", clips=tuple(files),
+        media_root=inputs.media_root, min_audio_seconds=opts.min_audio_seconds,
+        check_media=opts.check_media, features=opts.features, previous=tuple(previous_results),
+    )
+    return task, info
+
+
 def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter, previous: pa.Table
           ) -> Iterator[tuple[SegmentTask, _RowInfo]]:
     """Tasks in clip-table order; rows dropped by the label filter are counted here, not checked."""
-    table = read_clips(opts.clips)
-    manifest = read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA).select([*_MANIFEST_COLUMNS, SEQ_COLUMN])
-    manifest = latest(manifest, MANIFEST_KEYS).select(_MANIFEST_COLUMNS)
-    kinds = [GOLD_CLIP] + (_negative_kinds(manifest) if opts.with_negatives else [])
-    exclude, keep = _label_sets(opts)
-    media_root = str(Path(opts.media).resolve())
-    cols = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
-    positions = [_positions(table, manifest, k) for k in kinds]   # one hash join per clip kind
-    prev_positions = [_positions(table, previous, k) for k in kinds]
-    del manifest, previous
-    table = table.select(cols)
-    for offset in range(0, table.num_rows, opts.batch_rows):
-        rows = table.slice(offset, opts.batch_rows).to_pylist()
-        aligned = [sub.take(pos.slice(offset, opts.batch_rows)).to_pylist() for sub, pos in positions]
-        prev = [sub.take(pos.slice(offset, opts.batch_rows)).to_pylist() for sub, pos in prev_positions]
+    inputs = _inputs(opts, previous)
+    del previous
+    for batch in _batches(inputs, opts.batch_rows):
+        rows = batch.rows.to_pylist()
+        aligned = [t.to_pylist() for t in batch.manifest]
+        prev = [t.to_pylist() for t in batch.previous]
         for i, row in enumerate(rows):
             split_file = split_file_name(row["dataset"], row["split"])
             if split_file not in result.split_files:
                 result.split_files[split_file] = Path(opts.out) / split_file
-            verdict = _label_verdict(row["labels"], exclude, keep)
+            verdict = _label_verdict(row["labels"], inputs.exclude, inputs.keep)
             if verdict is not None:
-                _count_segment(result, split_file, SegmentResult(offset + i, row["clip_id"],
+                _count_segment(result, split_file, SegmentResult(batch.offset + i, row["clip_id"],
                                (ClipResult(GOLD_CLIP, verdict),)), checks)
                 continue
-            files, previous_results = [], []
-            for a, b in zip(aligned, prev):
-                f = _clip_files(a[i])
-                if f is not None:
-                    files.append(f)
-                    previous_results.append(_previous_result(b[i]))
-            gold_dir = aligned[0][i]["dir"] if aligned[0][i] is not None else None
-            captions = (row["captions"] if (row["dataset"] in CAPTION_DATASETS or row["captions"])
-                        else None)
-            info = _RowInfo(split_file, row["clip_id"], format_time(row["start"]),
-                            format_time(row["end"]), row["labels"], captions)
-            task = SegmentTask(
-                row=offset + i, clip_id=row["clip_id"], dir=gold_dir or "", clips=tuple(files),
-                media_root=media_root, min_audio_seconds=opts.min_audio_seconds,
-                check_media=opts.check_media, features=opts.features, previous=tuple(previous_results),
-            )
-            yield task, info
+            yield _segment(opts, inputs, batch.offset + i, row, [a[i] for a in aligned],
+                           [b[i] for b in prev], split_file)
+
+
+def _check_rows(seg: SegmentResult, split_file: str) -> list[dict]:
+    """The rows ``index_checks.parquet`` keeps for a segment, one per clip checked."""
+    return [{
+        "clip_id": seg.clip_id, "clip": clip.clip, "split_file": split_file, "status": clip.status,
+        "message": clip.message, "audio_seconds": clip.audio_seconds, "sample_rate": clip.sample_rate,
+        "channels": clip.channels, "frames_ok": len(clip.frames), "frames_total": clip.frames_total,
+        "aclip_128": clip.aclip_128, "frame_224": clip.frame_224, "feature_error": clip.feature_error,
+        "aclip": clip.aclip, "frames": list(clip.frames), "fingerprint": clip.fingerprint or None,
+        "files": [st[0] for st in clip.stamps], "sizes": [st[1] for st in clip.stamps],
+        "mtimes_ns": [st[2] for st in clip.stamps],
+    } for clip in seg.clips]
 
 
 def _count_segment(result: IndexResult, split_file: str, seg: SegmentResult, checks: ManifestWriter) -> None:
-    for clip in seg.clips:
-        checks.write({
-            "clip_id": seg.clip_id, "clip": clip.clip, "split_file": split_file, "status": clip.status,
-            "message": clip.message, "audio_seconds": clip.audio_seconds, "sample_rate": clip.sample_rate,
-            "channels": clip.channels, "frames_ok": len(clip.frames), "frames_total": clip.frames_total,
-            "aclip_128": clip.aclip_128, "frame_224": clip.frame_224, "feature_error": clip.feature_error,
-            "aclip": clip.aclip, "frames": list(clip.frames), "fingerprint": clip.fingerprint or None,
-            "files": [st[0] for st in clip.stamps], "sizes": [st[1] for st in clip.stamps],
-            "mtimes_ns": [st[2] for st in clip.stamps],
-        })
+    checks.write_many(_check_rows(seg, split_file))
     if not seg.ok:
         result.excluded[seg.status] += 1
         result.excluded_by_split.setdefault(split_file, Counter())[seg.status] += 1
@@ -302,42 +370,43 @@ def _entry(seg: SegmentResult, task: SegmentTask, info: _RowInfo) -> IndexEntry:
     )
 
 
-def build_index(opts: IndexOptions) -> IndexResult:
-    """Write the split files, the combined training list and the sidecars (see module docstring)."""
+def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult:
+    """Write the split files, the combined training list and the sidecars (see module docstring).
+
+    ``per_segment``: check every segment with ``check_segment`` even without media checks (the
+    vectorised path is meant to write the same bytes; tests compare the two).
+    """
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
-    previous, leftovers = _previous_checks(out)
+    run_inline = not (opts.check_media or opts.features)
+    vectorised = run_inline and not per_segment
+    if vectorised:
+        previous, leftovers = None, _leftover_checks(out)
+    else:
+        previous, leftovers = _previous_checks(out)
     checks_tmp = out / f".tmp-{os.getpid()}-{CHECKS_DIR}"
     shutil.rmtree(checks_tmp, ignore_errors=True)
-    run_inline = not (opts.check_media or opts.features)
-    executor = get_executor("inline" if run_inline else opts.executor,
-                            **({} if run_inline or opts.executor == "inline" else {"workers": opts.workers}))
     with contextlib.ExitStack() as stack:
         checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=CHECKS_FLUSH_ROWS,
                                                     flush_seconds=300))
-        handles: dict[str, IO[str]] = {}
+        handles: dict[str, IO[bytes]] = {}
 
-        def handle(split_file: str) -> IO[str]:
+        def handle(split_file: str) -> IO[bytes]:
             if split_file not in handles:
                 tmp = stack.enter_context(atomic_path(out / split_file))
-                handles[split_file] = stack.enter_context(open(tmp, "w", encoding="utf-8", newline="\n"))
+                handles[split_file] = stack.enter_context(open(tmp, "wb"))
             return handles[split_file]
 
         total = read_clips_rows(opts.clips)
         bar = stack.enter_context(progress(total, "index", "seg", enabled=opts.progress))
-        pending: deque[tuple[SegmentTask, _RowInfo]] = deque()
-
-        def tasks() -> Iterator[SegmentTask]:
-            for task, info in _plan(opts, result, checks, previous):
-                pending.append((task, info))
-                yield task
-
-        for seg, task, info in _ordered(executor.map_unordered(check_segment, tasks()), pending):
-            _count_segment(result, info.split_file, seg, checks)
-            if seg.ok:
-                handle(info.split_file).write(_entry(seg, task, info).to_line())
-            bar.update(1)
+        if vectorised:
+            _index_vectorised(opts, result, checks, handle, bar)
+        else:
+            executor = get_executor("inline" if run_inline else opts.executor,
+                                    **({} if run_inline or opts.executor == "inline" else {"workers": opts.workers}))
+            _index_per_segment(opts, result, checks, handle, bar, executor, previous)
+        del previous
         for split_file in result.split_files:
             handle(split_file)  # every split of the table gets its file, even when empty
         bar.update(total - bar.n)
@@ -350,6 +419,112 @@ def build_index(opts: IndexOptions) -> IndexResult:
     result.combined = write_combined(out)
     _write_summary(opts, result)
     return result
+
+
+def _index_per_segment(opts: IndexOptions, result: IndexResult, checks: ManifestWriter,
+                       handle: Callable[[str], IO[bytes]], bar: Any, executor: Any, previous: pa.Table) -> None:
+    """Every segment through ``check_segment`` on the executor, results taken in table order."""
+    pending: deque[tuple[SegmentTask, _RowInfo]] = deque()
+
+    def tasks() -> Iterator[SegmentTask]:
+        for task, info in _plan(opts, result, checks, previous):
+            pending.append((task, info))
+            yield task
+
+    for seg, task, info in _ordered(executor.map_unordered(check_segment, tasks()), pending):
+        _count_segment(result, info.split_file, seg, checks)
+        if seg.ok:
+            handle(info.split_file).write(_entry(seg, task, info).to_line().encode("utf-8"))
+        bar.update(1)
+
+
+def _index_vectorised(opts: IndexOptions, result: IndexResult, checks: ManifestWriter,
+                      handle: Callable[[str], IO[bytes]], bar: Any) -> None:
+    """Batches decided by ``fast.check_batch``; the segments it leaves over go through
+    ``check_segment`` inline and are merged back in table order."""
+    inputs = _inputs(opts, None)
+    run = fast.TrustedRun(tuple(inputs.kinds), inputs.exclude, inputs.keep, opts.min_audio_seconds, CHECKS_SCHEMA)
+    for batch in _batches(inputs, opts.batch_rows):
+        outcome = fast.check_batch(batch.rows, batch.manifest, batch.offset, run)
+        for name in pc.unique(outcome.split_files).to_pylist():
+            result.split_files.setdefault(name, Path(opts.out) / name)
+        lines, rows = outcome.lines, outcome.checks
+        if len(outcome.per_segment):
+            lines, rows = _merge_per_segment(opts, inputs, batch, outcome)
+        checks.write_table(rows)
+        _count_checks(result, rows)
+        listed = lines.is_valid()
+        for name in pc.unique(outcome.split_files.filter(listed)).to_pylist():
+            handle(name).write(joined_bytes(lines.filter(pc.and_(listed, pc.equal(outcome.split_files, name)))))
+        bar.update(batch.rows.num_rows)
+        del outcome, lines, rows, batch
+        pa.default_memory_pool().release_unused()  # a batch's temporaries back to the system, not kept
+
+
+def _merge_per_segment(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome
+                       ) -> tuple[pa.Array, pa.Table]:
+    """Check the left-over segments of a batch one by one; their lines and check rows joined
+    with the vectorised ones (check rows sorted by segment, then clip kind)."""
+    take = pa.array(outcome.per_segment)
+    rows = batch.rows.take(take).to_pylist()
+    aligned = [t.take(take).to_pylist() for t in batch.manifest]
+    splits = outcome.split_files.take(take).to_pylist()
+    kind_of = {k: i for i, k in enumerate(inputs.kinds)}
+    lines, listed, check_rows = [], np.zeros(batch.rows.num_rows, dtype=bool), []
+    for j, (pos, row, split_file) in enumerate(zip(outcome.per_segment.tolist(), rows, splits)):
+        task, info = _segment(opts, inputs, batch.offset + pos, row, [a[j] for a in aligned], [], split_file)
+        seg = check_segment(task)
+        for clip_row in _check_rows(seg, split_file):
+            check_rows.append({**clip_row, fast.ROW_COLUMN: batch.offset + pos, fast.KIND_COLUMN: kind_of[clip_row["clip"]]})
+        if seg.ok:
+            listed[pos] = True
+            lines.append(_entry(seg, task, info).to_line())
+    merged = (pc.replace_with_mask(outcome.lines, pa.array(listed), pa.array(lines, pa.string()))
+              if lines else outcome.lines)
+    schema = outcome.checks.schema
+    table = pa.concat_tables([outcome.checks, pa.Table.from_pylist(check_rows, schema)])
+    return merged, table.sort_by([(fast.ROW_COLUMN, "ascending"), (fast.KIND_COLUMN, "ascending")])
+
+
+def _counts_in_order(*columns: pa.Array) -> list[tuple[tuple, int]]:
+    """Distinct value tuples of ``columns`` with their counts, in order of first appearance (the
+    order in which the per-segment path fills its Counters)."""
+    if len(columns[0]) == 0:
+        return []
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    dictionaries = []
+    for col in columns:
+        enc = col.dictionary_encode()
+        code = code * max(len(enc.dictionary), 1) + enc.indices.to_numpy(zero_copy_only=False)
+        dictionaries.append(enc.dictionary.to_pylist())
+    uniq, first, counts = np.unique(code, return_index=True, return_counts=True)
+    out = []
+    for u in np.argsort(first, kind="stable"):
+        value, parts = int(uniq[u]), []
+        for d in reversed(dictionaries):
+            value, part = divmod(value, max(len(d), 1))
+            parts.append(d[part])
+        out.append((tuple(reversed(parts)), int(counts[u])))
+    return out
+
+
+def _count_checks(result: IndexResult, rows: pa.Table) -> None:
+    """``_count_segment`` for check rows sorted by segment and clip kind (no features here)."""
+    kind = rows.column(fast.KIND_COLUMN)
+    gold, negatives = rows.filter(pc.equal(kind, 0)), rows.filter(pc.greater(kind, 0))
+    ok = pc.equal(gold.column("status"), OK)
+    excluded = gold.filter(pc.invert(ok))
+    for (status,), n in _counts_in_order(excluded.column("status").combine_chunks()):
+        result.excluded[status] += n
+    for (split_file, status), n in _counts_in_order(excluded.column("split_file").combine_chunks(),
+                                                    excluded.column("status").combine_chunks()):
+        result.excluded_by_split.setdefault(split_file, Counter())[status] += n
+    for (split_file,), n in _counts_in_order(gold.filter(ok).column("split_file").combine_chunks()):
+        result.listed[split_file] += n
+    neg_ok = pc.equal(negatives.column("status"), OK)
+    result.negatives_listed += pc.sum(neg_ok).as_py() or 0
+    for (status,), n in _counts_in_order(negatives.filter(pc.invert(neg_ok)).column("status").combine_chunks()):
+        result.negatives_dropped[status] += n
 
 
 def _ordered(results: Iterator[SegmentResult], pending: deque[tuple[SegmentTask, _RowInfo]]

@@ -11,7 +11,9 @@ Every clip gets a status: ``ok`` or one exclusion reason (``EXCLUSION_REASONS`` 
 Resuming: each result carries a ``fingerprint`` of its inputs (manifest row, options) and the
 ``stamps`` (path, size, mtime_ns) of every file it read or wrote. A task may carry the previous
 run's results (``SegmentTask.previous``); when fingerprints and stamps all still match, the
-previous result is returned and nothing is decoded or written.
+previous result is returned and nothing is decoded or written. A result made without reading any
+file (no media checks, no features) gets no fingerprint: it is never reused (making it again
+from the manifest costs less than proving it still holds, and can never be stale).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ LABEL_EXCLUDED = "label_excluded"
 LABEL_NOT_KEPT = "label_not_kept"
 EXCLUSION_REASONS = (NOT_EXTRACTED, BAD_LAYOUT, NO_AUDIO_FILE, AUDIO_TOO_SHORT, NO_FRAME_DECODES,
                      LABEL_EXCLUDED, LABEL_NOT_KEPT)
+EXTRACT_STATUS_PREFIX = "extract_"              # + the manifest's status (``unknown`` when empty)
+EXTRACT_MESSAGE_PREFIX = "extraction status "
+UNKNOWN_EXTRACT_STATUS = "unknown"
+NO_P0_MESSAGE = "no p0 row"
+NO_AUDIO_FILE_MESSAGE = "the manifest names no audio file"
+NO_FRAME_LISTED_MESSAGE = "the manifest lists no frame"
 GOLD_CLIP = "p0"
 MISSING_STAMP = (-1, -1)  # (size, mtime_ns) recorded for a file that was not there
 
@@ -118,12 +126,17 @@ def _checked_dir(dir_: str) -> str:
     return "" if dir_ == "" else str(check_relative(dir_))
 
 
+ID_SEPARATORS = ("/", "\\", "\x00")  # an id with one of these is not one file-name component
+
+
 def _name_in_layout(rel: str, folder: str, dir_: str, clip_id: str) -> str:
     """``{dir}/{folder}/{id}.{name}`` -> ``name``; UnsafePathError when ``rel`` is laid out otherwise.
 
     Plain string checks (this runs for millions of files): with ``dir`` a clean relative path and
-    ``name`` free of separators, ``rel`` cannot leave the media root.
+    ``id`` and ``name`` free of separators, ``rel`` cannot leave the media root.
     """
+    if any(sep in clip_id for sep in ID_SEPARATORS):
+        raise UnsafePathError(f"clip id {clip_id!r} is not a file-name component")
     prefix = f"{_checked_dir(dir_)}/{folder}/{clip_id}." if dir_ else f"{folder}/{clip_id}."
     name = rel[len(prefix):]
     if not rel.startswith(prefix) or not name or "/" in name or "\\" in name or "\x00" in name:
@@ -177,7 +190,8 @@ def check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
         stamps = []
     elif task.features and result.ok and files.clip == GOLD_CLIP:
         stamps += [_stamp(task.media_root, rel) for rel in _feature_rels(task, files.clip)]
-    return replace(result, fingerprint=_fingerprint(task, files), stamps=tuple(stamps))
+    fingerprint = _fingerprint(task, files) if _reads_files(task) else ""
+    return replace(result, fingerprint=fingerprint, stamps=tuple(stamps))
 
 
 def _still_valid(task: SegmentTask, files: ClipFiles, prev: ClipResult | None) -> bool:
@@ -203,9 +217,9 @@ def _reused(task: SegmentTask) -> SegmentResult | None:
 def _check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
     """Check one clip's audio and frames (decoding them when ``task.check_media``)."""
     if files.status != OK:
-        return ClipResult(files.clip, f"extract_{files.status}", f"extraction status {files.status}")
+        return ClipResult(files.clip, EXTRACT_STATUS_PREFIX + files.status, EXTRACT_MESSAGE_PREFIX + files.status)
     if not files.audio_file:
-        return ClipResult(files.clip, NO_AUDIO_FILE, "the manifest names no audio file")
+        return ClipResult(files.clip, NO_AUDIO_FILE, NO_AUDIO_FILE_MESSAGE)
     root = task.media_root
     try:
         aclip = _name_in_layout(files.audio_file, "aclip", task.dir, task.clip_id)
@@ -230,8 +244,8 @@ def _check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
         good = list(zip(frame_names, frame_paths))
     props = dict(audio_seconds=seconds, sample_rate=rate, channels=channels, frames_total=total)
     if seconds is not None and seconds < task.min_audio_seconds:
-        return ClipResult(files.clip, AUDIO_TOO_SHORT,
-                          f"{audio_path}: {seconds:.3f} s < {task.min_audio_seconds:g} s", **props)
+        return ClipResult(files.clip, AUDIO_TOO_SHORT, too_short_message(audio_path, seconds, task.min_audio_seconds),
+                          **props)
     if not good:
         return ClipResult(files.clip, NO_FRAME_DECODES, f"none of {total} frame(s) decodes", **props)
     result = ClipResult(files.clip, OK, aclip=aclip, frames=tuple(n for n, _ in good), **props)
@@ -246,11 +260,16 @@ def _trusted(files: ClipFiles, aclip: str, frame_names: list[str], min_seconds: 
     seconds = samples / rate if (samples is not None and rate) else None
     props = dict(audio_seconds=seconds, sample_rate=rate, channels=files.channels, frames_total=len(frame_names))
     if seconds is not None and seconds < min_seconds:
-        return ClipResult(files.clip, AUDIO_TOO_SHORT, f"{files.audio_file}: {seconds:.3f} s < {min_seconds:g} s",
+        return ClipResult(files.clip, AUDIO_TOO_SHORT, too_short_message(files.audio_file, seconds, min_seconds),
                           **props)
     if not frame_names:
-        return ClipResult(files.clip, NO_FRAME_DECODES, "the manifest lists no frame", **props)
+        return ClipResult(files.clip, NO_FRAME_DECODES, NO_FRAME_LISTED_MESSAGE, **props)
     return ClipResult(files.clip, OK, aclip=aclip, frames=tuple(frame_names), **props)
+
+
+def too_short_message(audio: object, seconds: float, min_seconds: float) -> str:
+    """The message of an ``audio_too_short`` result."""
+    return f"{audio}: {seconds:.3f} s < {min_seconds:g} s"
 
 
 def _fresh(out: Path, sources: list[Path]) -> bool:
@@ -291,7 +310,7 @@ def check_segment(task: SegmentTask) -> SegmentResult:
     The previous run's result is returned instead when it still holds (see the module docstring).
     """
     if not task.clips or task.clips[0].clip != GOLD_CLIP:
-        return SegmentResult(task.row, task.clip_id, (ClipResult(GOLD_CLIP, NOT_EXTRACTED, "no p0 row"),))
+        return SegmentResult(task.row, task.clip_id, (ClipResult(GOLD_CLIP, NOT_EXTRACTED, NO_P0_MESSAGE),))
     reused = _reused(task)
     if reused is not None:
         return reused
