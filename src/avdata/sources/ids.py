@@ -96,11 +96,40 @@ def youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return x, last & 3
 
 
+class SortedRuns:
+    """A set of uint64 keys held as a few sorted runs, each at least twice as long as the next
+    (a log-structured merge): adding ``k`` keys costs about ``k log n`` however many are held
+    already, where one growing sorted array would be copied whole on every add."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.runs)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """A bool per key: is it in the set?"""
+        found = np.zeros(len(keys), dtype=bool)
+        for run in self.runs:
+            pos = np.searchsorted(run, keys)
+            np.minimum(pos, len(run) - 1, out=pos)
+            found |= run[pos] == keys
+        return found
+
+    def add_new(self, keys: np.ndarray) -> None:
+        """Add sorted distinct ``keys``, none of which is in the set yet."""
+        if not len(keys):
+            return
+        while self.runs and len(self.runs[-1]) <= 2 * len(keys):
+            keys = np.sort(np.concatenate((self.runs.pop(), keys)), kind="stable")  # two runs: linear
+        self.runs.append(keys)
+
+
 class YoutubeIdSet:
     """An exact set of YouTube ids held as sorted 64-bit keys (no per-id Python objects)."""
 
     def __init__(self) -> None:
-        self._buckets = [np.zeros(0, np.uint64) for _ in range(4)]
+        self._buckets = [SortedRuns() for _ in range(4)]
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets)
@@ -110,59 +139,45 @@ class YoutubeIdSet:
         ``keys``: ``youtube_keys(ids)`` if already computed (e.g. on a worker thread)."""
         keys, bucket = keys if keys is not None else youtube_keys(ids)
         seen = np.zeros(len(keys), dtype=bool)
-        for b, old in enumerate(self._buckets):
+        for b, held in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
             if not len(rows):
                 continue
             mine = keys[rows]
             new = np.sort(mine)
-            pos = np.searchsorted(old, new)
-            present = old[np.minimum(pos, len(old) - 1)] == new if len(old) else np.zeros(len(new), bool)
+            present = held.find(new)
             twice = new[1:] == new[:-1]
             if present.any() or twice.any():  # repeats: find which rows (rare)
                 fresh = ~present
                 fresh[1:] &= ~twice
-                seen[rows] = _repeats(mine, old)
-                new, pos = new[fresh], pos[fresh]
-            self._buckets[b] = _merge_sorted(old, new, pos)
+                seen[rows] = _repeats(mine, held)
+                new = new[fresh]
+            held.add_new(new)
         return seen
 
     def contains(self, ids: pa.Array) -> np.ndarray:
         """A bool per id: is it in the set?"""
         keys, bucket = youtube_keys(ids)
         found = np.zeros(len(keys), dtype=bool)
-        for b, old in enumerate(self._buckets):
+        for b, held in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
-            if len(rows) and len(old):
-                pos = np.minimum(np.searchsorted(old, keys[rows]), len(old) - 1)
-                found[rows] = old[pos] == keys[rows]
+            if len(rows):
+                found[rows] = held.find(keys[rows])
         return found
 
     def update(self, other: YoutubeIdSet) -> None:
         """Add every id of ``other``."""
-        for b, more in enumerate(other._buckets):
-            old = self._buckets[b]
-            pos = np.searchsorted(old, more)
-            fresh = old[np.minimum(pos, len(old) - 1)] != more if len(old) else np.ones(len(more), bool)
-            self._buckets[b] = _merge_sorted(old, more[fresh], pos[fresh])
+        for held, more in zip(self._buckets, other._buckets):
+            for run in more.runs:
+                held.add_new(run[~held.find(run)])
 
 
-def _merge_sorted(old: np.ndarray, new: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Sorted ``old`` with sorted ``new`` inserted before ``old[pos]`` (linear)."""
-    if not len(new):
-        return old
-    return np.insert(old, pos, new)
-
-
-def _repeats(keys: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """Per key: is it in sorted ``old`` or earlier in ``keys``?"""
+def _repeats(keys: np.ndarray, held: SortedRuns) -> np.ndarray:
+    """Per key: is it in ``held`` or earlier in ``keys``?"""
     _, first = np.unique(keys, return_index=True)
     repeat = np.ones(len(keys), dtype=bool)
     repeat[first] = False
-    if len(old):
-        pos = np.minimum(np.searchsorted(old, keys), len(old) - 1)
-        repeat |= old[pos] == keys
-    return repeat
+    return repeat | held.find(keys)
 
 
 def suffix_repeats(table: pa.Table, repeats: np.ndarray, taken: set[str]) -> pa.Table:
