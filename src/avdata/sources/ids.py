@@ -79,10 +79,28 @@ def youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     if n and (offsets[-1] - offsets[0] != ID_LEN * n or (np.diff(offsets) != ID_LEN).any()):
         raise ValueError("streamed clip ids must be 11-character YouTube ids")
-    codes = np.zeros((n, 16), dtype=np.uint8)
-    codes[:, :ID_LEN] = np.take(_CODE, data[offsets[0]: offsets[0] + ID_LEN * n]).reshape(n, ID_LEN)
-    if n and codes.max() > 63:
+    codes = id_codes(data[offsets[0]: offsets[0] + ID_LEN * n].reshape(n, ID_LEN))
+    if not valid_codes(codes).all():
         raise ValueError("streamed clip ids must be 11-character YouTube ids")
+    return keys_from_codes(codes)
+
+
+def id_codes(id_bytes: np.ndarray) -> np.ndarray:
+    """The 6-bit codes of the first 11 bytes of each row of ``id_bytes`` (n, >= 11), as an (n, 16)
+    array (255 for a byte outside ``[A-Za-z0-9_-]``, 0 past the 11th column)."""
+    codes = np.zeros((len(id_bytes), 16), dtype=np.uint8)
+    np.take(_CODE, id_bytes[:, :ID_LEN], out=codes[:, :ID_LEN])
+    return codes
+
+
+def valid_codes(codes: np.ndarray) -> np.ndarray:
+    """A bool per row of ``id_codes``: are all 11 characters YouTube id characters?"""
+    words = codes.view("<u8")
+    return ((words[:, 0] | words[:, 1]) & np.uint64(0xC0C0C0C0C0C0C0C0)) == 0
+
+
+def keys_from_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(key, bucket) of each row of valid ``id_codes`` (see ``youtube_keys``)."""
     words = codes.view("<u8")
     x = words[:, 0]                                   # characters 0..7, one per byte
     x = (x & _M[0]) | ((x & _M[1]) >> np.uint64(2))   # 12 bits per 16
