@@ -37,12 +37,13 @@ def parquet_options(schema: pa.Schema, unique: tuple[str, ...] = ()) -> dict[str
             "use_dictionary": [p for f in schema if f.name not in no_dictionary for p in _leaf_paths(f)]}
 
 
-def mostly_distinct(table: pa.Table) -> tuple[str, ...]:
-    """Those ``MAYBE_UNIQUE_COLUMNS`` of ``table`` (strings) in which more than half the values differ."""
+def mostly_distinct(table: pa.Table, sample: int = 16384) -> tuple[str, ...]:
+    """Those ``MAYBE_UNIQUE_COLUMNS`` of ``table`` (strings) in which more than half the values of
+    the first ``sample`` rows differ."""
     found = []
     for name in MAYBE_UNIQUE_COLUMNS:
         if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
-            col = table.column(name)
+            col = table.column(name).slice(0, sample)
             if len(col) > col.null_count and 2 * len(col.unique()) > len(col):
                 found.append(name)
     return tuple(found)

@@ -138,7 +138,7 @@ def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a clip table to Parquet atomically."""
     table = conform(table)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **parquet_options(table.schema, mostly_distinct(table.slice(0, 128 * 1024))))
+        pq.write_table(table, tmp, **parquet_options(table.schema, mostly_distinct(table)))
 
 
 class ClipTableWriter:
