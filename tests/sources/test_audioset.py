@@ -142,6 +142,10 @@ def test_arrow_and_numpy_fast_paths_agree_on_real_rows(test_data: Path) -> None:
     assert a.ytid.equals(b.ytid) and a.labels.equals(b.labels)
     assert (a.start_ms == b.start_ms).all() and (a.end_ms == b.end_ms).all()
     assert len(a.line_index) == 20371
+    from avdata.sources.ids import youtube_keys
+
+    for got, want in zip(a.keys, youtube_keys(a.ytid)):   # the id-set keys worked out while parsing
+        assert got.tolist() == want.tolist()
 
 
 @pytest.mark.parametrize("time", ["1.2.000", "30.000.", "3.0000", "030.000", "30,000", "1234567.000", "30.00",

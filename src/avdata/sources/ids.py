@@ -86,29 +86,30 @@ def youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def id_codes(id_bytes: np.ndarray) -> np.ndarray:
-    """The 6-bit codes of the first 11 bytes of each row of ``id_bytes`` (n, >= 11), as an (n, 16)
-    array (255 for a byte outside ``[A-Za-z0-9_-]``, 0 past the 11th column)."""
-    codes = np.zeros((len(id_bytes), 16), dtype=np.uint8)
-    np.take(_CODE, id_bytes[:, :ID_LEN], out=codes[:, :ID_LEN])
-    return codes
+    """The 6-bit code of each byte of ``id_bytes`` (n, >= 11: an id per row, in its first 11
+    columns), 255 for a byte outside ``[A-Za-z0-9_-]``; a C-contiguous array of the same shape."""
+    return np.take(_CODE, id_bytes)
+
+
+def _first_word(codes: np.ndarray) -> np.ndarray:
+    """Characters 0..7 of each row of ``id_codes``, one per byte, as a little-endian uint64."""
+    return np.ndarray((len(codes),), dtype="<u8", buffer=codes, strides=(codes.strides[0],))
 
 
 def valid_codes(codes: np.ndarray) -> np.ndarray:
     """A bool per row of ``id_codes``: are all 11 characters YouTube id characters?"""
-    words = codes.view("<u8")
-    return ((words[:, 0] | words[:, 1]) & np.uint64(0xC0C0C0C0C0C0C0C0)) == 0
+    high = np.uint64(0xC0C0C0C0C0C0C0C0)
+    return ((_first_word(codes) & high) == 0) & (((codes[:, 8] | codes[:, 9] | codes[:, 10]) & 0xC0) == 0)
 
 
 def keys_from_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(key, bucket) of each row of valid ``id_codes`` (see ``youtube_keys``)."""
-    words = codes.view("<u8")
-    x = words[:, 0]                                   # characters 0..7, one per byte
+    x = _first_word(codes)                            # characters 0..7, one per byte
     x = (x & _M[0]) | ((x & _M[1]) >> np.uint64(2))   # 12 bits per 16
     x = (x & _M[2]) | ((x & _M[3]) >> np.uint64(4))   # 24 bits per 32
     x = (x & _M[4]) | ((x >> np.uint64(32)) << np.uint64(24))   # 48 bits
-    rest = words[:, 1]                                # characters 8..10
-    x |= (rest & np.uint64(0x3F)) << np.uint64(48)
-    x |= ((rest >> np.uint64(8)) & np.uint64(0x3F)) << np.uint64(54)
+    x |= codes[:, 8].astype(np.uint64) << np.uint64(48)          # characters 8..10
+    x |= codes[:, 9].astype(np.uint64) << np.uint64(54)
     last = codes[:, ID_LEN - 1]
     x |= (last >> 2).astype(np.uint64) << np.uint64(60)
     return x, last & 3

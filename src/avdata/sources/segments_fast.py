@@ -188,18 +188,11 @@ def _time_field(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     length = b - a
     ok = (length >= 6) & (length <= MAX_INT_DIGITS + 5)
     used = data[offsets[0]: offsets[-1]]
-    for byte, back in ((DOT, 5), (COMMA, 1)):    # exactly one of each, 5 and 1 bytes before the end
-        at = np.flatnonzero(used == byte) + offsets[0]
-        if len(at) == n and bool((at == b - back).all()):
-            continue
-        row = np.searchsorted(offsets, at, side="right") - 1
-        ok[row[at != b[row] - back]] = False
-        ok &= np.bincount(row, minlength=n) == 1
-    digit = (used >= ZERO) & (used <= ZERO + 9)
-    digit |= used == DOT
-    digit |= used == COMMA
-    if not digit.all():                     # with the dot and comma in place, the rest are digits
-        ok[np.searchsorted(offsets, np.flatnonzero(~digit) + offsets[0], side="right") - 1] = False
+    at = np.flatnonzero((used - ZERO) > 9) + offsets[0]    # bytes not digits (uint8 wraps below '0')
+    dots, commas = at[0::2], at[1::2]                       # usual case: one dot and one comma, in place
+    if len(at) != 2 * n or not ((dots == b - 5).all() and (commas == b - 1).all()
+                                and (data[dots] == DOT).all() and (data[commas] == COMMA).all()):
+        _refuse_stray_bytes(ok, used, offsets, b)
     last = max(len(data) - 1, 0)
     ok &= (data[np.clip(a, 0, last)] != ZERO) | (length == 6)
     b = np.where(ok, b, 6)                  # rows refused already: read any bytes in the buffer
@@ -217,6 +210,22 @@ def _time_field(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         pos -= 1
         scale *= 10
     return ok, ms
+
+
+def _refuse_stray_bytes(ok: np.ndarray, used: np.ndarray, offsets: np.ndarray, b: np.ndarray) -> None:
+    """Clear ``ok`` of the time values (bytes ``used``, ending at ``b``) that are not digits with
+    one dot 5 bytes and one comma 1 byte before their end."""
+    n = len(ok)
+    for byte, back in ((DOT, 5), (COMMA, 1)):
+        at = np.flatnonzero(used == byte) + offsets[0]
+        row = np.searchsorted(offsets, at, side="right") - 1
+        ok[row[at != b[row] - back]] = False
+        ok &= np.bincount(row, minlength=n) == 1
+    stray = (used - ZERO) > 9
+    stray &= used != DOT
+    stray &= used != COMMA
+    if stray.any():
+        ok[np.searchsorted(offsets, np.flatnonzero(stray) + offsets[0], side="right") - 1] = False
 
 
 def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | None:
