@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from avdata.atomic import atomic_path
 from avdata.errors import SchemaError
+from avdata.parquet_layout import as_dictionary, dictionary_schema, mostly_distinct, parquet_options
 
 CLIP_SCHEMA = pa.schema(
     [
@@ -133,43 +134,11 @@ def conform(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
-_PLAIN_COLUMNS = ("clip_id", "origin_line")     # unique (or nearly) per row: no dictionary
-_DELTA_COLUMNS = ("origin_line",)               # ascending integers: delta encoding
-
-
-def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """Writer settings for clip tables: zstd; min/max statistics only for numeric and bool columns
-    (string and list statistics cost a pass over every value and no stage filters on them); no
-    dictionary for columns that hold a new value on nearly every row (hashing them is wasted, the
-    writer falls back to plain pages anyway), and line numbers delta-encoded (a tenth of the time,
-    almost no bytes)."""
-    stats = [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_list(f.type))]
-    names = set(schema.names)
-    delta = {c: "DELTA_BINARY_PACKED" for c in _DELTA_COLUMNS
-             if c in names and pa.types.is_integer(schema.field(c).type)}
-    return {"compression": "zstd", "write_statistics": stats, "column_encoding": delta,
-            "use_dictionary": [p for f in schema if f.name not in _PLAIN_COLUMNS for p in _leaf_paths(f)]}
-
-
-def _leaf_paths(field: pa.Field, prefix: str = "") -> list[str]:
-    """The Parquet column paths of a field's leaves, as writer options name them (nested types
-    with Parquet's compliant names: ``labels.list.element``)."""
-    path, t = prefix + field.name, field.type
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return _leaf_paths(pa.field("element", t.value_type), path + ".list.")
-    if pa.types.is_map(t):
-        return (_leaf_paths(pa.field("key", t.key_type), path + ".key_value.")
-                + _leaf_paths(pa.field("value", t.item_type), path + ".key_value."))
-    if pa.types.is_struct(t):
-        return [leaf for i in range(t.num_fields) for leaf in _leaf_paths(t.field(i), path + ".")]
-    return [path]
-
-
 def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a clip table to Parquet atomically."""
     table = conform(table)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **_parquet_options(table.schema))
+        pq.write_table(table, tmp, **parquet_options(table.schema, mostly_distinct(table)))
 
 
 class ClipTableWriter:
@@ -179,6 +148,10 @@ class ClipTableWriter:
     Every block must have the columns of ``schema`` (default: the clip schema). The schema metadata
     of the file is ``schema``'s, updated by ``update_metadata`` (e.g. with notes only known once the
     last block is read), so ``read_clips`` of the file equals ``write_clips`` of the whole table.
+
+    Encodings follow ``avdata.parquet_layout``: chosen when the first row group is known (ids
+    unique on nearly every row are not dictionary-encoded), and columns with few values reach
+    Parquet dictionary-encoded already; the file's Arrow schema is ``schema`` all the same.
 
     Row groups are encoded and written on a background thread (pyarrow releases the GIL there), at
     most ``queue_groups`` waiting, so the caller keeps producing blocks meanwhile; an error of the
@@ -199,10 +172,12 @@ class ClipTableWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
-            self._writer = pq.ParquetWriter(tmp, schema, **_parquet_options(schema))
+            self._sink = pa.OSFile(str(tmp), "wb")
         except BaseException as e:
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise
+        self._write_schema = dictionary_schema(schema)
+        self._writer: pq.ParquetWriter | None = None    # opened on the first row group
         self._queue: queue.Queue[list[pa.Table] | None] = queue.Queue(max(1, queue_groups))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write_groups, name="clip-table-writer", daemon=True)
@@ -215,9 +190,26 @@ class ClipTableWriter:
             if self._error is None:
                 try:
                     table = pa.concat_tables(blocks)
-                    self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+                    writer = self._open(table)
+                    writer.write_table(self._for_parquet(table), row_group_size=max(table.num_rows, 1))
                 except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                     self._error = e
+
+    def _open(self, first: pa.Table | None) -> pq.ParquetWriter:
+        """The Parquet writer, opened with encodings suited to the ``first`` row group."""
+        if self._writer is None:
+            unique = mostly_distinct(first) if first is not None else ()
+            self._writer = pq.ParquetWriter(self._sink, self._write_schema, **parquet_options(self.schema, unique))
+        return self._writer
+
+    def _for_parquet(self, table: pa.Table) -> pa.Table:
+        """``table`` in the writer's schema (few-value columns dictionary-encoded); a table of
+        other columns or types is left as it is, for the Parquet writer to refuse."""
+        if not table.schema.equals(self.schema):
+            return table
+        arrays = [as_dictionary(table.column(f.name), f.type.value_type) if pa.types.is_dictionary(f.type)
+                  else table.column(f.name) for f in self._write_schema]
+        return pa.Table.from_arrays(arrays, schema=self._write_schema)
 
     def _check(self) -> None:
         if self._error is not None:
@@ -257,9 +249,11 @@ class ClipTableWriter:
         final = self.schema.with_metadata(self.metadata)
         arrow_schema = base64.b64encode(final.serialize().to_pybytes()).decode()
         # Arrow readers take the schema (and its metadata) from the ARROW:schema entry.
-        self._writer.add_key_value_metadata({**{k.decode(): v.decode() for k, v in self.metadata.items()},
-                                             "ARROW:schema": arrow_schema})
-        self._writer.close()
+        writer = self._open(None)
+        writer.add_key_value_metadata({**{k.decode(): v.decode() for k, v in self.metadata.items()},
+                                       "ARROW:schema": arrow_schema})
+        writer.close()
+        self._sink.close()
         self._atomic.__exit__(None, None, None)
 
     def abort(self, exc: BaseException | None = None) -> None:
@@ -268,7 +262,10 @@ class ClipTableWriter:
         self._error = self._error or RuntimeError("aborted")   # the thread skips what is queued
         self._join()
         with contextlib.suppress(Exception):
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
+        with contextlib.suppress(Exception):
+            self._sink.close()
         exc = exc or RuntimeError("aborted")
         with contextlib.suppress(type(exc)):
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)

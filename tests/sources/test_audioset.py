@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -141,3 +142,28 @@ def test_arrow_and_numpy_fast_paths_agree_on_real_rows(test_data: Path) -> None:
     assert a.ytid.equals(b.ytid) and a.labels.equals(b.labels)
     assert (a.start_ms == b.start_ms).all() and (a.end_ms == b.end_ms).all()
     assert len(a.line_index) == 20371
+    from avdata.sources.ids import youtube_keys
+
+    for got, want in zip(a.keys, youtube_keys(a.ytid)):   # the id-set keys worked out while parsing
+        assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("time", ["1.2.000", "30.000.", "3.0000", "030.000", "30,000", "1234567.000", "30.00",
+                                  ".000", "30.", "5e1.000", "+30.000", "3.0.00", "0.000", "123456.789", "9.999"])
+def test_fast_paths_take_only_canonical_times(time: str) -> None:
+    from avdata.sources.audioset import parse_segment_line
+    from avdata.sources.segments_fast import parse_block, parse_block_csv
+
+    ok = "--PJHxphWEs, 1.000, 2.000, \"/m/09x0r\""
+    lines = [ok, f"--PJHxphWEs, {time}, 999999.000, \"/m/09x0r\"", ok,
+             f"--PJHxphWEs, 0.000, {time}, \"/m/09x0r,/t/dd00088\"", ok]
+    data = ("\n".join(lines) + "\n").encode()
+    canonical = re.fullmatch(r"(0|[1-9]\d{0,5})\.\d{3}", time) is not None
+    for fast in (parse_block_csv(data), parse_block(data)):
+        assert fast is not None
+        slow = [i for i, fits in ((1, canonical), (3, canonical and float(time) > 0)) if not fits]
+        assert fast.other_lines.tolist() == slow
+        for k, i in enumerate(fast.line_index.tolist()):
+            seg = parse_segment_line(lines[i])
+            assert fast.ytid[k].as_py() == seg.ytid and tuple(fast.labels[k].as_py()) == seg.labels
+            assert (fast.start_ms[k] / 1000, fast.end_ms[k] / 1000) == (seg.start, seg.end)

@@ -13,7 +13,7 @@ import pytest
 
 from avdata.ingest import IngestOptions, ingest, read_lists
 from avdata.sources.audioset import read_audioset, stream_audioset
-from avdata.sources.ids import YoutubeIdSet, make_unique
+from avdata.sources.ids import SortedRuns, YoutubeIdSet, make_unique
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins
 from avdata.sources.problems import Problems
@@ -140,3 +140,27 @@ def test_youtube_id_set_is_exact() -> None:
     assert s.contains(pa.array(ids[:10] + ["zzzzzzzzzzz"])).tolist() == [True] * 10 + [False]
     with pytest.raises(ValueError, match="YouTube"):
         s.add(pa.array(["short"]))
+
+
+def test_sorted_runs_stay_few_and_exact() -> None:
+    rng = np.random.default_rng(1)
+    held: set[int] = set()
+    runs = SortedRuns()
+    for size in [1, 5, 3, 200, 7, 7, 7, 1000, 2, 64, 64, 64, 64, 500]:
+        keys = np.unique(rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True))
+        fresh = keys[~runs.find(keys)]
+        assert set(fresh.tolist()) == set(keys.tolist()) - held
+        runs.add_new(fresh)
+        held.update(keys.tolist())
+        assert len(runs) == len(held)
+        assert all(len(a) > 2 * len(b) for a, b in zip(runs.runs, runs.runs[1:]))  # log-structured
+        assert all(bool((np.diff(r) > 0).all()) for r in runs.runs)
+    probe = np.array(sorted(held)[::7] + [0, 2**64 - 1], dtype=np.uint64)
+    assert runs.find(probe).tolist() == [int(k) in held for k in probe.tolist()]
+    a, b = YoutubeIdSet(), YoutubeIdSet()
+    a.add(pa.array(["aaaaaaaaaaa", "bbbbbbbbbbb"]))
+    b.add(pa.array(["bbbbbbbbbbb", "ccccccccccc"]))
+    b.add(pa.array(["ddddddddddd"]))
+    a.update(b)
+    assert len(a) == 4
+    assert a.contains(pa.array(["ccccccccccc", "ddddddddddd", "eeeeeeeeeee"])).tolist() == [True, True, False]

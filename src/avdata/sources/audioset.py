@@ -195,10 +195,12 @@ def _parse_with_facts(block: LineBlock) -> tuple[FastSegments, _BlockFacts | Non
     """``_parse`` plus the facts of its fast-path rows (worker thread). They are the block's facts
     unless the slow path adds rows, which only the caller's thread knows (see ``_take``)."""
     fast = _parse(block)
-    try:
-        keys = youtube_keys(fast.ytid)
-    except ValueError:
-        return fast, None
+    keys = fast.keys
+    if keys is None:
+        try:
+            keys = youtube_keys(fast.ytid)
+        except ValueError:
+            return fast, None
     flat = pc.list_flatten(fast.labels)
     return fast, _BlockFacts(keys, pc.unique(flat).to_pylist(), len(flat))
 

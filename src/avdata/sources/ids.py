@@ -79,28 +79,76 @@ def youtube_keys(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     if n and (offsets[-1] - offsets[0] != ID_LEN * n or (np.diff(offsets) != ID_LEN).any()):
         raise ValueError("streamed clip ids must be 11-character YouTube ids")
-    codes = np.zeros((n, 16), dtype=np.uint8)
-    codes[:, :ID_LEN] = np.take(_CODE, data[offsets[0]: offsets[0] + ID_LEN * n]).reshape(n, ID_LEN)
-    if n and codes.max() > 63:
+    codes = id_codes(data[offsets[0]: offsets[0] + ID_LEN * n].reshape(n, ID_LEN))
+    if not valid_codes(codes).all():
         raise ValueError("streamed clip ids must be 11-character YouTube ids")
-    words = codes.view("<u8")
-    x = words[:, 0]                                   # characters 0..7, one per byte
+    return keys_from_codes(codes)
+
+
+def id_codes(id_bytes: np.ndarray) -> np.ndarray:
+    """The 6-bit code of each byte of ``id_bytes`` (n, >= 11: an id per row, in its first 11
+    columns), 255 for a byte outside ``[A-Za-z0-9_-]``; a C-contiguous array of the same shape."""
+    return np.take(_CODE, id_bytes)
+
+
+def _first_word(codes: np.ndarray) -> np.ndarray:
+    """Characters 0..7 of each row of ``id_codes``, one per byte, as a little-endian uint64."""
+    return np.ndarray((len(codes),), dtype="<u8", buffer=codes, strides=(codes.strides[0],))
+
+
+def valid_codes(codes: np.ndarray) -> np.ndarray:
+    """A bool per row of ``id_codes``: are all 11 characters YouTube id characters?"""
+    high = np.uint64(0xC0C0C0C0C0C0C0C0)
+    return ((_first_word(codes) & high) == 0) & (((codes[:, 8] | codes[:, 9] | codes[:, 10]) & 0xC0) == 0)
+
+
+def keys_from_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(key, bucket) of each row of valid ``id_codes`` (see ``youtube_keys``)."""
+    x = _first_word(codes)                            # characters 0..7, one per byte
     x = (x & _M[0]) | ((x & _M[1]) >> np.uint64(2))   # 12 bits per 16
     x = (x & _M[2]) | ((x & _M[3]) >> np.uint64(4))   # 24 bits per 32
     x = (x & _M[4]) | ((x >> np.uint64(32)) << np.uint64(24))   # 48 bits
-    rest = words[:, 1]                                # characters 8..10
-    x |= (rest & np.uint64(0x3F)) << np.uint64(48)
-    x |= ((rest >> np.uint64(8)) & np.uint64(0x3F)) << np.uint64(54)
+    x |= codes[:, 8].astype(np.uint64) << np.uint64(48)          # characters 8..10
+    x |= codes[:, 9].astype(np.uint64) << np.uint64(54)
     last = codes[:, ID_LEN - 1]
     x |= (last >> 2).astype(np.uint64) << np.uint64(60)
     return x, last & 3
+
+
+class SortedRuns:
+    """A set of uint64 keys held as a few sorted runs, each at least twice as long as the next
+    (a log-structured merge): adding ``k`` keys costs about ``k log n`` however many are held
+    already, where one growing sorted array would be copied whole on every add."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.runs)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """A bool per key: is it in the set?"""
+        found = np.zeros(len(keys), dtype=bool)
+        for run in self.runs:
+            pos = np.searchsorted(run, keys)
+            np.minimum(pos, len(run) - 1, out=pos)
+            found |= run[pos] == keys
+        return found
+
+    def add_new(self, keys: np.ndarray) -> None:
+        """Add sorted distinct ``keys``, none of which is in the set yet."""
+        if not len(keys):
+            return
+        while self.runs and len(self.runs[-1]) <= 2 * len(keys):
+            keys = np.sort(np.concatenate((self.runs.pop(), keys)), kind="stable")  # two runs: linear
+        self.runs.append(keys)
 
 
 class YoutubeIdSet:
     """An exact set of YouTube ids held as sorted 64-bit keys (no per-id Python objects)."""
 
     def __init__(self) -> None:
-        self._buckets = [np.zeros(0, np.uint64) for _ in range(4)]
+        self._buckets = [SortedRuns() for _ in range(4)]
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets)
@@ -110,59 +158,45 @@ class YoutubeIdSet:
         ``keys``: ``youtube_keys(ids)`` if already computed (e.g. on a worker thread)."""
         keys, bucket = keys if keys is not None else youtube_keys(ids)
         seen = np.zeros(len(keys), dtype=bool)
-        for b, old in enumerate(self._buckets):
+        for b, held in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
             if not len(rows):
                 continue
             mine = keys[rows]
             new = np.sort(mine)
-            pos = np.searchsorted(old, new)
-            present = old[np.minimum(pos, len(old) - 1)] == new if len(old) else np.zeros(len(new), bool)
+            present = held.find(new)
             twice = new[1:] == new[:-1]
             if present.any() or twice.any():  # repeats: find which rows (rare)
                 fresh = ~present
                 fresh[1:] &= ~twice
-                seen[rows] = _repeats(mine, old)
-                new, pos = new[fresh], pos[fresh]
-            self._buckets[b] = _merge_sorted(old, new, pos)
+                seen[rows] = _repeats(mine, held)
+                new = new[fresh]
+            held.add_new(new)
         return seen
 
     def contains(self, ids: pa.Array) -> np.ndarray:
         """A bool per id: is it in the set?"""
         keys, bucket = youtube_keys(ids)
         found = np.zeros(len(keys), dtype=bool)
-        for b, old in enumerate(self._buckets):
+        for b, held in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
-            if len(rows) and len(old):
-                pos = np.minimum(np.searchsorted(old, keys[rows]), len(old) - 1)
-                found[rows] = old[pos] == keys[rows]
+            if len(rows):
+                found[rows] = held.find(keys[rows])
         return found
 
     def update(self, other: YoutubeIdSet) -> None:
         """Add every id of ``other``."""
-        for b, more in enumerate(other._buckets):
-            old = self._buckets[b]
-            pos = np.searchsorted(old, more)
-            fresh = old[np.minimum(pos, len(old) - 1)] != more if len(old) else np.ones(len(more), bool)
-            self._buckets[b] = _merge_sorted(old, more[fresh], pos[fresh])
+        for held, more in zip(self._buckets, other._buckets):
+            for run in more.runs:
+                held.add_new(run[~held.find(run)])
 
 
-def _merge_sorted(old: np.ndarray, new: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Sorted ``old`` with sorted ``new`` inserted before ``old[pos]`` (linear)."""
-    if not len(new):
-        return old
-    return np.insert(old, pos, new)
-
-
-def _repeats(keys: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """Per key: is it in sorted ``old`` or earlier in ``keys``?"""
+def _repeats(keys: np.ndarray, held: SortedRuns) -> np.ndarray:
+    """Per key: is it in ``held`` or earlier in ``keys``?"""
     _, first = np.unique(keys, return_index=True)
     repeat = np.ones(len(keys), dtype=bool)
     repeat[first] = False
-    if len(old):
-        pos = np.minimum(np.searchsorted(old, keys), len(old) - 1)
-        repeat |= old[pos] == keys
-    return repeat
+    return repeat | held.find(keys)
 
 
 def suffix_repeats(table: pa.Table, repeats: np.ndarray, taken: set[str]) -> pa.Table:

@@ -34,30 +34,29 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = DEFAULT_BL
     """Yield the file as blocks of whole lines."""
     line = 1
     rest = b""
-    first = True
-    had_bom = False
     with open(path, "rb") as fh:
+        chunk = fh.read(max(block_bytes, len(BOM)))     # the whole BOM, however small the blocks
+        had_bom = chunk.startswith(BOM)
+        if had_bom:
+            chunk = chunk[len(BOM):]
         while True:
-            chunk = fh.read(block_bytes)
-            if first:
-                first = False
-                if chunk.startswith(BOM):
-                    chunk, had_bom = chunk[len(BOM):], True
             bom = had_bom and line == 1
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                rest += chunk
+            else:
+                # one copy of the block's bytes at most (none when the chunk ends at a line end)
+                block = chunk if not rest and cut == len(chunk) else b"".join((rest, memoryview(chunk)[:cut]))
+                rest = chunk[cut:]
+                count = block.count(b"\n")
+                yield LineBlock(block, line, bom, count)
+                line += count
+                bom = False
+            chunk = fh.read(block_bytes)
             if not chunk:
                 if rest:
                     yield LineBlock(rest + b"\n", line, bom, rest.count(b"\n") + 1)
                 return
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                rest += chunk
-                continue
-            # one copy of the block's bytes at most (none when the chunk ends at a line end)
-            block = chunk if not rest and cut == len(chunk) else b"".join((rest, memoryview(chunk)[:cut]))
-            rest = chunk[cut:]
-            count = block.count(b"\n")
-            yield LineBlock(block, line, bom, count)
-            line += count
 
 
 def split_lines(data: bytes) -> list[bytes]:

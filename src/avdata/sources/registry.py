@@ -68,13 +68,14 @@ def register_writer(name: str) -> Callable[[Writer], Writer]:
     return deco
 
 
-def _load() -> None:
-    for mod in FORMAT_MODULES:
+def _load(name: str | None = None) -> None:
+    """Import the module of format ``name`` (every format module when ``name`` is not one)."""
+    for mod in (name,) if name in FORMAT_MODULES else FORMAT_MODULES:
         importlib.import_module(f"avdata.sources.{mod}")
 
 
 def get_reader(name: str) -> Reader:
-    _load()
+    _load(name)
     if name not in _READERS:
         raise AvdataError(f"unknown input format {name!r}; known: {', '.join(sorted(_READERS))}")
     return _READERS[name]
@@ -87,7 +88,7 @@ def get_stream_reader(name: str) -> StreamReader | None:
 
 
 def get_writer(name: str) -> Writer:
-    _load()
+    _load(name)
     if name not in _WRITERS:
         raise AvdataError(f"unknown output format {name!r}; known: {', '.join(sorted(_WRITERS))}")
     return _WRITERS[name]

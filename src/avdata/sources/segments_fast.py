@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from avdata.sources.ids import id_codes, keys_from_codes, valid_codes
+
 ID_LEN = 11
 COMMA, SPACE, QUOTE, DOT, ZERO, CR = 44, 32, 34, 46, 48, 13
 MAX_INT_DIGITS = 6
@@ -42,6 +44,7 @@ class FastSegments:
     other_lines: np.ndarray          # indices of lines left for the slow path
     line_starts: np.ndarray | None   # byte offset of each line in the block (when computed)
     line_ends: np.ndarray | None     # byte offset of each line's LF
+    keys: tuple[np.ndarray, np.ndarray] | None = None   # ``ids.youtube_keys(ytid)``, when computed
 
 
 def _parse_fixed3(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,31 +187,52 @@ def _time_field(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     a, b = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
     length = b - a
     ok = (length >= 6) & (length <= MAX_INT_DIGITS + 5)
-    last = max(len(data) - 1, 0)
     used = data[offsets[0]: offsets[-1]]
-    allowed = ((used >= ZERO) & (used <= ZERO + 9)) | (used == DOT) | (used == COMMA)
-    if not allowed.all():
-        bad = np.flatnonzero(~allowed) + offsets[0]
-        ok[np.searchsorted(offsets, bad, side="right") - 1] = False
-    ok &= (data[np.clip(b - 1, 0, last)] == COMMA) & (data[np.clip(b - 5, 0, last)] == DOT)
+    at = np.flatnonzero((used - ZERO) > 9) + offsets[0]    # bytes not digits (uint8 wraps below '0')
+    dots, commas = at[0::2], at[1::2]                       # usual case: one dot and one comma, in place
+    if len(at) != 2 * n or not ((dots == b - 5).all() and (commas == b - 1).all()
+                                and (data[dots] == DOT).all() and (data[commas] == COMMA).all()):
+        _refuse_stray_bytes(ok, used, offsets, b)
+    last = max(len(data) - 1, 0)
     ok &= (data[np.clip(a, 0, last)] != ZERO) | (length == 6)
-    if int((used == DOT).sum()) != n or int((used == COMMA).sum()) != n:
-        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)  # stray dots or commas: slow path
-    fixed = data.copy()
-    fixed[np.clip(b - 1, 0, last)[ok]] = ZERO          # "30.000," -> "30.0000": same number
-    text = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.copy() - 0), pa.py_buffer(fixed))
-    if ok.all():
-        return ok, np.rint(pc.cast(text, pa.float64()).to_numpy() * 1000).astype(np.int64)
-    ms = np.zeros(n, dtype=np.int64)        # only the ok values are cast (others may not be numbers)
-    ms[ok] = np.rint(pc.cast(text.filter(pa.array(ok)), pa.float64()).to_numpy() * 1000)
+    b = np.where(ok, b, 6)                  # rows refused already: read any bytes in the buffer
+    ms = data[np.minimum(b - 4, last)].astype(np.int64) * 100
+    ms += data[np.minimum(b - 3, last)].astype(np.int64) * 10
+    ms += data[np.minimum(b - 2, last)]
+    ms -= ZERO * 111
+    int_digits = np.where(ok, length - 5, 0)
+    pos, scale = b - 6, 1000
+    for k in range(MAX_INT_DIGITS):
+        more = int_digits > k
+        if not more.any():
+            break
+        ms += np.where(more, data[np.clip(pos, 0, last)].astype(np.int64) - ZERO, 0) * scale
+        pos -= 1
+        scale *= 10
     return ok, ms
 
 
+def _refuse_stray_bytes(ok: np.ndarray, used: np.ndarray, offsets: np.ndarray, b: np.ndarray) -> None:
+    """Clear ``ok`` of the time values (bytes ``used``, ending at ``b``) that are not digits with
+    one dot 5 bytes and one comma 1 byte before their end."""
+    n = len(ok)
+    for byte, back in ((DOT, 5), (COMMA, 1)):
+        at = np.flatnonzero(used == byte) + offsets[0]
+        row = np.searchsorted(offsets, at, side="right") - 1
+        ok[row[at != b[row] - back]] = False
+        ok &= np.bincount(row, minlength=n) == 1
+    stray = (used - ZERO) > 9
+    stray &= used != DOT
+    stray &= used != COMMA
+    if stray.any():
+        ok[np.searchsorted(offsets, np.flatnonzero(stray) + offsets[0], side="right") - 1] = False
+
+
 def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | None:
-    """Parse a block with Arrow's multithreaded CSV reader (space as delimiter, so the quoted label
-    list is one field). Returns None unless every line maps to exactly one row (then the caller
-    uses ``parse_block``); rows that are not canonical are left for the slow path. ``n_lines``:
-    the number of LFs in ``data``, if known."""
+    """Parse a block with Arrow's CSV reader (space as delimiter, so the quoted label list is one
+    field). Returns None unless every line maps to exactly one row (then the caller uses
+    ``parse_block``); rows that are not canonical are left for the slow path. ``n_lines``: the
+    number of LFs in ``data``, if known. Also gives the YouTube id keys (``ids.youtube_keys``)."""
     if not data.isascii():
         return None  # canonical lines are ASCII; others go the byte-level way
     if n_lines is None:
@@ -225,12 +249,13 @@ def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | N
     try:
         table = pcsv.read_csv(
             io.BytesIO(data),
-            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=4 << 20,
+            read_options=pcsv.ReadOptions(column_names=["a", "b", "c", "d"], block_size=len(data) + 1,
                                           use_threads=False),   # callers parse blocks in parallel
             parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', ignore_empty_lines=False,
                                             invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={k: pa.string() for k in "abcd"},
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                check_utf8=False),   # ASCII, checked above
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
@@ -248,7 +273,8 @@ def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | N
     else:
         last = max(len(a_data) - 1, 0)
         id_bytes = a_data[np.clip(a_off[:-1, None].astype(np.int64) + np.arange(ID_LEN + 1), 0, last)]
-    ok &= np.take(_ID_OK, id_bytes[:, :ID_LEN]).all(axis=1) & (id_bytes[:, ID_LEN] == COMMA)
+    codes = id_codes(id_bytes)
+    ok &= valid_codes(codes) & (id_bytes[:, ID_LEN] == COMMA)
     ok_s, start_ms = _time_field(b)
     ok_e, end_ms = _time_field(c)
     ok &= ok_s & ok_e & (end_ms > start_ms)
@@ -271,10 +297,12 @@ def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | N
     idx = np.flatnonzero(ok)
     if len(idx) != n:
         labels = labels.take(pa.array(idx))
-    ids = np.ascontiguousarray(id_bytes[idx, :ID_LEN])
+        id_bytes, codes = id_bytes[idx], codes[idx]
+    ids = np.ascontiguousarray(id_bytes[:, :ID_LEN])
     ytid = pa.StringArray.from_buffers(len(idx), pa.py_buffer(np.arange(0, ID_LEN * len(idx) + 1, ID_LEN,
                                                                         dtype=np.int32)), pa.py_buffer(ids))
-    return FastSegments(idx, ytid, start_ms[idx], end_ms[idx], labels, np.flatnonzero(~ok), None, None)
+    return FastSegments(idx, ytid, start_ms[idx], end_ms[idx], labels, np.flatnonzero(~ok), None, None,
+                        keys_from_codes(codes))
 
 
 def _labels_from_content(content: np.ndarray, bounds: np.ndarray) -> pa.ListArray:
