@@ -1,6 +1,7 @@
 """Fetch throughput on loopback: N files of SIZE bytes served by a local HTTP server, fetched by
 ``avdata.fetch`` (URL backend) with 1, 4 and 16 workers, beside curl (or wget) fetching the same
-files one after another in one process. Prints MB/s for each.
+files one after another in one process. The server runs in a child process of its own, so that it
+does not share the fetcher's interpreter lock. Prints MB/s for each.
 
     python benchmarks/bench_fetch.py [--files 200] [--mb 2] [--workers 1 4 16]
 """
@@ -9,19 +10,21 @@ from __future__ import annotations
 
 import argparse
 import functools
+import multiprocessing
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 
-from avdata.fetch import FetchOptions, fetch
-from avdata.table import clips_from_records
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))   # run from a checkout, installed or not
+
+from avdata.fetch import FetchOptions, fetch  # noqa: E402
+from avdata.table import clips_from_records  # noqa: E402
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -34,10 +37,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def _serve(root: Path) -> ThreadingHTTPServer:
+def _serve(root: Path) -> tuple[int, multiprocessing.Process]:
+    """Serve ``root`` from a child process (its own GIL, as a real server would be): (port, process)."""
     httpd = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    return httpd
+    proc = multiprocessing.get_context("fork").Process(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                                       daemon=True)
+    proc.start()
+    httpd.socket.close()          # the child keeps serving its copy of the socket
+    return httpd.server_port, proc
 
 
 def _check(out: Path, names: list[str], size: int) -> None:
@@ -63,8 +70,8 @@ def main() -> None:
         for vid in ids:
             (srv_root / f"{vid}.mp4").write_bytes(rng.bytes(size))
         names = [f"{vid}.mp4" for vid in ids]
-        httpd = _serve(tmp_path / "srv")
-        base = f"http://127.0.0.1:{httpd.server_port}/v"
+        port, server = _serve(tmp_path / "srv")
+        base = f"http://127.0.0.1:{port}/v"
         try:
             print(f"fetch benchmark: {args.files} files x {args.mb:g} MB = {total_mb:.0f} MB over loopback "
                   f"(python {sys.version.split()[0]})")
@@ -100,8 +107,8 @@ def main() -> None:
             else:
                 print("  neither curl nor wget found: no baseline")
         finally:
-            httpd.shutdown()
-            httpd.server_close()
+            server.terminate()
+            server.join()
 
 
 if __name__ == "__main__":
