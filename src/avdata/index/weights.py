@@ -7,8 +7,8 @@ labels. Schemes (``@weight_scheme`` registry):
 - ``inverse``: ``1 / count``
 - ``inverse_sqrt``: ``1 / sqrt(count)`` (milder)
 
-and one sample-level scheme (``@sample_scheme`` registry), for when the per-label count must really
-be flat:
+and one sample-level scheme (``@weight_scheme(..., per_sample=True)``), for when the per-label
+count must really be flat:
 
 - ``balance``: raking (iterative proportional fitting). Start from 1 per sample; each round, scale
   every sample by the geometric mean over its labels of ``mean(E) / E[label]`` (``E``: expected
@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,24 +42,29 @@ from avdata.atomic import atomic_path
 from avdata.errors import AvdataError, InputFormatError
 from avdata.index.scan import IndexScan, scan_index
 
-WeightScheme = Callable[[np.ndarray], np.ndarray]
-SampleScheme = Callable[[IndexScan], np.ndarray]
-_SCHEMES: dict[str, WeightScheme] = {}
-_SAMPLE_SCHEMES: dict[str, SampleScheme] = {}
+LabelScheme = Callable[[np.ndarray], np.ndarray]    # label counts -> a weight per label
+SampleScheme = Callable[[IndexScan], np.ndarray]    # an index -> a weight per line
+_SCHEMES: dict[str, SampleScheme] = {}
 DEFAULT_SCHEME = "vipant"
 BALANCE_ROUNDS = 100
 BALANCE_FLOOR = 0.01          # times the mean weight
 BALANCE_CAP = 20.0            # times the mean weight
 
 
-def weight_scheme(name: str) -> Callable[[WeightScheme], WeightScheme]:
-    """Register a per-label weight function of the label counts (float array -> float array)."""
+def weight_scheme(name: str, *, per_sample: bool = False) -> Callable[[Callable], Callable]:
+    """Register a scheme: by default a ``LabelScheme`` (a line weighs the sum of its labels'
+    weights); with ``per_sample`` a ``SampleScheme`` that weighs whole lines itself."""
 
-    def deco(fn: WeightScheme) -> WeightScheme:
-        _SCHEMES[name] = fn
+    def deco(fn: Callable) -> Callable:
+        _SCHEMES[name] = fn if per_sample else partial(_sum_over_labels, fn)
         return fn
 
     return deco
+
+
+def _sum_over_labels(per_label: LabelScheme, scan: IndexScan) -> np.ndarray:
+    weights = per_label(scan.label_counts().astype(np.float64))
+    return np.bincount(scan.line_of_label(), weights=weights[scan.flat], minlength=scan.lines)
 
 
 @weight_scheme("vipant")
@@ -76,17 +82,7 @@ def _inverse_sqrt(counts: np.ndarray) -> np.ndarray:
     return 1.0 / np.sqrt(np.maximum(counts, 1.0))
 
 
-def sample_scheme(name: str) -> Callable[[SampleScheme], SampleScheme]:
-    """Register a scheme that weighs whole samples (IndexScan -> one float per line)."""
-
-    def deco(fn: SampleScheme) -> SampleScheme:
-        _SAMPLE_SCHEMES[name] = fn
-        return fn
-
-    return deco
-
-
-@sample_scheme("balance")
+@weight_scheme("balance", per_sample=True)
 def _balance(scan: IndexScan) -> np.ndarray:
     line = scan.line_of_label()
     per_line = np.bincount(line, minlength=scan.lines).astype(np.float64)
@@ -109,25 +105,18 @@ def _balance(scan: IndexScan) -> np.ndarray:
 
 
 def scheme_names() -> list[str]:
-    return sorted([*_SCHEMES, *_SAMPLE_SCHEMES])
+    return sorted(_SCHEMES)
 
 
-def get_scheme(name: str) -> WeightScheme | SampleScheme:
-    if name in _SCHEMES:
-        return _SCHEMES[name]
-    if name in _SAMPLE_SCHEMES:
-        return _SAMPLE_SCHEMES[name]
-    raise AvdataError(f"unknown weight scheme {name!r}; known: {', '.join(scheme_names())}")
+def get_scheme(name: str) -> SampleScheme:
+    if name not in _SCHEMES:
+        raise AvdataError(f"unknown weight scheme {name!r}; known: {', '.join(scheme_names())}")
+    return _SCHEMES[name]
 
 
 def sample_weights(scan: IndexScan, scheme: str = DEFAULT_SCHEME) -> np.ndarray:
     """Weight of every line of ``scan`` (float64)."""
-    fn = get_scheme(scheme)
-    if scheme in _SAMPLE_SCHEMES:
-        return fn(scan)
-    counts = scan.label_counts().astype(np.float64)
-    per_label = fn(counts)
-    return np.bincount(scan.line_of_label(), weights=per_label[scan.flat], minlength=scan.lines)
+    return get_scheme(scheme)(scan)
 
 
 def weights_path_for(index_path: str | os.PathLike[str]) -> Path:
