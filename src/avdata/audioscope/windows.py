@@ -254,7 +254,8 @@ def make_windows(options: WindowsOptions) -> WindowsSummary:
             summary.reused += 1
         else:
             todo.append(t)
-    executor = get_executor(options.executor, **({"workers": options.workers} if options.executor == "local" else {}))
+    executor = get_executor(options.executor, **({"workers": options.workers}
+                                                   if options.workers and options.executor != "inline" else {}))
     with ManifestWriter(manifest, WINDOWS_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "windows: probing", "video", enabled=options.show_progress) as bar:
         for row in executor.map_unordered(probe_video, todo):
