@@ -126,7 +126,8 @@ def probe_video(task: ProbeTask) -> dict:
         if not info.has_audio:
             row.update(status=STATUS_NO_AUDIO, error_code=STATUS_NO_AUDIO, message=f"{task.source}: no audio stream")
     except MediaError as e:
-        row.update(status=e.code, error_code=e.code, message=f"{task.source}: {e.message}")
+        row.update(status=e.code, error_code=e.code,
+                   message=f"{task.source}: {e.message.removeprefix(task.file + ': ')}")
     except OSError as e:
         row.update(status="unreadable", error_code="unreadable", message=f"{task.source}: {e}")
     row["finished_at"] = time.time()
@@ -276,7 +277,7 @@ def _window_table(tasks: list[ProbeTask], rows: dict[str, dict], kept: dict[str,
         r = rows[t.source]
         summary.videos[r["status"]] += 1
         if r["status"] != STATUS_OK:
-            summary.messages.append(f"{r['message'] or t.source}: skipped ({r['status']})")
+            summary.messages.append(f"{r['message'] or t.source} ({r['status']})")
             continue
         split = kept.get(t.source) or hash_split(t.source, options.fractions, options.split_names, options.salt)
         for start, end in window_spans(r["duration"], options.length, options.hop, options.min_length):
