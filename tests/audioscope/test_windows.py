@@ -123,3 +123,23 @@ def test_probe_job_reports_reasons(video_tree: Path) -> None:
     assert bad["status"] == "unreadable" and bad["message"].startswith("broken.mp4: ")
     ok = probe_video(ProbeTask("a/two.mp4", str(video_tree / "a" / "two.mp4")))
     assert ok["status"] == "ok" and abs(ok["duration"] - 7.0) < 0.1
+
+
+def test_windows_from_fetch_manifest(video_tree: Path, tmp_path: Path) -> None:
+    from avdata.fetch import FetchOptions, fetch
+    from avdata.table import clips_from_records, write_clips
+
+    recs = [dict(clip_id=f"c{i}", source=s, source_kind="path", start=0.0, end=1.0, dataset="audioscope_v2",
+                 split="train", origin_file="l", origin_line=i + 1)
+            for i, s in enumerate(["a/one.mp4", "b/one.mp4", "missing.mp4"])]
+    write_clips(clips_from_records(recs), tmp_path / "wanted.parquet")
+    for link in (False, True):
+        opts = FetchOptions(source=f"dir:{video_tree}", out=tmp_path / f"fetched{link}", link=link,
+                            min_free_bytes=0, progress=False)
+        fetch(tmp_path / "wanted.parquet", opts)
+        out = tmp_path / f"clips{link}.parquet"
+        s = make_windows(WindowsOptions(inputs=str(opts.manifest_path()), output=str(out), executor="inline"))
+        t = read_clips(out)
+        assert s.videos == {"ok": 2}                      # the missing video was never fetched
+        assert sorted(set(t.column("source").to_pylist())) == ["a/one.mp4", "b/one.mp4"]
+        assert t.num_rows == 3
