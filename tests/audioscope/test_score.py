@@ -143,3 +143,24 @@ def test_coincidence_is_a_cosine() -> None:
     assert coincidence(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
     with pytest.raises(ValueError):
         coincidence(np.zeros(2), np.ones(2))
+
+
+def test_score_command_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from avdata.cli.main import main
+
+    media = _render(tmp_path / "render")
+    clips = _clips(tmp_path / "clips.parquet")
+    with pytest.raises(SystemExit) as done:
+        main(["score", str(clips), "--media", str(media), "--embedder", "loudbright", "--param", "gain=1",
+              "--min-score", "0.99", "-o", str(tmp_path / "s.parquet")])
+    err = capsys.readouterr()
+    assert done.value.code == 1                                   # bad index lines and a clip without media
+    assert f"error: {media / 'examples.jsonl'}:3: not an example line" in err.err
+    assert "skipped: c_none: no rendered example" in err.err
+    assert "kept by --min-score: 2" in err.out
+    with pytest.raises(SystemExit) as done:
+        main(["score", str(clips), "--media", str(media), "--embedder", "audioonly"])
+    assert done.value.code == 3 and "no joint audio-image space" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["score", str(clips), "--media", str(media), "--embedder", "loudbright", "--param", "gain"])
+    assert done.value.code == 2

@@ -38,11 +38,12 @@ def test_hash_split_is_stable_and_follows_fractions() -> None:
 
 
 def test_hash_split_known_values() -> None:
-    # pinned: a change of the hashing would move videos between splits
-    import hashlib
-    u = int.from_bytes(hashlib.sha256(b"a/one.mp4").digest()[:8], "big") / 2.0 ** 64
-    want = "train" if u < 0.8 else ("validate" if u < 0.9 else "test")
-    assert hash_split("a/one.mp4", (0.8, 0.1, 0.1)) == want
+    # pinned literals: a change of the hashing would move users' videos between splits
+    names = ["a/one.mp4", "data/videos/mp4/827/f6b/827f6b53467db2d5218ed8247418c4c.mp4", "x.mp4", "b/two.mkv",
+             "v/0001.mp4", "v/0002.mp4"]
+    assert [hash_split(n, (0.8, 0.1, 0.1)) for n in names] == ["test", "train", "train", "train", "train", "train"]
+    assert [hash_split(n, (0.34, 0.33, 0.33)) for n in names] == [
+        "test", "test", "train", "train", "train", "validate"]
 
 
 def test_windows_from_folder(video_tree: Path, tmp_path: Path) -> None:

@@ -137,3 +137,18 @@ def test_settings_from_uri() -> None:
     assert (s.endpoint, s.https, s.region) == ("http://127.0.0.1:9000", None, "eu-west-1")
     with pytest.raises(AvdataError, match="unknown setting 'colour'"):
         YfccSettings.from_uri("yfcc100m:colour=red")
+
+
+def test_without_s3fs(tmp_path: Path, bucket: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    import avdata.fetch.yfcc100m as yfcc
+    from avdata.errors import MissingExtraError
+
+    real = yfcc.importlib.util.find_spec
+    monkeypatch.setattr(yfcc.importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
+    with pytest.raises(MissingExtraError, match=r"avdata\[s3\]"):
+        fetch(_clips(tmp_path / "c.parquet", [KEYS["good"]]), _options(tmp_path, "yfcc100m:https=none"))
+    with LoopbackServer({"/" + KEYS["good"]: bucket[KEYS["good"]]}) as web:
+        opts = _options(tmp_path, f"yfcc100m:https={web.url}/{{path}}")
+        fetch(tmp_path / "c.parquet", opts)                       # HTTPS only, S3 never asked
+        assert (opts.out / KEYS["good"]).read_bytes() == bucket[KEYS["good"]]
+        assert _rows(opts)[KEYS["good"]]["url"].startswith(web.url)
