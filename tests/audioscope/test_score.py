@@ -164,3 +164,33 @@ def test_score_command_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as done:
         main(["score", str(clips), "--media", str(media), "--embedder", "loudbright", "--param", "gain"])
     assert done.value.code == 2
+
+
+def test_index_layout(tmp_path: Path) -> None:
+    """The same media laid out as extraction + a VIP-ANT index file: the same scores."""
+    import shutil
+
+    media = _render(tmp_path / "render")
+    root = tmp_path / "extracted"
+    lines = []
+    for cid, spec in CLIPS.items():
+        if spec is None:
+            continue
+        (root / "all_0_35000" / "aclip").mkdir(parents=True, exist_ok=True)
+        (root / "all_0_35000" / "frame").mkdir(parents=True, exist_ok=True)
+        shutil.copy(media / cid / "audio.wav", root / "all_0_35000" / "aclip" / f"{cid}.p0.wav")
+        for k in range(2):
+            shutil.copy(media / cid / f"frame_{k}.jpg", root / "all_0_35000" / "frame" / f"{cid}.p0.4_0{k + 1}.jpg")
+        lines.append(json.dumps({"dir": "all_0_35000", "aclip": ["p0.wav"], "frame": ["p0.4_01.jpg", "p0.4_02.jpg"],
+                                 "id": cid, "bos": "0.000", "eos": "1.000", "labels": []}))
+    index = tmp_path / "src_test.csv"
+    index.write_text("\n".join(lines) + "\n")
+    clips = _clips(tmp_path / "clips.parquet")
+    a = score_clips(ScoreOptions(clips=str(clips), media=str(media), embedder="loudbright", output=str(tmp_path / "a.parquet")))
+    b = score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="index", media_root=str(root),
+                                 embedder="loudbright", output=str(tmp_path / "b.parquet")))
+    assert read_clips(b.output).column("score").to_pylist() == read_clips(a.output).column("score").to_pylist()
+    with pytest.raises(AvdataError, match="--media-root"):
+        score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="index", embedder="loudbright"))
+    with pytest.raises(AvdataError, match="unknown media layout"):
+        score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="webdataset", embedder="loudbright"))

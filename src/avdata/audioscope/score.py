@@ -8,8 +8,12 @@ least 0.8. **Scores of different models are not comparable** (nor is a cosine co
 published model's probability): choose the threshold per embedder; the output names the model
 (``score_model``, the embedder's fingerprint) beside every score.
 
-Media come from a rendered examples folder (``avdata render``): ``examples.jsonl`` has one JSON
-object per example with ``id`` (the clip id), ``audio`` and ``frames`` relative to that folder.
+Where a clip's media are is a layout, looked up by name (``register_layout``): ``rendered`` (the
+default) is a folder written by ``avdata render`` whose ``examples.jsonl`` has one JSON object per
+example with ``id`` (the clip id), ``audio`` and ``frames`` relative to that folder; ``index`` is a
+VIP-ANT index file (``avdata index``) whose media live below ``media_root`` at
+``{dir}/aclip/{id}.{aclip[0]}``, ``{dir}/frame/{id}.{frame}`` (and the ``aclip_128`` /
+``frame_224`` features when present).
 Per clip a manifest row records the score or why there is none; a rerun with the same model
 reuses the scores and retries failures only with ``retry_failed``.
 """
@@ -20,6 +24,7 @@ import functools
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +60,10 @@ class ScoreOptions:
     """Options of ``score_clips`` (the CLI's flags one to one)."""
 
     clips: str
-    media: str                                     # a rendered examples folder
+    media: str                                     # a rendered examples folder, or an index file
     embedder: str
+    layout: str = "rendered"                       # rendered | index (see ``register_layout``)
+    media_root: str | None = None                  # index layout: the extraction output root
     params: tuple[tuple[str, str], ...] = ()       # embedder parameters (name, value)
     output: str | None = None                      # default: ``{clips stem}_scored.parquet``
     min_score: float | None = None
@@ -102,12 +109,21 @@ class ScoreSummary:
 
 
 @dataclass(frozen=True)
+class MediaFiles:
+    """One clip's media files (absolute paths as strings; None where there is none)."""
+
+    audio: str | None
+    frames: tuple[str, ...]
+    fbank: str | None = None
+    frames_224: str | None = None
+
+
+@dataclass(frozen=True)
 class ScoreTask:
     """One clip to score (picklable): its media and the embedder to build."""
 
     clip_id: str
-    audio: str | None
-    frames: tuple[str, ...]
+    media: MediaFiles
     embedder: str
     params: tuple[tuple[str, str], ...]
 
@@ -141,7 +157,9 @@ def score_clip(task: ScoreTask) -> dict:
     embedder = _embedder(task.embedder, task.params)
     row = {"clip_id": task.clip_id, "status": STATUS_OK, "error_code": None, "score": None,
            "embedder": task.embedder, "fingerprint": embedder.fingerprint(), "message": "", "finished_at": 0.0}
-    media = ClipMedia(audio=Path(task.audio) if task.audio else None, frames=tuple(Path(f) for f in task.frames))
+    m = task.media
+    media = ClipMedia(audio=Path(m.audio) if m.audio else None, frames=tuple(Path(f) for f in m.frames),
+                      fbank=Path(m.fbank) if m.fbank else None, frames_224=Path(m.frames_224) if m.frames_224 else None)
     try:
         emb = embedder.embed(media)
     except Exception as e:  # noqa: BLE001 - any model failure is this clip's failure, recorded
@@ -159,30 +177,78 @@ def score_clip(task: ScoreTask) -> dict:
     return row
 
 
-def read_examples(root: str, problems: Problems) -> dict[str, tuple[str | None, tuple[str, ...]]]:
-    """Example id -> (audio file, frame files), absolute, from ``{root}/examples.jsonl``; bad lines
-    and paths leaving the folder are reported as ``FILE:LINE: reason``."""
-    index = Path(root) / EXAMPLES_INDEX
-    if not index.is_file():
-        raise AvdataError(f"{root}: no {EXAMPLES_INDEX} (expected a folder written by avdata render)")
-    out: dict[str, tuple[str | None, tuple[str, ...]]] = {}
-    with open(index, encoding="utf-8") as fh:
+MediaLayout = Callable[[str, "str | None", Problems], dict[str, MediaFiles]]
+_LAYOUTS: dict[str, MediaLayout] = {}
+
+
+def register_layout(name: str) -> Callable[[MediaLayout], MediaLayout]:
+    """Decorator: a reader ``(media, media_root, problems) -> {clip id: MediaFiles}`` by name."""
+
+    def deco(fn: MediaLayout) -> MediaLayout:
+        _LAYOUTS[name] = fn
+        return fn
+
+    return deco
+
+
+def _json_lines(path: Path, problems: Problems, parse: Callable[[dict], tuple[str, MediaFiles]]) -> dict[str, MediaFiles]:
+    out: dict[str, MediaFiles] = {}
+    with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-                cid = obj["id"]
-                audio = str(safe_join(root, obj["audio"], follow_links=True)) if obj.get("audio") else None
-                frames = tuple(str(safe_join(root, f, follow_links=True)) for f in obj.get("frames") or ())
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                problems.error(str(index), line_no, f"not an example line ({type(e).__name__}: {e})")
+                cid, files = parse(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError) as e:
+                problems.error(str(path), line_no, f"not an example line ({type(e).__name__}: {e})")
                 continue
             except UnsafePathError as e:
-                problems.error(str(index), line_no, str(e))
+                problems.error(str(path), line_no, str(e))
                 continue
-            out[str(cid)] = (audio, frames)
+            out[cid] = files
     return out
+
+
+@register_layout("rendered")
+def read_examples(root: str, media_root: str | None, problems: Problems) -> dict[str, MediaFiles]:
+    """Example id -> media from ``{root}/examples.jsonl``; bad lines and paths leaving the folder
+    are reported as ``FILE:LINE: reason``."""
+    index = Path(root) / EXAMPLES_INDEX
+    if not index.is_file():
+        raise AvdataError(f"{root}: no {EXAMPLES_INDEX} (expected a folder written by avdata render)")
+
+    def parse(obj: dict) -> tuple[str, MediaFiles]:
+        audio = str(safe_join(root, obj["audio"], follow_links=True)) if obj.get("audio") else None
+        frames = tuple(str(safe_join(root, f, follow_links=True)) for f in obj.get("frames") or ())
+        return str(obj["id"]), MediaFiles(audio, frames)
+
+    return _json_lines(index, problems, parse)
+
+
+@register_layout("index")
+def read_index_media(index: str, media_root: str | None, problems: Problems) -> dict[str, MediaFiles]:
+    """Clip id -> media of a VIP-ANT index file (see ``avdata.index.entry``) below ``media_root``."""
+    if not media_root:
+        raise AvdataError(f"{index}: the index layout needs the media root (--media-root)")
+    if not Path(index).is_file():
+        raise AvdataError(f"{index}: not an index file")
+
+    def under(d: str, kind: str, cid: str, name: str) -> str:
+        return str(safe_join(media_root, f"{d}/{kind}/{cid}.{name}", follow_links=True))
+
+    def parse(obj: dict) -> tuple[str, MediaFiles]:
+        d, cid = obj["dir"], str(obj["id"])
+        audio = under(d, "aclip", cid, obj["aclip"][0]) if obj.get("aclip") else None
+        frames = tuple(under(d, "frame", cid, f) for f in obj.get("frame") or ())
+        fbank = under(d, "aclip_128", cid, obj["aclip_128"]) if obj.get("aclip_128") else None
+        f224 = under(d, "frame_224", cid, obj["frame_224"]) if obj.get("frame_224") else None
+        return cid, MediaFiles(audio, frames, fbank, f224)
+
+    return _json_lines(Path(index), problems, parse)
+
+
+def layout_names() -> list[str]:
+    return sorted(_LAYOUTS)
 
 
 def score_clips(options: ScoreOptions) -> ScoreSummary:
@@ -195,7 +261,9 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     if summary.output.resolve() == Path(options.clips).resolve():
         raise AvdataError(f"{options.clips}: refusing to overwrite the input clip table; choose another -o")
     table = read_clips(options.clips)
-    examples = read_examples(options.media, summary.problems)
+    if options.layout not in _LAYOUTS:
+        raise AvdataError(f"unknown media layout {options.layout!r}; known: {', '.join(layout_names())}")
+    examples = _LAYOUTS[options.layout](options.media, options.media_root, summary.problems)
     manifest = options.manifest_path()
     old = latest(read_manifest(manifest, SCORE_MANIFEST_SCHEMA), MANIFEST_KEYS).to_pylist()
     rows = {r["clip_id"]: r for r in old if r["fingerprint"] == fingerprint
@@ -209,8 +277,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
         if cid not in examples:
             missing.append(cid)
             continue
-        audio, frames = examples[cid]
-        todo.append(ScoreTask(cid, audio, frames, options.embedder, options.params))
+        todo.append(ScoreTask(cid, examples[cid], options.embedder, options.params))
     executor = get_executor(options.executor, **({"workers": options.workers}
                                                    if options.workers and options.executor != "inline" else {}))
     with ManifestWriter(manifest, SCORE_MANIFEST_SCHEMA) as writer, \

@@ -92,8 +92,11 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 @cli.command("score")
 @click.argument("clips", type=click.Path(exists=True, dir_okay=False))
-@click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Rendered examples folder (with examples.jsonl).")
+@click.option("--media", required=True, type=click.Path(exists=True),
+              help="Rendered examples folder (with examples.jsonl), or an index file with --layout index.")
+@click.option("--layout", default="rendered", show_default=True, help="Media layout: rendered | index.")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="--layout index: the extraction output root the index points into.")
 @click.option("--embedder", required=True, help="Embedder name (one with a joint audio-image space).")
 @click.option("--param", "params", multiple=True, help="Embedder parameter NAME=VALUE (repeatable).")
 @click.option("--min-score", type=float, default=None,
@@ -104,15 +107,16 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--workers", type=click.IntRange(1), default=None)
 @click.option("--retry-failed", is_flag=True, help="Score again clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
-def score_command(clips: str, media: str, embedder: str, params: tuple[str, ...], min_score: float | None,
-                  output: str | None, manifest: str | None, executor: str, workers: int | None,
-                  retry_failed: bool, show_progress: bool | None) -> None:
+def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
+                  params: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
+                  executor: str, workers: int | None, retry_failed: bool, show_progress: bool | None) -> None:
     """Audio-visual coincidence score of every clip of CLIPS (cosine of the audio and image parts)."""
     from avdata.audioscope.score import ScoreOptions, score_clips
 
-    s = score_clips(ScoreOptions(clips=clips, media=media, embedder=embedder, params=_params(params),
-                                 output=output, min_score=min_score, manifest=manifest, executor=executor,
-                                 workers=workers, retry_failed=retry_failed, show_progress=show_progress))
+    s = score_clips(ScoreOptions(clips=clips, media=media, layout=layout, media_root=media_root,
+                                 embedder=embedder, params=_params(params), output=output, min_score=min_score,
+                                 manifest=manifest, executor=executor, workers=workers, retry_failed=retry_failed,
+                                 show_progress=show_progress))
     _finish(s.lines(), s.problems, s.messages, s.failed)
 
 
