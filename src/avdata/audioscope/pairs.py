@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from avdata.errors import AvdataError
 from avdata.paths import safe_join, safe_name
 from avdata.sources.build import build_clips
+from avdata.sources.cliplists import clip_id_for
 from avdata.sources.problems import Problems
 from avdata.sources.registry import get_writer
 from avdata.table import read_clips
@@ -139,8 +140,6 @@ def _pairs(anchors: pa.Table, pool: pa.Table, pool_sources: np.ndarray, options:
 
 def _pair_table(rows: Sequence[tuple], dataset: str, split: str, annotation: str, origin: str) -> pa.Table:
     cols = list(zip(*rows)) if rows else [[] for _ in range(6)]
-    from avdata.sources.cliplists import clip_id_for
-
     ids = [f"{clip_id_for(r[0], r[1], r[2])}__{clip_id_for(r[3], r[4], r[5])}" for r in rows]
     return build_clips(len(rows), {
         "clip_id": ids, "source": list(cols[0]), "source_kind": "path", "start": list(cols[1]),

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -137,11 +137,8 @@ def probe_video(task: ProbeTask) -> dict:
 def window_spans(duration: float, length: float, hop: float, min_length: float | None = None) -> list[tuple[float, float]]:
     """``(start, end)`` of every window of a ``duration``-second video (milliseconds exact: bounds
     are rounded to 1 ms so that list files show them as written)."""
-    if length <= 0 or hop <= 0:
-        raise AvdataError(f"window length and hop must be positive (got {length}, {hop})")
+    check_window(length, hop, min_length)
     need = length if min_length is None else min_length
-    if need <= 0 or need > length:
-        raise AvdataError(f"--min-length must be in (0, length]; got {need}")
     out = []
     k = 0
     while True:
@@ -152,6 +149,14 @@ def window_spans(duration: float, length: float, hop: float, min_length: float |
         out.append((start, end))
         k += 1
     return out
+
+
+def check_window(length: float, hop: float, min_length: float | None) -> None:
+    """Raise AvdataError for window settings that make no windows or never end."""
+    if length <= 0 or hop <= 0:
+        raise AvdataError(f"window length and hop must be positive (got {length}, {hop})")
+    if min_length is not None and not 0 < min_length <= length:
+        raise AvdataError(f"--min-length must be in (0, length]; got {min_length}")
 
 
 def hash_split(source: str, fractions: Sequence[float], names: Sequence[str] = SPLIT_NAMES, salt: str = "") -> str:
@@ -240,7 +245,7 @@ def _still_valid(row: dict, task: ProbeTask, retry_failed: bool) -> bool:
 def make_windows(options: WindowsOptions) -> WindowsSummary:
     """Probe every video (resuming), cut windows, assign splits, write the clip table."""
     check_fractions(options.fractions, options.split_names)
-    window_spans(options.length + options.hop, options.length, options.hop, options.min_length)  # checks
+    check_window(options.length, options.hop, options.min_length)
     summary = WindowsSummary(output=Path(options.output))
     kept = published_splits(options.split_lists, options.split_lists_format, summary.problems)
     tasks = list(find_videos(options.inputs))
@@ -289,5 +294,5 @@ def _window_table(tasks: list[ProbeTask], rows: dict[str, dict], kept: dict[str,
             cols["origin_line"].append(ordinal)
     n = len(cols["clip_id"])
     table = build_clips(n, {**cols, "source_kind": "path", "dataset": options.dataset,
-                            "origin_file": str(PurePosixPath(Path(options.inputs).as_posix()))})
+                            "origin_file": options.inputs})
     return make_unique(table)
