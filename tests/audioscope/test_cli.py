@@ -51,6 +51,7 @@ def test_windows_ratings_mom_export(video_tree: Path, tmp_path: Path) -> None:
     assert (tmp_path / "lists" / f"unfiltered_{split}_onscreen_unanimous_clips.csv").read_text() == "a/one.mp4,0,5\n"
 
 
+@pytest.mark.slow
 def test_usage_errors(tmp_path: Path) -> None:
     run = _avdata("export", "mixit", str(tmp_path), "--subsets", "-o", str(tmp_path / "x"))
     assert run.returncode == 2

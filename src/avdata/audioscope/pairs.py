@@ -73,10 +73,10 @@ def clip_generator(seed: int, clip_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, h])
 
 
-def draw_partners(anchor_source: str, clip_id: str, pool_sources: np.ndarray, k: int, seed: int) -> np.ndarray:
+def draw_partners(anchor_video: int, clip_id: str, pool_videos: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Indices into the pool (sorted by clip id) of ``k`` distinct partners from other videos
-    (fewer when the pool has fewer), in draw order."""
-    allowed = np.flatnonzero(pool_sources != anchor_source)
+    (fewer when the pool has fewer), in draw order; videos are integer codes (-1: none of the pool's)."""
+    allowed = np.flatnonzero(pool_videos != anchor_video)
     if len(allowed) == 0:
         return allowed
     rng = clip_generator(seed, clip_id)
@@ -109,12 +109,14 @@ def make_pairs(options: MomOptions) -> MomSummary:
         else:
             pool = part.filter(pc.equal(part.column("annotation"), options.partner_annotation))
         pool = pool.sort_by("clip_id")
-        pool_sources = np.asarray(pool.column("source").to_pylist(), dtype=object)
+        codes: dict[str, int] = {}
+        pool_videos = np.fromiter((codes.setdefault(v, len(codes)) for v in pool.column("source").to_pylist()),
+                                  np.int64, pool.num_rows)
         for annotation in options.annotations:
             anchors = part.filter(pc.equal(part.column("annotation"), annotation)).sort_by("clip_id")
             if anchors.num_rows == 0:
                 continue
-            rows = _pairs(anchors, pool, pool_sources, options, summary)
+            rows = _pairs(anchors, pool, pool_videos, codes, options, summary)
             name = mom_file_name(filtering, split, safe_name(annotation), options.partner_annotation)
             path = safe_join(out, name)
             summary.files[path] = writer(_pair_table(rows, table.column("dataset")[0].as_py(), split,
@@ -122,14 +124,14 @@ def make_pairs(options: MomOptions) -> MomSummary:
     return summary
 
 
-def _pairs(anchors: pa.Table, pool: pa.Table, pool_sources: np.ndarray, options: MomOptions,
-           summary: MomSummary) -> list[tuple]:
+def _pairs(anchors: pa.Table, pool: pa.Table, pool_videos: np.ndarray, codes: dict[str, int],
+           options: MomOptions, summary: MomSummary) -> list[tuple]:
     a = anchors.select(["clip_id", "source", "start", "end", "origin_file", "origin_line"]).to_pydict()
     p = pool.select(["source", "start", "end"]).to_pydict()
     rows = []
     for cid, src, s, e, file, line in zip(a["clip_id"], a["source"], a["start"], a["end"], a["origin_file"],
                                           a["origin_line"]):
-        picks = draw_partners(src, cid, pool_sources, options.partners, options.seed)
+        picks = draw_partners(codes.get(src, -1), cid, pool_videos, options.partners, options.seed)
         if len(picks) < options.partners:
             summary.problems.warn(file, line, f"{cid}: only {len(picks)} partner(s) from other videos in "
                                               f"its split, {options.partners} asked")
