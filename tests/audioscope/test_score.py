@@ -119,7 +119,7 @@ def test_scores_threshold_and_resume(tmp_path: Path) -> None:
     # resume: same model -> nothing embedded again; another model -> everything again
     CALLS.clear()
     again = score_clips(opts)
-    assert CALLS == [] and again.reused == 5
+    assert CALLS == [] and again.reused == 4                  # the clip without media is looked for again
     assert read_clips(again.output).column("score").to_pylist() == t.column("score").to_pylist()
     other = score_clips(ScoreOptions(clips=str(clips), media=str(media), embedder="loudbright",
                                      params=(("gain", "0.5"),), output=str(tmp_path / "scored2.parquet"),
@@ -194,3 +194,18 @@ def test_index_layout(tmp_path: Path) -> None:
         score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="index", embedder="loudbright"))
     with pytest.raises(AvdataError, match="unknown media layout"):
         score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="webdataset", embedder="loudbright"))
+
+
+def test_media_rendered_later_is_scored_on_rerun(tmp_path: Path) -> None:
+    media = _render(tmp_path / "render")
+    clips = _clips(tmp_path / "clips.parquet")
+    opts = ScoreOptions(clips=str(clips), media=str(media), embedder="loudbright", output=str(tmp_path / "s.parquet"))
+    assert score_clips(opts).statuses["no_media"] == 1
+    import shutil
+
+    shutil.copytree(media / "c_match", media / "c_none")
+    with open(media / "examples.jsonl", "a") as fh:
+        fh.write(json.dumps({"id": "c_none", "audio": "c_none/audio.wav", "frames": ["c_none/frame_0.jpg"]}) + "\n")
+    CALLS.clear()
+    s = score_clips(opts)
+    assert s.statuses == {"ok": 5} and CALLS == [str(media / "c_none" / "audio.wav")]

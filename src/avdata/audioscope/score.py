@@ -53,6 +53,7 @@ SCORE_MANIFEST_SCHEMA = pa.schema([
     pa.field("finished_at", pa.float64()),
 ])
 MANIFEST_KEYS = ("clip_id",)
+NO_MEDIA = "no_media"
 
 
 @dataclass(frozen=True)
@@ -266,8 +267,8 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     examples = _LAYOUTS[options.layout](options.media, options.media_root, summary.problems)
     manifest = options.manifest_path()
     old = latest(read_manifest(manifest, SCORE_MANIFEST_SCHEMA), MANIFEST_KEYS).to_pylist()
-    rows = {r["clip_id"]: r for r in old if r["fingerprint"] == fingerprint
-            and (r["status"] == STATUS_OK or not options.retry_failed)}
+    rows = {r["clip_id"]: r for r in old if r["fingerprint"] == fingerprint and r["status"] != NO_MEDIA
+            and (r["status"] == STATUS_OK or not options.retry_failed)}   # media may have appeared since
     ids = table.column("clip_id").to_pylist()
     summary.reused = sum(1 for c in set(ids) if c in rows)
     todo, missing = [], []
@@ -283,7 +284,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     with ManifestWriter(manifest, SCORE_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "score", "clip", enabled=options.show_progress) as bar:
         for cid in missing:
-            rows[cid] = {"clip_id": cid, "status": "no_media", "error_code": "no_media", "score": None,
+            rows[cid] = {"clip_id": cid, "status": NO_MEDIA, "error_code": NO_MEDIA, "score": None,
                          "embedder": options.embedder, "fingerprint": fingerprint,
                          "message": f"{cid}: no rendered example in {options.media}", "finished_at": time.time()}
         writer.write_many(rows[c] for c in missing)
@@ -297,9 +298,10 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     for cid in ids:
         r = rows[cid]
         summary.statuses[r["status"]] += 1
-        if r["status"] != STATUS_OK and r["message"] not in summary.messages:
+        if r["status"] != STATUS_OK:
             summary.messages.append(f"{r['message']} ({r['status']})")
         scores.append(r["score"])
+    summary.messages = list(dict.fromkeys(summary.messages))   # a clip listed twice is reported once
     write_clips(_with_scores(table, scores, fingerprint, options.min_score, summary), summary.output)
     return summary
 
