@@ -93,6 +93,7 @@ def make_pairs(options: MomOptions) -> MomSummary:
     if options.partners < 1:
         raise AvdataError(f"--partners must be at least 1 (got {options.partners})")
     table = read_clips(options.clips)
+    table = table.filter(pc.is_null(table.column("pair_source")))     # single clips only, never MoM rows
     filtering = options.filtering or _default_filtering(table)
     if filtering not in FILTERINGS:
         raise AvdataError(f"filtering must be one of {', '.join(FILTERINGS)} (got {filtering!r})")
