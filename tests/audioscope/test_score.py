@@ -186,7 +186,8 @@ def test_index_layout(tmp_path: Path) -> None:
     index = tmp_path / "src_test.csv"
     index.write_text("\n".join(lines) + "\n")
     clips = _clips(tmp_path / "clips.parquet")
-    a = score_clips(ScoreOptions(clips=str(clips), media=str(media), embedder="loudbright", output=str(tmp_path / "a.parquet")))
+    a = score_clips(ScoreOptions(clips=str(clips), media=str(media), embedder="loudbright",
+                                 output=str(tmp_path / "a.parquet")))
     b = score_clips(ScoreOptions(clips=str(clips), media=str(index), layout="index", media_root=str(root),
                                  embedder="loudbright", output=str(tmp_path / "b.parquet")))
     assert read_clips(b.output).column("score").to_pylist() == read_clips(a.output).column("score").to_pylist()

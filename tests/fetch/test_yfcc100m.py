@@ -48,7 +48,8 @@ def bucket(s3_server: tuple[str, int], small_video: bytes, long_video: bytes) ->
     client = boto3.client("s3", endpoint_url=f"http://{s3_server[0]}:{s3_server[1]}", region_name="us-west-2",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     try:
-        client.create_bucket(Bucket=BUCKET, ACL="public-read", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        client.create_bucket(Bucket=BUCKET, ACL="public-read",
+                             CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
     objects = {KEYS["good"]: small_video, KEYS["slow"]: long_video, KEYS["cut"]: small_video[::-1] + b"tail"}

@@ -192,7 +192,8 @@ def register_layout(name: str) -> Callable[[MediaLayout], MediaLayout]:
     return deco
 
 
-def _json_lines(path: Path, problems: Problems, parse: Callable[[dict], tuple[str, MediaFiles]]) -> dict[str, MediaFiles]:
+def _json_lines(path: Path, problems: Problems,
+                parse: Callable[[dict], tuple[str, MediaFiles]]) -> dict[str, MediaFiles]:
     out: dict[str, MediaFiles] = {}
     with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):

@@ -43,7 +43,8 @@ def subset_tables(table: pa.Table, filtering: str) -> dict[str, pa.Table]:
         part = table.filter(pc.equal(table.column("split"), split))
         out[f"{filtering}_{safe_name(split)}_clips.csv"] = part
         for ann in sorted(a for a in part.column("annotation").unique().to_pylist() if a):
-            out[f"{filtering}_{split}_{safe_name(ann)}_clips.csv"] = part.filter(pc.equal(part.column("annotation"), ann))
+            rows = part.filter(pc.equal(part.column("annotation"), ann))
+            out[f"{filtering}_{split}_{safe_name(ann)}_clips.csv"] = rows
     return out
 
 

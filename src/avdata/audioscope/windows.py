@@ -134,7 +134,8 @@ def probe_video(task: ProbeTask) -> dict:
     return row
 
 
-def window_spans(duration: float, length: float, hop: float, min_length: float | None = None) -> list[tuple[float, float]]:
+def window_spans(duration: float, length: float, hop: float,
+                 min_length: float | None = None) -> list[tuple[float, float]]:
     """``(start, end)`` of every window of a ``duration``-second video (milliseconds exact: bounds
     are rounded to 1 ms so that list files show them as written)."""
     check_window(length, hop, min_length)

@@ -34,8 +34,10 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 @cli.command("windows")
 @click.argument("inputs", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, help="Clip table to write (Parquet).")
-@click.option("--length", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True, help="Window length, s.")
-@click.option("--hop", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True, help="Window start step, s.")
+@click.option("--length", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+              help="Window length, s.")
+@click.option("--hop", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+              help="Window start step, s.")
 @click.option("--min-length", type=click.FloatRange(0, min_open=True), default=None,
               help="Keep a last window at least this long (default: only full windows).")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Split fractions, in --split-names order.")

@@ -88,7 +88,8 @@ def s3_error(err: FetchError) -> FetchError:
         code = None
         response = getattr(e, "response", None)
         if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code") or str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+            code = response.get("Error", {}).get("Code") or str(status)
         elif isinstance(e, OSError) and e.errno == errno.EBUSY:
             code = "SlowDown"
         if code in _S3_CODES:
