@@ -139,4 +139,8 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
+
+    from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
+
+    summary.stages.extend(run_audioscope_demo(out / "audioscope", workers=workers).stages)
     return summary

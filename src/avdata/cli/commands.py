@@ -15,4 +15,8 @@ COMMAND_MODULES: dict[str, str] = {
     "index": "avdata.cli.index",
     "weights": "avdata.cli.index",
     "report": "avdata.cli.index",
+    "windows": "avdata.cli.audioscope",
+    "ratings": "avdata.cli.audioscope",
+    "score": "avdata.cli.audioscope",
+    "mom": "avdata.cli.audioscope",
 }

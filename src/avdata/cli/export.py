@@ -12,10 +12,23 @@ from avdata.sources.registry import FORMAT_MODULES
 @cli.command("export")
 @click.argument("format", type=click.Choice(FORMAT_MODULES))
 @click.argument("table")
-@click.option("-o", "--output", required=True, help="File to write.")
+@click.option("-o", "--output", required=True, help="File to write (with --subsets: a folder).")
 @click.option("--split", default=None, help="Only rows of this split.")
 @click.option("--origin", "origin_file", default=None, help="Only rows read from this file.")
-def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None) -> None:
+@click.option("--subsets", is_flag=True, help="audioscope: every split and annotated subset into the folder "
+              "OUTPUT, with the published file names.")
+@click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
+              help="--subsets file-name prefix; filtered writes only rows marked filtered.")
+def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,
+               subsets: bool, filtering: str | None) -> None:
     """Write the clips of TABLE as a FORMAT list."""
+    if subsets:
+        from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
+
+        if format != "audioscope":
+            raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
+        for path, n in export_subsets(SubsetExportOptions(table=table, out=output, filtering=filtering)).items():
+            click.echo(f"wrote {n} row(s) to {path}")
+        return
     n = export(ExportOptions(table=table, format=format, output=output, split=split, origin_file=origin_file))
     click.echo(f"wrote {n} row(s) to {output}")

@@ -101,6 +101,7 @@ def register_backend(*schemes: str) -> Callable[[BackendFactory], BackendFactory
 
 def _load_builtin_backends() -> None:
     from avdata.fetch import local, url, youtube  # noqa: F401  (they register themselves)
+    from avdata.fetch import yfcc100m  # noqa: F401
 
 
 def uri_scheme(uri: str) -> str:
