@@ -65,8 +65,8 @@ def main() -> None:
 
     from avdata.executors.ray import ensure_ray
 
-    videos = make_corpus(args.workers)
-    clips = WORK / "clips.parquet"
+    clips = make_corpus(args.workers)
+    videos = WORK / "videos"
     t0 = time.perf_counter()
     ensure_ray(None, args.workers)
     ray_init = time.perf_counter() - t0
