@@ -69,7 +69,11 @@ def ensure_ray(address: str | None = None, cpus: int | None = None) -> Any:
     if address:
         kwargs["address"] = address
     else:
-        kwargs.update(num_cpus=cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1")
+        # a local instance's workers import the same avdata as this driver (a checkout, say)
+        here = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+        kwargs.update(num_cpus=cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
+                      runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         ray.init(**kwargs)
     except Exception as e:  # noqa: BLE001  Ray raises many kinds (ConnectionError, RuntimeError...)
