@@ -22,3 +22,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [os.environ.
 def test_data() -> Path:
     """tests/data: small copies of real published files (see tests/data/README.md)."""
     return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One real local Ray instance (2 CPUs, loopback) shared by every test of the session."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    from avdata.executors.ray import ensure_ray
+
+    started = not ray.is_initialized()
+    ensure_ray(None, 2)
+    yield None
+    if started:
+        ray.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
@@ -38,7 +39,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
 @click.option("--chunk-prefix", default="all", show_default=True)
 @click.option("--chunk-size", type=click.IntRange(1), default=35_000, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
-@click.option("--executor", default="local", show_default=True)
+@executor_options()
 @click.option("--timeout", "video_timeout", type=float, default=600.0, show_default=True,
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo clips that failed in an earlier run.")
@@ -47,7 +48,7 @@ def extract_command(clips: str, videos: str, out: str, manifest: str | None, fet
                     audio_format: str, sample_rate: int | None, mono: bool, bitrate: int,
                     mp3_quality: int | None, frame_count: int, jpeg_quality: int, short_side: int | None,
                     negatives: int, margin: float, negative_max: float, negative_min: float,
-                    chunk_prefix: str, chunk_size: int, workers: int | None, executor: str,
+                    chunk_prefix: str, chunk_size: int, workers: int | None, executor: str, ray_address: str | None,
                     video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
     """Cut the gold clip and negative clips of every segment in CLIPS: audio and frames."""
     media = MediaOptions(
@@ -59,7 +60,7 @@ def extract_command(clips: str, videos: str, out: str, manifest: str | None, fet
     )
     options = ExtractOptions(videos=videos, out=out, manifest=manifest, fetch_manifest=fetch_manifest,
                              media=media, chunk_prefix=chunk_prefix, chunk_size=chunk_size,
-                             workers=workers, executor=executor, video_timeout=video_timeout or None,
+                             workers=workers, executor=executor, ray_address=ray_address, video_timeout=video_timeout or None,
                              retry_failed=retry_failed, show_progress=show_progress)
     summary = run_extract(clips, options)
     for line in summary.lines():

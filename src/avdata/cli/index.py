@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
@@ -29,15 +30,16 @@ def _ids(text: str) -> tuple[str, ...]:
 @click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
 @click.option("--ontology", type=click.Path(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
 @click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
+@executor_options()
 def index_command(clips: str, manifest: str, media: str, out: str, with_negatives: bool, features: bool,
                   no_media_check: bool, min_audio_seconds: float, exclude_labels: str, keep_labels: str,
-                  ontology: str | None, workers: int | None) -> None:
+                  ontology: str | None, workers: int | None, executor: str, ray_address: str | None) -> None:
     """Write VIP-ANT split files and src_train_segments.csv from CLIPS joined with the manifest."""
     res = build_index(IndexOptions(
         clips=clips, manifest=manifest, media=media, out=out, with_negatives=with_negatives,
         features=features, check_media=not no_media_check, min_audio_seconds=min_audio_seconds,
         exclude_labels=_ids(exclude_labels), keep_labels=_ids(keep_labels), ontology=ontology,
-        workers=workers,
+        workers=workers, executor=executor, ray_address=ray_address,
     ))
     click.echo(res.summary_text())
     if res.error_exclusions:

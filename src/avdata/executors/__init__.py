@@ -7,7 +7,8 @@ A new backend is one module that registers itself with ``@register_executor("nam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor as FuturesExecutor, Future, wait
 from typing import Any, Protocol, TypeVar
 
@@ -63,6 +64,7 @@ _END: Any = object()
 
 def _register_builtins() -> None:
     from avdata.executors import local, threads  # noqa: F401  (each registers itself)
+    import avdata.executors.ray  # noqa: F401  (registers "ray"; imports Ray itself only when used)
 
 
 def get_executor(name: str, **options: Any) -> Executor:
@@ -72,6 +74,36 @@ def get_executor(name: str, **options: Any) -> Executor:
     if name not in _REGISTRY:
         raise AvdataError(f"unknown executor {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**options)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorSpec:
+    """Which executor runs a stage's per-item jobs (the CLI's ``--executor``, ``--workers``,
+    ``--ray-address``): ``name`` as registered; ``workers`` processes or slots (None: all CPUs);
+    ``address`` of a Ray cluster (``auto``, ``HOST:PORT``; None starts a local one)."""
+
+    name: str = "local"
+    workers: int | None = None
+    address: str | None = None
+
+
+def build_executor(spec: ExecutorSpec, *, item_timeout: float | None = None,
+                   on_lost: Callable[[Any, str], Any] | None = None,
+                   shared_paths: Sequence[str] = ()) -> Executor:
+    """Build ``spec.name``'s executor with each of the common options that it supports.
+
+    ``item_timeout``: hard seconds per item; ``on_lost(item, reason)`` gives the result of an item
+    that could not finish (``"timeout"``, ``"worker_died"``, ``"error"``); ``shared_paths``: folders
+    every worker must see (checked on a cluster). An executor that lacks an option ignores it.
+    """
+    _register_builtins()
+    if spec.name not in _REGISTRY:
+        raise AvdataError(f"unknown executor {spec.name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    factory = _REGISTRY[spec.name]
+    offered = {"workers": spec.workers, "address": spec.address, "item_timeout": item_timeout,
+               "on_lost": on_lost, "shared_paths": tuple(shared_paths)}
+    accepted = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
+    return factory(**{k: v for k, v in offered.items() if k in accepted and v is not None})
 
 
 def executor_names() -> list[str]:

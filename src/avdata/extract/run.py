@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
@@ -46,7 +46,8 @@ class ExtractOptions:
     chunk_prefix: str = "all"
     chunk_size: int = 35_000
     workers: int | None = None             # default: all cores
-    executor: str = "local"
+    executor: str = "local"               # inline | local | ray | any registered executor
+    ray_address: str | None = None         # with executor "ray": "auto", HOST:PORT, or None (start one)
     video_timeout: float | None = 600.0    # seconds per video (hard limit with the local executor)
     retry_failed: bool = False
     show_progress: bool | None = None      # None: only on a terminal
@@ -200,12 +201,18 @@ def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
     return jobs
 
 
+LOST_ROWS = {   # executor's reason -> (error code, message)
+    "timeout": ("timeout", "gave up after {limit} s"),
+    "worker_died": ("decode_error", "the worker process died while decoding"),
+    "error": ("job_error", "the job failed unexpectedly (a bug: please report it)"),
+}
+
+
 def timeout_rows(job: VideoJob, reason: str) -> list[Row]:
-    """Rows for a job whose worker was killed (``timeout``) or died (``decode_error``)."""
-    code = "timeout" if reason == "timeout" else "decode_error"
-    message = (f"{job.video}: gave up after {job.time_limit} s" if reason == "timeout"
-               else f"{job.video}: the worker process died while decoding")
-    return [error_row(s, "p0", code, message) for s in job.segments]
+    """Rows for a job the executor could not finish: killed at its time limit (``timeout``), its
+    worker died (``decode_error``), or it raised (``job_error``)."""
+    code, message = LOST_ROWS.get(reason, LOST_ROWS["error"])
+    return [error_row(s, "p0", code, f"{job.video}: {message.format(limit=job.time_limit)}") for s in job.segments]
 
 
 def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOptions) -> ExtractSummary:
@@ -220,13 +227,10 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
     jobs = plan_jobs(table, options, previous, summary)
     summary.videos = len(jobs)
-    executor_opts: dict[str, Any] = {}
-    if options.executor == "local":
-        executor_opts = {"workers": options.workers}
-        if options.video_timeout:
-            # the job stops itself at the limit; the supervisor kills it if it cannot
-            executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=timeout_rows)
-    executor = get_executor(options.executor, **executor_opts)
+    # the job stops itself at the time limit; the executor kills it if it cannot
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
+                              item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
+                              on_lost=timeout_rows, shared_paths=[str(out)])
     failed: Counter[str] = Counter()
     # one video's rows are never split across parts: flush between videos only
     with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, flush_rows=1 << 62, flush_seconds=float("inf")) as writer, \

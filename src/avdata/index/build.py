@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
 from avdata.errors import SchemaError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.index import fast
 from avdata.index.combined import CombinedResult, write_combined
@@ -109,6 +109,7 @@ class IndexOptions:
     ontology: str | os.PathLike[str] | None = None
     executor: str = "local"
     workers: int | None = None
+    ray_address: str | None = None
     progress: bool | None = None
     batch_rows: int = 65536
 
@@ -403,8 +404,8 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
         if vectorised:
             _index_vectorised(opts, result, checks, handle, bar)
         else:
-            executor = get_executor("inline" if run_inline else opts.executor,
-                                    **({} if run_inline or opts.executor == "inline" else {"workers": opts.workers}))
+            executor = build_executor(ExecutorSpec("inline" if run_inline else opts.executor, opts.workers,
+                                                   opts.ray_address), shared_paths=[str(opts.media)])
             _index_per_segment(opts, result, checks, handle, bar, executor, previous)
         del previous
         for split_file in result.split_files:

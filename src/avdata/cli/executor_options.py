@@ -1,0 +1,27 @@
+"""``--executor`` and ``--ray-address``: the same two options on every per-item stage's command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from avdata.executors import executor_names
+
+F = Callable[..., Any]
+
+
+def executor_options(default: str = "local") -> Callable[[F], F]:
+    """Add ``--executor NAME`` (any registered executor) and ``--ray-address`` to a command."""
+
+    def deco(f: F) -> F:
+        f = click.option("--ray-address", default=None, metavar="ADDR",
+                         help="With --executor ray: a running cluster ('auto' or HOST:PORT); "
+                              "default: start a local Ray instance.")(f)
+        return click.option("--executor", type=click.Choice(executor_names()), default=default,
+                            show_default=True,
+                            help="Where per-item jobs run: inline (this process), local (a process pool), "
+                                 "ray (a Ray cluster; pip install 'avdata[ray]').")(f)
+
+    return deco

@@ -1,0 +1,242 @@
+"""The ``ray`` executor: the same ``map_unordered`` contract as ``local``, over a Ray cluster.
+
+Ray is imported only when this executor is built (``pip install 'avdata[ray]'``). It attaches to a
+running cluster (``address="auto"`` or ``"HOST:PORT"``) or, with no address and no Ray in this
+process yet, starts a local one with ``workers`` CPUs (bound to the loopback address).
+
+Design, mirroring the local executor's supervised pool so both behave alike:
+- one long-lived **worker actor per slot** (a slot is ``cpus_per_item`` CPUs; by default as many
+  slots as the cluster has CPUs), each running one item at a time and holding at most
+  ``queue_per_worker`` items (2 by default), so at most about 2x the cluster's CPUs are in flight
+  and a five-million-item list never sits in the driver or the object store at once;
+- results are handled in completion order (``ray.wait``);
+- a worker process that dies (OOM, SIGKILL, a node lost) is restarted by Ray and its item retried
+  (``max_retries``); what still fails after that becomes ``on_lost(item, "worker_died")``;
+- an item that raises becomes ``on_lost(item, "error")`` (never an exception that stops the run),
+  or is re-raised when no ``on_lost`` handler is given, as the local pool does;
+- ``item_timeout`` is a hard limit per item, measured from when the item starts on its worker
+  (known exactly, because each worker runs its queue in order): the worker is killed, replaced,
+  and ``on_lost(item, "timeout")`` supplies the item's result.
+
+Workers write media files themselves into the output root, which on a cluster must be a shared
+filesystem mounted at the same path on every node; ``check_shared_paths`` proves that before work
+starts. The driver alone writes manifests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from avdata.errors import AvdataError, MissingExtraError
+from avdata.executors import register_executor
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+LOST_TIMEOUT = "timeout"
+LOST_WORKER_DIED = "worker_died"
+LOST_ERROR = "error"
+
+
+class ClusterError(AvdataError):
+    """The Ray cluster cannot run this stage (not reachable, or workers do not see the output root)."""
+
+
+def import_ray() -> Any:
+    """``ray``, or a one-line error naming the extra to install."""
+    try:
+        import ray
+    except ImportError as e:
+        raise MissingExtraError("ray", "ray") from e
+    return ray
+
+
+def ensure_ray(address: str | None = None, cpus: int | None = None) -> Any:
+    """Connect this process to Ray: attach to ``address``, reuse an existing connection, or start
+    a local instance with ``cpus`` CPUs on the loopback address. Returns the ``ray`` module."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                              "configure_logging": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        # a local instance's workers import the same avdata as this driver (a checkout, say)
+        here = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+        kwargs.update(num_cpus=cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
+                      runtime_env={"env_vars": {"PYTHONPATH": path}})
+    try:
+        ray.init(**kwargs)
+    except Exception as e:  # noqa: BLE001  Ray raises many kinds (ConnectionError, RuntimeError...)
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise ClusterError(f"could not connect to {where}: {type(e).__name__}: {e}") from e
+    return ray
+
+
+class _Worker:
+    """The body of a worker actor: runs ``fn(item)`` and reports ("ok", result) or ("error", text)."""
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def run(self, fn: Callable[[Any], Any], item: Any) -> tuple[str, Any]:
+        try:
+            return "ok", fn(item)
+        except Exception as e:  # noqa: BLE001  reported as the item's error, with its type
+            return "error", f"{type(e).__name__}: {e}"
+
+    def read_token(self, path: str) -> tuple[str, str | None]:
+        """(node id, token text or None) for the shared-path check."""
+        import ray
+
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            text = None
+        return ray.get_runtime_context().get_node_id(), text
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    queue: deque[tuple[Any, Any]] = field(default_factory=deque)   # (item, ref) in run order
+    started: float = 0.0                                             # when the head item started
+
+
+@register_executor("ray")
+@dataclass
+class RayExecutor:
+    """Run per-item jobs on Ray worker actors (see the module docstring).
+
+    ``workers``: slots to use (default: the cluster's CPUs / ``cpus_per_item``); also the CPU count
+    of a local instance started here. ``address``: ``"auto"``, ``"HOST:PORT"`` or ``None``.
+    """
+
+    workers: int | None = None
+    address: str | None = None
+    cpus_per_item: float = 1.0
+    queue_per_worker: int = 2
+    max_retries: int = 2
+    item_timeout: float | None = None
+    on_lost: Callable[[Any, str], Any] | None = None
+    shared_paths: Sequence[str] = ()
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        ray = ensure_ray(self.address, self.workers)
+        slots = [self._new_slot(ray) for _ in range(self._slot_count(ray))]
+        try:
+            if self.shared_paths:
+                check_shared_paths(ray, [s.actor for s in slots], self.shared_paths)
+            yield from self._run(ray, slots, fn, iter(items))
+        finally:
+            for s in slots:
+                ray.kill(s.actor)
+
+    def _slot_count(self, ray: Any) -> int:
+        if self.workers:
+            return max(1, int(self.workers))
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        return max(1, int(cpus // self.cpus_per_item))
+
+    def _new_slot(self, ray: Any) -> _Slot:
+        actor_cls = ray.remote(_Worker).options(num_cpus=self.cpus_per_item, max_restarts=self.max_retries,
+                                                max_task_retries=self.max_retries)
+        return _Slot(actor_cls.remote())
+
+    def _lost(self, item: Any, reason: str, detail: str) -> Any:
+        if self.on_lost is None:
+            raise AvdataError(f"item {item!r}: {reason}: {detail}")
+        return self.on_lost(item, reason)
+
+    def _run(self, ray: Any, slots: list[_Slot], fn: Callable[[T], R], it: Iterator[T]) -> Iterator[R]:
+        exhausted = False
+
+        def feed(slot: _Slot) -> None:
+            nonlocal exhausted
+            while not exhausted and len(slot.queue) < self.queue_per_worker:
+                item = next(it, _END)
+                if item is _END:
+                    exhausted = True
+                    return
+                if not slot.queue:
+                    slot.started = time.monotonic()
+                slot.queue.append((item, slot.actor.run.remote(fn, item)))
+
+        for s in slots:
+            feed(s)
+        while any(s.queue for s in slots):
+            heads = {s.queue[0][1]: s for s in slots if s.queue}
+            timeout = None
+            if self.item_timeout is not None:
+                first = min(s.started for s in heads.values()) + self.item_timeout
+                timeout = max(0.0, first - time.monotonic())
+            ready, _ = ray.wait(list(heads), num_returns=1, timeout=timeout)
+            now = time.monotonic()
+            for ref in ready:
+                slot = heads[ref]
+                item, _ = slot.queue.popleft()
+                slot.started = now
+                yield self._result(ray, item, ref)
+                feed(slot)
+            if self.item_timeout is None:
+                continue
+            for i, slot in enumerate(slots):
+                if slot.queue and slot.queue[0][1] not in ready and now - slot.started >= self.item_timeout:
+                    yield from self._replace_timed_out(ray, slots, i, fn)
+                    feed(slots[i])
+
+    def _result(self, ray: Any, item: Any, ref: Any) -> Any:
+        try:
+            status, value = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            return self._lost(item, LOST_WORKER_DIED, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        except ray.exceptions.RayError as e:
+            return self._lost(item, LOST_ERROR, f"{type(e).__name__}: {e}")
+        if status == "error":
+            return self._lost(item, LOST_ERROR, value)
+        return value
+
+    def _replace_timed_out(self, ray: Any, slots: list[_Slot], i: int, fn: Callable[[Any], Any]) -> Iterator[Any]:
+        """Kill slot ``i``'s worker (its head item overran), report that item, and requeue the
+        items waiting behind it on a fresh worker."""
+        old = slots[i]
+        ray.kill(old.actor, no_restart=True)
+        item, _ = old.queue.popleft()
+        waiting = [it for it, _ in old.queue]
+        new = self._new_slot(ray)
+        new.started = time.monotonic()
+        for w in waiting:
+            new.queue.append((w, new.actor.run.remote(fn, w)))
+        slots[i] = new
+        yield self._lost(item, LOST_TIMEOUT, f"over the limit of {self.item_timeout:g} s")
+
+
+_END: Any = object()
+
+
+def check_shared_paths(ray: Any, actors: Sequence[Any], paths: Sequence[str]) -> None:
+    """Write a token into each of ``paths`` and have every worker read it back: on a cluster the
+    output root must be one shared filesystem mounted at the same path on every node."""
+    for root in paths:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(8)
+        probe = Path(root) / f".avdata-ray-probe-{token}"
+        probe.write_text(token)
+        try:
+            answers = ray.get([a.read_token.remote(str(probe)) for a in actors])
+        finally:
+            probe.unlink(missing_ok=True)
+        blind = sorted({node for node, text in answers if text != token})
+        if blind:
+            raise ClusterError(f"{root}: Ray workers on node(s) {', '.join(n[:12] for n in blind)} do not see "
+                               f"this folder; on a cluster the output root must be a shared filesystem "
+                               f"mounted at the same path on every node")
