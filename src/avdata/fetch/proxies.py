@@ -93,6 +93,8 @@ class RoutePool:
         with self.cond:
             while not stop.is_set():
                 now = self.clock()
+                if all(r.breaker.gave_up(now) for r in self.routes):
+                    raise GaveUp(self._give_up_line())
                 waits = []
                 for i in range(len(self.routes)):
                     route = self.routes[(self.next + i) % len(self.routes)]
@@ -104,8 +106,6 @@ class RoutePool:
                             self.paused_since = None
                         return route, probe
                     waits.append(wait)
-                if all(r.breaker.gave_up(now) for r in self.routes):
-                    raise GaveUp(self._give_up_line())
                 if self.paused_since is None:
                     self.paused_since = now
                 self.cond.wait(timeout=min(1.0, max(0.01, min(waits))))
