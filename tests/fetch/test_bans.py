@@ -138,3 +138,25 @@ def test_max_requests_per_minute_holds_across_4_workers(tmp_path: Path, server: 
         worst = max(sum(1 for t in times if t0 <= t < t0 + window) for t0 in times)
         assert worst <= window * rate / 60.0 + 1, (window, worst)
     assert times[-1] - times[0] >= (len(times) - 1) * 60.0 / rate * 0.95
+
+
+def test_a_run_banned_past_give_up_after_stops_cleanly_and_a_rerun_continues(
+        tmp_path: Path, server: LoopbackServer, small_video: bytes) -> None:
+    ids = _serve(server, small_video, 6, "giveup")
+    clips = clip_table(tmp_path / "clips.parquet", [(v, "youtube") for v in ids])
+    server.ban = BanPolicy(every=4, window=1e9)             # two videos, then banned for good
+    out = tmp_path / "out"
+    args = ["fetch", str(clips), "--source", server.url + "/yt/{id}.mp4", "--out", str(out), "--workers", "1",
+            "--breaker", "2/4", "--cooldowns", "0.3,0.6", "--give-up-after", "1.5", "--backoff", "0.01",
+            "--min-free", "0", "--no-progress"]
+    _register_commands()
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "fetch stopped: the source stayed banned past --give-up-after" in res.output
+    rows = _rows(out)
+    assert {r["status"] for r in rows.values()} == {"ok"} and len(rows) == 2     # nothing recorded failed
+    server.ban = None
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    rows = _rows(out)
+    assert all(rows[v]["status"] == "ok" and (out / rows[v]["path"]).read_bytes() == small_video for v in ids)
