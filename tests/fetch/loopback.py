@@ -255,7 +255,8 @@ class ForwardProxy:
                 for k, v in resp.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                length = resp.getheader("Content-Length") if method == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(body)))
                 self.end_headers()
                 if method != "HEAD":
                     self.wfile.write(body)

@@ -6,6 +6,8 @@ carries the run; ``--max-requests-per-minute`` holds across 4 workers."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ def _rows(out: Path) -> dict[str, dict]:
 
 
 def _serve(server: LoopbackServer, video: bytes, n: int, prefix: str) -> list[str]:
-    ids = [f"{prefix}{i:04d}"[:11].ljust(11, "x") for i in range(n)]
+    ids = [f"{prefix[:7]}{i:04d}".ljust(11, "x") for i in range(n)]
     for v in ids:
         server.files[f"/yt/{v}.mp4"] = video
     return ids
@@ -160,3 +162,22 @@ def test_a_run_banned_past_give_up_after_stops_cleanly_and_a_rerun_continues(
     assert res.exit_code == 0, res.output
     rows = _rows(out)
     assert all(rows[v]["status"] == "ok" and (out / rows[v]["path"]).read_bytes() == small_video for v in ids)
+
+
+def test_url_backend_goes_through_http_proxies_and_refuses_socks_up_front(
+        tmp_path: Path, server: LoopbackServer, small_video: bytes) -> None:
+    ids = _serve(server, small_video, 4, "urlpx")
+    clips = clip_table(tmp_path / "clips.parquet", [(v, "youtube") for v in ids])
+    plist = tmp_path / "proxies.txt"
+    with ForwardProxy("proxy-u") as p:
+        plist.write_text(p.url + "\n")
+        opts = FetchOptions(source=server.url + "/yt/{id}.mp4", out=tmp_path / "out", proxies=plist,
+                            min_free_bytes=0, progress=False)
+        assert fetch(clips, opts).counts == {"ok": 4}
+    assert {v for *_, v in server.log} == {"proxy-u"} and p.requests == 8       # HEAD + GET each
+    plist.write_text("socks5://127.0.0.1:1\n")
+    bad = subprocess.run([sys.executable, "-m", "avdata", "fetch", str(clips), "--source",
+                          server.url + "/yt/{id}.mp4", "--out", str(tmp_path / "out2"), "--proxies", str(plist)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 3 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "http:// or https:// proxies only" in bad.stderr and not (tmp_path / "out2" / "fetch_manifest.parquet").exists()

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from avdata.errors import AvdataError
+
 CLOSED, OPEN, PROBING = "closed", "open", "probing"
 
 
@@ -44,9 +46,9 @@ class CircuitBreaker:
                  cooldowns: tuple[float, ...] = (120.0, 300.0, 900.0, 3600.0), quiet: float = 1800.0,
                  give_up_after: float | None = None) -> None:
         if threshold < 0 or window < 1 or (threshold and threshold > window):
-            raise ValueError(f"breaker: need 0 <= threshold <= window (got {threshold} of {window})")
+            raise AvdataError(f"breaker: need 0 <= threshold <= window (got {threshold} of {window})")
         if not cooldowns or any(c < 0 for c in cooldowns):
-            raise ValueError("breaker: cool-downs must be a non-empty list of seconds >= 0")
+            raise AvdataError("breaker: cool-downs must be a non-empty list of seconds >= 0")
         self.threshold = threshold
         self.recent: deque[bool] = deque(maxlen=window)
         self.cooldowns = tuple(float(c) for c in cooldowns)

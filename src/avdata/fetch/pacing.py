@@ -22,16 +22,17 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from avdata.errors import AvdataError
+
 PACING_DIR = ".avdata-pacing"
 
 
 def host_key(url: str, proxy: str | None = None) -> str:
     """A file-name-safe key for a URL's host (and the proxy it goes through)."""
     host = (urlsplit(url).hostname or "local") if "://" in url else "local"
-    key = host + (f"@{proxy}" if proxy else "")
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
-    if len(safe) > 80 or safe != key:
-        safe = f"{safe[:60]}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:80]
+    if proxy:      # never the proxy URL itself in a file name: it may hold credentials
+        safe += "@" + hashlib.sha1(proxy.encode()).hexdigest()[:12]
     return safe
 
 
@@ -40,8 +41,8 @@ class Pacer:
 
     def __init__(self, state_dir: str | os.PathLike[str], requests_per_minute: float, *, jitter: float = 0.2,
                  seed: int = 0) -> None:
-        if requests_per_minute <= 0:
-            raise ValueError("requests_per_minute must be positive")
+        if not requests_per_minute > 0:
+            raise AvdataError(f"max_requests_per_minute must be positive, got {requests_per_minute}")
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.interval = 60.0 / float(requests_per_minute)

@@ -274,6 +274,18 @@ def _is_done(row: dict | None, out: Path) -> bool:
     return bool(p) and (out / p).exists()
 
 
+def _pacing_and_routes(options: FetchOptions, backend: Backend, out: Path) -> tuple[Pacer | None, RoutePool]:
+    """The shared pacer (when a rate is set) and the routes with their breakers; options checked
+    before any work starts."""
+    proxies = read_proxies(options.proxies) if options.proxies else None
+    if proxies and hasattr(backend, "check_proxies"):
+        backend.check_proxies(proxies)
+    pool = RoutePool(options, proxies)
+    pacer = (Pacer(out / PACING_DIR, options.max_requests_per_minute, jitter=options.pacing_jitter,
+                   seed=options.seed) if options.max_requests_per_minute else None)
+    return pacer, pool
+
+
 def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
           on_fetched: OnFetched | None = None) -> FetchSummary:
     """Fetch every source of a clip table (or clip-table Parquet path) per ``options``.
@@ -284,6 +296,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
+    pacer, pool = _pacing_and_routes(options, backend, out)
     sweep_temp_files(out)
     archive = DownloadArchive(options.archive_path())
     manifest_rows, archived = _previous(options, archive)
@@ -309,12 +322,9 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
             continue
         pending.append(job)
 
-    pacer = (Pacer(out / PACING_DIR, options.max_requests_per_minute, jitter=options.pacing_jitter,
-                   seed=options.seed) if options.max_requests_per_minute else None)
     ctx = FetchContext(out=out, options=options, pacer=pacer)
     done_count = [0]
-    pool = RoutePool(options, read_proxies(options.proxies) if options.proxies else None,
-                     waiting=lambda: len(pending) - done_count[0])
+    pool.waiting = lambda: len(pending) - done_count[0]
     runner = _Job(backend, ctx, archive, on_fetched, pool)
     started = time.time()
 

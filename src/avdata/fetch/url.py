@@ -21,7 +21,7 @@ from avdata.atomic import atomic_path
 from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
 from avdata.fetch.backend import (FetchContext, Fetched, FetchJob, output_file, register_backend,
                                   youtube_file_name)
-from avdata.fetch.classify import classify_exception
+from avdata.fetch.classify import classify_exception, redact
 from avdata.fetch.limits import DownloadClock
 from avdata.fetch.media_check import verify_media
 from avdata.fetch.options import FetchOptions
@@ -100,6 +100,15 @@ class UrlTemplateBackend:
     def __post_init__(self) -> None:
         self.parts = parse_template(self.template)
         self.protocol = self.template.partition(":")[0].lower() if "://" in self.template else "file"
+
+    def check_proxies(self, proxies: list[str]) -> None:
+        """Refuse up front what this backend cannot use (aiohttp speaks to http(s) proxies only)."""
+        bad = [p for p in proxies if not p.lower().startswith(("http://", "https://"))]
+        if bad and self.protocol in _QUOTED_SCHEMES:
+            raise AvdataError(f"--proxies: the URL backend takes http:// or https:// proxies only, not "
+                              f"{redact(bad[0])}")
+        if self.protocol not in _QUOTED_SCHEMES:
+            raise AvdataError(f"--proxies: {self.protocol}:// sources are not fetched through proxies")
 
     def url_for(self, job: FetchJob) -> str:
         values = template_values(job)
