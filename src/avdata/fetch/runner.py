@@ -13,7 +13,7 @@ retries, record everything in the manifest and the archive, stop cleanly when th
   direct connection or one proxy) whose circuit breaker pauses it when rate limits cluster. A
   rate-limited attempt does not count against the item's ``max_attempts``: the item waits for its
   turn (honouring ``Retry-After``) and goes again, so a ban never fails an item. Past
-  ``give_up_after`` the run stops cleanly (``summary.stopped``); the rerun continues.
+  ``give_up_after`` the run stops cleanly (``summary.gave_up``); the rerun continues.
 - Requests are paced per host (``pacing.Pacer``) when ``max_requests_per_minute`` is set.
 """
 
@@ -189,6 +189,8 @@ class _Job:
                 ctx.check_stop()
                 ctx.ensure_space(0)
                 fetched = self.backend.fetch(job, ctx)
+                self.pool.record(route, outcome=STATUS_OK, ban=False, probe=probe)
+                return self._succeeded(job, fetched, t0, attempt + bans)
             except DiskFullError as e:
                 self.pool.release(route, probe)
                 self.ctx.stop.set()
@@ -221,9 +223,6 @@ class _Job:
                 if self.ctx.stop.wait(delay):
                     return self._result(job, "cancelled", t0, attempt, error_class="cancelled",
                                         transient=True, message="the run stopped")
-                continue
-            self.pool.record(route, outcome=STATUS_OK, ban=False, probe=probe)
-            return self._succeeded(job, fetched, t0, attempt + bans)
 
     def _ok_result(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
         rel = os.path.relpath(f.file, self.out).replace(os.sep, "/") if f.owned else str(f.file)
