@@ -180,4 +180,5 @@ def test_url_backend_goes_through_http_proxies_and_refuses_socks_up_front(
                           server.url + "/yt/{id}.mp4", "--out", str(tmp_path / "out2"), "--proxies", str(plist)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 3 and bad.stderr.count("\n") == 1, bad.stderr
-    assert "http:// or https:// proxies only" in bad.stderr and not (tmp_path / "out2" / "fetch_manifest.parquet").exists()
+    assert "http:// or https:// proxies only" in bad.stderr
+    assert not (tmp_path / "out2" / "fetch_manifest.parquet").exists()

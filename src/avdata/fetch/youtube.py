@@ -142,7 +142,8 @@ class YtDlpBackend:
             "fragment_retries": 3,
             "extractor_retries": 0,
             "socket_timeout": o.timeout,
-            "progress_hooks": [_progress_hook(ctx, DownloadClock("yt-dlp download", o.max_time, o.min_rate, o.rate_window))],
+            "progress_hooks": [_progress_hook(ctx, DownloadClock("yt-dlp download", o.max_time, o.min_rate,
+                                                                 o.rate_window))],
         }
         if self.ffmpeg:
             opts["ffmpeg_location"] = self.ffmpeg
