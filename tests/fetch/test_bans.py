@@ -18,7 +18,7 @@ from avdata.fetch import FetchOptions, fetch, fetch_report
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
 from conftest import clip_table
-from loopback import BanPolicy, ForwardProxy, LoopbackServer
+from loopback import BanPolicy, Behaviour, ForwardProxy, LoopbackServer
 
 
 def _rows(out: Path) -> dict[str, dict]:
@@ -182,3 +182,16 @@ def test_url_backend_goes_through_http_proxies_and_refuses_socks_up_front(
     assert bad.returncode == 3 and bad.stderr.count("\n") == 1, bad.stderr
     assert "http:// or https:// proxies only" in bad.stderr
     assert not (tmp_path / "out2" / "fetch_manifest.parquet").exists()
+
+
+def test_ytdlp_429_waits_for_retry_after_and_is_not_an_attempt(tmp_path: Path, server: LoopbackServer,
+                                                               small_video: bytes) -> None:
+    ids = _serve(server, small_video, 1, "retryaf")
+    server.behaviours[f"/yt/{ids[0]}.mp4"] = Behaviour(fail_first=2, fail_status=429,
+                                                       fail_headers={"Retry-After": "1"})
+    clips = clip_table(tmp_path / "clips.parquet", [(ids[0], "youtube")])
+    opts = _ytdlp(tmp_path, server, "out", max_attempts=1, workers=1)
+    assert fetch(clips, opts).counts == {"ok": 1}          # two 429s did not use up the one attempt
+    gets = [t for t, method, path, _ in server.log if method == "GET" and path == f"/yt/{ids[0]}.mp4"]
+    assert len(gets) >= 3 and all(b - a >= 0.95 for a, b in zip(gets[:2], gets[1:3])), gets
+    assert _rows(opts.out)[ids[0]]["attempts"] == 3
