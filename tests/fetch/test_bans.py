@@ -155,6 +155,7 @@ def test_a_run_banned_past_give_up_after_stops_cleanly_and_a_rerun_continues(
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     assert "fetch stopped: the source stayed banned past --give-up-after" in res.output
+    assert "fetch paused at " in res.output and "item(s) waiting" in res.output      # the trip, one line
     rows = _rows(out)
     assert {r["status"] for r in rows.values()} == {"ok"} and len(rows) == 2     # nothing recorded failed
     server.ban = None

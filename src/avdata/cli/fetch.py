@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -98,6 +99,7 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
         raise click.UsageError("fetching needs CLIPS and --source (or use --report alone)")
     if delete_after_extract and extract_out is None:
         raise click.UsageError("--delete-after-extract needs --extract-out DIR")
+    _show_fetch_warnings()
     if delete_after_extract:
         from avdata.extract.on_fetch import ExtractOnFetch
         from avdata.extract.run import ExtractOptions
@@ -120,6 +122,19 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
         click.echo(fetch_report(options.manifest_path(), clips, options.run_log_path()).format())
     if summary.failed or extract_failed or summary.gave_up:
         raise PartialFailure()
+
+
+class _EchoWarnings(logging.Handler):
+    """Fetch's warnings (breaker trips and resumes) as one plain line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_fetch_warnings() -> None:
+    log = logging.getLogger("avdata.fetch")
+    if not any(isinstance(h, _EchoWarnings) for h in log.handlers):
+        log.addHandler(_EchoWarnings(logging.WARNING))
 
 
 def _parse_breaker(text: str) -> tuple[int, int]:

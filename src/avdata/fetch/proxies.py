@@ -135,10 +135,11 @@ class RoutePool:
         if e.kind == "trip":
             others = sum(1 for r in self.routes if r.breaker.state == "closed")
             goes_on = f"; the other {others} route(s) go on" if others else ""
-            _log.warning("fetch paused%s at %s: the source is refusing us (%d rate-limited attempt(s)); "
-                         "trip %d, cool-down %gs, %d item(s) waiting%s. What helps: --cookies, --proxies FILE, "
-                         "a lower --max-requests-per-minute", via, at, e.bans, e.trip, e.cooldown,
-                         self.waiting(), goes_on)
+            why = (f"{e.bans} of the last attempts were rate-limited" if e.bans
+                   else "the first attempt after the cool-down was refused too")
+            _log.warning("fetch paused%s at %s: the source is refusing us (%s); trip %d, cool-down %gs, "
+                         "%d item(s) waiting%s. What helps: --cookies, --proxies FILE, a lower "
+                         "--max-requests-per-minute", via, at, why, e.trip, e.cooldown, self.waiting(), goes_on)
         else:
             _log.warning("fetch resumed%s at %s after %.0fs paused; %d item(s) waiting", via, at, e.paused,
                          self.waiting())

@@ -363,8 +363,6 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
         summary.routes = pool.stats()
         if pool.noteworthy():
             append_run_log(options.run_log_path(), started, summary.routes, dict(summary.counts))
-    if summary.gave_up:
-        _log.warning("%s", summary.gave_up)
     if summary.stopped:
         err = DiskFullError(summary.stopped)
         err.summary = summary  # type: ignore[attr-defined]
