@@ -185,6 +185,7 @@ def test_url_backend_goes_through_http_proxies_and_refuses_socks_up_front(
     assert not (tmp_path / "out2" / "fetch_manifest.parquet").exists()
 
 
+@pytest.mark.slow
 def test_ytdlp_429_waits_for_retry_after_and_is_not_an_attempt(tmp_path: Path, server: LoopbackServer,
                                                                small_video: bytes) -> None:
     ids = _serve(server, small_video, 1, "retryaf")

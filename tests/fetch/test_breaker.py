@@ -121,6 +121,7 @@ def _take_slots(state: str, n: int, q) -> None:  # noqa: ANN001
     q.put([pacer.take_slot("http://127.0.0.1/x") for _ in range(n)])
 
 
+@pytest.mark.slow
 def test_pacing_holds_across_processes(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
