@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))   # run from a checkout, installed or not
 
 from avdata.fetch import FetchOptions, fetch  # noqa: E402
+from avdata.media.synth import SynthSpec, make_video  # noqa: E402
 from avdata.table import clips_from_records  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=2.0)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16])
     args = ap.parse_args()
-    size = int(args.mb * 1_000_000)
+    size = max(100_000, int(args.mb * 1_000_000))
     total_mb = args.files * size / 1e6
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench_fetch_") as tmp:
@@ -67,8 +68,11 @@ def main() -> None:
         srv_root = tmp_path / "srv" / "v"
         srv_root.mkdir(parents=True)
         ids = [f"bench{i:06d}" for i in range(args.files)]
+        video = tmp_path / "head.mp4"        # fetch probes every download: real media, random tail
+        make_video(video, SynthSpec(duration=2.0, width=64, height=48, fps=10, channels=1, sample_rate=16000))
+        head = video.read_bytes()
         for vid in ids:
-            (srv_root / f"{vid}.mp4").write_bytes(rng.bytes(size))
+            (srv_root / f"{vid}.mp4").write_bytes(head + rng.bytes(max(0, size - len(head))))
         names = [f"{vid}.mp4" for vid in ids]
         port, server = _serve(tmp_path / "srv")
         base = f"http://127.0.0.1:{port}/v"

@@ -199,7 +199,7 @@ def test_streamless_broken_and_short_videos(videos: Path, tmp_path: Path) -> Non
     # a truncated file: clips inside the surviving data are fine, clips beyond it are marked
     check_frames(tmp_path, rows[("cutmkv", "p0")], videos / "cut.mkv")
     assert rows[("cutmkv2", "p0")]["frame_files"] == []
-    assert not list(tmp_path.rglob(".tmp-*"))
+    assert not list(tmp_path.rglob(".avdata~tmp-*"))
 
 
 def test_fetch_manifest_offsets_map_source_time_to_file_time(videos: Path, tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_time_limit_marks_the_video_and_the_run_goes_on(tmp_path: Path) -> None:
                           show_progress=False)
     summary = run_extract(tmp_path / "clips.parquet", opts)
     assert summary.failed == {"timeout": 6}        # every planned clip of both videos is marked
-    assert not list((tmp_path / "out").rglob(".tmp-*"))
+    assert not list((tmp_path / "out").rglob(".avdata~tmp-*"))
 
 
 def _sleepy(x: float) -> float:

@@ -33,6 +33,10 @@ class UnsafePathError(AvdataError):
     """A path taken from data would leave its root directory or is not a plain relative path."""
 
 
+class NameTooLongError(AvdataError):
+    """A file name longer than the file system allows (a permanent error: retrying cannot help)."""
+
+
 class MediaError(AvdataError):
     """A video or audio file that cannot be used; ``code`` is the manifest error code."""
 
@@ -46,10 +50,12 @@ class FetchError(AvdataError):
     """A video that could not be fetched; ``error_class`` names the kind, ``transient`` says
     whether retrying may help."""
 
-    def __init__(self, error_class: str, message: str, *, transient: bool = False) -> None:
+    def __init__(self, error_class: str, message: str, *, transient: bool = False,
+                 retry_after: float | None = None) -> None:
         self.error_class = error_class
         self.message = message
         self.transient = transient
+        self.retry_after = retry_after      # seconds the server asked us to wait (Retry-After)
         super().__init__(f"{error_class}: {message}")
 
 

@@ -1,4 +1,18 @@
-"""Paths taken from data (ids, relative video paths) joined under a root, never outside it."""
+"""Paths taken from data (ids, relative video paths) joined under a root, never outside it.
+
+The link rule (one for every backend of fetch and for extract's video lookup):
+
+- **Data-derived paths never climb out of the root**: a path read from a list is checked lexically
+  (no absolute path, drive letter, backslash, NUL or ``..`` part) before it is joined.
+- **Reading a tree the user pointed at** (``dir:PATH``, a ``file://`` template, extract's
+  ``--videos``): symlinks inside that tree are followed, wherever they lead. They were made by the
+  user (a folder on another disk is legitimate); a list cannot create them. What a link leads to
+  must still be media: fetch probes every download before recording it, so a link to a non-media
+  file (``passwd.mp4 -> /etc/passwd``) is recorded ``not_media`` and never lands under a final name.
+  Use ``source_path``.
+- **Writing** (output trees): the joined path, with symlinks resolved, must stay inside the root.
+  Use ``safe_join`` (the default ``follow_links=False``).
+"""
 
 from __future__ import annotations
 
@@ -54,6 +68,12 @@ def safe_join(root: str | os.PathLike[str], rel: str, *, follow_links: bool = Fa
     if resolved != root_path and root_path not in resolved.parents:
         raise UnsafePathError(f"path {rel!r} resolves outside {root_path}")
     return joined
+
+
+def source_path(root: str | os.PathLike[str], rel: str) -> Path:
+    """Where a data-derived relative path lies in a tree the user pointed at, for reading (see the
+    link rule above: lexical check, the user's symlinks followed)."""
+    return safe_join(root, rel, follow_links=True)
 
 
 def safe_name(name: str) -> str:

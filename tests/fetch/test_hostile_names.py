@@ -66,20 +66,30 @@ def test_youtube_ids_beginning_with_dash_stay_data(tmp_path: Path, server: Loopb
         assert sorted(p.name for p in out.iterdir() if p.suffix == ".mp4") == sorted(f"{v}.mp4" for v in ids)
 
 
-def test_dir_backend_refuses_paths_out_of_the_tree_and_symlinks_out(tmp_path: Path, small_video: bytes) -> None:
+def test_dir_backend_refuses_paths_out_of_the_tree_follows_the_users_links(tmp_path: Path,
+                                                                          small_video: bytes) -> None:
+    """The link rule (avdata.paths): data never climbs out of the tree; the user's links are followed,
+    and what a link out of the tree leads to must be media."""
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "ok video.mp4").write_bytes(small_video)
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(b"secret")
-    (tree / "sneaky.mp4").symlink_to(secret)        # a link inside the tree pointing out of it
+    (tree / "sneaky.mp4").symlink_to(secret)        # a link inside the tree pointing out of it, not media
+    disk2 = tmp_path / "disk2"
+    disk2.mkdir()
+    (disk2 / "far.mp4").write_bytes(small_video)
+    (tree / "other").symlink_to(disk2)              # a user's folder on another disk
     clips = clip_table(tmp_path / "clips.parquet",
                        [("sub/ok video.mp4", "path"), ("../secret.mp4", "path"), ("sneaky.mp4", "path"),
-                        (str(secret), "path")])
+                        (str(secret), "path"), ("other/far.mp4", "path")])
     opts = FetchOptions(source=f"dir:{tree}", out=tmp_path / "out", link=True, min_free_bytes=0, progress=False)
     fetch(clips, opts)
     rows = _rows(opts)
     assert rows["sub/ok video.mp4"]["status"] == "ok"
     assert (opts.out / "sub" / "ok video.mp4").read_bytes() == small_video
-    assert {rows[s]["status"] for s in ("../secret.mp4", "sneaky.mp4", str(secret))} == {"unsafe_path"}
-    assert [p.name for p in opts.out.rglob("*.mp4")] == ["ok video.mp4"]
+    assert {rows[s]["status"] for s in ("../secret.mp4", str(secret))} == {"unsafe_path"}
+    assert rows["sneaky.mp4"]["status"] == "not_media"
+    assert rows["other/far.mp4"]["status"] == "ok"
+    assert (opts.out / "other" / "far.mp4").read_bytes() == small_video
+    assert sorted(p.name for p in opts.out.rglob("*.mp4")) == ["far.mp4", "ok video.mp4"]

@@ -84,16 +84,19 @@ def test_on_fetched_hook_deletes_only_verified_owned_files(tmp_path: Path, small
     assert (tree / "mp4video001.mp4").read_bytes() == small_video                     # the tree untouched
     assert fetch(clips, opts, on_fetched=consume).skipped_done == 3                   # consumed = done
 
-    # downloads: a corrupt file fails the consumer's check and is kept for inspection
+    # downloads: a file the consumer rejects is kept for inspection; a corrupt body never lands
     server.files["/v/goodvideo01.mp4"] = small_video
+    server.files["/v/rejectedvid.mp4"] = small_video
     server.files["/v/corruptvid1.mp4"] = small_video[: len(small_video) // 3]
-    clips2 = clip_table(tmp_path / "clips2.parquet", [("goodvideo01", "youtube"), ("corruptvid1", "youtube")])
+    clips2 = clip_table(tmp_path / "clips2.parquet", [("goodvideo01", "youtube"), ("rejectedvid", "youtube"),
+                                                      ("corruptvid1", "youtube")])
     opts2 = FetchOptions(source=server.url + "/v/{id}.mp4", out=tmp_path / "out2", min_free_bytes=0,
-                         progress=False)
-    fetch(clips2, opts2, on_fetched=_decodes_and_tells_time)
+                         progress=False, max_attempts=1)
+    fetch(clips2, opts2, on_fetched=lambda r: r.source != "rejectedvid" and _decodes_and_tells_time(r))
     rows = _rows(opts2)
     assert rows["goodvideo01"]["deleted"] is True and not (opts2.out / "goodvideo01.mp4").exists()
-    assert rows["corruptvid1"]["deleted"] is False and (opts2.out / "corruptvid1.mp4").exists()
+    assert rows["rejectedvid"]["deleted"] is False and (opts2.out / "rejectedvid.mp4").read_bytes() == small_video
+    assert rows["corruptvid1"]["status"] == "bad_media" and not (opts2.out / "corruptvid1.mp4").exists()
 
 
 def test_cli_fetch_report_and_exit_codes(tmp_path: Path, server: LoopbackServer, small_video: bytes) -> None:

@@ -19,10 +19,12 @@ from conftest import clip_table
 from loopback import Behaviour, LoopbackServer
 
 
-def test_killed_fetch_resumes_without_redownloading(tmp_path: Path, server: LoopbackServer) -> None:
+def test_killed_fetch_resumes_without_redownloading(tmp_path: Path, server: LoopbackServer,
+                                                    small_video: bytes) -> None:
     rng = np.random.default_rng(7)
     ids = [f"resume{i:05d}" for i in range(16)]
-    bodies = {v: rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes() for v in ids}
+    # real media (fetch probes every download) with a distinct random tail each
+    bodies = {v: small_video + rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes() for v in ids}
     for v in ids:
         server.files[f"/v/{v}.mp4"] = bodies[v]
         server.behaviours[f"/v/{v}.mp4"] = Behaviour(delay=0.04)     # ~0.2 s per file
@@ -44,7 +46,7 @@ def test_killed_fetch_resumes_without_redownloading(tmp_path: Path, server: Loop
         proc.wait(timeout=10)
     assert 5 <= len(done) < len(ids)
     # nothing partial under a final name: every final file is complete
-    finals = [p for p in out.glob("*.mp4") if not p.name.startswith(".tmp-")]
+    finals = [p for p in out.glob("*.mp4") if not p.name.startswith(".avdata~tmp-")]
     assert len(finals) < len(ids)
     for p in finals:
         assert p.read_bytes() == bodies[p.stem], p
@@ -56,7 +58,7 @@ def test_killed_fetch_resumes_without_redownloading(tmp_path: Path, server: Loop
         assert server.gets[f"/v/{v}.mp4"] == gets_before[f"/v/{v}.mp4"] == 1
     for v in ids:
         assert (out / f"{v}.mp4").read_bytes() == bodies[v]
-    assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".avdata~tmp-")]
     rows = latest(read_manifest(out / "fetch_manifest.parquet", FETCH_MANIFEST_SCHEMA), ["source"])
     assert sorted(rows.column("source").to_pylist()) == ids     # rows the kill lost came back from the archive
     assert set(rows.column("status").to_pylist()) == {"ok"}
@@ -68,13 +70,13 @@ class _Killed(BaseException):
 
 
 def test_kill_right_after_the_rename_loses_no_record(tmp_path: Path, server: LoopbackServer,
-                                                     monkeypatch) -> None:
+                                                     monkeypatch, small_video: bytes) -> None:
     """The narrowest window: the file has its final name but the runner has not yet recorded the
     result. The archive row written before the rename still makes the rerun skip it."""
     from avdata.fetch import FetchOptions, fetch
     from avdata.fetch import runner
 
-    body = np.random.default_rng(3).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    body = small_video + np.random.default_rng(3).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
     server.files["/v/window00001.mp4"] = body
     clips = clip_table(tmp_path / "clips.parquet", [("window00001", "youtube")])
     out = tmp_path / "out"

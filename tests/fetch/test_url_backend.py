@@ -128,7 +128,7 @@ def test_disk_full_stops_cleanly_and_keeps_completed_work(tmp_path: Path, server
     rows = latest(read_manifest(opts.manifest_path(), FETCH_MANIFEST_SCHEMA), ["source"]).to_pylist()
     assert sorted(r["source"] for r in rows) == ids[:2]      # no verdict recorded for the stopped ones
     assert all((opts.out / f"{v}.mp4").read_bytes() == small_video for v in ids[:2])
-    assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in opts.out.iterdir() if p.name.startswith(".avdata~tmp-")]
     assert fetch(everything, opts).counts == {"ok": 4}        # the rerun with room finishes the job
 
 
@@ -184,7 +184,7 @@ def test_disk_filling_up_mid_download_stops_cleanly(tmp_path: Path, server: Loop
     assert sorted(r["source"] for r in rows) == ids[:2] and {r["status"] for r in rows} == {"ok"}
     assert sorted(p.name for p in opts.out.glob("*.mp4")) == [f"{v}.mp4" for v in ids[:2]]
     assert all((opts.out / f"{v}.mp4").read_bytes() == small_video for v in ids[:2])
-    assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in opts.out.iterdir() if p.name.startswith(".avdata~tmp-")]
     gets = dict(server.gets)
     assert gets[f"/v/{ids[2]}.mp4"] == 1 and f"/v/{ids[3]}.mp4" not in gets   # stopped at the third
     monkeypatch.undo()

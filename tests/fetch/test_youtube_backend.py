@@ -78,7 +78,7 @@ def test_server_without_range_support_still_gives_true_offsets(tmp_path: Path, s
     row = _rows(opts)["norangesvid"]
     for local_t, source_t in _frame_times(opts.out / row["path"]):
         assert abs(source_t - (row["offset"] + local_t)) <= 0.1 + 1e-6
-    assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in opts.out.iterdir() if p.name.startswith(".avdata~tmp-")]
 
 
 def test_section_falls_back_to_whole_video_when_ffmpeg_cannot_cut(tmp_path: Path, server: LoopbackServer,
@@ -90,7 +90,7 @@ def test_section_falls_back_to_whole_video_when_ffmpeg_cannot_cut(tmp_path: Path
     row = _rows(opts)["fallbackvid"]
     assert row["offset"] == 0.0 and row["section_end"] is None
     assert (opts.out / row["path"]).read_bytes() == long_video
-    assert not [p for p in opts.out.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in opts.out.iterdir() if p.name.startswith(".avdata~tmp-")]
 
 
 def test_missing_video_is_permanent_and_asked_once(tmp_path: Path, server: LoopbackServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -52,15 +53,35 @@ from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 @click.option("--extract-out", type=click.Path(file_okay=False, path_type=Path),
               help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@click.option("--max-time", default=3600.0, show_default=True, type=click.FloatRange(0),
+              help="Total seconds one download may take (0: no limit); over it: timeout, retried.")
+@click.option("--min-rate", default=1024, show_default=True, type=click.IntRange(0),
+              help="Bytes/s a download must keep up over each --rate-window (0: off); below it: too_slow, retried.")
+@click.option("--rate-window", default=30.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--max-requests-per-minute", type=click.FloatRange(min=0, min_open=True),
+              help="Pace requests to each source host (each proxy) across all workers and processes.")
+@click.option("--breaker", "breaker", default="5/20", show_default=True,
+              help="Circuit breaker: pause when K of the last N attempts were rate-limited (K/N; 0 turns it off).")
+@click.option("--cooldowns", default="120,300,900,3600", show_default=True,
+              help="Pause (seconds) after trip 1, 2, 3 ...; the last repeats.")
+@click.option("--give-up-after", default=6 * 3600.0, show_default=True, type=click.FloatRange(0),
+              help="Stop cleanly when banned this many seconds without a success (0: never); a rerun continues.")
+@click.option("--proxies", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File of proxy URLs, one per line (http, https, socks5 ...); each has its own breaker.")
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
                   archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,
                   max_height: int, cookies: Path | None, rate_limit: int | None, sleep: float,
                   proxy: str | None, sections: bool, section_before: float, section_after: float,
                   exact_cuts: bool, ffmpeg: Path | None, report: bool, delete_after_extract: bool,
-                  extract_out: Path | None, progress: bool | None) -> None:
+                  extract_out: Path | None, progress: bool | None, max_time: float, min_rate: int,
+                  rate_window: float, max_requests_per_minute: float | None, breaker: str, cooldowns: str,
+                  give_up_after: float, proxies: Path | None) -> None:
     """Find or download every source video of CLIPS (a clip-table Parquet file) into OUT."""
     from avdata.fetch import fetch, fetch_report
+
+    threshold, window = _parse_breaker(breaker)
+    pauses = _parse_cooldowns(cooldowns)
 
     options = FetchOptions(
         source=source or "", out=out, manifest=manifest, archive=archive, workers=workers,
@@ -68,14 +89,17 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
         min_free_bytes=min_free, timeout=timeout, link=link, format=fmt, max_height=max_height,
         cookies=cookies, rate_limit=rate_limit, sleep=sleep, proxy=proxy, sections=sections,
         section_before=section_before, section_after=section_after, exact_cuts=exact_cuts, ffmpeg=ffmpeg,
-        progress=progress)
+        progress=progress, max_time=max_time or None, min_rate=min_rate, rate_window=rate_window,
+        max_requests_per_minute=max_requests_per_minute, breaker_threshold=threshold, breaker_window=window,
+        cooldowns=pauses, give_up_after=give_up_after or None, proxies=proxies)
     if report and source is None:
-        click.echo(fetch_report(options.manifest_path(), clips).format())
+        click.echo(fetch_report(options.manifest_path(), clips, options.run_log_path()).format())
         return
     if clips is None or source is None:
         raise click.UsageError("fetching needs CLIPS and --source (or use --report alone)")
     if delete_after_extract and extract_out is None:
         raise click.UsageError("--delete-after-extract needs --extract-out DIR")
+    _show_fetch_warnings()
     if delete_after_extract:
         from avdata.extract.on_fetch import ExtractOnFetch
         from avdata.extract.run import ExtractOptions
@@ -92,7 +116,48 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing to do"
     click.echo(f"fetch: {counts}; already done: {summary.skipped_done}; "
                f"known failures skipped: {summary.skipped_failed}; manifest: {summary.manifest}")
+    if summary.gave_up:
+        click.echo(f"fetch stopped: {summary.gave_up}")
     if report:
-        click.echo(fetch_report(options.manifest_path(), clips).format())
-    if summary.failed or extract_failed:
+        click.echo(fetch_report(options.manifest_path(), clips, options.run_log_path()).format())
+    if summary.failed or extract_failed or summary.gave_up:
         raise PartialFailure()
+
+
+class _EchoWarnings(logging.Handler):
+    """Fetch's warnings (breaker trips and resumes) as one plain line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_fetch_warnings() -> None:
+    log = logging.getLogger("avdata.fetch")
+    if not any(isinstance(h, _EchoWarnings) for h in log.handlers):
+        log.addHandler(_EchoWarnings(logging.WARNING))
+
+
+def _parse_breaker(text: str) -> tuple[int, int]:
+    """``"5/20"`` -> (5, 20); ``"0"`` -> breaker off."""
+    head, _, tail = text.partition("/")
+    try:
+        k = int(head)
+        n = int(tail) if tail else max(k, 20)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use K/N, e.g. 5/20 (0 turns the breaker off)",
+                                 param_hint="--breaker") from None
+    if k < 0 or n < 1 or k > n:
+        raise click.BadParameter(f"{text!r}: need 0 <= K <= N and N >= 1", param_hint="--breaker")
+    return k, max(n, 1)
+
+
+def _parse_cooldowns(text: str) -> tuple[float, ...]:
+    """``"120,300"`` -> (120.0, 300.0)."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not (v >= 0) or v == float("inf") for v in values):
+        raise click.BadParameter(f"{text!r}: use seconds separated by commas, e.g. 120,300,900",
+                                 param_hint="--cooldowns")
+    return values

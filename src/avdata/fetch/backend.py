@@ -2,8 +2,10 @@
 
 A backend is built from ``(uri, options)`` and fetches one ``FetchJob`` at a time into the output
 directory, returning a ``Fetched`` or raising ``FetchError`` / ``DiskFullError``. It must never put
-a partial file under a final name (write a ``.tmp-`` name, then rename), and it calls
-``ctx.landing(job, fetched)`` just before that rename. A new backend is one
+a partial file under a final name (write a temporary name from ``avdata.atomic``, then rename),
+probes what it downloaded (``avdata.fetch.media_check``) and calls ``ctx.landing(job, fetched)``
+just before that rename. Before each request it calls ``ctx.pace(url)`` (shared pacing) and it
+uses ``ctx.proxy`` when set (the proxy pool picks one per attempt). A new backend is one
 module decorated with ``@register_backend("scheme")``; URIs whose scheme is no registered name but
 an fsspec protocol go to the ``url`` backend.
 """
@@ -16,11 +18,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
+from avdata.atomic import check_name_fits
+from avdata.errors import AvdataError, DiskFullError, FetchError, NameTooLongError, UnsafePathError
 from avdata.fetch.options import FetchOptions
 from avdata.paths import check_relative, safe_join
+
+if TYPE_CHECKING:
+    from avdata.fetch.pacing import Pacer
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,14 @@ class FetchContext:
     options: FetchOptions
     stop: threading.Event = field(default_factory=threading.Event)
     on_landing: Callable[[FetchJob, Fetched], None] | None = None
+    proxy: str | None = None                              # this attempt's proxy (--proxies), if any
+    pacer: "Pacer | None" = None                          # shared pacing (--max-requests-per-minute)
+
+    def pace(self, url: str) -> None:
+        """Wait for this host's next request slot (no-op without pacing); stops early when the run does."""
+        if self.pacer is not None:
+            self.pacer.wait(url, proxy=self.proxy, stop=self.stop)
+            self.check_stop()
 
     def landing(self, job: FetchJob, fetched: Fetched) -> None:
         """Call right before a complete file is renamed to its final name: the runner records it
@@ -143,6 +157,10 @@ def output_file(out: Path, rel: str) -> Path:
         folder = safe_join(out, parent) if parent else Path(out).resolve()
     except UnsafePathError as e:
         raise FetchError("unsafe_path", str(e)) from e
+    try:
+        check_name_fits(folder / clean.name)
+    except NameTooLongError as e:
+        raise FetchError("name_too_long", str(e)) from e
     return folder / clean.name
 
 

@@ -4,12 +4,18 @@ with an error class and a transient flag, so the runner retries only what retryi
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import errno
+import http
 import re
 import socket
+import time
 from collections.abc import Iterator
 
-from avdata.errors import DiskFullError, FetchError
+from avdata.errors import DiskFullError, FetchError, NameTooLongError
+
+# Classes that say "the source as a whole refuses us now" (they feed the circuit breaker).
+BAN_CLASSES = ("rate_limited",)
 
 # HTTP status -> (error class, transient)
 _STATUS_CLASSES: dict[int, tuple[str, bool]] = {
@@ -80,15 +86,59 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
-def classify_status(status: int, message: str) -> FetchError:
-    """A FetchError for an HTTP error status."""
+def parse_retry_after(value: object, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or an HTTP date), or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The ``Retry-After`` an HTTP error carried (aiohttp, urllib and yt-dlp errors), in seconds."""
+    for e in causes(exc):
+        for holder in (e, getattr(e, "response", None)):
+            headers = getattr(holder, "headers", None)
+            if headers is None or not hasattr(headers, "get"):
+                continue
+            try:
+                value = headers.get("Retry-After")
+            except Exception:  # noqa: BLE001  (odd header containers)
+                value = None
+            seconds = parse_retry_after(value)
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def status_text(status: int) -> str:
+    """``"429 Too Many Requests"``."""
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def classify_status(status: int, message: str, retry_after_s: float | None = None) -> FetchError:
+    """A FetchError for an HTTP error status (``message`` says where, e.g. the URL)."""
     if status in _STATUS_CLASSES:
         cls, transient = _STATUS_CLASSES[status]
     elif status >= 500:
         cls, transient = "server_error", True
     else:
         cls, transient = "unknown", True
-    return FetchError(cls, one_line(f"HTTP {status}: {message}"), transient=transient)
+    text = f"HTTP {status_text(status)}" + (f": {message}" if message else "")
+    if retry_after_s is not None:
+        text += f" (Retry-After {retry_after_s:g} s)"
+    return FetchError(cls, one_line(text), transient=transient, retry_after=retry_after_s)
 
 
 def classify_message(message: str) -> FetchError:
@@ -111,9 +161,12 @@ def classify_exception(exc: BaseException, where: str = "") -> FetchError | Disk
         return exc
     if is_disk_full(exc):
         return DiskFullError(f"{prefix}disk full ({one_line(exc)})")
+    for e in causes(exc):
+        if isinstance(e, NameTooLongError) or (isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG):
+            return FetchError("name_too_long", one_line(f"{prefix}{e}"), transient=False)
     status = http_status(exc)
     if status is not None and status >= 400:
-        return classify_status(status, prefix + type(exc).__name__)
+        return classify_status(status, where, retry_after(exc))
     for e in causes(exc):
         if isinstance(e, (TimeoutError, socket.timeout, asyncio.TimeoutError)):
             return FetchError("timeout", one_line(f"{prefix}{type(e).__name__}: {e}"), transient=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
-from avdata.fetch.schema import DEFAULT_ARCHIVE_NAME, DEFAULT_MANIFEST_NAME
+from avdata.fetch.schema import DEFAULT_ARCHIVE_NAME, DEFAULT_MANIFEST_NAME, DEFAULT_RUN_LOG_NAME
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,27 @@ class FetchOptions:
     exact_cuts: bool = False              # re-encode at the cuts (force_keyframes_at_cuts)
     ffmpeg: Path | None = None            # default: imageio-ffmpeg's binary if installed, else PATH
     progress: bool | None = None          # None: a bar only on a terminal
+    # time limits per download (avdata.fetch.limits)
+    max_time: float | None = 3600.0       # total seconds per download attempt; None: no limit
+    min_rate: int = 1024                  # bytes/s a download must keep up over each rate_window; 0: off
+    rate_window: float = 30.0             # seconds
+    # YouTube at scale: pacing, circuit breaker, proxies (avdata.fetch.pacing / breaker / proxies)
+    max_requests_per_minute: float | None = None   # per source host (per proxy), across workers and processes
+    pacing_jitter: float = 0.2            # up to this fraction of the interval added at random
+    breaker_threshold: int = 5            # trip when this many of the last breaker_window attempts were
+    breaker_window: int = 20              #   rate-limited (threshold 0: no breaker)
+    cooldowns: tuple[float, ...] = (120.0, 300.0, 900.0, 3600.0)   # pause after trip 1, 2, 3, 4+
+    breaker_quiet: float = 1800.0         # a quiet period that brings the next cool-down one step down
+    give_up_after: float | None = 6 * 3600.0   # stop cleanly when banned this long without a success
+    max_retry_after: float = 3600.0       # longest Retry-After honoured, seconds
+    proxies: Path | None = None           # one proxy URL per line (http, https, socks5 ...)
 
     def manifest_path(self) -> Path:
         return Path(self.manifest) if self.manifest else Path(self.out) / DEFAULT_MANIFEST_NAME
+
+    def run_log_path(self) -> Path:
+        """Per-run figures for the report (paused time, trips and attempts per route)."""
+        return Path(self.out) / DEFAULT_RUN_LOG_NAME
 
     def archive_path(self) -> Path:
         return Path(self.archive) if self.archive else Path(self.out) / DEFAULT_ARCHIVE_NAME

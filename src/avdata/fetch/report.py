@@ -1,5 +1,7 @@
 """``avdata fetch --report``: counts per status / error class and the fraction of the source list
-available (the figure AudioSet users quote when they compare their copies)."""
+available (the figure AudioSet users quote when they compare their copies), each failure class
+marked permanent or retryable, and from ``fetch_runs.jsonl`` the time the circuit breaker paused
+the runs and the trips and attempt outcomes per route (direct or each proxy)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK
+from avdata.fetch.runlog import read_run_log
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PERMANENT_CLASSES, STATUS_OK
 from avdata.manifest import latest, read_manifest
 from avdata.table import read_clips
 
@@ -25,6 +28,7 @@ class FetchReport:
     clips: int | None = None                         # clip rows in the list
     clips_available: int | None = None
     bytes: int = 0
+    runs: dict | None = None                         # read_run_log(): paused time, per-route figures
 
     @property
     def fraction(self) -> float:
@@ -36,14 +40,25 @@ class FetchReport:
             frac = self.clips_available / self.clips if self.clips else 0.0
             lines.append(f"clips:   {self.clips}  with a video: {self.clips_available} ({100 * frac:.2f}%)")
         lines.append(f"bytes:   {self.bytes}")
+        lines.append(f"obtained {self.available:,} of {self.sources:,} videos ({100 * self.fraction:.2f}%)")
         for status, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            lines.append(f"  {status:<18} {n:>9}  {100 * n / max(1, self.sources):6.2f}%")
+            kind = ("" if status in (STATUS_OK, NOT_ATTEMPTED)
+                    else "  permanent" if status in PERMANENT_CLASSES else "  retryable")
+            lines.append(f"  {status:<18} {n:>9}  {100 * n / max(1, self.sources):6.2f}%{kind}")
+        if self.runs and self.runs.get("runs"):
+            lines.append(f"runs:    {self.runs['runs']}  paused by the breaker: "
+                         f"{self.runs['paused_seconds']:.1f}s")
+            for name, r in sorted(self.runs["routes"].items()):
+                outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["attempts"].items())) or "no attempts"
+                lines.append(f"  route {name}: trips {r['trips']}, paused {r['paused_seconds']:.1f}s; "
+                             f"attempts: {outcomes}")
         return "\n".join(lines)
 
 
-def fetch_report(manifest: str | os.PathLike[str], clips: pa.Table | str | os.PathLike[str] | None = None) -> FetchReport:
+def fetch_report(manifest: str | os.PathLike[str], clips: pa.Table | str | os.PathLike[str] | None = None,
+                 run_log: str | os.PathLike[str] | None = None) -> FetchReport:
     """Summarise a fetch manifest, against the clip list when given (sources never tried count as
-    ``not_attempted``; mixture pair sources count too)."""
+    ``not_attempted``; mixture pair sources count too), with the runs' figures from ``run_log``."""
     rows = latest(read_manifest(Path(manifest), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS)).to_pylist()
     status = {r["source"]: r["status"] for r in rows}
     size = {r["source"]: r["bytes"] or 0 for r in rows}
@@ -65,4 +80,5 @@ def fetch_report(manifest: str | os.PathLike[str], clips: pa.Table | str | os.Pa
     counts = Counter(status.get(s, NOT_ATTEMPTED) for s in sources)
     return FetchReport(sources=len(sources), available=counts.get(STATUS_OK, 0), counts=counts,
                        clips=n_clips, clips_available=n_avail,
-                       bytes=sum(size.get(s, 0) for s in sources if status.get(s) == STATUS_OK))
+                       bytes=sum(size.get(s, 0) for s in sources if status.get(s) == STATUS_OK),
+                       runs=read_run_log(Path(run_log)) if run_log is not None else None)

@@ -9,6 +9,12 @@ retries, record everything in the manifest and the archive, stop cleanly when th
   ever sits under a final name unrecorded. Temporary files of killed runs are swept at start.
 - ``on_fetched(result) -> bool``: called in the worker after each successful fetch; True means the
   video was consumed and verified, so a file the stage owns is deleted and ``deleted`` recorded.
+- Bans (``classify.BAN_CLASSES``): each attempt goes through a route (``proxies.RoutePool``: the
+  direct connection or one proxy) whose circuit breaker pauses it when rate limits cluster. A
+  rate-limited attempt does not count against the item's ``max_attempts``: the item waits for its
+  turn (honouring ``Retry-After``) and goes again, so a ban never fails an item. Past
+  ``give_up_after`` the run stops cleanly (``summary.gave_up``); the rerun continues.
+- Requests are paced per host (``pacing.Pacer``) when ``max_requests_per_minute`` is set.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +37,11 @@ from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathErro
 from avdata.executors import get_executor
 from avdata.fetch.archive import DownloadArchive
 from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
-from avdata.fetch.classify import classify_exception, one_line, redact
+from avdata.fetch.classify import BAN_CLASSES, classify_exception, one_line, redact
 from avdata.fetch.options import FetchOptions
+from avdata.fetch.pacing import PACING_DIR, Pacer
+from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
+from avdata.fetch.runlog import append_run_log
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, latest, read_manifest
@@ -90,6 +99,8 @@ class FetchSummary:
     skipped_failed: int = 0
     stopped: str | None = None          # e.g. the DiskFullError message
     manifest: Path | None = None
+    gave_up: str | None = None          # why the run stopped banned (--give-up-after); a rerun continues
+    routes: dict = field(default_factory=dict)    # RoutePool.stats(): paused time, trips per route
 
     @property
     def failed(self) -> int:
@@ -136,8 +147,9 @@ class _Job:
     """Fetch one source with retries, record it in the archive, run the hook. Runs in a worker thread."""
 
     def __init__(self, backend: Backend, ctx: FetchContext, archive: DownloadArchive,
-                 on_fetched: OnFetched | None) -> None:
+                 on_fetched: OnFetched | None, pool: RoutePool) -> None:
         self.backend = backend
+        self.pool = pool
         self.ctx = ctx
         self.archive = archive
         self.on_fetched = on_fetched
@@ -159,31 +171,55 @@ class _Job:
     def __call__(self, job: FetchJob) -> FetchResult:
         t0 = time.monotonic()
         opts = self.ctx.options
-        attempt = 0
+        attempt = bans = 0
         while True:
             attempt += 1
             try:
-                self.ctx.check_stop()
-                self.ctx.ensure_space(0)
-                fetched = self.backend.fetch(job, self.ctx)
-                return self._succeeded(job, fetched, t0, attempt)
+                acquired = self.pool.acquire(self.ctx.stop)
+            except GaveUp as e:
+                self.ctx.stop.set()
+                return self._result(job, "gave_up", t0, attempt, error_class="gave_up", transient=True,
+                                    message=one_line(e))
+            if acquired is None:
+                return self._result(job, "cancelled", t0, attempt, error_class="cancelled", transient=True,
+                                    message="the run stopped")
+            route, probe = acquired
+            ctx = replace(self.ctx, proxy=route.proxy) if route.proxy else self.ctx
+            try:
+                ctx.check_stop()
+                ctx.ensure_space(0)
+                fetched = self.backend.fetch(job, ctx)
+                self.pool.record(route, outcome=STATUS_OK, ban=False, probe=probe)
+                return self._succeeded(job, fetched, t0, attempt + bans)
             except DiskFullError as e:
+                self.pool.release(route, probe)
                 self.ctx.stop.set()
                 return self._result(job, "disk_full", t0, attempt, error_class="disk_full", transient=True,
                                     message=one_line(e))
             except Exception as e:  # noqa: BLE001  (classified below; the run goes on)
                 err = e if isinstance(e, FetchError) else _as_fetch_error(e, job.source)
                 if isinstance(err, DiskFullError):
+                    self.pool.release(route, probe)
                     self.ctx.stop.set()
                     return self._result(job, "disk_full", t0, attempt, error_class="disk_full",
                                         transient=True, message=one_line(err))
+                if err.error_class == "cancelled":
+                    self.pool.release(route, probe)
+                else:
+                    ban = err.error_class in BAN_CLASSES
+                    self.pool.record(route, outcome=err.error_class, ban=ban, probe=probe)
+                    if ban and self.pool.enabled and bans < _MAX_BAN_RETRIES:
+                        bans += 1
+                        attempt -= 1          # the source's refusal, not this item's error: go again
                 retry = err.transient and attempt < opts.max_attempts and not self.ctx.stop.is_set()
                 if not retry:
-                    return self._result(job, err.error_class, t0, attempt, error_class=err.error_class,
+                    return self._result(job, err.error_class, t0, attempt + bans, error_class=err.error_class,
                                         transient=err.transient, message=one_line(err.message))
                 with self.rng_lock:
-                    delay = _backoff(attempt, opts, self.rng)
-                _log.info("%s: %s; retry %d in %.2fs", job.source, err, attempt, delay)
+                    delay = _backoff(max(1, attempt), opts, self.rng)
+                if err.retry_after is not None:
+                    delay = max(delay, min(float(err.retry_after), opts.max_retry_after))
+                _log.info("%s: %s; retry %d in %.2fs", job.source, err, attempt + bans, delay)
                 if self.ctx.stop.wait(delay):
                     return self._result(job, "cancelled", t0, attempt, error_class="cancelled",
                                         transient=True, message="the run stopped")
@@ -212,6 +248,9 @@ class _Job:
         return res
 
 
+_MAX_BAN_RETRIES = 1000     # a safety net: an item rate-limited this often is recorded (transient)
+
+
 def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError:
     if isinstance(e, UnsafePathError):
         return FetchError("unsafe_path", str(e))
@@ -234,6 +273,18 @@ def _is_done(row: dict | None, out: Path) -> bool:
     return bool(p) and (out / p).exists()
 
 
+def _pacing_and_routes(options: FetchOptions, backend: Backend, out: Path) -> tuple[Pacer | None, RoutePool]:
+    """The shared pacer (when a rate is set) and the routes with their breakers; options checked
+    before any work starts."""
+    proxies = read_proxies(options.proxies) if options.proxies else None
+    if proxies and hasattr(backend, "check_proxies"):
+        backend.check_proxies(proxies)
+    pool = RoutePool(options, proxies)
+    pacer = (Pacer(out / PACING_DIR, options.max_requests_per_minute, jitter=options.pacing_jitter,
+                   seed=options.seed) if options.max_requests_per_minute else None)
+    return pacer, pool
+
+
 def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
           on_fetched: OnFetched | None = None) -> FetchSummary:
     """Fetch every source of a clip table (or clip-table Parquet path) per ``options``.
@@ -244,6 +295,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
+    pacer, pool = _pacing_and_routes(options, backend, out)
     sweep_temp_files(out)
     archive = DownloadArchive(options.archive_path())
     manifest_rows, archived = _previous(options, archive)
@@ -269,8 +321,11 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
             continue
         pending.append(job)
 
-    ctx = FetchContext(out=out, options=options)
-    runner = _Job(backend, ctx, archive, on_fetched)
+    ctx = FetchContext(out=out, options=options, pacer=pacer)
+    done_count = [0]
+    pool.waiting = lambda: len(pending) - done_count[0]
+    runner = _Job(backend, ctx, archive, on_fetched, pool)
+    started = time.time()
 
     def items() -> Iterator[FetchJob]:
         for job in pending:
@@ -290,9 +345,12 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
             try:
                 for res in executor.map_unordered(runner, items()):
                     bar.update(1)
+                    done_count[0] += 1
                     if res.status in STOP_CLASSES:
                         if res.status == "disk_full" and summary.stopped is None:
                             summary.stopped = res.message
+                        if res.status == "gave_up" and summary.gave_up is None:
+                            summary.gave_up = res.message
                         continue      # not a verdict on the video: the rerun tries it again
                     summary.counts[res.status] += 1
                     writer.write(res.to_row())
@@ -302,6 +360,9 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
                 ctx.stop.set()        # stops in-flight work if we leave early (Ctrl-C)
     finally:
         bar.close()
+        summary.routes = pool.stats()
+        if pool.noteworthy():
+            append_run_log(options.run_log_path(), started, summary.routes, dict(summary.counts))
     if summary.stopped:
         err = DiskFullError(summary.stopped)
         err.summary = summary  # type: ignore[attr-defined]

@@ -45,18 +45,21 @@ FETCH_MANIFEST_SCHEMA = pa.schema(
 MANIFEST_KEYS = ("source",)
 DEFAULT_MANIFEST_NAME = "fetch_manifest.parquet"
 DEFAULT_ARCHIVE_NAME = "fetch_archive.jsonl"
+DEFAULT_RUN_LOG_NAME = "fetch_runs.jsonl"      # one line per run: paused time, trips and attempts per route
 
 # Error classes. Permanent ones are recorded once and not retried unless asked.
 PERMANENT_CLASSES = (
     "not_found", "forbidden", "removed", "private", "age_restricted", "geo_blocked", "members_only",
     "unavailable", "unsupported", "no_format", "bad_source", "unsafe_path", "missing",
+    "name_too_long", "not_media",
 )
 TRANSIENT_CLASSES = (
     "connection", "timeout", "server_error", "rate_limited", "size_mismatch", "checksum_mismatch",
-    "tool_error", "unknown",
+    "tool_error", "unknown", "bad_media", "too_slow",
 )
 # Stop classes: the run stopped before the item finished; never written as a final verdict.
-STOP_CLASSES = ("disk_full", "cancelled")
+# "gave_up": the source stayed banned past --give-up-after (the breaker); the rerun continues.
+STOP_CLASSES = ("disk_full", "cancelled", "gave_up")
 
 __all__ = [
     "FETCH_MANIFEST_SCHEMA", "MANIFEST_KEYS", "STATUS_OK", "DEFAULT_MANIFEST_NAME",

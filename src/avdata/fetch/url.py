@@ -1,8 +1,11 @@
 """Any fsspec URL template (``file://``, ``http(s)://``, ``s3://``, ``gs://`` ...) with ``{id}``,
 ``{path}``, ``{name}`` or ``{stem}`` filled from each source, e.g. the YFCC100M layout
 ``https://host/data/videos/mp4/{path}``. Streams to a temporary file, checks the size (and a
-checksum when the store gives one: Content-MD5, Digest, GCS md5Hash, S3 single-part ETag), then
-renames. Short or long bodies are transient errors (retried); 404 is permanent."""
+checksum when the store gives one: Content-MD5, Digest, GCS md5Hash, S3 single-part ETag), probes
+that the body is media (``media_check``), then renames. Short or long bodies are transient errors
+(retried); 404 is permanent; 429 and 503 carry their ``Retry-After``. Each request waits for its
+pacing slot; ``max_time`` / ``min_rate`` bound a download (``limits``); ``ctx.proxy`` (http/https
+proxies only) is used for HTTP URLs."""
 
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ from avdata.atomic import atomic_path
 from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
 from avdata.fetch.backend import (FetchContext, Fetched, FetchJob, output_file, register_backend,
                                   youtube_file_name)
-from avdata.fetch.classify import classify_exception
+from avdata.fetch.classify import classify_exception, redact
+from avdata.fetch.limits import DownloadClock
+from avdata.fetch.media_check import verify_media
 from avdata.fetch.options import FetchOptions
 from avdata.paths import check_relative, safe_name
 
@@ -96,6 +101,15 @@ class UrlTemplateBackend:
         self.parts = parse_template(self.template)
         self.protocol = self.template.partition(":")[0].lower() if "://" in self.template else "file"
 
+    def check_proxies(self, proxies: list[str]) -> None:
+        """Refuse up front what this backend cannot use (aiohttp speaks to http(s) proxies only)."""
+        bad = [p for p in proxies if not p.lower().startswith(("http://", "https://"))]
+        if bad and self.protocol in _QUOTED_SCHEMES:
+            raise AvdataError(f"--proxies: the URL backend takes http:// or https:// proxies only, not "
+                              f"{redact(bad[0])}")
+        if self.protocol not in _QUOTED_SCHEMES:
+            raise AvdataError(f"--proxies: {self.protocol}:// sources are not fetched through proxies")
+
     def url_for(self, job: FetchJob) -> str:
         values = template_values(job)
         quoted = self.protocol in _QUOTED_SCHEMES
@@ -113,7 +127,7 @@ class UrlTemplateBackend:
             return output_file(out, youtube_file_name(job.source, ext if ext.isalnum() and ext else "mp4"))
         return output_file(out, job.source)
 
-    def _open_store(self, url: str):  # noqa: ANN202  (an fsspec filesystem and the path in it)
+    def _open_store(self, url: str, proxy: str | None = None):  # noqa: ANN202  (filesystem, path in it)
         import fsspec
 
         kwargs = {}
@@ -122,6 +136,11 @@ class UrlTemplateBackend:
 
             t = self.options.timeout
             kwargs["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)}
+            if proxy:
+                if not proxy.lower().startswith(("http://", "https://")):
+                    raise FetchError("bad_source", f"{proxy}: the URL backend takes http(s) proxies only")
+                kwargs["proxy"] = proxy          # passed to each aiohttp request
+                kwargs["skip_instance_cache"] = True
         return fsspec.core.url_to_fs(url, **kwargs)
 
     def fetch(self, job: FetchJob, ctx: FetchContext) -> Fetched:
@@ -135,7 +154,8 @@ class UrlTemplateBackend:
             raise classify_exception(e, url) from e
 
     def _download(self, job: FetchJob, url: str, dest: Path, ctx: FetchContext) -> Fetched:
-        fs, path = self._open_store(url)
+        fs, path = self._open_store(url, ctx.proxy)
+        ctx.pace(url)
         info = fs.info(path)
         if info.get("type") == "directory":
             raise FetchError("not_found", f"{url}: is a directory")
@@ -145,10 +165,14 @@ class UrlTemplateBackend:
         hashers = {algo: hashlib.new(algo) for algo, _ in checks}
         open_kwargs = {"block_size": 0, "size": size} if self.protocol in _QUOTED_SCHEMES else {}
         n = 0
+        o = self.options
         with atomic_path(dest) as tmp:
+            ctx.pace(url)
+            clock = DownloadClock(url, o.max_time, o.min_rate, o.rate_window)
             with fs.open(path, "rb", **open_kwargs) as src, open(tmp, "wb") as dst:
                 while True:
                     ctx.check_stop()
+                    clock.update(n)
                     chunk = src.read(self.options.chunk_bytes)
                     if not chunk:
                         break
@@ -162,6 +186,7 @@ class UrlTemplateBackend:
                 got = hashers[algo].hexdigest()
                 if got != want:
                     raise FetchError("checksum_mismatch", f"{url}: {algo} {got} != {want}", transient=True)
+            verify_media(tmp, url)
             checksum = f"{checks[0][0]}:{checks[0][1]}" if checks else None
             fetched = Fetched(file=dest, bytes=n, url=url, checksum=checksum)
             ctx.landing(job, fetched)        # recorded, then renamed as the block ends

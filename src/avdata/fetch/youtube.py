@@ -14,18 +14,20 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from avdata.atomic import TEMP_PREFIX
+from avdata.atomic import temp_stem
 from avdata.errors import AvdataError, DiskFullError, FetchError, MissingExtraError
 from avdata.fetch.backend import (FetchContext, Fetched, FetchJob, output_file, register_backend,
                                   remove_quietly, youtube_file_name)
-from avdata.fetch.classify import classify_exception, classify_message, classify_status, http_status, one_line, redact
+from avdata.fetch.classify import (classify_exception, classify_message, classify_status, http_status, one_line,
+                                   redact, retry_after)
+from avdata.fetch.limits import DownloadClock
+from avdata.fetch.media_check import verify_media
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.sections import hull
 from avdata.paths import is_youtube_id, safe_name
@@ -76,7 +78,7 @@ def classify_ytdlp_error(e: BaseException) -> FetchError:
         return inner_exc
     status = http_status(inner_exc) if isinstance(inner_exc, BaseException) else None
     if status is not None and status >= 400:
-        err = classify_status(status, msg)
+        err = classify_status(status, msg, retry_after(inner_exc))
         if status == 403:   # YouTube answers 403 to throttled clients: worth another try
             return FetchError(err.error_class, err.message, transient=True)
         return err
@@ -140,7 +142,8 @@ class YtDlpBackend:
             "fragment_retries": 3,
             "extractor_retries": 0,
             "socket_timeout": o.timeout,
-            "progress_hooks": [lambda _d: ctx.check_stop()],
+            "progress_hooks": [_progress_hook(ctx, DownloadClock("yt-dlp download", o.max_time, o.min_rate,
+                                                                 o.rate_window))],
         }
         if self.ffmpeg:
             opts["ffmpeg_location"] = self.ffmpeg
@@ -150,8 +153,8 @@ class YtDlpBackend:
             opts["ratelimit"] = int(o.rate_limit)
         if o.sleep:
             opts["sleep_interval"] = float(o.sleep)
-        if o.proxy:
-            opts["proxy"] = o.proxy
+        if ctx.proxy or o.proxy:
+            opts["proxy"] = ctx.proxy or o.proxy
         if section is not None:
             import yt_dlp.utils
 
@@ -166,7 +169,8 @@ class YtDlpBackend:
         except ImportError as e:
             raise MissingExtraError("yt-dlp", "youtube") from e
         out = Path(ctx.out).resolve()
-        prefix = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        prefix = temp_stem()
+        ctx.pace(url)
         opts = self.ydl_options(str(out / f"{prefix}.%(ext)s"), ctx, section)
 
         def run() -> dict[str, Any]:
@@ -188,6 +192,7 @@ class YtDlpBackend:
                 raise FetchError("tool_error", f"{vid}: yt-dlp produced an empty file", transient=True)
             if section is not None:
                 _check_section(produced, vid)
+            verify_media(produced, vid)
             final = output_file(out, youtube_file_name(vid, produced.suffix))
             fetched = Fetched(file=final, offset=section[0] if section else 0.0,
                               section_end=section[1] if section else None, bytes=size, url=redact(url))
@@ -203,6 +208,17 @@ class YtDlpBackend:
             for leftover in out.glob(f"{prefix}*"):
                 remove_quietly(leftover)
         return fetched
+
+
+def _progress_hook(ctx: FetchContext, clock: DownloadClock):  # noqa: ANN202
+    """yt-dlp progress hook: stop when the run stops, enforce the time limits between blocks."""
+
+    def hook(d: dict[str, Any]) -> None:
+        ctx.check_stop()
+        if d.get("status") == "downloading":
+            clock.update(int(d.get("downloaded_bytes") or 0))
+
+    return hook
 
 
 def _produced_file(info: dict[str, Any], out: Path, prefix: str) -> Path:
