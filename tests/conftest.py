@@ -7,6 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Shared machines are noisy: a property test is judged on what it finds, never on how fast one
+# example ran (hypothesis's default 200 ms deadline made CI flaky under load).
+settings.register_profile("avdata", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("avdata")
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
