@@ -113,15 +113,26 @@ def extract_video(job: VideoJob) -> list[Row]:
             start, end = seg.start - job.offset, seg.end - job.offset
             clips = plan_clips(start, end, reader.duration, job.options.plan)
             if not clips:
-                rows.append(error_row(seg, "p0", "segment_outside_video",
-                                      f"segment [{seg.start:.3f}, {seg.end:.3f}] s is outside the video "
-                                      f"({reader.duration + job.offset:.3f} s)"))
+                rows.append(_outside_row(seg, reader, job.offset, start))
                 continue
             for clip in clips:
                 if clip.name in seg.done:
                     continue
                 rows.append(_extract_clip(job, reader, jpeg, seg, clip, deadline))
     return rows
+
+
+def _outside_row(seg: SegmentTask, reader: MediaReader, offset: float, start: float) -> Row:
+    """A segment past the video's last data: outside it, or in a part the header claims but the
+    file lacks (a truncated download: ``decode_error``)."""
+    if reader.claimed_duration is not None and start < reader.claimed_duration - 0.5:
+        return error_row(seg, "p0", "decode_error",
+                         f"{reader.path}: segment [{seg.start:.3f}, {seg.end:.3f}] s lies past the last data "
+                         f"({reader.duration + offset:.3f} s) although the header says "
+                         f"{reader.claimed_duration + offset:.3f} s (file truncated?)")
+    return error_row(seg, "p0", "segment_outside_video",
+                     f"segment [{seg.start:.3f}, {seg.end:.3f}] s is outside the video "
+                     f"({reader.duration + offset:.3f} s)")
 
 
 def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: SegmentTask,
