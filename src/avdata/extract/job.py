@@ -9,12 +9,14 @@ clip gets a manifest row (``extract.schema``) with a status and a one-line messa
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avdata.errors import MediaError
+from avdata.errors import MediaError, OptionError, UnsafePathError
 from avdata.extract.plan import ClipSpan, PlanOptions, plan_clips
 from avdata.media.encode import AudioOptions, FrameOptions, JpegWriter, convert_audio, write_audio
 from avdata.media.reader import MediaReader
@@ -68,6 +70,15 @@ def audio_name(clip_id: str, clip: str, ext: str) -> str:
 def frame_name(clip_id: str, clip: str, count: int, k: int) -> str:
     """``ID.p0.4_01.jpg``: frame ``k`` (1-based) of ``count``, as the published index names them."""
     return f"{safe_name(clip_id)}.{clip}.{count}_{k:02d}.jpg"
+
+
+@contextlib.contextmanager
+def output_errors(rel: str) -> Iterator[None]:
+    """Turn a failed write (permission, a file where a folder should be, disk) into ``output_error``."""
+    try:
+        yield
+    except OSError as e:
+        raise MediaError("output_error", f"cannot write {rel}: {e.strerror or e}") from e
 
 
 def frame_timestamps(start: float, end: float, count: int) -> list[float]:
@@ -151,12 +162,14 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
             problems.append(("decode_error", f"{job.video}: no audio decoded in [{row['start']:.3f}, "
                                              f"{row['end']:.3f}] s (file truncated?)"))
         else:
-            rate = opts.audio.output_rate(span.sample_rate)
+            rate, bitrate, note = opts.audio.resolve(span.sample_rate)
             channels = opts.audio.output_channels(span.audio.shape[0])
             samples = convert_audio(span.audio, span.sample_rate, rate, channels)
             rel = f"{seg.dir}/aclip/{audio_name(seg.clip_id, clip.name, opts.audio.format)}"
-            write_audio(safe_join(out, rel), samples, rate, opts.audio)
-            row.update(audio_file=rel, audio_samples=int(samples.shape[1]), sample_rate=rate, channels=channels)
+            with output_errors(rel):
+                write_audio(safe_join(out, rel), samples, rate, opts.audio, bitrate)
+            row.update(audio_file=rel, audio_samples=int(samples.shape[1]), sample_rate=rate, channels=channels,
+                       message=note)
         if times:
             if reader.vstream is None:
                 problems.append(("no_video_stream", f"{job.video}: no video stream; audio only"))
@@ -166,7 +179,8 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
                     if frame is None or t is None or t < clip.start - STALE_FRAME:
                         continue                    # missing, or a stale frame from before the clip
                     rel = f"{seg.dir}/frame/{frame_name(seg.clip_id, clip.name, len(times), k)}"
-                    jpeg.write(safe_join(out, rel), frame)
+                    with output_errors(rel):
+                        jpeg.write(safe_join(out, rel), frame)
                     files.append(rel)
                     taken.append(t + job.offset)
                 row.update(frame_files=files, frame_times=taken)
@@ -175,10 +189,15 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
                                                      f"in [{row['start']:.3f}, {row['end']:.3f}] s"))
     except MediaError as e:
         problems.insert(0, (e.code, e.message))
+    except UnsafePathError as e:
+        problems.insert(0, ("unsafe_path", f"{seg.clip_id}: {e}"))
+    except OptionError as e:
+        problems.insert(0, ("bad_option", f"{seg.clip_id}: {e}"))
     except Exception as e:  # noqa: BLE001  any other failure is this clip's, not the run's
         problems.insert(0, ("decode_error", f"{job.video}: {type(e).__name__}: {e}"))
     if problems:
-        order = ["timeout", "decode_error", "no_video_stream", "no_audio_stream"]
+        order = ["output_error", "unsafe_path", "bad_option", "timeout", "decode_error", "no_video_stream",
+                 "no_audio_stream"]
         problems.sort(key=lambda p: order.index(p[0]) if p[0] in order else -1)
         row["status"], row["message"] = problems[0][0], _one_line("; ".join(m for _, m in problems))
     row["seconds"] = time.monotonic() - t0
