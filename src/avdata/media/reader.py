@@ -276,6 +276,49 @@ class MediaReader:
             self._decode_frames(packets, frame_times, span, deadline, skip_nonref)
         return span
 
+    def read_frames(self, start: float, end: float, *, deadline: float | None = None
+                    ) -> list[tuple[float, av.VideoFrame]]:
+        """Every picture shown in ``[start, end)`` (file timeline) with its time, starting with
+        the one on screen at ``start``. For re-encoding a clip's video."""
+        if self.vstream is None:
+            return []
+        vtb = self.vstream.time_base
+        for back in SEEK_RETREATS:
+            at = start - back if back is not None else 0.0
+            self._seek(at)
+            before: tuple[float, av.VideoFrame] | None = None     # latest frame at or before start
+            inside: list[tuple[float, av.VideoFrame]] = []
+            first: float | None = None
+            for packet in [*self._video_packets(), None]:
+                _deadline_check(deadline, f"reading {self.path}")
+                stop = False
+                for frame in self._decode(self.vstream, packet):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * vtb - self.origin)
+                    first = t if first is None else min(first, t)
+                    if t >= end - 1e-9:
+                        stop = True
+                    elif t <= start + 1e-9:
+                        if before is None or t >= before[0]:
+                            before = (t, frame)
+                    else:
+                        inside.append((t, frame))
+                if stop:
+                    break
+            if at <= 0 or (first is not None and first <= start + 1e-6):
+                break
+        inside.sort(key=lambda x: x[0])
+        return ([before] if before is not None else []) + inside
+
+    def _video_packets(self) -> Iterator[av.Packet]:
+        try:
+            for packet in self.container.demux(self.vstream):
+                if packet.size:
+                    yield packet
+        except av.FFmpegError:
+            return
+
     def _landed_late(self, decoded: list[_AudioPiece], packets: list[_Pkt], start: float, first: float,
                      want_audio: bool, want_video: bool) -> bool:
         """Did the seek land after what the span needs (no keyframe at or before the first frame
