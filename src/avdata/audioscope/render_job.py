@@ -246,14 +246,14 @@ def _render(job: RenderJob, task: RenderTask, readers: _Readers, partners: dict[
         s1 = np.pad(audio1.samples, ((0, 0), (0, n - audio1.samples.shape[1])))
         s2 = np.pad(audio2.samples, ((0, 0), (0, n - audio2.samples.shape[1])))
         mix = s1 + s2
-        peak = float(np.abs(mix).max()) if n else 0.0
+        peak = max((float(np.abs(x).max()) for x in (mix, s1, s2)), default=0.0) if n else 0.0
         full_scale = 32767 / 32768
         scale = 1.0
         if media.headroom and peak > full_scale:
-            scale = full_scale / peak
+            scale = full_scale / peak * (1 - 1e-6)     # float rounding must not tip it over
             s1, s2 = s1 * scale, s2 * scale
             mix = s1 + s2
-        clipped = bool(np.abs(mix).max() > full_scale) if n else False
+        clipped = any(float(np.abs(x).max()) > full_scale for x in (mix, s1, s2)) if n else False
         names = [f"{folder}/mix.{ext}", f"{folder}/source1.{ext}", f"{folder}/source2.{ext}"]
         for rel, samples in zip(names, (mix, s1, s2)):
             _write_wav(out, rel, samples, media)

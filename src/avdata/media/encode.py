@@ -130,13 +130,16 @@ def _layout(channels: int) -> str:
 
 
 def convert_audio(samples: np.ndarray, rate: int, out_rate: int, out_channels: int) -> np.ndarray:
-    """Resample and/or remix float32 (channels, n) audio; the result has exactly
+    """Resample and/or remix float32 (channels, n) audio (mono: the channels' mean; mono to stereo:
+    both channels the same; other remixes by FFmpeg's matrix); the result has exactly
     ``round(n * out_rate / rate)`` samples and its first sample is the input's first sample."""
     channels, n = samples.shape
+    if out_channels == 1 and channels > 1:       # the mean, with or without resampling
+        samples, channels = samples.mean(axis=0, keepdims=True, dtype=np.float32), 1
+    elif out_channels == 2 and channels == 1:
+        samples, channels = np.repeat(samples, 2, axis=0), 2
     if out_rate == rate and out_channels == channels:
         return samples
-    if out_rate == rate and out_channels == 1:
-        return samples.mean(axis=0, keepdims=True, dtype=np.float32)
     want = int(round(n * out_rate / rate))
     if n == 0:
         return np.zeros((out_channels, 0), np.float32)
