@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from avdata.audioscope.render import RenderOptions, run_render
 from avdata.extract.run import ExtractOptions, ExtractSummary, run_extract
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.fetch.sections import hull, plan_sections
@@ -139,4 +141,8 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
+
+    scope = clips.filter(pa.compute.is_in(clips.column("dataset"), pa.array(["audioscope", "audioscope_v2"])))
+    summary.stages.extend(run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
+                                                          fetch_manifest=str(fetch_manifest), workers=workers)).lines())
     return summary
