@@ -148,16 +148,17 @@ def _guess_format(path: str | os.PathLike[str]) -> str:
 
 def _tasks(table: pa.Table) -> list[RenderTask]:
     cols = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
-            for name in ("clip_id", "source", "start", "end", "offset", "pair_source", "pair_start", "pair_end",
+            for name in ("clip_id", "source", "source_kind", "start", "end", "offset", "pair_source", "pair_start", "pair_end",
                          "pair_offset", "split", "annotation", "filtered")}
     tasks = []
     for i, cid in enumerate(cols["clip_id"]):
         split = cols["split"][i] or "all"
-        clip1 = Clip(cols["source"][i], float(cols["start"][i]), float(cols["end"][i]), cols["offset"][i])
+        clip1 = Clip(cols["source"][i], float(cols["start"][i]), float(cols["end"][i]), cols["offset"][i],
+                     cols["source_kind"][i] or "path")
         clip2 = None
         if cols["pair_source"][i] is not None:
             clip2 = Clip(cols["pair_source"][i], float(cols["pair_start"][i]), float(cols["pair_end"][i]),
-                         cols["pair_offset"][i])
+                         cols["pair_offset"][i], clip1.kind)
         tasks.append(RenderTask(cid, f"{split}/{cid}", clip1, clip2, split, cols["annotation"][i], cols["filtered"][i]))
     return tasks
 
@@ -184,13 +185,13 @@ def plan_render(tasks: list[RenderTask], options: RenderOptions, previous: pa.Ta
     finder = VideoFinder(options.videos, options.fetch_manifest)
     found: dict[str, VideoFile] = {}
 
-    def locate(source: str) -> VideoFile:
+    def locate(source: str, kind: str = "path") -> VideoFile:
         if source not in found:
-            path, start, error = finder.find(source, "path")
+            path, start, error = finder.find(source, kind)
             found[source] = VideoFile(path, start, error)
         return found[source]
 
-    groups: dict[str, list[RenderTask]] = {}
+    groups: dict[tuple[str, str], list[RenderTask]] = {}
     for task in tasks:
         row = prev.get(task.id)
         if row is not None and row["status"] == STATUS_OK and _complete(row, out):
@@ -199,12 +200,12 @@ def plan_render(tasks: list[RenderTask], options: RenderOptions, previous: pa.Ta
         if row is not None and row["status"] != STATUS_OK and not options.retry_failed:
             summary.failed_before += 1
             continue
-        groups.setdefault(task.clip1.source, []).append(task)
+        groups.setdefault((task.clip1.kind, task.clip1.source), []).append(task)
     jobs = []
-    for source, group in groups.items():
-        partners = tuple(sorted({(t.clip2.source, locate(t.clip2.source)) for t in group if t.clip2},
+    for (kind, source), group in groups.items():
+        partners = tuple(sorted({(t.clip2.source, locate(t.clip2.source, t.clip2.kind)) for t in group if t.clip2},
                                 key=lambda x: x[0]))
-        jobs.append(RenderJob(out=str(out), video=locate(source), tasks=tuple(group), media=options.media,
+        jobs.append(RenderJob(out=str(out), video=locate(source, kind), tasks=tuple(group), media=options.media,
                               partners=partners, time_limit=options.video_timeout))
     return jobs
 

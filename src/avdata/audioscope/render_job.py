@@ -70,6 +70,7 @@ class Clip:
     start: float
     end: float
     offset: float | None = None
+    kind: str = "path"                 # the clip table's source_kind: path or youtube
 
 
 @dataclass(frozen=True)
