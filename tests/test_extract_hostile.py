@@ -160,6 +160,7 @@ def test_96khz_source_to_mp3_is_resampled_and_says_so(hostile: Path, tmp_path: P
     (["--bitrate", "99999"], "MP3 bitrate must be one of"),
     (["--sample-rate", "16000", "--bitrate", "320"], "MP3 at 16000 Hz has bitrates"),
     (["--timeout", "-1"], "--timeout"),
+    (["--margin", "-1"], "clip plan needs margin >= 0"),
 ])
 def test_bad_options_are_refused_before_any_work(hostile: Path, tmp_path: Path, args: list[str], reason: str) -> None:
     clips = write_table(tmp_path / "c.parquet", [("g", "good.mp4", 1.0, 4.0)])
