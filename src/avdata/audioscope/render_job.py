@@ -265,8 +265,8 @@ def _render(job: RenderJob, task: RenderTask, readers: _Readers, partners: dict[
             pictures = reader.read_frames(task.clip1.start - job.video.file_start,
                                           task.clip1.end - job.video.file_start, deadline=deadline)
             with output_errors(mp4):
-                write_mp4(safe_join(out, mp4), pictures, task.clip1.start - job.video.file_start - offset, mix,
-                          media.sample_rate, media.mp4_options)
+                write_mp4(safe_join(out, mp4), pictures, task.clip1.start - job.video.file_start - offset,
+                          np.clip(mix, -1.0, 1.0), media.sample_rate, media.mp4_options)   # as mix.wav holds it
         files = names + frames + ([mp4] if mp4 else [])
         example = {"id": task.id, "source1": task.clip1.source, "start1": task.clip1.start, "end1": task.clip1.end,
                    "source2": task.clip2.source, "start2": task.clip2.start, "end2": task.clip2.end,
