@@ -323,7 +323,7 @@ class MediaReader:
                      want_audio: bool, want_video: bool) -> bool:
         """Did the seek land after what the span needs (no keyframe at or before the first frame
         wanted, or audio that starts after ``start``)? Then the caller seeks further back."""
-        if want_video:
+        if want_video and packets:                  # no packets at all: the video ended before
             vtb = self.vstream.time_base
             keys = [p.pts * vtb.numerator / vtb.denominator - float(self.origin) for p in packets if p.key]
             if not keys or min(keys) > first + 1e-6:
@@ -331,7 +331,7 @@ class MediaReader:
         if want_audio:
             rate = self.sample_rate
             pos = [p.pos for p in decoded if p.pos is not None]
-            if not pos or min(pos) > start * rate + rate // 50 + 1:
+            if pos and min(pos) > start * rate + rate // 50 + 1:
                 return True
         return False
 
