@@ -200,3 +200,21 @@ def test_cli_refuses_bad_options_and_reports_missing_videos(videos: Path, tmp_pa
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "missing_video: 1" in res.stderr and f"{lst}:3" in res.stderr
     assert len(read_examples(tmp_path / "out" / "examples.jsonl")) == 1
+
+
+def test_spans_close_together_share_one_pass_and_read_the_same(videos: Path) -> None:
+    from avdata.media.reader import MediaReader
+
+    requests = [(s, s + 2.0, [s, s + 0.7, s + 1.4]) for s in (6.0, 0.5, 1.1, 1.6, 4.5, 9.9)]   # some overlap
+    with MediaReader(videos / "a" / "long.mp4") as r:
+        alone = [r.read_span(*q) for q in requests]
+    with MediaReader(videos / "a" / "long.mp4") as r:
+        shared = dict(r.read_spans(requests))
+    assert sorted(shared) == list(range(len(requests)))
+    for i, one in enumerate(alone):
+        both = shared[i]
+        assert both.frame_times == one.frame_times
+        assert both.audio_start_sample == one.audio_start_sample and both.audio.shape == one.audio.shape
+        assert np.abs(both.audio - one.audio).max() < 1e-3        # AAC noise bands aside, the same samples
+    # one pass: overlapping clips decode their common frames once, not once per clip
+    assert shared[0].frames_decoded < sum(s.frames_decoded for s in alone)

@@ -142,18 +142,39 @@ class _Readers:
 
 
 def render_video(job: RenderJob) -> list[Row]:
-    """Render every example of one video; one manifest row each (never raises for media)."""
-    t0 = time.monotonic()
-    deadline = t0 + job.time_limit if job.time_limit else None
+    """Render every example of one video; one manifest row each (never raises for media).
+
+    Clip 1 of every example is read through ``MediaReader.read_spans``, so examples close
+    together in the video share one decoding pass."""
+    deadline = time.monotonic() + job.time_limit if job.time_limit else None
     partners = dict(job.partners)
     readers = _Readers()
     jpeg = JpegWriter(job.media.frames)
-    rows = []
+    rows: list[Row] = []
+    tasks = list(job.tasks)
     try:
-        for task in sorted(job.tasks, key=lambda t: t.clip1.start):
-            t1 = time.monotonic()
+        try:
+            reader = readers.get(job.video)
+        except MediaError as e:
+            return [error_row(t, e.code, e.message) for t in tasks]
+        fs = job.video.file_start
+        requests, asked = [], []
+        for task in tasks:
             try:
-                row = _render(job, task, readers, partners, jpeg, deadline)
+                _check_inside(reader, task.clip1, fs)
+            except MediaError as e:
+                rows.append(error_row(task, e.code, e.message))
+                continue
+            times = frame_times(task.clip1, job.media.frames.count)
+            requests.append((max(0.0, task.clip1.start - fs), task.clip1.end - fs, [t - fs for t in times]))
+            asked.append(task)
+        t1 = time.monotonic()
+        for i, span in reader.read_spans(requests, deadline=deadline):
+            task = asked[i]
+            try:
+                if isinstance(span, MediaError):
+                    raise span
+                row = _render(job, task, reader, span, readers, partners, jpeg, deadline)
             except MediaError as e:
                 row = error_row(task, e.code, e.message)
             except UnsafePathError as e:
@@ -163,33 +184,43 @@ def render_video(job: RenderJob) -> list[Row]:
             except Exception as e:  # noqa: BLE001  any other failure is this example's, not the run's
                 row = error_row(task, "decode_error", f"{task.clip1.source}: {type(e).__name__}: {e}")
             row["seconds"] = time.monotonic() - t1
+            t1 = time.monotonic()
             rows.append(row)
     finally:
         readers.close()
     return rows
 
 
-def _read_audio(reader: MediaReader, clip: Clip, file_start: float, media: RenderMedia,
-                frame_times: list[float], deadline: float | None) -> tuple[_Audio, Any]:
-    """The clip's audio at the output rate, exactly ``round(length * rate)`` samples (zeros
-    after the source's end, marked), and the span read (its frames)."""
+def _check_inside(reader: MediaReader, clip: Clip, file_start: float) -> None:
     if reader.astream is None:
         raise MediaError("no_audio_stream", f"{reader.path}: no audio stream")
-    start, end = clip.start - file_start, clip.end - file_start
-    if start >= reader.duration or end <= 0:
+    if clip.start - file_start >= reader.duration or clip.end - file_start <= 0:
         raise MediaError("segment_outside_video", f"{clip.source}: [{clip.start:.3f}, {clip.end:.3f}] s is outside "
                                                   f"the video ({reader.duration + file_start:.3f} s)")
-    span = reader.read_span(max(0.0, start), end, [t - file_start for t in frame_times], deadline=deadline)
+
+
+def _audio_of(span: Any, clip: Clip, file_start: float, media: RenderMedia, path: str) -> _Audio:
+    """The clip's audio at the output rate, exactly ``round(length * rate)`` samples (zeros where
+    the source has none: before its start or after its end, marked ``padded``)."""
     rate = media.sample_rate
     want = int(round((clip.end - clip.start) * rate))
     if span.audio is None or span.audio.shape[1] == 0:
-        raise MediaError("decode_error", f"{reader.path}: no audio decoded in [{clip.start:.3f}, {clip.end:.3f}] s")
+        raise MediaError("decode_error", f"{path}: no audio decoded in [{clip.start:.3f}, {clip.end:.3f}] s")
     got = convert_audio(span.audio, span.sample_rate, rate, media.channels)
-    lead = int(round(max(0.0, -start) * rate))             # a span that starts before the file
+    lead = int(round(max(0.0, file_start - clip.start) * rate))      # a span that starts before the file
     out = np.zeros((media.channels, want), np.float32)
     k = max(0, min(got.shape[1], want - lead))
     out[:, lead:lead + k] = got[:, :k]
-    return _Audio(out, lead > 0 or lead + k < want), span
+    return _Audio(out, lead > 0 or lead + k < want)
+
+
+def _partner_audio(readers: _Readers, video: VideoFile, clip: Clip, media: RenderMedia,
+                   deadline: float | None) -> _Audio:
+    reader = readers.get(video)
+    _check_inside(reader, clip, video.file_start)
+    span = reader.read_span(max(0.0, clip.start - video.file_start), clip.end - video.file_start, [],
+                            deadline=deadline)
+    return _audio_of(span, clip, video.file_start, media, reader.path)
 
 
 def _place(audio: _Audio, clip: Clip, media: RenderMedia) -> _Audio:
@@ -217,16 +248,14 @@ def _write_wav(out: Path, rel: str, samples: np.ndarray, media: RenderMedia) -> 
     return rel
 
 
-def _render(job: RenderJob, task: RenderTask, readers: _Readers, partners: dict[str, VideoFile], jpeg: JpegWriter,
-            deadline: float | None) -> Row:
+def _render(job: RenderJob, task: RenderTask, reader: MediaReader, span: Any, readers: _Readers,
+            partners: dict[str, VideoFile], jpeg: JpegWriter, deadline: float | None) -> Row:
     media = job.media
     out = Path(job.out)
     folder = f"{safe_name(task.split)}/{safe_name(task.id)}"
     ext = media.audio_format
-    reader = readers.get(job.video)
     times = frame_times(task.clip1, media.frames.count)
-    audio1, span = _read_audio(reader, task.clip1, job.video.file_start, media, times, deadline)
-    audio1 = _place(audio1, task.clip1, media)
+    audio1 = _place(_audio_of(span, task.clip1, job.video.file_start, media, reader.path), task.clip1, media)
     frames, taken = _write_frames(out, folder, span, times, job.video.file_start, jpeg, reader)
     row = error_row(task, "ok", "")
     files = list(frames)
@@ -241,8 +270,7 @@ def _render(job: RenderJob, task: RenderTask, readers: _Readers, partners: dict[
     else:
         video2 = partners.get(task.clip2.source, VideoFile(None, error=("missing_video", f"{task.clip2.source}: "
                                                                                          "no video file")))
-        audio2, _ = _read_audio(readers.get(video2), task.clip2, video2.file_start, media, [], deadline)
-        audio2 = _place(audio2, task.clip2, media)
+        audio2 = _place(_partner_audio(readers, video2, task.clip2, media, deadline), task.clip2, media)
         n = max(audio1.samples.shape[1], audio2.samples.shape[1])
         s1 = np.pad(audio1.samples, ((0, 0), (0, n - audio1.samples.shape[1])))
         s2 = np.pad(audio2.samples, ((0, 0), (0, n - audio2.samples.shape[1])))

@@ -28,7 +28,7 @@ import bisect
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -39,6 +39,8 @@ from avdata.errors import MediaError
 
 AUDIO_PREROLL = 0.5   # seconds decoded before a clip so codecs with overlap (AAC, Opus) settle
 SEEK_RETREATS = (0.0, 2.0, 10.0, 60.0, None)   # seconds further back per retry; None: from the start
+SHARED_READ_GAP = 4.0       # read_spans: spans closer than this (s) share one pass ...
+SHARED_READ_LENGTH = 60.0   # ... of at most this many seconds (bounds the audio held)
 
 
 @dataclass
@@ -318,6 +320,68 @@ class MediaReader:
                     yield packet
         except av.FFmpegError:
             return
+
+    def read_spans(self, requests: Sequence[tuple[float, float, list[float]]], *, deadline: float | None = None,
+                   max_gap: float = SHARED_READ_GAP, max_length: float = SHARED_READ_LENGTH,
+                   ) -> Iterator[tuple[int, Span | MediaError]]:
+        """``read_span`` for many ``(start, end, frame_times)`` of this file, yielding
+        ``(index, span or error)`` in time order. Spans less than ``max_gap`` s apart are read in
+        one pass (up to ``max_length`` s): one seek, one demux, the decoder going on from one
+        clip's frames to the next, where separate reads would each decode from a keyframe again
+        (consecutive 5 s windows of a video are the usual AudioScope case). Each span's audio is
+        the same samples a separate read gives."""
+        def first(i: int) -> float:
+            return min([requests[i][0], *requests[i][2]])
+
+        def last(i: int) -> float:
+            return max([requests[i][1], *requests[i][2]])
+
+        group: list[int] = []
+        g0 = g1 = 0.0
+        for i in sorted(range(len(requests)), key=first):
+            if group and first(i) - g1 <= max_gap and last(i) - g0 <= max_length:
+                group.append(i)
+                g1 = max(g1, last(i))
+                continue
+            if group:
+                yield from self._read_group(requests, group, deadline)
+            group, g0, g1 = [i], first(i), last(i)
+        if group:
+            yield from self._read_group(requests, group, deadline)
+
+    def _read_group(self, requests: Sequence[tuple[float, float, list[float]]], group: list[int],
+                    deadline: float | None) -> Iterator[tuple[int, Span | MediaError]]:
+        if len(group) == 1:
+            i = group[0]
+            try:
+                yield i, self.read_span(*requests[i], deadline=deadline)
+            except MediaError as e:
+                yield i, e
+            return
+        g0 = min(requests[i][0] for i in group)
+        g1 = max(requests[i][1] for i in group)
+        times = sorted({t for i in group for t in requests[i][2]})
+        try:
+            whole = self.read_span(g0, g1, times, deadline=deadline)
+        except MediaError:
+            for i in group:                          # find which span the error belongs to
+                yield from self._read_group(requests, [i], deadline)
+            return
+        rate = whole.sample_rate
+        frame_at = {t: (f, ft) for t, f, ft in zip(times, whole.frames, whole.frame_times)}
+        for i in group:
+            start, end, wanted = requests[i]
+            span = Span(sample_rate=rate, layout=whole.layout, frames_decoded=whole.frames_decoded)
+            if whole.audio is not None:
+                s0 = int(round(start * rate)) - whole.audio_start_sample
+                s1 = int(round(end * rate)) - whole.audio_start_sample
+                span.audio = whole.audio[:, s0:s1]
+                span.audio_start_sample = s0 + whole.audio_start_sample
+            for t in wanted:
+                frame, ft = frame_at.get(t, (None, None))
+                span.frames.append(frame)
+                span.frame_times.append(ft)
+            yield i, span
 
     def _landed_late(self, decoded: list[_AudioPiece], packets: list[_Pkt], start: float, first: float,
                      want_audio: bool, want_video: bool) -> bool:
