@@ -125,6 +125,9 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     summary.extract = run_extract(clips, ExtractOptions(videos=str(videos), out=str(media),
                                                         fetch_manifest=str(fetch_manifest), workers=workers))
     summary.stages.extend(summary.extract.lines())
+    scope = clips.filter(pa.compute.is_in(clips.column("dataset"), pa.array(["audioscope", "audioscope_v2"])))
+    summary.stages.extend(run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
+                                                          fetch_manifest=str(fetch_manifest), workers=workers)).lines())
 
     summary.index = build_index(IndexOptions(clips=clips_path, manifest=media / "extract_manifest.parquet",
                                              media=media, out=out / "index", features=True, workers=workers))
@@ -141,8 +144,4 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
-
-    scope = clips.filter(pa.compute.is_in(clips.column("dataset"), pa.array(["audioscope", "audioscope_v2"])))
-    summary.stages.extend(run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
-                                                          fetch_manifest=str(fetch_manifest), workers=workers)).lines())
     return summary

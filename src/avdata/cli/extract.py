@@ -13,6 +13,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
 
 
 @cli.command("extract")
+@usage_errors()
 @click.argument("clips", type=click.Path(exists=True, dir_okay=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
@@ -40,7 +41,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
 @click.option("--chunk-size", type=click.IntRange(1), default=35_000, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--executor", default="local", show_default=True)
-@click.option("--timeout", "video_timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+@click.option("--timeout", "video_timeout", type=float, default=600.0, show_default=True,
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
@@ -51,14 +52,15 @@ def extract_command(clips: str, videos: str, out: str, manifest: str | None, fet
                     chunk_prefix: str, chunk_size: int, workers: int | None, executor: str,
                     video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
     """Cut the gold clip and negative clips of every segment in CLIPS: audio and frames."""
-    with usage_errors():
-        media = MediaOptions(
-            audio=AudioOptions(format=audio_format, sample_rate=sample_rate, mono=mono,
-                               bitrate=bitrate * 1000, mp3_quality=mp3_quality),
-            frames=FrameOptions(count=frame_count, jpeg_quality=jpeg_quality, short_side=short_side),
-            plan=PlanOptions(margin=margin, max_length=negative_max, min_length=negative_min,
-                             max_negatives=negatives),
-        )
+    if video_timeout < 0:
+        raise click.BadParameter(f"{video_timeout:g} is negative (0: no limit)", param_hint="'--timeout'")
+    media = MediaOptions(
+        audio=AudioOptions(format=audio_format, sample_rate=sample_rate, mono=mono,
+                           bitrate=bitrate * 1000, mp3_quality=mp3_quality),
+        frames=FrameOptions(count=frame_count, jpeg_quality=jpeg_quality, short_side=short_side),
+        plan=PlanOptions(margin=margin, max_length=negative_max, min_length=negative_min,
+                         max_negatives=negatives),
+    )
     options = ExtractOptions(videos=videos, out=out, manifest=manifest, fetch_manifest=fetch_manifest,
                              media=media, chunk_prefix=chunk_prefix, chunk_size=chunk_size,
                              workers=workers, executor=executor, video_timeout=video_timeout or None,

@@ -12,8 +12,9 @@ from avdata.errors import OptionError
 
 @contextlib.contextmanager
 def usage_errors() -> Iterator[None]:
-    """Run option construction; an ``OptionError`` becomes a click usage error (exit code 2,
-    one line), raised before any work starts."""
+    """Around option construction (a ``with`` block, or a command as a decorator): an
+    ``OptionError`` becomes a click usage error (exit code 2, one line), raised before any work
+    starts because options are checked when they are built."""
     try:
         yield
     except OptionError as e:
