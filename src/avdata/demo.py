@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from avdata.audioscope.render import RenderOptions, run_render
 from avdata.extract.run import ExtractOptions, ExtractSummary, run_extract
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.fetch.sections import hull, plan_sections
@@ -123,6 +125,9 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     summary.extract = run_extract(clips, ExtractOptions(videos=str(videos), out=str(media),
                                                         fetch_manifest=str(fetch_manifest), workers=workers))
     summary.stages.extend(summary.extract.lines())
+    scope = clips.filter(pa.compute.is_in(clips.column("dataset"), pa.array(["audioscope", "audioscope_v2"])))
+    summary.stages.extend(run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
+                                                          fetch_manifest=str(fetch_manifest), workers=workers)).lines())
 
     summary.index = build_index(IndexOptions(clips=clips_path, manifest=media / "extract_manifest.parquet",
                                              media=media, out=out / "index", features=True, workers=workers))

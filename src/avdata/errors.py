@@ -29,6 +29,10 @@ class SchemaError(AvdataError):
     """A table (clip table, manifest) does not have the columns or types a stage needs."""
 
 
+class OptionError(AvdataError):
+    """An option value a stage cannot honour; raised before any work starts (CLI: usage error)."""
+
+
 class UnsafePathError(AvdataError):
     """A path taken from data would leave its root directory or is not a plain relative path."""
 

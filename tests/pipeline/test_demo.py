@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 import av
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.manifest import latest, read_manifest
@@ -36,6 +38,8 @@ def test_demo_runs_the_pipeline_and_resumes(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "avdata", "demo", "--out", str(out), "--workers", "2"],
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and "done 0, skipped (already complete)" in again.stdout, again.stdout[-1500:]
+    rendered = (out / "render" / "examples.jsonl").read_text().splitlines()
+    assert len(rendered) == clips.filter(pa.compute.starts_with(clips.column("dataset"), "audioscope")).num_rows
 
 
 def test_demo_index_lines_resolve_to_media_that_decodes(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ COMMAND_MODULES: dict[str, str] = {
     "export": "avdata.cli.export",
     "fetch": "avdata.cli.fetch",
     "extract": "avdata.cli.extract",
+    "render": "avdata.cli.render",
     "index": "avdata.cli.index",
     "weights": "avdata.cli.index",
     "report": "avdata.cli.index",

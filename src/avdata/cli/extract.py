@@ -6,6 +6,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import usage_errors
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
 from avdata.extract.run import ExtractOptions, run_extract
@@ -13,6 +14,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
 
 
 @cli.command("extract")
+@usage_errors()
 @click.argument("clips", type=click.Path(exists=True, dir_okay=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
@@ -51,6 +53,8 @@ def extract_command(clips: str, videos: str, out: str, manifest: str | None, fet
                     chunk_prefix: str, chunk_size: int, workers: int | None, executor: str, ray_address: str | None,
                     video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
     """Cut the gold clip and negative clips of every segment in CLIPS: audio and frames."""
+    if video_timeout < 0:
+        raise click.BadParameter(f"{video_timeout:g} is negative (0: no limit)", param_hint="'--timeout'")
     media = MediaOptions(
         audio=AudioOptions(format=audio_format, sample_rate=sample_rate, mono=mono,
                            bitrate=bitrate * 1000, mp3_quality=mp3_quality),

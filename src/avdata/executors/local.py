@@ -4,12 +4,21 @@
 With ``item_timeout`` the local executor supervises its workers itself: one process per worker,
 one item at a time each; a worker whose item overruns (a decoder stuck in C code, say) is killed
 and replaced, and ``on_lost(item, "timeout")`` supplies that item's result (``"worker_died"`` if
-the worker crashed), so the run goes on."""
+the worker crashed), so the run goes on.
+
+Workers never outlive the run: each asks the kernel for SIGKILL when its parent dies
+(``prctl(PR_SET_PDEATHSIG)`` on Linux) and, everywhere, watches its parent from a thread and
+exits when it is gone (a SIGKILL of the main process leaves no orphan decoding on)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +32,31 @@ from avdata.executors import bounded_map, register_executor
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Make this (worker) process end when ``parent_pid`` ends: a parent-death signal on Linux,
+    and a watcher thread on every platform (also covers a parent gone before the signal was set)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass                                    # the watcher below still works
+    if os.getppid() != parent_pid:
+        os._exit(1)                                 # the parent died before we got here
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="avdata-parent-watch", daemon=True).start()
 
 
 @register_executor("inline")
@@ -54,12 +88,14 @@ class LocalExecutor:
         if workers <= 1:
             yield from InlineExecutor().map_unordered(fn, items)
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             yield from bounded_map(pool, fn, items, workers * self.max_in_flight_per_worker)
 
 
-def _worker_loop(conn: Connection) -> None:
+def _worker_loop(conn: Connection, parent_pid: int) -> None:
     """A supervised worker: receive (fn, item), send back ("ok", result) or ("error", exception)."""
+    exit_with_parent(parent_pid)
     while True:
         try:
             msg = conn.recv()
@@ -86,7 +122,8 @@ class _Worker:
 
 def _start_worker() -> _Worker:
     parent, child = multiprocessing.Pipe()
-    proc = multiprocessing.get_context().Process(target=_worker_loop, args=(child,), daemon=True)
+    proc = multiprocessing.get_context().Process(target=_worker_loop, args=(child, os.getpid()),
+                                                     daemon=True)
     proc.start()
     child.close()
     return _Worker(proc, parent)

@@ -9,12 +9,14 @@ clip gets a manifest row (``extract.schema``) with a status and a one-line messa
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avdata.errors import MediaError
+from avdata.errors import MediaError, OptionError, UnsafePathError
 from avdata.extract.plan import ClipSpan, PlanOptions, plan_clips
 from avdata.media.encode import AudioOptions, FrameOptions, JpegWriter, convert_audio, write_audio
 from avdata.media.reader import MediaReader
@@ -70,6 +72,15 @@ def frame_name(clip_id: str, clip: str, count: int, k: int) -> str:
     return f"{safe_name(clip_id)}.{clip}.{count}_{k:02d}.jpg"
 
 
+@contextlib.contextmanager
+def output_errors(rel: str) -> Iterator[None]:
+    """Turn a failed write (permission, a file where a folder should be, disk) into ``output_error``."""
+    try:
+        yield
+    except OSError as e:
+        raise MediaError("output_error", f"cannot write {rel}: {e.strerror or e}") from e
+
+
 def frame_timestamps(start: float, end: float, count: int) -> list[float]:
     """``start + i * (end - start) / (count - 1)`` for i = 0..count-1 (just ``start`` for one)."""
     if count <= 0:
@@ -113,15 +124,26 @@ def extract_video(job: VideoJob) -> list[Row]:
             start, end = seg.start - job.offset, seg.end - job.offset
             clips = plan_clips(start, end, reader.duration, job.options.plan)
             if not clips:
-                rows.append(error_row(seg, "p0", "segment_outside_video",
-                                      f"segment [{seg.start:.3f}, {seg.end:.3f}] s is outside the video "
-                                      f"({reader.duration + job.offset:.3f} s)"))
+                rows.append(_outside_row(seg, reader, job.offset, start))
                 continue
             for clip in clips:
                 if clip.name in seg.done:
                     continue
                 rows.append(_extract_clip(job, reader, jpeg, seg, clip, deadline))
     return rows
+
+
+def _outside_row(seg: SegmentTask, reader: MediaReader, offset: float, start: float) -> Row:
+    """A segment past the video's last data: outside it, or in a part the header claims but the
+    file lacks (a truncated download: ``decode_error``)."""
+    if reader.claimed_duration is not None and start < reader.claimed_duration - 0.5:
+        return error_row(seg, "p0", "decode_error",
+                         f"{reader.path}: segment [{seg.start:.3f}, {seg.end:.3f}] s lies past the last data "
+                         f"({reader.duration + offset:.3f} s) although the header says "
+                         f"{reader.claimed_duration + offset:.3f} s (file truncated?)")
+    return error_row(seg, "p0", "segment_outside_video",
+                     f"segment [{seg.start:.3f}, {seg.end:.3f}] s is outside the video "
+                     f"({reader.duration + offset:.3f} s)")
 
 
 def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: SegmentTask,
@@ -140,12 +162,14 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
             problems.append(("decode_error", f"{job.video}: no audio decoded in [{row['start']:.3f}, "
                                              f"{row['end']:.3f}] s (file truncated?)"))
         else:
-            rate = opts.audio.output_rate(span.sample_rate)
+            rate, bitrate, note = opts.audio.resolve(span.sample_rate)
             channels = opts.audio.output_channels(span.audio.shape[0])
             samples = convert_audio(span.audio, span.sample_rate, rate, channels)
             rel = f"{seg.dir}/aclip/{audio_name(seg.clip_id, clip.name, opts.audio.format)}"
-            write_audio(safe_join(out, rel), samples, rate, opts.audio)
-            row.update(audio_file=rel, audio_samples=int(samples.shape[1]), sample_rate=rate, channels=channels)
+            with output_errors(rel):
+                write_audio(safe_join(out, rel), samples, rate, opts.audio, bitrate)
+            row.update(audio_file=rel, audio_samples=int(samples.shape[1]), sample_rate=rate, channels=channels,
+                       message=note)
         if times:
             if reader.vstream is None:
                 problems.append(("no_video_stream", f"{job.video}: no video stream; audio only"))
@@ -155,7 +179,8 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
                     if frame is None or t is None or t < clip.start - STALE_FRAME:
                         continue                    # missing, or a stale frame from before the clip
                     rel = f"{seg.dir}/frame/{frame_name(seg.clip_id, clip.name, len(times), k)}"
-                    jpeg.write(safe_join(out, rel), frame)
+                    with output_errors(rel):
+                        jpeg.write(safe_join(out, rel), frame)
                     files.append(rel)
                     taken.append(t + job.offset)
                 row.update(frame_files=files, frame_times=taken)
@@ -164,10 +189,15 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
                                                      f"in [{row['start']:.3f}, {row['end']:.3f}] s"))
     except MediaError as e:
         problems.insert(0, (e.code, e.message))
+    except UnsafePathError as e:
+        problems.insert(0, ("unsafe_path", f"{seg.clip_id}: {e}"))
+    except OptionError as e:
+        problems.insert(0, ("bad_option", f"{seg.clip_id}: {e}"))
     except Exception as e:  # noqa: BLE001  any other failure is this clip's, not the run's
         problems.insert(0, ("decode_error", f"{job.video}: {type(e).__name__}: {e}"))
     if problems:
-        order = ["timeout", "decode_error", "no_video_stream", "no_audio_stream"]
+        order = ["output_error", "unsafe_path", "bad_option", "timeout", "decode_error", "no_video_stream",
+                 "no_audio_stream"]
         problems.sort(key=lambda p: order.index(p[0]) if p[0] in order else -1)
         row["status"], row["message"] = problems[0][0], _one_line("; ".join(m for _, m in problems))
     row["seconds"] = time.monotonic() - t0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, OptionError
 from avdata.paths import safe_name
 
 EPS = 1e-9
@@ -35,7 +35,7 @@ class PlanOptions:
 
     def __post_init__(self) -> None:
         if self.margin < 0 or self.min_length <= 0 or self.max_length < self.min_length or self.max_negatives < 0:
-            raise AvdataError(
+            raise OptionError(
                 "clip plan needs margin >= 0, 0 < min_length <= max_length and max_negatives >= 0; "
                 f"got {self}")
 

@@ -68,6 +68,7 @@ class ExtractSummary:
     failed: dict[str, int] = field(default_factory=dict)
     failed_before: int = 0                 # failed in an earlier run and not retried
     seconds: float = 0.0
+    notes: dict[str, int] = field(default_factory=dict)   # written, with a change the user should know
 
     @property
     def any_failed(self) -> bool:
@@ -82,6 +83,7 @@ class ExtractSummary:
         out += [f"    {code}: {n}" for code, n in sorted(self.failed.items(), key=lambda x: (-x[1], x[0]))]
         if self.failed_before:
             out.append(f"  failed earlier, not retried (use --retry-failed): {self.failed_before}")
+        out += [f"  note: {n} clip(s): {text}" for text, n in sorted(self.notes.items(), key=lambda x: -x[1])[:5]]
         out.append(f"  manifest: {self.manifest}")
         return out
 
@@ -242,6 +244,8 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
             for r in rows:
                 if r["status"] == STATUS_OK:
                     summary.clips_ok += 1
+                    if r.get("message"):
+                        summary.notes[r["message"]] = summary.notes.get(r["message"], 0) + 1
                 else:
                     failed[r["status"]] += 1
             if buffered >= 256 or time.monotonic() - last_flush >= 5.0:

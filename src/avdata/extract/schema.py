@@ -38,4 +38,7 @@ ERROR_CODES = (
     "segment_outside_video",
     "decode_error",
     "timeout",
+    "output_error",          # an output file could not be written (permission, a file in the way, disk)
+    "unsafe_path",           # an output path from data (clip id, a symlinked folder) would leave the root
+    "bad_option",            # an option the encoder cannot honour for this clip
 )

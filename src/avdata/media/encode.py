@@ -19,8 +19,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from avdata.atomic import atomic_path, write_bytes_atomic
-from avdata.errors import AvdataError
-from avdata.media.mp3 import encode_mp3, pcm_int16
+from avdata.errors import AvdataError, OptionError
+from avdata.media.mp3 import MP3_KBPS, MP3_RATES, encode_mp3, mp3_kbps_for, pcm_int16
 
 AUDIO_FORMATS = {            # extension -> (container format, codec, sample format); MP3: media.mp3
     "mp3": ("mp3", "lame", "s16"),
@@ -31,10 +31,18 @@ AUDIO_FORMATS = {            # extension -> (container format, codec, sample for
 OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 
 
+OPUS_BITRATES = (6_000, 510_000)     # libopus's range, bit/s
+
+
 @dataclass(frozen=True)
 class AudioOptions:
     """Audio clip encoding. ``sample_rate``/``mono``: None/False keep the source's.
-    ``mp3_quality``: LAME's algorithm quality 0 (best, slowest) .. 9; None is LAME's default (3)."""
+    ``mp3_quality``: LAME's algorithm quality 0 (best, slowest) .. 9; None is LAME's default (3).
+
+    Values an encoder would silently change are refused here (``OptionError``), before any work:
+    an MP3 or Opus rate the codec lacks, an MP3 bitrate LAME does not have, an Opus bitrate out of
+    range. A *source* rate MP3 cannot hold (96 kHz) is resampled to the nearest one it can, and
+    ``resolve`` says so."""
 
     format: str = "mp3"
     sample_rate: int | None = None
@@ -44,17 +52,52 @@ class AudioOptions:
 
     def __post_init__(self) -> None:
         if self.format not in AUDIO_FORMATS:
-            raise AvdataError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}; got {self.format!r}")
+            raise OptionError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}; got {self.format!r}")
         if self.sample_rate is not None and not 1000 <= self.sample_rate <= 384000:
-            raise AvdataError(f"sample rate out of range: {self.sample_rate}")
+            raise OptionError(f"sample rate out of range (1000..384000 Hz): {self.sample_rate}")
         if self.mp3_quality is not None and not 0 <= self.mp3_quality <= 9:
-            raise AvdataError(f"mp3 quality must be 0..9; got {self.mp3_quality}")
+            raise OptionError(f"mp3 quality must be 0..9; got {self.mp3_quality}")
+        if self.format == "mp3":
+            if self.sample_rate is not None and self.sample_rate not in MP3_RATES:
+                raise OptionError(f"MP3 cannot hold {self.sample_rate} Hz; use one of "
+                                  f"{', '.join(map(str, MP3_RATES))}")
+            kbps = sorted(set(MP3_KBPS[3]) | set(MP3_KBPS[2]))
+            if self.bitrate % 1000 or self.bitrate // 1000 not in kbps:
+                raise OptionError(f"MP3 bitrate must be one of {', '.join(map(str, kbps))} kbit/s; "
+                                  f"got {self.bitrate / 1000:g}")
+            if self.sample_rate is not None:
+                mp3_kbps_for(self.sample_rate, self.bitrate // 1000, strict=True)
+        if self.format == "opus":
+            if self.sample_rate is not None and self.sample_rate not in OPUS_RATES:
+                raise OptionError(f"Opus cannot hold {self.sample_rate} Hz; use one of "
+                                  f"{', '.join(map(str, sorted(OPUS_RATES)))}")
+            if not OPUS_BITRATES[0] <= self.bitrate <= OPUS_BITRATES[1]:
+                raise OptionError(f"Opus bitrate must be {OPUS_BITRATES[0] // 1000}..{OPUS_BITRATES[1] // 1000} "
+                                  f"kbit/s; got {self.bitrate / 1000:g}")
 
     def output_rate(self, source_rate: int) -> int:
+        """The rate written: the option's, else the source's, else (a rate the format cannot
+        hold) the nearest one it can (ties go up)."""
         rate = self.sample_rate or source_rate
-        if self.format == "opus" and rate not in OPUS_RATES:
-            rate = 48000
+        allowed = {"mp3": MP3_RATES, "opus": OPUS_RATES}.get(self.format)
+        if allowed and rate not in allowed:
+            rate = min(allowed, key=lambda r: (abs(r - rate), -r))
         return rate
+
+    def resolve(self, source_rate: int) -> tuple[int, int, str]:
+        """(rate, bitrate) written for a source rate, and a note when either differs from what
+        was asked (the source's rate for rate, the option for bitrate); "" when nothing changed."""
+        rate = self.output_rate(source_rate)
+        notes = []
+        if rate != (self.sample_rate or source_rate):
+            notes.append(f"resampled {source_rate} Hz to {rate} Hz ({self.format} cannot hold {source_rate} Hz)")
+        bitrate = self.bitrate
+        if self.format == "mp3":
+            kbps = mp3_kbps_for(rate, bitrate // 1000)
+            if kbps * 1000 != bitrate:
+                notes.append(f"MP3 at {rate} Hz has no {bitrate // 1000} kbit/s; wrote {kbps} kbit/s")
+                bitrate = kbps * 1000
+        return rate, bitrate, "; ".join(notes)
 
     def output_channels(self, source_channels: int) -> int:
         if self.mono:
@@ -75,11 +118,11 @@ class FrameOptions:
 
     def __post_init__(self) -> None:
         if self.count < 0:
-            raise AvdataError(f"frame count must be >= 0; got {self.count}")
+            raise OptionError(f"frame count must be >= 0; got {self.count}")
         if not 1 <= self.jpeg_quality <= 31:
-            raise AvdataError(f"JPEG quality (q:v) must be 1..31; got {self.jpeg_quality}")
+            raise OptionError(f"JPEG quality (q:v) must be 1..31; got {self.jpeg_quality}")
         if self.short_side is not None and self.short_side < 2:
-            raise AvdataError(f"short side must be >= 2 pixels; got {self.short_side}")
+            raise OptionError(f"short side must be >= 2 pixels; got {self.short_side}")
 
 
 def _layout(channels: int) -> str:
@@ -87,13 +130,16 @@ def _layout(channels: int) -> str:
 
 
 def convert_audio(samples: np.ndarray, rate: int, out_rate: int, out_channels: int) -> np.ndarray:
-    """Resample and/or remix float32 (channels, n) audio; the result has exactly
+    """Resample and/or remix float32 (channels, n) audio (mono: the channels' mean; mono to stereo:
+    both channels the same; other remixes by FFmpeg's matrix); the result has exactly
     ``round(n * out_rate / rate)`` samples and its first sample is the input's first sample."""
     channels, n = samples.shape
+    if out_channels == 1 and channels > 1:       # the mean, with or without resampling
+        samples, channels = samples.mean(axis=0, keepdims=True, dtype=np.float32), 1
+    elif out_channels == 2 and channels == 1:
+        samples, channels = np.repeat(samples, 2, axis=0), 2
     if out_rate == rate and out_channels == channels:
         return samples
-    if out_rate == rate and out_channels == 1:
-        return samples.mean(axis=0, keepdims=True, dtype=np.float32)
     want = int(round(n * out_rate / rate))
     if n == 0:
         return np.zeros((out_channels, 0), np.float32)
@@ -111,10 +157,12 @@ def convert_audio(samples: np.ndarray, rate: int, out_rate: int, out_channels: i
     return np.ascontiguousarray(out[:, :want])
 
 
-def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int, options: AudioOptions) -> None:
-    """Encode float32 (channels, n) samples at ``rate`` to ``path`` (format from ``options``)."""
+def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int, options: AudioOptions,
+                bitrate: int | None = None) -> None:
+    """Encode float32 (channels, n) samples at ``rate`` to ``path`` (format from ``options``;
+    ``bitrate``: the one ``options.resolve`` chose, default the option's)."""
     if options.format == "mp3":
-        write_bytes_atomic(path, encode_mp3(samples, rate, options.bitrate, options.mp3_quality))
+        write_bytes_atomic(path, encode_mp3(samples, rate, bitrate or options.bitrate, options.mp3_quality))
         return
     fmt, codec, sample_fmt = AUDIO_FORMATS[options.format]
     channels = samples.shape[0]
@@ -126,7 +174,7 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int, op
             cc.format = sample_fmt
             cc.thread_count = 1
             if options.format == "opus":
-                cc.bit_rate = options.bitrate
+                cc.bit_rate = bitrate or options.bitrate
             data = samples
             if sample_fmt == "s16":
                 data = pcm_int16(samples).reshape(1, -1)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import lameenc
 import numpy as np
 
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, OptionError
 
 LAME_DEFAULT_QUALITY = 3       # lame_init()'s algorithm quality; ffmpeg keeps it when -compression_level is unset
 ENCODER_DELAY = 576            # LAME 3.100's encoder delay (ENCDELAY) at every MPEG-1/2/2.5 rate
@@ -45,6 +45,7 @@ _KBPS = {
     2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
 }
 MP3_RATES = tuple(sorted(r for rates in _RATES.values() for r in rates))
+MP3_KBPS = {3: _KBPS[3][1:], 2: _KBPS[2][1:]}    # MPEG-1 rates; MPEG-2 and 2.5 rates
 _FLAGS = 0x0001 | 0x0002 | 0x0004 | 0x0008   # frames, bytes, TOC, quality fields present
 _TAG_BYTES = 4 + 4 + 4 + 4 + 100 + 4 + 36    # "Info" .. tag CRC
 
@@ -158,6 +159,17 @@ def pcm_int16(samples: np.ndarray) -> np.ndarray:
     np.clip(samples.T, -1.0, 32767 / 32768, out=scaled)
     scaled *= 32768
     return scaled.astype(np.int16).reshape(-1)
+
+
+def mp3_kbps_for(rate: int, kbps: int, *, strict: bool = False) -> int:
+    """The CBR bitrate LAME writes at ``rate`` for ``kbps``: itself when the rate's MPEG version
+    has it, else the nearest it has (``strict``: raise ``OptionError`` instead)."""
+    table = MP3_KBPS[3] if rate in _RATES[3] else MP3_KBPS[2]
+    if kbps in table:
+        return kbps
+    if strict:
+        raise OptionError(f"MP3 at {rate} Hz has bitrates {', '.join(map(str, table))} kbit/s; got {kbps}")
+    return min(table, key=lambda k: (abs(k - kbps), -k))
 
 
 def lame_encode(pcm: np.ndarray, rate: int, channels: int, bitrate: int, quality: int) -> bytes:

@@ -13,7 +13,13 @@ keyframe the seek landed on. FFmpeg's AAC decoder keeps its noise generator acro
 PNS bands differ by about -80 dB with the decoding history: audio is exact in timing and length,
 not bit-identical between reading orders.
 
-All times here are in the file's own timeline: 0 is the container's start time.
+All times here are in the file's own timeline: 0 is the container's start time (its first
+timestamp; a negative start, codec priming, counts as 0), so files that start at 30 s or 1.4 s
+(MPEG-TS) read the same as files that start at 0. ``duration`` runs from there to the last
+timestamp: taken from the streams' sample tables where the container has them (MP4/MOV), else
+from the last packets of the file, never from a Matroska header alone (it may count the start
+offset or be bogus). A seek that lands after what a span needs (MPEG-TS seeks by bytes) is
+retried further back, finally from the start of the file.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import bisect
 import math
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -31,6 +38,9 @@ import numpy as np
 from avdata.errors import MediaError
 
 AUDIO_PREROLL = 0.5   # seconds decoded before a clip so codecs with overlap (AAC, Opus) settle
+SEEK_RETREATS = (0.0, 2.0, 10.0, 60.0, None)   # seconds further back per retry; None: from the start
+SHARED_READ_GAP = 4.0       # read_spans: spans closer than this (s) share one pass ...
+SHARED_READ_LENGTH = 60.0   # ... of at most this many seconds (bounds the audio held)
 
 
 @dataclass
@@ -56,11 +66,11 @@ class _AudioPiece:
     data: np.ndarray | None
 
     @classmethod
-    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int) -> "_AudioPiece":
+    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int, origin: Fraction = Fraction(0)) -> "_AudioPiece":
         pos = None
         if frame.pts is not None:
             tb = frame.time_base                 # int / int: the exact ratio, correctly rounded
-            pos = frame.pts * tb.numerator * rate / tb.denominator
+            pos = float((frame.pts * tb - origin) * rate) if origin else frame.pts * tb.numerator * rate / tb.denominator
         n = frame.samples
         data = None
         if pos is None or (pos + n > lo and pos < hi):
@@ -149,7 +159,9 @@ class MediaReader:
             self.close()
             raise MediaError("unreadable", f"{self.path}: no audio or video stream")
         c = self.container
-        self.origin = Fraction(c.start_time or 0, av.time_base)
+        self.origin = max(Fraction(0), Fraction(c.start_time or 0, av.time_base))
+        self.claimed_duration = (max(0.0, float(Fraction(c.duration, av.time_base) - self.origin))
+                                 if c.duration else None)    # the header's word, maybe wrong
         self.duration = self._probe_duration()
 
     def _take_streams(self) -> None:
@@ -164,22 +176,45 @@ class MediaReader:
 
     # -- probing ---------------------------------------------------------------------------
     def _probe_duration(self) -> float:
+        """First timestamp to last: the streams' own durations (MP4/MOV sample tables) when they
+        have them, else the end of the last packets (a seek to the end), else the header's."""
         c = self.container
-        if c.duration is not None and c.duration > 0:
-            return float(Fraction(c.duration, av.time_base))
         ends = [float(s.duration * s.time_base + (s.start_time or 0) * s.time_base - self.origin)
                 for s in (self.vstream, self.astream) if s is not None and s.duration]
-        if ends:
+        if ends and max(ends) > 0:
             return max(ends)
-        last = 0.0                                 # no header duration: demux to the end
+        tail = self._tail_end()
+        if tail is not None:
+            return tail
+        if self.claimed_duration:
+            return self.claimed_duration
+        return self._scan_end(c.demux())
+
+    def _scan_end(self, packets: Iterator[av.Packet]) -> float:
+        last = 0.0
         self._fresh = False
         try:
-            for p in c.demux():
-                if p.pts is not None and p.time_base is not None:
+            for p in packets:
+                if p.pts is not None and p.time_base is not None and p.size:
                     last = max(last, float((p.pts + (p.duration or 0)) * p.time_base - self.origin))
         except av.FFmpegError:
             pass
         return last
+
+    def _tail_end(self) -> float | None:
+        """End of the last packets: seek to the last keyframe (a seek far past any end) and demux
+        to EOF; None when the file cannot seek there."""
+        try:
+            self.container.seek(1 << 52, backward=True)
+        except (av.FFmpegError, OverflowError, ValueError):
+            return None
+        last = self._scan_end(self.container.demux())
+        return last if last > 0 else None
+
+    def _reopen(self) -> None:
+        self.container.close()
+        self.container = av.open(self.path, "r")
+        self._take_streams()
 
     @property
     def sample_rate(self) -> int:
@@ -200,9 +235,7 @@ class MediaReader:
             # Read the start from the start: a seek would skip the packets before time 0 (AAC
             # priming) that the first real samples need, so reopen instead unless still there.
             if not self._fresh:
-                self.container.close()
-                self.container = av.open(self.path, "r")
-                self._take_streams()
+                self._reopen()
             self._fresh = False
             return
         self._fresh = False
@@ -226,7 +259,150 @@ class MediaReader:
         span = Span()
         if not want_audio and not want_video:
             return span
-        self._seek(min([start] + frame_times) - AUDIO_PREROLL)
+        first = min([start] + frame_times)
+        for back in SEEK_RETREATS:
+            at = first - AUDIO_PREROLL - back if back is not None else 0.0
+            self._seek(at)
+            decoded, packets = self._demux_span(start, end, frame_times, want_audio, want_video, deadline)
+            if at <= 0 or not self._landed_late(decoded, packets, start, first, want_audio, want_video):
+                break
+        if want_audio:
+            rate = self.sample_rate
+            s0, s1 = int(round(start * rate)), int(round(end * rate))
+            span.sample_rate = rate
+            span.layout = self.astream.codec_context.layout.name
+            span.audio_start_sample = s0
+            chunks = _place_audio(decoded, rate, self.astream.time_base, s0, s1)
+            span.audio = self._assemble(chunks, s0, s1, self.astream.codec_context.channels)
+        if want_video:
+            self._decode_frames(packets, frame_times, span, deadline, skip_nonref)
+        return span
+
+    def read_frames(self, start: float, end: float, *, deadline: float | None = None
+                    ) -> list[tuple[float, av.VideoFrame]]:
+        """Every picture shown in ``[start, end)`` (file timeline) with its time, starting with
+        the one on screen at ``start``. For re-encoding a clip's video."""
+        if self.vstream is None:
+            return []
+        vtb = self.vstream.time_base
+        for back in SEEK_RETREATS:
+            at = start - back if back is not None else 0.0
+            self._seek(at)
+            before: tuple[float, av.VideoFrame] | None = None     # latest frame at or before start
+            inside: list[tuple[float, av.VideoFrame]] = []
+            first: float | None = None
+            for packet in [*self._video_packets(), None]:
+                _deadline_check(deadline, f"reading {self.path}")
+                stop = False
+                for frame in self._decode(self.vstream, packet):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * vtb - self.origin)
+                    first = t if first is None else min(first, t)
+                    if t >= end - 1e-9:
+                        stop = True
+                    elif t <= start + 1e-9:
+                        if before is None or t >= before[0]:
+                            before = (t, frame)
+                    else:
+                        inside.append((t, frame))
+                if stop:
+                    break
+            if at <= 0 or (first is not None and first <= start + 1e-6):
+                break
+        inside.sort(key=lambda x: x[0])
+        return ([before] if before is not None else []) + inside
+
+    def _video_packets(self) -> Iterator[av.Packet]:
+        try:
+            for packet in self.container.demux(self.vstream):
+                if packet.size:
+                    yield packet
+        except av.FFmpegError:
+            return
+
+    def read_spans(self, requests: Sequence[tuple[float, float, list[float]]], *, deadline: float | None = None,
+                   max_gap: float = SHARED_READ_GAP, max_length: float = SHARED_READ_LENGTH,
+                   ) -> Iterator[tuple[int, Span | MediaError]]:
+        """``read_span`` for many ``(start, end, frame_times)`` of this file, yielding
+        ``(index, span or error)`` in time order. Spans less than ``max_gap`` s apart are read in
+        one pass (up to ``max_length`` s): one seek, one demux, the decoder going on from one
+        clip's frames to the next, where separate reads would each decode from a keyframe again
+        (consecutive 5 s windows of a video are the usual AudioScope case). Each span's audio is
+        the same samples a separate read gives."""
+        def first(i: int) -> float:
+            return min([requests[i][0], *requests[i][2]])
+
+        def last(i: int) -> float:
+            return max([requests[i][1], *requests[i][2]])
+
+        group: list[int] = []
+        g0 = g1 = 0.0
+        for i in sorted(range(len(requests)), key=first):
+            if group and first(i) - g1 <= max_gap and last(i) - g0 <= max_length:
+                group.append(i)
+                g1 = max(g1, last(i))
+                continue
+            if group:
+                yield from self._read_group(requests, group, deadline)
+            group, g0, g1 = [i], first(i), last(i)
+        if group:
+            yield from self._read_group(requests, group, deadline)
+
+    def _read_group(self, requests: Sequence[tuple[float, float, list[float]]], group: list[int],
+                    deadline: float | None) -> Iterator[tuple[int, Span | MediaError]]:
+        if len(group) == 1:
+            i = group[0]
+            try:
+                yield i, self.read_span(*requests[i], deadline=deadline)
+            except MediaError as e:
+                yield i, e
+            return
+        g0 = min(requests[i][0] for i in group)
+        g1 = max(requests[i][1] for i in group)
+        times = sorted({t for i in group for t in requests[i][2]})
+        try:
+            whole = self.read_span(g0, g1, times, deadline=deadline)
+        except MediaError:
+            for i in group:                          # find which span the error belongs to
+                yield from self._read_group(requests, [i], deadline)
+            return
+        rate = whole.sample_rate
+        frame_at = {t: (f, ft) for t, f, ft in zip(times, whole.frames, whole.frame_times)}
+        for i in group:
+            start, end, wanted = requests[i]
+            span = Span(sample_rate=rate, layout=whole.layout, frames_decoded=whole.frames_decoded)
+            if whole.audio is not None:
+                s0 = int(round(start * rate)) - whole.audio_start_sample
+                s1 = int(round(end * rate)) - whole.audio_start_sample
+                span.audio = whole.audio[:, s0:s1]
+                span.audio_start_sample = s0 + whole.audio_start_sample
+            for t in wanted:
+                frame, ft = frame_at.get(t, (None, None))
+                span.frames.append(frame)
+                span.frame_times.append(ft)
+            yield i, span
+
+    def _landed_late(self, decoded: list[_AudioPiece], packets: list[_Pkt], start: float, first: float,
+                     want_audio: bool, want_video: bool) -> bool:
+        """Did the seek land after what the span needs (no keyframe at or before the first frame
+        wanted, or audio that starts after ``start``)? Then the caller seeks further back."""
+        if want_video and packets:                  # no packets at all: the video ended before
+            vtb = self.vstream.time_base
+            keys = [p.pts * vtb.numerator / vtb.denominator - float(self.origin) for p in packets if p.key]
+            if not keys or min(keys) > first + 1e-6:
+                return True
+        if want_audio:
+            rate = self.sample_rate
+            pos = [p.pos for p in decoded if p.pos is not None]
+            if pos and min(pos) > start * rate + rate // 50 + 1:
+                return True
+        return False
+
+    def _demux_span(self, start: float, end: float, frame_times: list[float], want_audio: bool,
+                    want_video: bool, deadline: float | None) -> tuple[list[_AudioPiece], list[_Pkt]]:
+        """Demux from where the last seek landed to the end of the span: decoded audio pieces and
+        the video packets (still compressed)."""
         rate = self.sample_rate
         s0 = int(round(start * rate))
         s1 = int(round(end * rate))
@@ -245,7 +421,7 @@ class MediaReader:
         audio_from = None
         if want_audio:
             atb = self.astream.time_base
-            audio_from = math.floor((start - AUDIO_PREROLL + min(0.0, origin)) * atb.denominator / atb.numerator)
+            audio_from = math.floor((start - AUDIO_PREROLL + origin) * atb.denominator / atb.numerator)
         try:
             for packet in self.container.demux(*streams):
                 _deadline_check(deadline, f"reading {self.path}")
@@ -255,7 +431,7 @@ class MediaReader:
                     if packet.pts is not None and packet.pts + (packet.duration or 0) < audio_from:
                         continue
                     for frame in self._decode(self.astream, packet):
-                        decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
+                        decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard, self.origin))
                     if decoded and decoded[-1].pos is not None and decoded[-1].pos >= s1 + guard:
                         audio_done = True
                 elif packet.stream is self.vstream and not video_done:
@@ -273,19 +449,11 @@ class MediaReader:
                     break
             if not audio_done:
                 for frame in self._decode(self.astream, None):
-                    decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard))
+                    decoded.append(_AudioPiece.of(frame, rate, s0 - guard, s1 + guard, self.origin))
         except av.FFmpegError as e:
             if not decoded and not packets:
                 raise MediaError("decode_error", f"{self.path}: {e}") from e
-        if want_audio:
-            span.sample_rate = rate
-            span.layout = self.astream.codec_context.layout.name
-            span.audio_start_sample = s0
-            chunks = _place_audio(decoded, rate, self.astream.time_base, s0, s1)
-            span.audio = self._assemble(chunks, s0, s1, self.astream.codec_context.channels)
-        if want_video:
-            self._decode_frames(packets, frame_times, span, deadline, skip_nonref)
-        return span
+        return decoded, packets
 
     def _decode(self, stream: av.stream.Stream, packet: av.Packet | None) -> list[av.frame.Frame]:
         try:
