@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from avdata.media.synth import SynthSpec, make_video
-from avdata.table import clips_from_records, write_clips
+from fetch_tables import clip_table  # noqa: F401  (tests import it from here too)
 from loopback import LoopbackServer
 
 
@@ -34,11 +34,3 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as srv:
         yield srv
-
-
-def clip_table(path: Path, sources: list[tuple[str, str]], start: float = 20.0, end: float = 25.0) -> Path:
-    """Write a clip table with one clip per (source, kind)."""
-    rows = [dict(clip_id=f"c{i}", source=s, source_kind=k, start=start, end=end, dataset="audioset",
-                 split="eval", origin_file="test.csv", origin_line=i + 1) for i, (s, k) in enumerate(sources)]
-    write_clips(clips_from_records(rows), path)
-    return path

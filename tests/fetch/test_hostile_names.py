@@ -8,7 +8,7 @@ from pathlib import Path
 from avdata.fetch import FetchOptions, fetch
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
-from conftest import clip_table
+from fetch_tables import clip_table
 from loopback import LoopbackServer
 
 HOSTILE_PATHS = ["../escape.mp4", "a/../../escape.mp4", "/etc/passwd", "/tmp/abs.mp4", "a\\..\\b.mp4", ""]

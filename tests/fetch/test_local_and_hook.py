@@ -15,7 +15,7 @@ from avdata.fetch import FetchOptions, FetchResult, fetch, fetch_report
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
 from avdata.media.synth import SynthSpec, make_video, read_frame_time_ms
-from conftest import clip_table
+from fetch_tables import clip_table
 from loopback import LoopbackServer
 
 

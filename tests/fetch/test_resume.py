@@ -15,7 +15,7 @@ import numpy as np
 from avdata.fetch import fetch_report
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
-from conftest import clip_table
+from fetch_tables import clip_table
 from loopback import Behaviour, LoopbackServer
 
 

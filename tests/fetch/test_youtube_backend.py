@@ -13,7 +13,7 @@ from avdata.fetch.classify import classify_message
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
 from avdata.media.synth import read_frame_time_ms
-from conftest import clip_table
+from fetch_tables import clip_table
 from loopback import Behaviour, LoopbackServer
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 import avdata.index.validate as validate
+from avdata.extract.plan import chunk_dir
 from avdata.index import IndexOptions, build_index
 from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, CHECKS_TMP_GLOB
 from avdata.manifest import SEQ_COLUMN, latest, read_manifest
-from conftest import CHUNK
+
+CHUNK = chunk_dir(0, "all", 35_000)   # the chunk folder of the first 35,000 rows
 
 ORIGINALS = {name: getattr(validate, name)
              for name in ("check_audio", "check_image", "write_aclip_128", "write_frame_224")}
