@@ -17,7 +17,7 @@ from avdata.loaders import AudioInput, AVIndexDataset, DatasetOptions, LabelMap,
 from avdata.media.features import FBANK, fbank
 from avdata.media.inspect import decode_audio
 
-pytestmark = pytest.mark.slow  # the session's demo corpus takes ~30 s to build
+pytestmark = pytest.mark.slow  # the session's corpus takes ~10 s to build
 
 MEAN, STD = -4.93839311, 5.75751113
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
@@ -50,7 +50,7 @@ def test_fbank_is_the_index_stages_aclip_128(train_index: Path, media: str) -> N
     exact = AVIndexDataset(train_index, DatasetOptions(media=media, audio=AudioInput(remove_mean=False)))
     vipant = AVIndexDataset(train_index, DatasetOptions(media=media))
     npz = AVIndexDataset(train_index, DatasetOptions(media=media, features="npz"))
-    assert len(exact) == len(recs) >= 10
+    assert len(exact) == len(recs) >= 5
     for i, rec in enumerate(recs):
         ref = stored_fbank(media, rec)
         expected = np.zeros((1000, 128), np.float32)
@@ -105,12 +105,11 @@ def test_waveform_crop_and_labels_from_the_index(train_index: Path, media: str) 
     item = AVIndexDataset(train_index, opts)[0]
     assert item["waveform"].shape == (64000,) and item["labels"].shape == (len(labels),)
     assert item["fbank"].shape == (1000, 128)
-    # a centred 4 s crop of the 22.05 kHz clip: Kaldi frames of it, then zero padding (normalised)
-    frames = FBANK.frame_count(4 * 22050, 22050)
+    audio, rate = decode_audio(Path(media) / recs[0]["dir"] / "aclip" / f"{recs[0]['id']}.{recs[0]['aclip'][0]}")
+    # a centred 4 s crop at the clip's own rate: Kaldi frames of it, then zero padding (normalised)
+    frames = FBANK.frame_count(4 * rate, rate)
     pad = np.float32((0 - MEAN) / STD)
     assert np.all(item["fbank"][frames:] == pad) and not np.all(item["fbank"][frames - 1] == pad)
-    audio, rate = decode_audio(Path(media) / recs[0]["dir"] / "aclip" / f"{recs[0]['id']}.{recs[0]['aclip'][0]}")
-    assert rate == 22050
     centre = (audio.shape[1] - 4 * rate) // 2
     crop = audio[0, centre:centre + 4 * rate]
     expected = fbank((crop - crop.mean(dtype=np.float64)).astype(np.float32), rate)

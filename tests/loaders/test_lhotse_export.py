@@ -15,9 +15,9 @@ from avdata.media.inspect import decode_audio
 pytestmark = pytest.mark.slow
 
 
-def test_lhotse_loads_what_avdata_writes(tmp_path: Path, demo, media: str) -> None:
+def test_lhotse_loads_what_avdata_writes(tmp_path: Path, corpus, media: str) -> None:
     lhotse = pytest.importorskip("lhotse")
-    caption_index = demo.out_dir / "index" / "src_audiocaps_val.csv"
+    caption_index = corpus.index_dir / "src_audiocaps_val.csv"
     lines = caption_index.read_text().splitlines()
     bad = json.loads(lines[0])
     bad["id"] = "gone_clip"
