@@ -139,4 +139,8 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
+
+    from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
+
+    summary.stages.extend(iterate_loaders(main_index, media, out / "shards"))
     return summary

@@ -72,6 +72,14 @@ class TarMedia:
             return {k: z[k] for k in z.files}
 
 
+def _webdataset() -> Any:
+    try:
+        import webdataset
+    except ImportError as e:
+        raise MissingExtraError("webdataset", "webdataset") from e
+    return webdataset
+
+
 def _ranks_share(rank: int, world_size: int, urls: Sequence[str]) -> list[str]:
     return list(urls)[rank::world_size]
 
@@ -94,6 +102,7 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
                  world_size: int = 1, shuffle_shards: bool = False, seed: int = 0) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise AvdataError(f"rank {rank} is not in 0..{world_size - 1}")
+        _webdataset()
         self.shards = read_shard_list(shard_list)
         self.options = options
         self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
@@ -115,10 +124,7 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
         return urls
 
     def pipeline(self) -> Any:
-        try:
-            import webdataset as wds
-        except ImportError as e:
-            raise MissingExtraError("webdataset", "webdataset") from e
+        wds = _webdataset()
         return wds.WebDataset(self.urls(), shardshuffle=False, empty_check=False,
                               nodesplitter=partial(_ranks_share, self.rank, self.world_size),
                               workersplitter=wds.split_by_worker).map(
