@@ -54,6 +54,7 @@ def test_shard_layout_and_list(shards: Path, train_index: Path) -> None:
 @pytest.mark.parametrize("features,train", [("raw", True), ("npz", False)])
 def test_reader_yields_the_map_style_items(shards: Path, train_index: Path, media: str, features: str,
                                            train: bool) -> None:
+    pytest.importorskip("webdataset")
     opts = DatasetOptions(media=media, features=features, train=train, seed=9)
     ds = AVIndexDataset(train_index, opts)
     reader = ShardReader(shards, opts)
@@ -71,6 +72,7 @@ def test_reader_yields_the_map_style_items(shards: Path, train_index: Path, medi
 
 def test_two_ranks_two_workers_read_every_sample_once(shards: Path, media: str, train_index: Path) -> None:
     torch = pytest.importorskip("torch")
+    pytest.importorskip("webdataset")
     from avdata.loaders import collate
 
     opts = DatasetOptions(media=media, features="npz", outputs=("labels",))

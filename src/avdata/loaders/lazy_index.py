@@ -140,8 +140,7 @@ class LazyIndex:
             raise IndexError(f"{self.path}: line {i} out of range (0..{n - 1})")
         i %= n
         start, end = int(offsets[i]), int(offsets[i + 1])
-        assert self._fd is not None
-        data = os.pread(self._fd, end - start, start)
+        data = os.pread(self._fd, end - start, start)  # type: ignore[arg-type]  # set by _open
         return data.rstrip(b"\r\n")
 
     def line(self, i: int) -> str:
