@@ -124,3 +124,21 @@ def test_shuffle_sampler_two_ranks_two_workers_exactly_once() -> None:
         assert orders[0] != sorted(orders[0])            # shuffled
     padded = [list(ShuffleSampler(n, seed=4, rank=r, world_size=2, pad=True)) for r in range(2)]
     assert len(padded[0]) == len(padded[1]) == 52 and set(padded[0] + padded[1]) == set(range(n))
+
+
+@pytest.mark.slow
+def test_weighted_sampler_two_ranks_two_workers_cover_the_global_draw() -> None:
+    torch = pytest.importorskip("torch")
+    n, draws = 50, 301
+    w = np.random.default_rng(5).random(n)
+    got: list[int] = []
+    for rank in range(2):
+        sampler = WeightedSampler(w, draws, seed=8, rank=rank, world_size=2)
+        sampler.set_epoch(3)
+        loader = torch.utils.data.DataLoader(Positions(n), batch_size=8, sampler=sampler, num_workers=2)
+        share = [int(x) for batch in loader for x in batch]
+        assert share == list(sampler)                     # workers keep the sampler's order
+        got += share
+    whole = WeightedSampler(w, draws, seed=8)
+    whole.set_epoch(3)
+    assert sorted(got) == sorted(whole.global_draw().tolist())
