@@ -148,4 +148,7 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
 
     summary.stages.extend(run_audioscope_demo(out / "audioscope", workers=workers).stages)
+    from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
+
+    summary.stages.extend(iterate_loaders(main_index, media, out / "shards"))
     return summary

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
-from avdata.sources.registry import get_writer
+from avdata.sources.problems import Problems
+from avdata.sources.registry import get_index_writer, get_writer
 from avdata.table import read_clips
 
 
@@ -21,6 +22,7 @@ class ExportOptions:
     output: str
     split: str | None = None
     origin_file: str | None = None
+    media: str | None = None          # media root, for formats written from an index file (lhotse)
 
 
 def select_rows(table: pa.Table, split: str | None = None, origin_file: str | None = None) -> pa.Table:
@@ -32,8 +34,17 @@ def select_rows(table: pa.Table, split: str | None = None, origin_file: str | No
     return table
 
 
-def export(options: ExportOptions) -> int:
-    """Write the selected rows in the published format; return how many were written."""
+def export(options: ExportOptions, problems: Problems | None = None) -> int:
+    """Write the selected rows in the published format; return how many were written.
+
+    Formats made from an index file (``INDEX_FORMAT_MODULES``: lhotse) take ``table`` as the index
+    file and need ``media``; lines they cannot use go to ``problems``.
+    """
+    index_writer = get_index_writer(options.format)
+    if index_writer is not None:
+        if not options.media:
+            raise AvdataError(f"export {options.format}: --media (the index's media root) is required")
+        return index_writer(options.table, options.media, options.output, problems or Problems())
     writer = get_writer(options.format)
     table = select_rows(read_clips(options.table), options.split, options.origin_file)
     if table.num_rows == 0:

@@ -20,4 +20,5 @@ COMMAND_MODULES: dict[str, str] = {
     "ratings": "avdata.cli.audioscope",
     "score": "avdata.cli.audioscope",
     "mom": "avdata.cli.audioscope",
+    "shards": "avdata.cli.shards",
 }

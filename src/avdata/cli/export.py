@@ -5,23 +5,27 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import cli
+from avdata.cli.report import finish, live_printer
 from avdata.export import ExportOptions, export
-from avdata.sources.registry import FORMAT_MODULES
+from avdata.sources.problems import Problems
+from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
 
 
 @cli.command("export")
-@click.argument("format", type=click.Choice(FORMAT_MODULES))
+@click.argument("format", type=click.Choice(FORMAT_MODULES + INDEX_FORMAT_MODULES))
 @click.argument("table")
-@click.option("-o", "--output", required=True, help="File to write (with --subsets: a folder).")
+@click.option("-o", "--output", required=True, help="File to write (with --subsets or lhotse: a folder).")
 @click.option("--split", default=None, help="Only rows of this split.")
 @click.option("--origin", "origin_file", default=None, help="Only rows read from this file.")
 @click.option("--subsets", is_flag=True, help="audioscope: every split and annotated subset into the folder "
               "OUTPUT, with the published file names.")
 @click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
               help="--subsets file-name prefix; filtered writes only rows marked filtered.")
+@click.option("--media", default=None, type=click.Path(exists=True, file_okay=False),
+              help="lhotse: media root of the index file given as TABLE.")
 def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,
-               subsets: bool, filtering: str | None) -> None:
-    """Write the clips of TABLE as a FORMAT list."""
+               subsets: bool, filtering: str | None, media: str | None) -> None:
+    """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, with --media)."""
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
 
@@ -30,5 +34,8 @@ def export_cmd(format: str, table: str, output: str, split: str | None, origin_f
         for path, n in export_subsets(SubsetExportOptions(table=table, out=output, filtering=filtering)).items():
             click.echo(f"wrote {n} row(s) to {path}")
         return
-    n = export(ExportOptions(table=table, format=format, output=output, split=split, origin_file=origin_file))
+    problems = Problems(on_problem=live_printer())
+    n = export(ExportOptions(table=table, format=format, output=output, split=split, origin_file=origin_file,
+                             media=media), problems)
     click.echo(f"wrote {n} row(s) to {output}")
+    finish(problems)

@@ -11,6 +11,7 @@ one-line ``message``, so that the index stage can count every exclusion by reaso
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +67,17 @@ def decode_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise MediaError(MISSING_FILE, f"{path}: no such file")
+    return _decode_first_audio(str(path), str(path))
+
+
+def decode_audio_bytes(data: bytes, where: str) -> tuple[np.ndarray, int]:
+    """``decode_audio`` of an encoded file held in memory (a tar member); ``where`` names it in errors."""
+    return _decode_first_audio(io.BytesIO(data), where)
+
+
+def _decode_first_audio(source: str | io.BytesIO, path: str) -> tuple[np.ndarray, int]:
     try:
-        with av.open(str(path)) as container:
+        with av.open(source) as container:
             if not container.streams.audio:
                 raise MediaError(NO_AUDIO_STREAM, f"{path}: no audio stream")
             stream = container.streams.audio[0]

@@ -18,6 +18,8 @@ from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
 FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit")
+# formats written from an index file and its media root (not from a clip table): export only
+INDEX_FORMAT_MODULES = ("lhotse",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ Writer = Callable[[pa.Table, "str | os.PathLike[str]"], int]
 _READERS: dict[str, Reader] = {}
 _STREAM_READERS: dict[str, StreamReader] = {}
 _WRITERS: dict[str, Writer] = {}
+# (index file, media root, output, problems) -> lines written; bad lines go to problems
+IndexWriter = Callable[[str, str, str, Problems], int]
+_INDEX_WRITERS: dict[str, IndexWriter] = {}
 
 
 def register_reader(name: str) -> Callable[[Reader], Reader]:
@@ -66,6 +71,21 @@ def register_writer(name: str) -> Callable[[Writer], Writer]:
         _WRITERS[name] = fn
         return fn
     return deco
+
+
+def register_index_writer(name: str) -> Callable[[IndexWriter], IndexWriter]:
+    """Register a writer of a format made from an index file and its media (``INDEX_FORMAT_MODULES``)."""
+    def deco(fn: IndexWriter) -> IndexWriter:
+        _INDEX_WRITERS[name] = fn
+        return fn
+    return deco
+
+
+def get_index_writer(name: str) -> IndexWriter | None:
+    """The index writer of ``name``, or None when ``name`` is written from a clip table."""
+    if name in INDEX_FORMAT_MODULES:
+        importlib.import_module(f"avdata.sources.{name}")
+    return _INDEX_WRITERS.get(name)
 
 
 def _load(name: str | None = None) -> None:

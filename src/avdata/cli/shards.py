@@ -1,0 +1,58 @@
+"""``avdata shards``: an index file and its media as WebDataset tar shards (avdata.loaders.shards)."""
+
+from __future__ import annotations
+
+import click
+
+from avdata.cli.main import PartialFailure, cli
+from avdata.loaders.shards import ShardOptions, write_shards
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """``1GB``, ``500MB``, ``2GiB``, ``123456`` -> bytes."""
+    t = text.strip().upper().replace(" ", "")
+    num = t.rstrip("KMGTIB")
+    unit = t[len(num):]
+    try:
+        value = float(num) * _UNITS[unit]
+    except (ValueError, KeyError) as e:
+        raise click.BadParameter(f"not a size: {text!r} (examples: 1GB, 500MB, 2GiB)") from e
+    if value < 1:
+        raise click.BadParameter(f"size must be positive: {text!r}")
+    return int(value)
+
+
+@cli.command("shards")
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Media root the index's dir/aclip/frame paths resolve below.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the shards.")
+@click.option("--name", default=None, help="Shard name prefix (default: the index file's stem).")
+@click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
+@click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Weights file (default: INDEX_weight.csv beside the index, when present).")
+@click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
+@click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")
+@click.option("--retry-failed", is_flag=True, help="Write again the shards a previous run failed on.")
+def shards_command(index_file: str, media: str, out: str, name: str | None, target_size: str, shuffle: bool,
+                   seed: int, weights: str | None, no_features: bool, workers: int | None, retry_failed: bool) -> None:
+    """Write INDEX_FILE's samples as WebDataset tars NAME-000000.tar ... and NAME.shards.json."""
+    res = write_shards(ShardOptions(index=index_file, media=media, out=out, name=name,
+                                    target_size=parse_size(target_size), shuffle=shuffle, seed=seed,
+                                    weights=weights, features=not no_features, workers=workers,
+                                    retry_failed=retry_failed))
+    for msg in res.skipped[:20]:
+        click.echo(msg, err=True)
+    if len(res.skipped) > 20:
+        click.echo(f"... {len(res.skipped) - 20} more line(s) skipped", err=True)
+    for failed in res.failed:
+        click.echo(f"{failed.name}: {failed.status}: {failed.message}", err=True)
+    for line in res.lines():
+        click.echo(line)
+    if res.skipped or res.failed:
+        raise PartialFailure()

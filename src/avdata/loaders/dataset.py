@@ -1,0 +1,197 @@
+"""``AVIndexDataset``: a map-style dataset over a VIP-ANT index file, one item per line.
+
+An item is a dict: ``index`` (0-based line), ``id``, ``aclip`` and ``frame`` (the file or npz key
+used), ``captions`` (list), and the outputs asked for: ``fbank`` (target_frames, 128) float32,
+``waveform`` (rate * seconds,) float32, ``image`` (3, 224, 224) float32, ``labels`` multi-hot float32.
+How the audio and frame are read is a *feature mode* (registry): ``raw`` decodes the mp3 and the
+JPEG (PyAV via ``avdata.media``), ``npz`` reads the index stage's ``aclip_128`` / ``frame_224``.
+The same ``make_item`` builds items from files on disk and from WebDataset samples (``shards``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from avdata.errors import AvdataError, MediaError
+from avdata.loaders.labels import LabelMap, ontology_labels, to_tensors
+from avdata.loaders.lazy_index import LazyIndex
+from avdata.loaders.transforms import (AudioInput, choose_frame, crop, fbank_input, fit_frames, fixed_waveform,
+                                       item_rng)
+from avdata.media.features import AUDIO_KEY, frame_224
+from avdata.media.inspect import decode_audio
+from avdata.paths import safe_join
+
+OUTPUTS = frozenset({"fbank", "waveform", "image", "labels"})
+AUDIO_STREAM, FRAME_STREAM = 0, 1   # independent random streams of one item
+FBANK_FRAMES_PER_SECOND = 100       # 10 ms shift
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """What an item holds and how it is computed (mirrors VIP-ANT's training inputs)."""
+
+    media: str                                   # media root the index's dir/aclip/frame resolve below
+    train: bool = False                          # random frame / crop (seeded) vs middle frame / centre
+    seed: int = 0
+    features: str = "raw"                        # feature mode: "raw" or "npz"
+    outputs: tuple[str, ...] = ("fbank", "image", "labels")
+    audio: AudioInput = field(default_factory=AudioInput)
+    image_size: int = 224
+    labels: tuple[str, ...] | None = None        # label map; None: the bundled ontology's classes
+    tensors: bool = False                        # torch tensors instead of numpy arrays
+
+    def __post_init__(self) -> None:
+        unknown = set(self.outputs) - OUTPUTS
+        if unknown:
+            raise AvdataError(f"unknown outputs {sorted(unknown)}; known: {sorted(OUTPUTS)}")
+        feature_mode(self.features)
+
+
+class ClipMedia(Protocol):
+    """Where one line's files come from: a media folder or a shard sample."""
+
+    def audio(self, name: str) -> tuple[np.ndarray, int]: ...
+    def image(self, name: str, size: int) -> np.ndarray: ...
+    def npz(self, kind: str) -> Mapping[str, np.ndarray]: ...
+
+
+class DiskMedia:
+    """A line's files below the media root: ``{dir}/aclip/{id}.{name}`` and so on."""
+
+    def __init__(self, root: str, record: Mapping[str, Any]) -> None:
+        self.root, self.dir, self.id = root, record.get("dir", ""), str(record["id"])
+        self.names = {k: record.get(k) for k in ("aclip_128", "frame_224")}
+
+    def path(self, kind: str, name: str) -> str:
+        rel = f"{self.dir}/{kind}/{self.id}.{name}" if self.dir else f"{kind}/{self.id}.{name}"
+        return str(safe_join(self.root, rel, follow_links=True))
+
+    def audio(self, name: str) -> tuple[np.ndarray, int]:
+        return decode_audio(self.path("aclip", name))
+
+    def image(self, name: str, size: int) -> np.ndarray:
+        path = self.path("frame", name)
+        try:
+            return frame_224(path, size)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise MediaError("frame_undecodable", f"{path}: {type(e).__name__}: {e}") from e
+
+    def npz(self, kind: str) -> Mapping[str, np.ndarray]:
+        path = self.path(kind, self.record_name(kind))
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise MediaError(f"{kind}_unreadable", f"{path}: {type(e).__name__}: {e}") from e
+
+    def record_name(self, kind: str) -> str:
+        name = self.names.get(kind)
+        if not name:
+            raise MediaError(f"no_{kind}", f"the line names no {kind} features (index built without --features)")
+        return name
+
+
+FeatureMode = Callable[[Mapping[str, Any], ClipMedia, DatasetOptions, int, int], dict[str, Any]]
+_MODES: dict[str, FeatureMode] = {}
+
+
+def register_feature_mode(name: str) -> Callable[[FeatureMode], FeatureMode]:
+    def deco(fn: FeatureMode) -> FeatureMode:
+        _MODES[name] = fn
+        return fn
+    return deco
+
+
+def feature_mode(name: str) -> FeatureMode:
+    if name not in _MODES:
+        raise AvdataError(f"unknown feature mode {name!r}; known: {', '.join(sorted(_MODES))}")
+    return _MODES[name]
+
+
+@register_feature_mode("raw")
+def _raw(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: int, line: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    aclips = rec.get("aclip") or []
+    if {"fbank", "waveform"} & set(opts.outputs):
+        if not aclips:
+            raise MediaError("no_aclip", "the line lists no audio clip")
+        out["aclip"] = aclips[0]
+        audio, rate = media.audio(aclips[0])
+        if "fbank" in opts.outputs:
+            out["fbank"] = fbank_input(audio, rate, opts.audio, opts.train,
+                                       item_rng(opts.seed, epoch, line, AUDIO_STREAM))
+        if "waveform" in opts.outputs:
+            out["waveform"] = fixed_waveform(audio, rate, opts.audio, opts.train,
+                                             item_rng(opts.seed, epoch, line, AUDIO_STREAM))
+    if "image" in opts.outputs:
+        frames = rec.get("frame") or []
+        k = choose_frame(len(frames), opts.train, item_rng(opts.seed, epoch, line, FRAME_STREAM))
+        out["frame"] = frames[k]
+        out["image"] = media.image(frames[k], opts.image_size)
+    return out
+
+
+@register_feature_mode("npz")
+def _npz(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: int, line: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "waveform" in opts.outputs:
+        raise AvdataError("features='npz' holds no waveform: use features='raw' for waveform output")
+    if "fbank" in opts.outputs:
+        feats = media.npz("aclip_128")[AUDIO_KEY]
+        feats = crop(feats, FBANK_FRAMES_PER_SECOND, opts.audio.crop_seconds, opts.train,
+                     item_rng(opts.seed, epoch, line, AUDIO_STREAM))
+        out["aclip"] = rec.get("aclip_128")
+        out["fbank"] = fit_frames(feats, opts.audio)
+    if "image" in opts.outputs:
+        arrays = media.npz("frame_224")
+        keys = [k for k in sorted(arrays) if arrays[k].size]
+        k = choose_frame(len(keys), opts.train, item_rng(opts.seed, epoch, line, FRAME_STREAM))
+        out["frame"] = keys[k]
+        out["image"] = arrays[keys[k]].astype(np.float32, copy=False)
+    return out
+
+
+def make_item(rec: Mapping[str, Any], line: int, media: ClipMedia, opts: DatasetOptions, labels: LabelMap,
+              epoch: int, where: str) -> dict[str, Any]:
+    """One item from a parsed line; errors name ``where`` (index file) and the 1-based line."""
+    item: dict[str, Any] = {"index": line, "id": str(rec.get("id", "")), "aclip": "", "frame": ""}
+    try:
+        item.update(feature_mode(opts.features)(rec, media, opts, epoch, line))
+    except MediaError as e:
+        raise MediaError(e.code, f"{where}:{line + 1}: id {item['id']}: {e.message}") from e
+    if "labels" in opts.outputs:
+        item["labels"] = labels.multi_hot(rec.get("labels") or [], where, line + 1)
+    item["captions"] = list(rec.get("captions") or [])
+    return to_tensors(item) if opts.tensors else item
+
+
+class AVIndexDataset:
+    """Map-style dataset over an index file (lazy: see ``LazyIndex``); pickles as paths and options."""
+
+    def __init__(self, index: str | os.PathLike[str], options: DatasetOptions,
+                 sidecar_dir: str | os.PathLike[str] | None = None) -> None:
+        self.index = LazyIndex(index, sidecar_dir)
+        self.options = options
+        self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training draws (frame, crop) change with the epoch; call before each epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def record(self, i: int) -> dict[str, Any]:
+        return self.index.record(i)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        i = int(i)
+        rec = self.index.record(i)
+        media = DiskMedia(self.options.media, rec)
+        return make_item(rec, i % len(self), media, self.options, self.labels, self.epoch, str(self.index.path))

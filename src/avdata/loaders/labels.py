@@ -1,0 +1,87 @@
+"""A stable label -> column map for multi-hot vectors, and torch helpers that stay optional."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from avdata.errors import InputFormatError, MissingExtraError
+from avdata.sources.ontology import Ontology, label_index
+
+
+def ontology_labels(ontology: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """Every class of ``ontology.json`` (bundled by default) in file order: the same columns for
+    every split and every run."""
+    return tuple(Ontology.load(ontology).classes)
+
+
+def index_labels(path: str | os.PathLike[str], ontology: Ontology | None = None) -> tuple[str, ...]:
+    """The labels that occur in an index file, in ``label_index`` order (ontology order, then
+    unknown ids sorted). Streams the file once; keeps only the set of labels."""
+    used: set[str] = set()
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                used.update(json.loads(line)["labels"])
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__})") from e
+    return tuple(label_index(used, ontology if ontology is not None else Ontology.load()))
+
+
+class LabelMap:
+    """Label id -> column; ``multi_hot`` names the file and line of an unknown label."""
+
+    def __init__(self, label_ids: Sequence[str]) -> None:
+        self.label_ids = tuple(label_ids)
+        self.column = {lab: i for i, lab in enumerate(self.label_ids)}
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+    def multi_hot(self, labels: Iterable[str], where: str = "", line: int | None = None) -> np.ndarray:
+        out = np.zeros(len(self.label_ids), np.float32)
+        for lab in labels:
+            col = self.column.get(lab)
+            if col is None:
+                raise InputFormatError(where, line, f"label {lab!r} is not in the label map "
+                                                    f"({len(self.label_ids)} labels)")
+            out[col] = 1.0
+        return out
+
+
+def require_torch() -> Any:
+    """Import torch or say which extra installs it."""
+    try:
+        import torch
+    except ImportError as e:
+        raise MissingExtraError("torch", "torch") from e
+    return torch
+
+
+def to_tensors(item: dict[str, Any]) -> dict[str, Any]:
+    """numpy arrays of an item as torch tensors (no copy); other values unchanged."""
+    torch = require_torch()
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack arrays and numbers of a list of items into tensors; keep strings and lists as lists
+    (captions differ in count per clip, which torch's default collate cannot stack)."""
+    torch = require_torch()
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        values = [item[key] for item in batch]
+        first = values[0]
+        if isinstance(first, np.ndarray):
+            out[key] = torch.from_numpy(np.stack(values))
+        elif isinstance(first, torch.Tensor):
+            out[key] = torch.stack(values)
+        elif isinstance(first, (int, float, np.integer, np.floating)) and not isinstance(first, bool):
+            out[key] = torch.as_tensor(values)
+        else:
+            out[key] = values
+    return out

@@ -1,0 +1,134 @@
+"""Read ``avdata shards`` output with the ``webdataset`` package (extra ``webdataset``).
+
+``ShardReader`` is an ``IterableDataset``-style object: iterating it yields the same items as
+``AVIndexDataset`` for the same lines and options (the random choices are seeded per seed, epoch
+and index line, so they do not depend on which node or worker reads a sample). Shards are split
+first between ranks (``rank::world_size`` of the shard list), then between DataLoader workers
+(``webdataset.split_by_worker``), so an epoch visits every sample exactly once provided there are at
+least ``world_size * num_workers`` shards (fewer leaves some workers idle, never duplicates).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError
+from avdata.loaders.dataset import DatasetOptions, make_item
+from avdata.loaders.labels import LabelMap, ontology_labels
+from avdata.media.features import frame_224
+from avdata.media.inspect import decode_audio_bytes
+
+try:  # a DataLoader tells iterable datasets from map-style ones by this base class
+    from torch.utils.data import IterableDataset as _IterableBase
+except ImportError:  # without torch the reader is a plain iterable
+    _IterableBase = object  # type: ignore[misc,assignment]
+
+
+def read_shard_list(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
+    """(tar path, samples) for every shard of a ``*.shards.json`` file, paths made absolute."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text("utf-8"))
+        return [(str(p.parent / s["url"]), int(s["nsamples"])) for s in doc["shardlist"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise InputFormatError(str(p), None, f"not a shard list ({type(e).__name__}: {e})") from e
+
+
+class TarMedia:
+    """A line's files inside one WebDataset sample (member suffix -> bytes)."""
+
+    def __init__(self, sample: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        self.sample, self.record = sample, record
+        self.where = f"{sample.get('__url__', '?')}:{sample.get('__key__', '?')}"
+
+    def _member(self, suffix: str) -> bytes:
+        data = self.sample.get(suffix)
+        if data is None:
+            raise MediaError("missing_member", f"{self.where}: no member .{suffix}")
+        return data
+
+    def audio(self, name: str) -> tuple[np.ndarray, int]:
+        ext = name.split(".", 1)[1] if "." in name else "audio"
+        return decode_audio_bytes(self._member(ext), f"{self.where}.{ext}")
+
+    def image(self, name: str, size: int) -> np.ndarray:
+        k = list(self.record.get("frame") or []).index(name) + 1
+        suffix = f"f{k:02d}.{name.rsplit('.', 1)[-1]}"
+        try:
+            return frame_224(io.BytesIO(self._member(suffix)), size)  # type: ignore[arg-type]
+        except (OSError, ValueError, SyntaxError) as e:
+            raise MediaError("frame_undecodable", f"{self.where}.{suffix}: {type(e).__name__}: {e}") from e
+
+    def npz(self, kind: str) -> Mapping[str, np.ndarray]:
+        with np.load(io.BytesIO(self._member(f"{kind}.npz"))) as z:
+            return {k: z[k] for k in z.files}
+
+
+def _webdataset() -> Any:
+    try:
+        import webdataset
+    except ImportError as e:
+        raise MissingExtraError("webdataset", "webdataset") from e
+    return webdataset
+
+
+def _ranks_share(rank: int, world_size: int, urls: Sequence[str]) -> list[str]:
+    return list(urls)[rank::world_size]
+
+
+def decode_sample(options: DatasetOptions, labels: LabelMap, epoch: int, sample: Mapping[str, Any]) -> dict[str, Any]:
+    """One WebDataset sample -> the item ``AVIndexDataset`` gives for its line."""
+    meta = json.loads(sample["json"])
+    rec, line = meta["index"], int(meta["line"])
+    item = make_item(rec, line, TarMedia(sample, rec), options, labels, epoch, str(sample.get("__url__", "")))
+    item["weight"] = meta.get("weight")
+    if item["weight"] is None:
+        del item["weight"]
+    return item
+
+
+class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
+    """Items from the shards of a shard list (see the module docstring)."""
+
+    def __init__(self, shard_list: str | os.PathLike[str], options: DatasetOptions, *, rank: int = 0,
+                 world_size: int = 1, shuffle_shards: bool = False, seed: int = 0) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise AvdataError(f"rank {rank} is not in 0..{world_size - 1}")
+        _webdataset()
+        self.shards = read_shard_list(shard_list)
+        self.options = options
+        self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
+        self.rank, self.world_size = rank, world_size
+        self.shuffle_shards, self.seed = shuffle_shards, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        """Samples this rank reads in one epoch."""
+        return sum(n for _, n in self.shards[self.rank::self.world_size])
+
+    def urls(self) -> list[str]:
+        urls = [u for u, _ in self.shards]
+        if self.shuffle_shards:  # the same order on every rank: a permutation per (seed, epoch)
+            urls = [urls[i] for i in np.random.default_rng([self.seed, self.epoch]).permutation(len(urls))]
+        return urls
+
+    def pipeline(self) -> Any:
+        wds = _webdataset()
+        return wds.WebDataset(self.urls(), shardshuffle=False, empty_check=False,
+                              nodesplitter=partial(_ranks_share, self.rank, self.world_size),
+                              workersplitter=wds.split_by_worker).map(
+            partial(decode_sample, self.options, self.labels, self.epoch))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.pipeline())
