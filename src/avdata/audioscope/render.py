@@ -25,8 +25,8 @@ from avdata.atomic import sweep_temp_files, write_text_atomic
 from avdata.audioscope.render_job import (Clip, RenderJob, RenderMedia, RenderTask, VideoFile, error_row,
                                           render_video)
 from avdata.errors import OptionError, UnsafePathError
-from avdata.executors import get_executor
-from avdata.extract.run import VideoFinder
+from avdata.executors import ExecutorSpec, build_executor
+from avdata.extract.run import LOST_ROWS, VideoFinder
 from avdata.ingest import IngestOptions, read_lists
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join
@@ -69,6 +69,7 @@ class RenderOptions:
     manifest: str | None = None              # default: {out}/render_manifest.parquet
     workers: int | None = None
     executor: str = "local"
+    ray_address: str | None = None
     video_timeout: float | None = 600.0
     retry_failed: bool = False
     show_progress: bool | None = None
@@ -171,10 +172,9 @@ def _complete(row: dict[str, Any], out: Path) -> bool:
 
 
 def _lost_rows(job: RenderJob, reason: str) -> list[dict[str, Any]]:
-    code = "timeout" if reason == "timeout" else "decode_error"
-    message = (f"{job.video.path}: gave up after {job.time_limit} s" if reason == "timeout"
-               else f"{job.video.path}: the worker process died while decoding")
-    return [error_row(t, code, message) for t in job.tasks]
+    """Rows for a job the executor could not finish (the same codes as extract's)."""
+    code, message = LOST_ROWS.get(reason, LOST_ROWS["error"])
+    return [error_row(t, code, f"{job.video.path}: {message.format(limit=job.time_limit)}") for t in job.tasks]
 
 
 def plan_render(tasks: list[RenderTask], options: RenderOptions, previous: pa.Table,
@@ -235,12 +235,9 @@ def run_render(source: pa.Table | str | os.PathLike[str], options: RenderOptions
     previous = latest(read_manifest(manifest, RENDER_MANIFEST_SCHEMA), ["id"])
     jobs = plan_render(tasks, options, previous, summary)
     summary.videos = len(jobs)
-    executor_opts: dict[str, Any] = {}
-    if options.executor == "local":
-        executor_opts = {"workers": options.workers}
-        if options.video_timeout:
-            executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=_lost_rows)
-    executor = get_executor(options.executor, **executor_opts)
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
+                              item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
+                              on_lost=_lost_rows, shared_paths=[str(out)])
     failed: Counter[str] = Counter()
     with ManifestWriter(manifest, RENDER_MANIFEST_SCHEMA) as writer, \
             progress(sum(len(j.tasks) for j in jobs), "render", unit="ex", enabled=options.show_progress) as bar:

@@ -34,7 +34,7 @@ import pyarrow as pa
 from avdata.embed import get_embedder
 from avdata.embed.base import ClipMedia, Embedder
 from avdata.errors import AvdataError, UnsafePathError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join
 from avdata.progress import progress
@@ -71,6 +71,7 @@ class ScoreOptions:
     manifest: str | None = None                    # default: next to the output
     executor: str = "inline"
     workers: int | None = None
+    ray_address: str | None = None
     retry_failed: bool = False
     show_progress: bool | None = None
 
@@ -280,8 +281,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
             missing.append(cid)
             continue
         todo.append(ScoreTask(cid, examples[cid], options.embedder, options.params))
-    executor = get_executor(options.executor, **({"workers": options.workers}
-                                                   if options.workers and options.executor != "inline" else {}))
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address))
     with ManifestWriter(manifest, SCORE_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "score", "clip", enabled=options.show_progress) as bar:
         for cid in missing:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from avdata.errors import AvdataError, MediaError, UnsafePathError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import check_relative, safe_join
 from avdata.progress import progress
@@ -73,6 +73,7 @@ class WindowsOptions:
     manifest: str | None = None                   # default: next to the output
     executor: str = "local"
     workers: int | None = None
+    ray_address: str | None = None
     retry_failed: bool = False
     show_progress: bool | None = None
 
@@ -261,8 +262,7 @@ def make_windows(options: WindowsOptions) -> WindowsSummary:
             summary.reused += 1
         else:
             todo.append(t)
-    executor = get_executor(options.executor, **({"workers": options.workers}
-                                                   if options.workers and options.executor != "inline" else {}))
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address))
     with ManifestWriter(manifest, WINDOWS_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "windows: probing", "video", enabled=options.show_progress) as bar:
         for row in executor.map_unordered(probe_video, todo):

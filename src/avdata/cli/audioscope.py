@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.report import SHOW
 from avdata.sources.problems import Problems
@@ -48,13 +49,14 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 @click.option("--salt", default="", help="Salt of the split hash (another salt, another stable split).")
 @click.option("--dataset", default="audioscope_v2", show_default=True)
 @click.option("--manifest", default=None, help="Probe manifest (default: beside OUTPUT).")
-@click.option("--executor", default="local", show_default=True)
+@executor_options()
 @click.option("--workers", type=click.IntRange(1), default=None, help="Workers (default: all cores).")
 @click.option("--retry-failed", is_flag=True, help="Probe again videos that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
 def windows_command(inputs: str, output: str, length: float, hop: float, min_length: float | None, fractions: str,
                     split_names: str, split_lists: tuple[str, ...], splits_format: str, salt: str, dataset: str,
-                    manifest: str | None, executor: str, workers: int | None, retry_failed: bool,
+                    manifest: str | None, executor: str,
+                        ray_address: str | None, workers: int | None, retry_failed: bool,
                     show_progress: bool | None) -> None:
     """Cut every video of INPUTS (a folder of videos or a fetch manifest) into fixed windows."""
     from avdata.audioscope.windows import WindowsOptions, make_windows
@@ -62,7 +64,7 @@ def windows_command(inputs: str, output: str, length: float, hop: float, min_len
     s = make_windows(WindowsOptions(
         inputs=inputs, output=output, length=length, hop=hop, min_length=min_length, fractions=_floats(fractions),
         split_names=tuple(split_names.split(",")), split_lists=split_lists, split_lists_format=splits_format,
-        salt=salt, dataset=dataset, manifest=manifest, executor=executor, workers=workers,
+        salt=salt, dataset=dataset, manifest=manifest, executor=executor, ray_address=ray_address, workers=workers,
         retry_failed=retry_failed, show_progress=show_progress))
     _finish(s.lines(), s.problems, s.messages, s.skipped)
 
@@ -105,19 +107,21 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               help="Mark clips scoring at least this as filtered (scores of different models do not compare).")
 @click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _scored.parquet].")
 @click.option("--manifest", default=None, help="Score manifest (default: beside OUTPUT).")
-@click.option("--executor", default="inline", show_default=True)
+@executor_options(default="inline")
 @click.option("--workers", type=click.IntRange(1), default=None)
 @click.option("--retry-failed", is_flag=True, help="Score again clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
 def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
                   params: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
-                  executor: str, workers: int | None, retry_failed: bool, show_progress: bool | None) -> None:
+                  executor: str,
+                      ray_address: str | None, workers: int | None, retry_failed: bool, show_progress: bool | None) -> None:
     """Audio-visual coincidence score of every clip of CLIPS (cosine of the audio and image parts)."""
     from avdata.audioscope.score import ScoreOptions, score_clips
 
     s = score_clips(ScoreOptions(clips=clips, media=media, layout=layout, media_root=media_root,
                                  embedder=embedder, params=_params(params), output=output, min_score=min_score,
-                                 manifest=manifest, executor=executor, workers=workers, retry_failed=retry_failed,
+                                 manifest=manifest, executor=executor,
+                                     ray_address=ray_address, workers=workers, retry_failed=retry_failed,
                                  show_progress=show_progress))
     _finish(s.lines(), s.problems, s.messages, s.failed)
 

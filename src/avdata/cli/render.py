@@ -7,6 +7,7 @@ import click
 
 from avdata.audioscope.render import RenderOptions, run_render
 from avdata.audioscope.render_job import RenderMedia
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import usage_errors
 from avdata.cli.report import live_printer
@@ -41,7 +42,7 @@ from avdata.sources.problems import Problems
 @click.option("--mp4-audio", type=click.Choice(["aac", "flac"]), default="aac", show_default=True,
               help="Soundtrack codec of --mp4 (flac: exact samples).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
-@click.option("--executor", default="local", show_default=True)
+@executor_options()
 @click.option("--timeout", "video_timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo examples that failed in an earlier run.")
@@ -50,7 +51,8 @@ def render_command(list_or_clips: str, videos: str, out: str, list_format: str, 
                    fetch_manifest: str | None, manifest: str | None, sample_rate: int, channels: int,
                    audio_format: str, frame_count: int, short_side: int | None, jpeg_quality: int,
                    mixit_length: float, headroom: bool, mp4: bool, mp4_audio: str, workers: int | None,
-                   executor: str, video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
+                   executor: str,
+                       ray_address: str | None, video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
     """Render every row of LIST_OR_CLIPS: audio, frames and examples.jsonl (MoM lists: mixtures)."""
     with usage_errors():
         media = RenderMedia(sample_rate=sample_rate, channels=channels, audio_format=audio_format,
@@ -59,7 +61,7 @@ def render_command(list_or_clips: str, videos: str, out: str, list_format: str, 
                             mp4_options=Mp4Options(audio_codec=mp4_audio))
         options = RenderOptions(videos=videos, out=out, media=media, list_format=list_format, split=split,
                                 fetch_manifest=fetch_manifest, manifest=manifest, workers=workers,
-                                executor=executor, video_timeout=video_timeout or None,
+                                executor=executor, ray_address=ray_address, video_timeout=video_timeout or None,
                                 retry_failed=retry_failed, show_progress=show_progress)
     summary = run_render(list_or_clips, options, Problems(on_problem=live_printer()))
     for line in summary.lines():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.loaders.shards import ShardOptions, write_shards
 
@@ -38,13 +39,16 @@ def parse_size(text: str) -> int:
               help="Weights file (default: INDEX_weight.csv beside the index, when present).")
 @click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
 @click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")
+@executor_options()
 @click.option("--retry-failed", is_flag=True, help="Write again the shards a previous run failed on.")
 def shards_command(index_file: str, media: str, out: str, name: str | None, target_size: str, shuffle: bool,
-                   seed: int, weights: str | None, no_features: bool, workers: int | None, retry_failed: bool) -> None:
+                   seed: int, weights: str | None, no_features: bool, workers: int | None, executor: str,
+                   ray_address: str | None, retry_failed: bool) -> None:
     """Write INDEX_FILE's samples as WebDataset tars NAME-000000.tar ... and NAME.shards.json."""
     res = write_shards(ShardOptions(index=index_file, media=media, out=out, name=name,
                                     target_size=parse_size(target_size), shuffle=shuffle, seed=seed,
-                                    weights=weights, features=not no_features, workers=workers,
+                                    weights=weights, features=not no_features, workers=workers, executor=executor,
+                                        ray_address=ray_address,
                                     retry_failed=retry_failed))
     for msg in res.skipped[:20]:
         click.echo(msg, err=True)

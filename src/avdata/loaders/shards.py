@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
 from avdata.errors import AvdataError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.index.weights import read_weights, weights_path_for
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
@@ -64,6 +64,7 @@ class ShardOptions:
     features: bool = True                 # include aclip_128 / frame_224 npz when the line names them
     executor: str = "local"
     workers: int | None = None
+    ray_address: str | None = None
     retry_failed: bool = False
     show_progress: bool | None = None
 
@@ -254,7 +255,7 @@ def write_shards(options: ShardOptions) -> ShardSummary:
             summary.failed.append(ShardResult(job.name, row["status"], error=row["error"], message=row["message"]))
         else:
             todo.append(job)
-    executor = get_executor(options.executor, **({"workers": options.workers} if options.executor == "local" else {}))
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address), shared_paths=[str(options.out)])
     with ManifestWriter(manifest, SHARD_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "shards", unit="shard", enabled=options.show_progress) as bar:
         plans = {j.name: j.plan for j in todo}
