@@ -15,4 +15,6 @@ COMMAND_MODULES: dict[str, str] = {
     "index": "avdata.cli.index",
     "weights": "avdata.cli.index",
     "report": "avdata.cli.index",
+    "embed": "avdata.cli.embed",
+    "embedders": "avdata.cli.embed",
 }
