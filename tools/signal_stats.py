@@ -11,7 +11,7 @@ Recipe (deterministic for a seed): ``--clips`` clips, each 4 s of 44.1 kHz audio
 chirps, white or low-passed noise, click trains, amplitude-modulated tones; frames are random solid
 colours, stripes of random orientation and period, checkerboards, gradients, noise and blobs, in
 random colours. Per dimension: the mean and standard deviation (floored at 1e-3) of the blocks of
-``avdata.embed.signal`` computed through the same code paths (``media.features.fbank``, the JPEG
+``avdata.embed.signal`` computed through the same code paths (``media.kaldi_fbank.fast_fbank``, the JPEG
 round trip at quality 90, ``signal.load_frame``).
 """
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from avdata.atomic import write_text_atomic  # noqa: E402
 from avdata.embed.signal import AUDIO_BLOCKS, IMAGE_BLOCKS, audio_blocks, image_blocks, load_frame  # noqa: E402
-from avdata.media.features import fbank  # noqa: E402
+from avdata.media.kaldi_fbank import fast_fbank as fbank  # noqa: E402
 
 RATE = 44100
 SECONDS = 4.0

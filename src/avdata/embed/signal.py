@@ -120,10 +120,12 @@ def load_frame(path: Path | Any, side: int = IMAGE_SIDE) -> np.ndarray:
 
 def clip_fbank(media: ClipMedia) -> np.ndarray:
     """The clip's 128-bin log-mel fbank: the ``aclip_128`` npz when the index names one, else
-    computed from the audio clip (first channel, own rate; clips below 22.05 kHz are linearly
+    computed from the audio clip (``media.kaldi_fbank.fast_fbank``: the same numbers, faster;
+    first channel, own rate; clips below 22.05 kHz are linearly
     resampled to 22.05 kHz first, since 128 mel bins need that rate)."""
-    from avdata.media.features import AUDIO_KEY, fbank
+    from avdata.media.features import AUDIO_KEY
     from avdata.media.inspect import decode_audio
+    from avdata.media.kaldi_fbank import fast_fbank
 
     if media.fbank is not None and media.fbank.is_file():
         try:
@@ -142,7 +144,7 @@ def clip_fbank(media: ClipMedia) -> np.ndarray:
         n = int(round(mono.size * MIN_FBANK_RATE / rate))
         mono = np.interp(np.arange(n) * (rate / MIN_FBANK_RATE), np.arange(mono.size), mono).astype(np.float32)
         rate = MIN_FBANK_RATE
-    return fbank(mono, rate)
+    return fast_fbank(mono, rate)
 
 
 def clip_image_blocks(media: ClipMedia) -> dict[str, np.ndarray]:

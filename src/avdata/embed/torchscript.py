@@ -14,6 +14,8 @@ share one space. D is found by running the module once on zeros when it is loade
 
 from __future__ import annotations
 
+import importlib.util
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,11 @@ import numpy as np
 from avdata.embed import register_embedder
 from avdata.embed.base import (ClipMedia, EmbedderError, Embedding, file_sha256, fingerprint_of, l2_normalise,
                                require_file)
-from avdata.embed.vipant import DEFAULT_NORMS, MAX_AUDIO_LEN, _torch, middle_frame_input, vipant_fbank
+from avdata.embed.vipant import DEFAULT_NORMS, MAX_AUDIO_LEN, jit_load, import_torch, middle_frame_input, vipant_fbank
 
 
 def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:
         return "needs the 'torch' package: pip install 'avdata[torch]'"
     if len(weights) != 1:
         return "needs --weights MODEL.pt (your TorchScript module; see avdata.embed.torchscript)"
@@ -48,14 +48,14 @@ class TorchScriptEmbedder:
     name: str = field(default="torchscript", init=False)
 
     def __post_init__(self) -> None:
-        torch = _torch()
+        torch = import_torch()
         if len(self.weights) != 1:
             raise EmbedderError("torchscript needs --weights MODEL.pt (one TorchScript file)")
         self.path = require_file(self.weights[0], "TorchScript module", "your own export (torch.jit.save)")
         if self.threads > 0:
             torch.set_num_threads(self.threads)
         try:
-            self.module = torch.jit.load(str(self.path), map_location="cpu").eval()
+            self.module = jit_load(torch, self.path).eval()
         except (RuntimeError, ValueError) as e:
             raise EmbedderError(f"{self.path}: not a TorchScript module ({' '.join(str(e).split())[:200]})") from e
         audio = np.zeros((self.max_audio_len, 128), np.float32)
@@ -64,7 +64,7 @@ class TorchScriptEmbedder:
         self.dim = int(a.shape[0])
 
     def _run(self, audio: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        torch = _torch()
+        torch = import_torch()
         with torch.inference_mode():
             out = self.module(torch.from_numpy(audio)[None, None], torch.from_numpy(image)[None])
         if isinstance(out, (tuple, list)):

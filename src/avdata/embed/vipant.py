@@ -25,6 +25,8 @@ the normalised tower outputs, ``vector`` is ``normalise(audio + image)`` (``part
 
 from __future__ import annotations
 
+import importlib.util
+
 import math
 import re
 from collections.abc import Mapping
@@ -49,9 +51,7 @@ PARTS = ("both", "audio", "image")
 
 
 def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:
         return "needs the 'torch' package: pip install 'avdata[torch]'"
     if len(weights) != 2:
         return f"needs --weights CHECKPOINT CLIP_FILE (from {CHECKPOINT_SOURCE} and {CLIP_SOURCE})"
@@ -61,7 +61,7 @@ def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
     return "available"
 
 
-def _torch() -> Any:
+def import_torch() -> Any:
     try:
         import torch
     except ImportError as e:
@@ -162,10 +162,19 @@ def clip_visual_shape(state: Mapping[str, Any]) -> Any:
     return ViTShape(int(conv.shape[0]), layers, (p, p), (p, p), (side, side), int(conv.shape[1]), int(proj.shape[1]))
 
 
+def jit_load(torch: Any, path: Path) -> Any:
+    """``torch.jit.load`` without its deprecation warning (CLIP files are TorchScript archives)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 def _load_clip_state(path: Path) -> dict[str, Any]:
-    torch = _torch()
+    torch = import_torch()
     try:
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        state = jit_load(torch, path).state_dict()
     except (RuntimeError, ValueError):
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -179,7 +188,7 @@ def _load_clip_state(path: Path) -> dict[str, Any]:
 
 
 def _load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    torch = _torch()
+    torch = import_torch()
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
     except ModuleNotFoundError as e:
@@ -211,7 +220,7 @@ class VipantEmbedder:
     def __post_init__(self) -> None:
         from avdata.embed.vit import VisionTransformer, shape_problems
 
-        torch = _torch()
+        torch = import_torch()
         if self.part not in PARTS:
             raise EmbedderError(f"vipant part must be one of {', '.join(PARTS)}; got {self.part!r}")
         if len(self.weights) != 2:
@@ -269,7 +278,7 @@ class VipantEmbedder:
         return middle_frame_input(media, self.image_size)
 
     def embed(self, media: ClipMedia) -> Embedding:
-        torch = _torch()
+        torch = import_torch()
         with torch.inference_mode():
             a = i = None
             if self.part in ("both", "audio"):
