@@ -29,7 +29,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from avdata.atomic import write_text_atomic  # noqa: E402
-from avdata.embed.signal import AUDIO_BLOCKS, IMAGE_BLOCKS, audio_blocks, image_blocks, load_frame  # noqa: E402
+from avdata.embed.signal import (AUDIO_BLOCKS, IMAGE_BLOCKS, analysis_frames, audio_blocks, image_blocks,  # noqa: E402
+                                 load_frame)
+from avdata.media.features import FBANK  # noqa: E402
 from avdata.media.kaldi_fbank import fast_fbank as fbank  # noqa: E402
 
 RATE = 44100
@@ -97,19 +99,21 @@ def jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
 
 def measure(clips: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    rows: dict[str, list[np.ndarray]] = {n: [] for n, _, _ in AUDIO_BLOCKS + IMAGE_BLOCKS}
+    values: dict[str, list[np.ndarray]] = {n: [] for n, _, _ in AUDIO_BLOCKS + IMAGE_BLOCKS}
     for _ in range(clips):
-        for k, v in audio_blocks(fbank(random_audio(rng), RATE)).items():
-            rows[k].append(v)
+        audio = random_audio(rng)
+        rows = analysis_frames(FBANK.frame_count(audio.size, RATE))
+        for k, v in audio_blocks(fbank(audio, RATE, frames=rows)).items():
+            values[k].append(v)
         frames = [image_blocks(jpeg_round_trip(random_image(rng))) for _ in range(2)]
         for k in frames[0]:
-            rows[k].append(np.mean([f[k] for f in frames], axis=0))
+            values[k].append(np.mean([f[k] for f in frames], axis=0))
     blocks = {}
-    for name, values in rows.items():
-        arr = np.stack(values)
+    for name, got in values.items():
+        arr = np.stack(got)
         blocks[name] = {"mean": [round(float(x), 6) for x in arr.mean(0)],
                         "std": [round(float(x), 6) for x in np.maximum(arr.std(0), 1e-3)]}
-    return {"version": 1, "recipe": f"tools/signal_stats.py --clips {clips} --seed {seed}", "blocks": blocks}
+    return {"version": 2, "recipe": f"tools/signal_stats.py --clips {clips} --seed {seed}", "blocks": blocks}
 
 
 def main() -> None:

@@ -139,4 +139,10 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
+
+    from avdata.embed.run import EmbedOptions, run_embed
+
+    if main_index.exists():
+        embedded = run_embed(EmbedOptions(index=main_index, media=media, out=out / "embed", workers=workers))
+        summary.stages.append(embedded.summary_text())
     return summary

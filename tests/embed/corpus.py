@@ -37,7 +37,6 @@ RATE = 44100
 FPS = 10
 WIDTH, HEIGHT = 96, 64
 VIDEO_SECONDS = 5.0
-SEGMENT = (0.5, 4.5)
 
 
 def class_audio(cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS, rate: int = RATE) -> np.ndarray:
@@ -139,8 +138,10 @@ class Corpus:
     ids: list[str]
 
 
-def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 2) -> Corpus:
-    """Write the corpus's videos and run ingest, extract and index on them (see the docstring)."""
+def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 2,
+                 seconds: float = VIDEO_SECONDS) -> Corpus:
+    """Write the corpus's videos and run ingest, extract and index on them (see the docstring).
+    Videos last ``seconds``; each clip is the segment from 0.5 s to ``seconds - 0.5``."""
     rng = np.random.default_rng(seed)
     videos, media, out = root / "videos", root / "media", root / "index"
     rows = []
@@ -148,8 +149,8 @@ def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 
         for k in range(per_class):
             for cls in CLASSES:
                 cid = clip_id(cls, k)
-                target = write_class_video(videos / f"{cid}.mp4", cls, rng)
-                rows.append(f'{cid}, {SEGMENT[0]:.3f}, {SEGMENT[1]:.3f}, "{LABELS[cls]}"')
+                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds)
+                rows.append(f'{cid}, 0.500, {seconds - 0.5:.3f}, "{LABELS[cls]}"')
                 fetched.write({"source": cid, "source_kind": "youtube", "status": STATUS_OK, "path": target.name,
                                "offset": 0.0, "section_end": None, "bytes": target.stat().st_size,
                                "seconds": 0.0, "attempts": 1, "message": "", "backend": "test",
