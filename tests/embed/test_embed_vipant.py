@@ -100,6 +100,30 @@ def test_stride_comes_from_the_config(tmp_path: Path, small_files: tuple[Path, P
         get_embedder("vipant", weights=(str(bad), str(clip)))
 
 
+def test_clip_as_torchscript_archive(tmp_path: Path, small_files: tuple[Path, Path], corpus: Corpus) -> None:
+    """OpenAI's ViT-B-32.pt is a TorchScript archive; its state dict holds the same visual.* keys."""
+    from avdata.embed.vit import VisionTransformer, ViTShape
+    from vipant_files import random_state
+
+    shape = ViTShape(64, 2, (32, 32), (32, 32), (7, 7), 3, 32)
+
+    class ClipLike(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.visual = VisionTransformer(shape)
+            self.visual.load_state_dict(random_state(shape, seed=1))
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.visual(image)
+
+    archive = tmp_path / "ViT-B-32.pt"
+    torch.jit.save(torch.jit.trace(ClipLike().eval(), torch.zeros(1, 3, 224, 224)), str(archive))
+    from_archive = get_embedder("vipant", weights=(str(small_files[0]), str(archive)))
+    from_state = get_embedder("vipant", weights=small_files)       # the same values as a state dict
+    m = media_of(corpus, 4)
+    np.testing.assert_allclose(from_archive.embed(m).image, from_state.embed(m).image, atol=1e-6)
+
+
 @pytest.mark.parametrize("drop, reshape, message", [
     ("encoder.resblocks.1.mlp.c_fc.weight", None, r"missing transformer\.resblocks\.1\.mlp\.c_fc\.weight"),
     (None, "post_encoder.proj", r"proj has shape \(64, 33\), expected \(64, 32\)"),
