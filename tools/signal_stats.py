@@ -94,7 +94,7 @@ def jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
     buf.seek(0)
-    return load_frame(buf)  # type: ignore[arg-type]  (PIL opens file objects too)
+    return load_frame(buf)
 
 
 def measure(clips: int, seed: int) -> dict:

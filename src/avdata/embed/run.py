@@ -258,6 +258,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     else:
         _assemble(out, rows, dim, n_chunks, opts.dtype)
     _write_final_meta(out, ident, stats, chunk_rows)
+    shutil.rmtree(out / CHUNKS, ignore_errors=True)     # only once meta.json says complete
     result.failures.sort()
     return result
 
@@ -316,7 +317,7 @@ def _chunk_start(out: Path, k: int, chunk_rows: int, rows: int, dim: int, exists
 
 
 def _assemble(out: Path, rows: int, dim: int, n_chunks: int, dtype: str) -> None:
-    """Copy the chunks into one memory-mappable ``embeddings.npy`` atomically; drop the chunks."""
+    """Copy the chunks into one memory-mappable ``embeddings.npy`` atomically."""
     final = out / EMBEDDINGS
     with atomic_path(final) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(rows, dim))
@@ -327,7 +328,6 @@ def _assemble(out: Path, rows: int, dim: int, n_chunks: int, dtype: str) -> None
             pos += len(chunk)
         arr.flush()
         del arr
-    shutil.rmtree(out / CHUNKS, ignore_errors=True)
 
 
 def _patch_embeddings(out: Path, vectors: dict[int, np.ndarray], dtype: str) -> None:

@@ -37,7 +37,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -118,7 +118,7 @@ def image_blocks(rgb: np.ndarray) -> dict[str, np.ndarray]:
     return {"colour": colour, "layout": layout, "texture": texture}
 
 
-def load_frame(path: Path | Any, side: int = IMAGE_SIDE) -> np.ndarray:
+def load_frame(path: Path | IO[bytes], side: int = IMAGE_SIDE) -> np.ndarray:
     """Decode a frame JPEG at reduced size (JPEG draft mode, then a fixed resize): uint8 RGB."""
     with Image.open(path) as im:
         im.draft("RGB", (side, side))
