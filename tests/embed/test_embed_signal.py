@@ -61,7 +61,7 @@ def test_fast_fbank_equals_kaldi(corpus: Corpus) -> None:
         diff = np.abs(ours.astype(np.float64) - ref)       # both float32, summed in different orders
         assert diff.max() < 1e-2 and diff.mean() < 2e-4, (diff.max(), diff.mean())
         some = np.array([5, 6, 0, len(ref) - 1])
-        assert np.array_equal(fast_fbank(x, r, frames=some), ours[some])
+        np.testing.assert_allclose(fast_fbank(x, r, frames=some), ours[some], atol=1e-4)
 
 
 def test_aclip_128_is_reused_and_gives_the_same_vector(corpus: Corpus, tmp_path: Path) -> None:
