@@ -220,6 +220,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     lines, sha = read_index_lines(index)
     spec = EmbedderSpec(opts.embedder, tuple(str(w) for w in opts.weights), tuple(opts.params))
     embedder = spec.build()
+    _WORKER_EMBEDDERS[spec] = embedder      # inline runs and forked workers reuse it (weights loaded once)
     ident = _identity(opts, embedder, len(lines), sha)
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
