@@ -94,25 +94,30 @@ def audio_blocks(pairs: np.ndarray) -> dict[str, np.ndarray]:
     return {"envelope": envelope, "dynamics": dynamics, "spectral": spectral}
 
 
+def _bins(x: np.ndarray, n: int) -> np.ndarray:
+    """Histogram bin of each value in [0, 1] among ``n`` equal bins (1.0 in the last)."""
+    return np.minimum((x * n).astype(np.int64), n - 1)
+
+
 def image_blocks(rgb: np.ndarray) -> dict[str, np.ndarray]:
     """The image blocks of one RGB frame (height, width, 3) uint8."""
     img = np.asarray(rgb, dtype=np.float64) / 255.0
     hsv = np.asarray(Image.fromarray(np.asarray(rgb, dtype=np.uint8)).convert("HSV"), dtype=np.float64) / 255.0
     h, s, v = hsv[..., 0].ravel(), hsv[..., 1].ravel(), hsv[..., 2].ravel()
     n = float(h.size)
-    hue = np.histogram(h, bins=12, range=(0.0, 1.0), weights=s)[0] / n
-    sat = np.histogram(s, bins=4, range=(0.0, 1.0))[0] / n
-    val = np.histogram(v, bins=4, range=(0.0, 1.0))[0] / n
+    hue = np.bincount(_bins(h, 12), weights=s, minlength=12) / n
+    sat = np.bincount(_bins(s, 4), minlength=4) / n
+    val = np.bincount(_bins(v, 4), minlength=4) / n
     colour = np.concatenate([hue, sat, val])
     hh, ww = img.shape[0] // 2, img.shape[1] // 2
     layout = np.concatenate([img[:hh, :ww].mean((0, 1)), img[:hh, ww:].mean((0, 1)),
                              img[hh:, :ww].mean((0, 1)), img[hh:, ww:].mean((0, 1))])
-    grey = img @ np.array([0.299, 0.587, 0.114])
+    grey = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
     gx = grey[1:-1, 2:] - grey[1:-1, :-2]
     gy = grey[2:, 1:-1] - grey[:-2, 1:-1]
     mag = np.hypot(gx, gy).ravel()
     angle = np.mod(np.arctan2(gy, gx).ravel(), np.pi)
-    orient = np.histogram(angle, bins=8, range=(0.0, np.pi), weights=mag)[0]
+    orient = np.bincount(_bins(angle / np.pi, 8), weights=mag, minlength=8)
     orient = orient / (orient.sum() + 1e-9)
     texture = np.concatenate([orient, [np.log(mag.mean() + 1e-4)]])
     return {"colour": colour, "layout": layout, "texture": texture}
