@@ -145,6 +145,12 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
 
+    from avdata.embed.run import EmbedOptions, run_embed
+
+    if main_index.exists():
+        embedded = run_embed(EmbedOptions(index=main_index, media=media, out=out / "embed", workers=workers))
+        summary.stages.append(embedded.summary_text())
+
     from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
 
     summary.stages.extend(run_audioscope_demo(out / "audioscope", workers=workers).stages)

@@ -40,6 +40,15 @@ def test_demo_runs_the_pipeline_and_resumes(tmp_path: Path) -> None:
     assert again.returncode == 0 and "done 0, skipped (already complete)" in again.stdout, again.stdout[-1500:]
     rendered = (out / "render" / "examples.jsonl").read_text().splitlines()
     assert len(rendered) == clips.filter(pa.compute.starts_with(clips.column("dataset"), "audioscope")).num_rows
+    # embed: one unit row per line of the main index, and nothing to redo on the rerun
+    import json
+
+    import numpy as np
+
+    meta = json.loads((out / "embed" / "meta.json").read_text())
+    emb = np.load(out / "embed" / "embeddings.npy", mmap_mode="r")
+    assert meta["complete"] and emb.shape == (meta["index"]["lines"], meta["dim"]) and meta["embedder"] == "signal"
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5) and "embedded 0, already done" in again.stdout
 
 
 def test_demo_index_lines_resolve_to_media_that_decodes(tmp_path: Path) -> None:

@@ -21,4 +21,6 @@ COMMAND_MODULES: dict[str, str] = {
     "score": "avdata.cli.audioscope",
     "mom": "avdata.cli.audioscope",
     "shards": "avdata.cli.shards",
+    "embed": "avdata.cli.embed",
+    "embedders": "avdata.cli.embed",
 }

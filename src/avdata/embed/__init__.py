@@ -1,37 +1,103 @@
-"""Embedders by name (a minimal copy of the registry contract; the embed stage's own module
-replaces it at merge)."""
+"""Embedders: one registry, one module per embedder (``signal``, ``vipant``, ``torchscript``).
+
+``get_embedder(name, **params)`` builds one; ``embedder_status()`` says which can run here and why
+not; ``media_for_line(line, root)`` resolves an index line's media below the media root. The stage
+that writes ``embeddings.npy`` is ``avdata.embed.run``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from avdata.embed.base import ClipMedia, Embedder, Embedding
+from avdata.embed.base import ClipMedia, Embedder, EmbedderError, Embedding
 from avdata.errors import AvdataError
+from avdata.paths import check_relative, safe_join
 
-EmbedderFactory = Callable[..., Embedder]
-_REGISTRY: dict[str, EmbedderFactory] = {}
+__all__ = ["ClipMedia", "Embedder", "Embedding", "EmbedderError", "register_embedder", "get_embedder",
+           "embedder_names", "embedder_status", "media_for_line", "DEFAULT_EMBEDDER"]
+
+DEFAULT_EMBEDDER = "signal"
+
+# name -> (factory, status) ; status() returns "available" or the reason it is not
+_REGISTRY: dict[str, Callable[..., Embedder]] = {}
+_STATUS: dict[str, Callable[..., str]] = {}
 
 
-def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
-    """Decorator: make an embedder factory available by name."""
+def register_embedder(name: str, status: Callable[..., str] | None = None
+                      ) -> Callable[[Callable[..., Embedder]], Callable[..., Embedder]]:
+    """Class decorator: make an embedder available by name. ``status(**params)`` (optional) returns
+    ``"available"`` or why the embedder cannot run here (missing extra, missing file)."""
 
-    def deco(factory: EmbedderFactory) -> EmbedderFactory:
+    def deco(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
         _REGISTRY[name] = factory
+        if status is not None:
+            _STATUS[name] = status
         return factory
 
     return deco
 
 
+def _register_builtins() -> None:
+    from avdata.embed import signal, torchscript, vipant  # noqa: F401  (each registers itself)
+
+
 def get_embedder(name: str, **params: Any) -> Embedder:
-    """Build the embedder registered under ``name`` with ``params``."""
+    """Build the embedder registered under ``name`` with its parameters (e.g. ``weights=...``)."""
+    _register_builtins()
     if name not in _REGISTRY:
-        raise AvdataError(f"unknown embedder {name!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
+        raise AvdataError(f"unknown embedder {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**params)
 
 
 def embedder_names() -> list[str]:
+    _register_builtins()
     return sorted(_REGISTRY)
 
 
-__all__ = ["ClipMedia", "Embedder", "Embedding", "embedder_names", "get_embedder", "register_embedder"]
+def embedder_status(**params: Any) -> dict[str, str]:
+    """``{name: "available" | reason}`` for every registered embedder (``params``: e.g. weights)."""
+    _register_builtins()
+    out = {}
+    for name in sorted(_REGISTRY):
+        check = _STATUS.get(name)
+        try:
+            out[name] = check(**params) if check is not None else "available"
+        except AvdataError as e:
+            out[name] = str(e)
+    return out
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def media_for_line(index_line: Mapping[str, Any], root: str | os.PathLike[str]) -> ClipMedia:
+    """The absolute media paths of one index line (VIP-ANT layout) below ``root``.
+
+    ``{root}/{dir}/aclip/{id}.{aclip[0]}``, ``{root}/{dir}/frame/{id}.{frame[i]}``,
+    ``{root}/{dir}/aclip_128/{id}.{aclip_128}``, ``{root}/{dir}/frame_224/{id}.{frame_224}``.
+    Raises UnsafePathError (an AvdataError) for a path that would leave ``root``.
+    """
+    d = str(index_line.get("dir") or "")
+    cid = str(index_line.get("id") or "")
+    if not d or not cid:
+        raise AvdataError("index line has no 'dir' or 'id'")
+    base = check_relative(d).as_posix()
+
+    def path(folder: str, name: str) -> Path:
+        return safe_join(root, f"{base}/{folder}/{cid}.{name}", follow_links=True)
+
+    aclips = _names(index_line.get("aclip"))
+    frames = tuple(path("frame", f) for f in _names(index_line.get("frame")))
+    fb = index_line.get("aclip_128")
+    f224 = index_line.get("frame_224")
+    return ClipMedia(audio=path("aclip", aclips[0]) if aclips else None, frames=frames,
+                     fbank=path("aclip_128", str(fb)) if fb else None,
+                     frames_224=path("frame_224", str(f224)) if f224 else None)

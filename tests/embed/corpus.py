@@ -1,0 +1,171 @@
+"""A labelled synthetic corpus for embedding and balancing tests (and the embed benchmark).
+
+Four classes, each tying a sound texture to a picture:
+
+    tone   steady harmonic tone (random pitch)          red, horizontal stripes
+    chirp  rising sweeps, one per second (random range)  green, vertical stripes
+    noise  coloured noise (random smoothing)             blue, checkerboard
+    click  click trains (random rate)                    yellow, dots
+
+Every clip draws its own parameters (pitch, sweep range, shade, stripe period, phase...) from a
+seeded ``numpy.random.Generator``, so clips of a class are alike but not equal. ``build_corpus``
+writes one short video per clip, an AudioSet segment list naming the class labels, and runs the
+real pipeline on them: ingest -> extract -> index. Any test or benchmark can import it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avdata.extract.run import ExtractOptions, run_extract
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.index.build import IndexOptions, build_index
+from avdata.ingest import IngestOptions, ingest
+from avdata.manifest import STATUS_OK, ManifestWriter
+from avdata.sources.problems import Problems
+
+CLASSES = ("tone", "chirp", "noise", "click")
+LABELS = {"tone": "/m/01v_m0", "chirp": "/m/0hdsk", "noise": "/m/0chx_", "click": "/m/07qc9xj"}
+RATE = 44100
+FPS = 10
+WIDTH, HEIGHT = 96, 64
+VIDEO_SECONDS = 5.0
+
+
+def class_audio(cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS, rate: int = RATE) -> np.ndarray:
+    """Mono float32 audio of one clip of class ``cls``."""
+    t = np.arange(int(seconds * rate)) / rate
+    if cls == "tone":
+        f0 = rng.uniform(200, 1000)
+        s = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, int(rng.integers(1, 4)) + 1))
+    elif cls == "chirp":
+        f0, f1 = rng.uniform(300, 800), rng.uniform(2500, 6000)
+        frac = t % 1.0
+        s = np.sin(2 * np.pi * (f0 * frac + (f1 - f0) * frac ** 2 / 2))
+    elif cls == "noise":
+        k = int(rng.integers(1, 5))
+        s = np.convolve(rng.standard_normal(t.size), np.ones(k) / k, mode="same")
+    elif cls == "click":
+        s = np.zeros_like(t)
+        period = int(rate / rng.uniform(4, 12))
+        s[int(rng.integers(0, period))::period] = 1.0
+        burst = np.exp(-np.arange(200) / 30.0) * np.sin(2 * np.pi * 2000 * np.arange(200) / rate)
+        s = np.convolve(s, burst, mode="same")
+    else:
+        raise ValueError(cls)
+    s = s / (np.abs(s).max() + 1e-9) * rng.uniform(0.2, 0.5)
+    return s.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FrameStyle:
+    colour: tuple[int, int, int]
+    period: float
+    phase: float
+
+
+def class_style(cls: str, rng: np.random.Generator) -> FrameStyle:
+    base = {"tone": (220, 40, 40), "chirp": (40, 200, 60), "noise": (40, 70, 220), "click": (230, 210, 40)}[cls]
+    shade = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in base)
+    return FrameStyle(shade, float(rng.uniform(6, 14)), float(rng.uniform(0, 6)))  # type: ignore[arg-type]
+
+
+def class_frame(cls: str, style: FrameStyle, t: float, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """One RGB frame of class ``cls`` at time ``t`` (the pattern drifts with time)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    p, shift = style.period, style.phase + 3.0 * t
+    if cls == "tone":
+        m = np.sin(2 * np.pi * (yy + shift) / p) > 0
+    elif cls == "chirp":
+        m = np.sin(2 * np.pi * (xx + shift) / p) > 0
+    elif cls == "noise":
+        m = ((np.floor((xx + shift) / p) + np.floor(yy / p)) % 2) > 0
+    else:
+        m = (np.hypot((xx + shift) % (2 * p) - p, yy % (2 * p) - p) < p * 0.45)
+    colour = np.array(style.colour, dtype=np.float64)
+    img = np.where(m[..., None], colour, colour * 0.35 + 20)
+    return img.astype(np.uint8)
+
+
+def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS) -> Path:
+    """An mp4 (H.264 + AAC, mono 44.1 kHz) of one clip of class ``cls``."""
+    audio = class_audio(cls, rng, seconds)
+    style = class_style(cls, rng)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        vs.options = {"preset": "ultrafast", "g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0"}
+        ast = c.add_stream("aac", rate=RATE)
+        ast.layout = "mono"
+        ast.options = {"aac_coder": "fast"}
+        for i in range(int(seconds * FPS)):
+            frame = av.VideoFrame.from_ndarray(class_frame(cls, style, i / FPS), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for pkt in vs.encode(frame):
+                c.mux(pkt)
+        for pkt in vs.encode():
+            c.mux(pkt)
+        for start in range(0, audio.size, 1024):
+            chunk = audio[start:start + 1024][None, :]
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
+            af.sample_rate, af.pts, af.time_base = RATE, start, Fraction(1, RATE)
+            for pkt in ast.encode(af):
+                c.mux(pkt)
+        for pkt in ast.encode():
+            c.mux(pkt)
+    return path
+
+
+def clip_id(cls: str, k: int) -> str:
+    """An 11-character YouTube-like id naming the class and the clip number."""
+    return f"{cls[:5]:_<5}{k:06d}"
+
+
+@dataclass
+class Corpus:
+    root: Path
+    media: Path
+    index: Path                 # src_balanced_train_segments.csv
+    classes: list[str]          # class of each index line, in line order
+    ids: list[str]
+
+
+def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 2,
+                 seconds: float = VIDEO_SECONDS) -> Corpus:
+    """Write the corpus's videos and run ingest, extract and index on them (see the docstring).
+    Videos last ``seconds``; each clip is the segment from 0.5 s to ``seconds - 0.5``."""
+    rng = np.random.default_rng(seed)
+    videos, media, out = root / "videos", root / "media", root / "index"
+    rows = []
+    with ManifestWriter(videos / "fetch_manifest.parquet", FETCH_MANIFEST_SCHEMA) as fetched:
+        for k in range(per_class):
+            for cls in CLASSES:
+                cid = clip_id(cls, k)
+                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds)
+                rows.append(f'{cid}, 0.500, {seconds - 0.5:.3f}, "{LABELS[cls]}"')
+                fetched.write({"source": cid, "source_kind": "youtube", "status": STATUS_OK, "path": target.name,
+                               "offset": 0.0, "section_end": None, "bytes": target.stat().st_size,
+                               "seconds": 0.0, "attempts": 1, "message": "", "backend": "test",
+                               "source_uri": "test:corpus", "deleted": False, "finished_at": time.time()})
+    segments = root / "balanced_train_segments.csv"
+    segments.write_text("# synthetic labelled corpus\n# num_ytids\n# YTID, start_seconds, end_seconds, "
+                        "positive_labels\n" + "\n".join(rows) + "\n")
+    clips = root / "clips.parquet"
+    ingest(IngestOptions(format="audioset", files=(str(segments),), output=str(clips)), Problems())
+    run_extract(clips, ExtractOptions(videos=str(videos), out=str(media), workers=workers,
+                                      fetch_manifest=str(videos / "fetch_manifest.parquet")))
+    res = build_index(IndexOptions(clips=clips, manifest=media / "extract_manifest.parquet", media=media, out=out,
+                                   workers=workers))
+    index = out / "src_balanced_train_segments.csv"
+    lines = [json.loads(x) for x in index.read_text().splitlines()]
+    by_label = {v: k for k, v in LABELS.items()}
+    del res
+    return Corpus(root, media, index, [by_label[x["labels"][0]] for x in lines], [x["id"] for x in lines])
