@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.embed import DEFAULT_EMBEDDER, embedder_names, embedder_status
 from avdata.embed.run import DTYPES, EmbedOptions, run_embed
@@ -42,16 +43,18 @@ def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
               help="Folder for embeddings.npy, meta.json and embed_manifest.parquet.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes (default: all cores).")
-@click.option("--executor", default="local", show_default=True)
+@executor_options()
 @click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,
               help="Rows per atomically written chunk (the most a kill loses).")
 @click.option("--retry-failed", is_flag=True, help="Embed again the lines that failed before.")
 def embed_command(index_file: str, media: str, embedder: str, weights: tuple[str, ...], params: tuple[str, ...],
-                  out: str, dtype: str, workers: int | None, executor: str, chunk_rows: int,
+                  out: str, dtype: str, workers: int | None, executor: str,
+                  ray_address: str | None, chunk_rows: int,
                   retry_failed: bool) -> None:
     """Write one embedding row per line of INDEX_FILE (row i = line i)."""
     res = run_embed(EmbedOptions(index=index_file, media=media, out=out, embedder=embedder, weights=weights,
-                                 params=_params(params), dtype=dtype, executor=executor, workers=workers,
+                                 params=_params(params), dtype=dtype, executor=executor, ray_address=ray_address,
+                                 workers=workers,
                                  chunk_rows=chunk_rows, retry_failed=retry_failed))
     for line, cid, code, message in res.failures:
         click.echo(f"avdata: {index_file}:{line + 1}: {cid or '-'}: {code}: {message} (zero row)", err=True)

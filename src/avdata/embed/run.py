@@ -33,7 +33,7 @@ from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
 from avdata.embed import DEFAULT_EMBEDDER, get_embedder, media_for_line
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder
 from avdata.errors import AvdataError, MediaError
-from avdata.executors import get_executor
+from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.progress import progress
 
@@ -81,6 +81,7 @@ class EmbedOptions:
     dtype: str = "float32"
     executor: str = "local"
     workers: int | None = None
+    ray_address: str | None = None
     chunk_rows: int = 256
     retry_failed: bool = False
     progress: bool | None = None
@@ -280,7 +281,7 @@ def _embed_lines(opts: EmbedOptions, index: Path, lines: list[str], media: Path,
         for i in todo:
             yield _task(index, lines, i, media, spec)
 
-    executor = get_executor(opts.executor, **({"workers": opts.workers} if opts.executor == "local" else {}))
+    executor = build_executor(ExecutorSpec(opts.executor, opts.workers, opts.ray_address))
     bar = progress(len(todo), "embed", "clip", enabled=opts.progress)
     try:
         for res in executor.map_unordered(embed_item, tasks()):
