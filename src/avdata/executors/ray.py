@@ -134,6 +134,7 @@ class RayExecutor:
         ray = ensure_ray(self.address, self.workers)
         slots = [self._new_slot(ray) for _ in range(self._slot_count(ray))]
         try:
+            ray.get([s.actor.ping.remote() for s in slots])     # started: time limits count from here
             if self.shared_paths:
                 check_shared_paths(ray, [s.actor for s in slots], self.shared_paths)
             yield from self._run(ray, slots, fn, iter(items))
@@ -213,6 +214,7 @@ class RayExecutor:
         item, _ = old.queue.popleft()
         waiting = [it for it, _ in old.queue]
         new = self._new_slot(ray)
+        ray.get(new.actor.ping.remote())
         new.started = time.monotonic()
         for w in waiting:
             new.queue.append((w, new.actor.run.remote(fn, w)))
