@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
+from avdata.pathcheck import FILE, Output, check_outputs
 from avdata.sources.registry import get_writer
 from avdata.table import read_clips
 
@@ -35,6 +36,7 @@ def select_rows(table: pa.Table, split: str | None = None, origin_file: str | No
 def export(options: ExportOptions) -> int:
     """Write the selected rows in the published format; return how many were written."""
     writer = get_writer(options.format)
+    check_outputs([Output(options.output, FILE, "output")], [options.table])
     table = select_rows(read_clips(options.table), options.split, options.origin_file)
     if table.num_rows == 0:
         raise AvdataError(f"{options.table}: no rows to export (split={options.split}, "

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
 from avdata.extract.run import ExtractOptions, run_extract
 from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
+from avdata.pathcheck import DIR
 
 
 @cli.command("extract")
@@ -43,6 +45,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
+@check_paths(outputs={"out": DIR, "manifest": DIR}, needs=("clips",), inputs=("fetch_manifest",))
 def extract_command(clips: str, videos: str, out: str, manifest: str | None, fetch_manifest: str | None,
                     audio_format: str, sample_rate: int | None, mono: bool, bitrate: int,
                     mp3_quality: int | None, frame_count: int, jpeg_quality: int, short_side: int | None,

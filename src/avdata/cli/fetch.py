@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
+from avdata.pathcheck import DIR, FILE
 
 
 @cli.command("fetch")
@@ -52,6 +54,8 @@ from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 @click.option("--extract-out", type=click.Path(file_okay=False, path_type=Path),
               help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),
+             inputs=("cookies",))
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
                   archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,

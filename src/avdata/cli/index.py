@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
 from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, write_weights
+from avdata.pathcheck import DIR, FILE
 
 
 def _ids(text: str) -> tuple[str, ...]:
@@ -29,6 +31,7 @@ def _ids(text: str) -> tuple[str, ...]:
 @click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
 @click.option("--ontology", type=click.Path(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
 @click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
+@check_paths(outputs={"out": DIR}, needs=("clips",), inputs=("manifest", "ontology"))
 def index_command(clips: str, manifest: str, media: str, out: str, with_negatives: bool, features: bool,
                   no_media_check: bool, min_audio_seconds: float, exclude_labels: str, keep_labels: str,
                   ontology: str | None, workers: int | None) -> None:
@@ -53,6 +56,7 @@ def index_command(clips: str, manifest: str, media: str, out: str, with_negative
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
                    "is drawn about equally often.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: INDEX_weight.csv beside it.")
+@check_paths(outputs={"out": FILE}, needs=("index_file",))
 def weights_command(index_file: str, scheme: str, out: str | None) -> None:
     """Write one sample weight per line of INDEX_FILE (see --scheme)."""
     res = write_weights(WeightsOptions(index_file, scheme, out))
@@ -67,6 +71,7 @@ def weights_command(index_file: str, scheme: str, out: str | None) -> None:
 @click.option("--media", type=click.Path(exists=True, file_okay=False), default=None,
               help="Media root for the frame gallery (default: the one the index was built from).")
 @click.option("--ontology", type=click.Path(exists=True, dir_okay=False), default=None)
+@check_paths(outputs={"out": DIR}, needs=("index_file",), inputs=("weights", "ontology"))
 def report_command(index_file: str, out: str, weights: str | None, media: str | None, ontology: str | None) -> None:
     """Write an HTML report with plots of INDEX_FILE and print a text summary."""
     res = build_report(ReportOptions(index_file, out, weights=weights, media=media, ontology=ontology))
