@@ -17,7 +17,7 @@ from avdata.pathcheck import DIR
 @click.argument("clips", type=click.Path(exists=True, dir_okay=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output root.")
+@click.option("--out", required=True, type=click.Path(), help="Output root.")
 @click.option("--manifest", type=click.Path(), default=None,
               help="Extraction manifest (default: OUT/extract_manifest.parquet).")
 @click.option("--fetch-manifest", type=click.Path(exists=True), default=None,

@@ -17,11 +17,11 @@ from avdata.pathcheck import DIR, FILE
 @click.argument("clips", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", "source", help="dir:PATH | fsspec URL template with {id}/{path} | youtube | "
               "ytdlp:URL_TEMPLATE")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output directory for videos (and the manifest).")
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest directory "
               "[default: OUT/fetch_manifest.parquet].")
-@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--archive", type=click.Path(path_type=Path),
               help="Download archive [default: OUT/fetch_archive.jsonl].")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 256))
 @click.option("--max-attempts", default=4, show_default=True, type=click.IntRange(1, 100),
@@ -51,7 +51,7 @@ from avdata.pathcheck import DIR, FILE
 @click.option("--delete-after-extract", is_flag=True,
               help="Extract each video's clips into --extract-out as soon as it is fetched (default "
               "extraction settings) and delete the fetched file once all its clips are ok.")
-@click.option("--extract-out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--extract-out", type=click.Path(path_type=Path),
               help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 @check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),

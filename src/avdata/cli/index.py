@@ -22,7 +22,7 @@ def _ids(text: str) -> tuple[str, ...]:
               help="Extraction manifest (a Parquet manifest directory).")
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the manifest's paths are relative to.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the index files.")
+@click.option("--out", required=True, type=click.Path(), help="Folder for the index files.")
 @click.option("--with-negatives", is_flag=True, help="List negative clips (n0, n1, ...) after p0.")
 @click.option("--features", is_flag=True, help="Write aclip_128 / frame_224 .npz features for p0.")
 @click.option("--no-media-check", is_flag=True, help="Trust the manifest: do not decode audio and frames.")
@@ -55,7 +55,7 @@ def index_command(clips: str, manifest: str, media: str, out: str, with_negative
               help="Per label, summed over a line's labels: vipant 1000/(count+1), inverse 1/count, "
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
                    "is drawn about equally often.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: INDEX_weight.csv beside it.")
+@click.option("--out", type=click.Path(), default=None, help="Default: INDEX_weight.csv beside it.")
 @check_paths(outputs={"out": FILE}, needs=("index_file",))
 def weights_command(index_file: str, scheme: str, out: str | None) -> None:
     """Write one sample weight per line of INDEX_FILE (see --scheme)."""
@@ -66,7 +66,7 @@ def weights_command(index_file: str, scheme: str, out: str | None) -> None:
 
 @cli.command("report")
 @click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for report.html and plots.")
+@click.option("--out", required=True, type=click.Path(), help="Folder for report.html and plots.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--media", type=click.Path(exists=True, file_okay=False), default=None,
               help="Media root for the frame gallery (default: the one the index was built from).")
