@@ -544,7 +544,7 @@ def read_clips_rows(path: str | os.PathLike[str]) -> int:
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        return pq.ParquetFile(os.path.abspath(path)).metadata.num_rows
     except (OSError, pa.ArrowInvalid) as e:
         raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
 
