@@ -151,4 +151,4 @@ def test_line_numbers_stay_physical_across_bad_lines_and_crlf(tmp_path: Path) ->
                      + b"\r\n")
     lines, problems = _read(path, "audioscope")
     assert lines == [1, 3, 5, 7]
-    assert [e.line for e in problems.errors] == [2, 4, 6]
+    assert sorted(e.line for e in problems.errors) == [2, 4, 6]     # UTF-8 errors come as a block is read

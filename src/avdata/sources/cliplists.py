@@ -121,7 +121,7 @@ def read_clip_list(path: str | os.PathLike[str], info: ListInfo, with_offset: bo
         if not fields or all(not f for f in fields):
             continue
         if header is None and not cols.line and _looks_like_header(fields):
-            header = lines.last.rstrip("\r\n")
+            header = lines.raw_line(line)
             continue
         if layout is None and len(fields) in widths:
             layout = Layout(with_offset, len(fields) == max(widths))

@@ -9,10 +9,11 @@ lines as text for the ``csv``-based readers, reporting lines that are not UTF-8 
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -92,58 +93,66 @@ def detect_newline(path: str | os.PathLike[str]) -> str:
     return "\r" if b"\r" in head and b"\n" not in head else "\n"
 
 
-class TextLines:
-    """A file's physical lines as text (each with its LF), for ``csv.reader``.
-
-    Any line end is read (LF, CRLF, CR); a line that is not UTF-8 is reported to ``problems`` with its
-    real number and left out, and the rest of the file is still read. ``number`` is the number of the
-    last line given; ``row_start`` the number of the first line given since ``mark()`` (call it after
-    each row, so a row's errors name the line where the row began); ``last`` the text of the last line.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], problems: Problems, file: str | None = None,
-                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
-        self.file = file if file is not None else str(path)
-        self.problems = problems
-        self.number = 0
-        self.row_start: int | None = None
-        self.last = ""
-        self._lines = self._iter(path, block_bytes)
-
-    def _iter(self, path: str | os.PathLike[str], block_bytes: int) -> Iterator[tuple[int, str]]:
-        for block in iter_line_blocks(path, block_bytes):
-            try:
-                text = block.data.decode("utf-8")
-            except UnicodeDecodeError:
-                yield from self._each_line(block)
-                continue
-            for i, ln in enumerate(text.split("\n")[:-1]):
-                yield block.first_line + i, ln + "\n"
-
-    def _each_line(self, block: LineBlock) -> Iterator[tuple[int, str]]:
-        for i, raw in enumerate(block.data.split(b"\n")[:-1]):
-            try:
-                yield block.first_line + i, raw.decode("utf-8") + "\n"
-            except UnicodeDecodeError as e:
-                self.problems.error(self.file, block.first_line + i,
-                                    f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
-
-    def mark(self) -> None:
-        """A row ended: the next line given starts the next row."""
-        self.row_start = None
-
-    def __iter__(self) -> TextLines:
-        return self
-
-    def __next__(self) -> str:
-        self.number, self.last = next(self._lines)
-        if self.row_start is None:
-            self.row_start = self.number
-        return self.last
 def split_lines(data: bytes) -> list[bytes]:
     """The lines of a block without their LF (and without a CR before it)."""
     lines = data.split(b"\n")[:-1]
     return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+
+
+class TextLines:
+    """A file's physical lines as text (each with its LF), for ``csv.reader``.
+
+    Any line end is read (LF, CRLF, CR); a line that is not UTF-8 is reported to ``problems`` with its
+    real number and left out, and the rest of the file is still read. Lines are split in C (one
+    ``StringIO`` per block), so ``physical(k)`` maps the k-th line given (1-based, as ``csv.reader``'s
+    ``line_num`` counts) back to its line number in the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problems: Problems, file: str | None = None,
+                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+        self.path = path
+        self.file = file if file is not None else str(path)
+        self.problems = problems
+        self.skipped: list[int] = []        # numbers of the lines left out, ascending
+        self._lines = itertools.chain.from_iterable(self._blocks(block_bytes))
+
+    def _blocks(self, block_bytes: int) -> Iterator[Iterable[str]]:
+        for block in iter_line_blocks(self.path, block_bytes):
+            try:
+                yield io.StringIO(block.data.decode("utf-8"), newline="\n")
+            except UnicodeDecodeError:
+                yield self._good_lines(block)
+
+    def _good_lines(self, block: LineBlock) -> list[str]:
+        good = []
+        for i, raw in enumerate(block.data.split(b"\n")[:-1]):
+            try:
+                good.append(raw.decode("utf-8") + "\n")
+            except UnicodeDecodeError as e:
+                self.skipped.append(block.first_line + i)
+                self.problems.error(self.file, block.first_line + i,
+                                    f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+        return good
+
+    def physical(self, given: int) -> int:
+        """The file's line number of the ``given``-th line handed out."""
+        line = given
+        for s in self.skipped:
+            if s > line:
+                break
+            line += 1
+        return line
+
+    def raw_line(self, number: int) -> str:
+        """The text of line ``number`` (without its line end), read again from the file."""
+        for block in iter_line_blocks(self.path, 1 << 16):
+            if number < block.first_line + (block.lines or 0):
+                raw = block.data.split(b"\n")[number - block.first_line]
+                return raw.rstrip(b"\r").decode("utf-8", errors="replace")
+        return ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
 
 
 def csv_rows(lines: TextLines, problems: Problems, **fmt: object) -> Iterator[tuple[list[str], int]]:
@@ -153,16 +162,17 @@ def csv_rows(lines: TextLines, problems: Problems, **fmt: object) -> Iterator[tu
     text after a closing quote) is reported with that number and the rest of the file is still read.
     """
     reader = csv.reader(lines, strict=True, **fmt)
+    done = 0                                # lines consumed by the rows before this one
     while True:
-        lines.mark()
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
-            start = lines.row_start if lines.row_start is not None else lines.number
             reason = "a quoted field is not closed before the end of the file" if "unexpected end" in str(e) \
                 else f"unreadable CSV ({e})"
-            problems.error(lines.file, start, reason)
+            problems.error(lines.file, lines.physical(done + 1), reason)
+            done = reader.line_num
             continue
-        yield row, lines.row_start if lines.row_start is not None else lines.number
+        yield row, lines.physical(done + 1)
+        done = reader.line_num
