@@ -26,7 +26,8 @@ SETPRIV = shutil.which("setpriv")
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def run(argv: list[str], cwd: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+def run(argv: list[str], cwd: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     """Run ``avdata ARGV`` in this process (an escaping exception fails the test): exit code, out, err."""
     monkeypatch.chdir(cwd)
     capsys.readouterr()
@@ -138,7 +139,8 @@ def test_read_only_file_system_is_refused(tmp_path: Path, capsys, monkeypatch) -
         shutil.copy(EXAMPLE / "eval_segments.csv", tmp_path)
         rc, out, err = run(["ingest", "audioset", "eval_segments.csv", "-o", "ro/x.parquet"], tmp_path, capsys,
                            monkeypatch)
-        assert rc == 3 and _one_line(err) == "avdata: error: cannot write --output ro/x.parquet: read-only file system"
+        assert rc == 3
+        assert _one_line(err) == "avdata: error: cannot write --output ro/x.parquet: read-only file system"
         assert out == ""
     finally:
         subprocess.run(["umount", str(ro)], check=False)
@@ -153,7 +155,8 @@ def test_immutable_folder_is_refused(tmp_path: Path, capsys, monkeypatch) -> Non
     try:
         _clip_table(tmp_path / "clips.parquet")
         rc, _, err = run(["export", "audioset", "clips.parquet", "-o", "frozen/e.csv"], tmp_path, capsys, monkeypatch)
-        assert rc == 3 and _one_line(err) == "avdata: error: cannot write --output frozen/e.csv: operation not permitted"
+        assert rc == 3
+        assert _one_line(err) == "avdata: error: cannot write --output frozen/e.csv: operation not permitted"
         rc, _, err = run(["extract", "clips.parquet", "--videos", ".", "--out", "frozen/x"], tmp_path, capsys,
                          monkeypatch)
         assert rc == 3 and "cannot write --out frozen/x" in _one_line(err)
@@ -230,7 +233,8 @@ def test_fifo_folder_and_device_inputs_say_what_they_are(tmp_path: Path, capsys,
 def test_a_fifo_as_the_table_of_a_command_stops_it_in_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
     os.mkfifo(tmp_path / "t.parquet")
     rc, _, err = run(["info", "t.parquet"], tmp_path, capsys, monkeypatch)
-    assert rc == 3 and _one_line(err) == "avdata: error: cannot read TABLE t.parquet: is a named pipe (FIFO), not a regular file"
+    assert rc == 3
+    assert _one_line(err) == "avdata: error: cannot read TABLE t.parquet: is a named pipe (FIFO), not a regular file"
 
 
 # -- defect 3: an output that is one of the inputs ------------------------------------------------

@@ -32,7 +32,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(H
 
 TOKENS = [b"--PJHxphWEs", b"data/videos/mp4/827/f6b/827f6b.mp4", b"../../etc/passwd", b"/abs.mp4", b", ", b",",
           b"30.000", b"40", b"1_0", b"-1", b"nan", b"1e999", b"0x10", b'"', b'""', b"/m/09x0r", b"\n", b"\r\n",
-          b"\r", b"#", b" ", b"\t", b"\xef\xbb\xbf", b"\xff", b"\xc3", b"\x00", b"audiocap_id,youtube_id,start_time,caption",
+          b"\r", b"#", b" ", b"\t", b"\xef\xbb\xbf", b"\xff", b"\xc3", b"\x00",
+          b"audiocap_id,youtube_id,start_time,caption",
           b"x" * 140_000, "\u2028".encode(), "é".encode()]
 csv_like = st.lists(st.sampled_from(TOKENS), max_size=50).map(b"".join)
 
