@@ -168,13 +168,15 @@ def test_immutable_folder_is_refused(tmp_path: Path, capsys, monkeypatch) -> Non
 @pytest.mark.parametrize("output, reason", [
     ("folder", "is a directory, not a regular file"),
     ("eval_segments.csv.bak/x.parquet", "not a directory"),
-    ("/dev/null", "is a character device, not a regular file"),
+    # never a real device such as /dev/null: were the check to fail, the device would be replaced
+    ("pipe", "is a named pipe (FIFO), not a regular file"),
 ])
 def test_output_that_is_not_a_file_path_is_refused(tmp_path: Path, capsys, monkeypatch, output: str,
                                                    reason: str) -> None:
     shutil.copy(EXAMPLE / "eval_segments.csv", tmp_path)
     shutil.copy(EXAMPLE / "eval_segments.csv", tmp_path / "eval_segments.csv.bak")
     (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
     before = _listing(tmp_path)
     rc, out, err = run(["ingest", "audioset", "eval_segments.csv", "-o", output], tmp_path, capsys, monkeypatch)
     line = _one_line(err)
