@@ -324,3 +324,11 @@ def test_export_refuses_sources_of_the_wrong_kind(tmp_path: Path, capsys, monkey
     assert rc == 3
     assert _one_line(err).startswith(f"avdata: error: cannot write a {fmt} list: it needs {what}, but 1 of 1 row(s)")
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.slow
+def test_fetch_report_alone_reads_a_folder_it_cannot_write(locked: Path) -> None:
+    """``fetch --report`` without a source only reads: a read-only OUT is fine."""
+    r = run_as_nobody(["fetch", "--report", "--out", "locked"], locked)
+    assert r.returncode == 0, r.stderr
+    assert "cannot write" not in r.stderr

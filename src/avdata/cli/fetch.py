@@ -55,7 +55,7 @@ from avdata.pathcheck import DIR, FILE
               help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 @check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),
-             inputs=("cookies",))
+             inputs=("cookies",), reads_only=lambda kw: kw["report"] and kw["source"] is None)
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
                   archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,

@@ -41,16 +41,18 @@ def _values(kwargs: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
 
 
 def check_paths(*, outputs: Mapping[str, str] | None = None, needs: Sequence[str] = (),
-                inputs: Sequence[str] = ()) -> Callable:
-    """Decorate a command function (below its click options) to check its paths first."""
+                inputs: Sequence[str] = (), reads_only: Callable[[Mapping[str, Any]], bool] | None = None) -> Callable:
+    """Decorate a command function (below its click options) to check its paths first.
+    ``reads_only(kwargs)``: true for a call that writes nothing (its outputs are not checked)."""
     def deco(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             for name in needs:
                 for value in _values(kwargs, [name]):
                     check_input(value, _flag(name))
+            writes = reads_only is None or not reads_only(kwargs)
             outs = [Output(kwargs[name], kind, _flag(name)) for name, kind in (outputs or {}).items()
-                    if kwargs.get(name) is not None]
+                    if writes and kwargs.get(name) is not None]
             check_outputs(outs, _values(kwargs, [*needs, *inputs]))
             return fn(*args, **kwargs)
         return wrapper
