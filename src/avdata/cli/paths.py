@@ -41,7 +41,8 @@ def _values(kwargs: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
 
 
 def check_paths(*, outputs: Mapping[str, str] | None = None, needs: Sequence[str] = (),
-                inputs: Sequence[str] = (), reads_only: Callable[[Mapping[str, Any]], bool] | None = None) -> Callable:
+                inputs: Sequence[str] = (),
+                reads_only: Callable[[Mapping[str, Any]], bool] | None = None) -> Callable:
     """Decorate a command function (below its click options) to check its paths first.
     ``reads_only(kwargs)``: true for a call that writes nothing (its outputs are not checked)."""
     def deco(fn: Callable) -> Callable:
