@@ -74,3 +74,11 @@ class MissingExtraError(AvdataError):
         self.package = package
         self.extra = extra
         super().__init__(f"this needs the '{package}' package: pip install 'avdata[{extra}]'")
+
+
+class OutputError(AvdataError):
+    """An output path that cannot be written (or would overwrite an input); nothing was written."""
+
+
+class InputError(AvdataError):
+    """An input path that cannot be read (missing, not a regular file, no permission)."""

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.sources.problems import Problems
 from avdata.sources.registry import get_index_writer, get_writer
 from avdata.table import read_clips
@@ -44,8 +45,10 @@ def export(options: ExportOptions, problems: Problems | None = None) -> int:
     if index_writer is not None:
         if not options.media:
             raise AvdataError(f"export {options.format}: --media (the index's media root) is required")
+        check_outputs([Output(options.output, DIR, "output")], [options.table, options.media])
         return index_writer(options.table, options.media, options.output, problems or Problems())
     writer = get_writer(options.format)
+    check_outputs([Output(options.output, FILE, "output")], [options.table])
     table = select_rows(read_clips(options.table), options.split, options.origin_file)
     if table.num_rows == 0:
         raise AvdataError(f"{options.table}: no rows to export (split={options.split}, "

@@ -37,12 +37,21 @@ def duration_histogram(durations: np.ndarray, bins: int = 10) -> list[str]:
     if durations.size == 0:
         return ["(no clips)"]
     lo, hi = float(durations.min()), float(durations.max())
+    if not np.isfinite(durations).all() or not np.isfinite(hi - lo):
+        durations = durations[np.isfinite(durations)]
+        return [f"  (durations too large or not finite to bin; {durations.size} finite, "
+                f"from {_seconds(lo)} to {_seconds(hi)} s)"]
     if hi - lo < 1e-9:
-        return [f"  {lo:8.3f} s          {durations.size:>9}  {'#' * _BAR}"]
+        return [f"  {_seconds(lo)} s          {durations.size:>9}  {'#' * _BAR}"]
     counts, edges = np.histogram(durations, bins=bins, range=(lo, hi))
     peak = counts.max()
-    return [f"  [{edges[i]:8.3f}, {edges[i + 1]:8.3f}) s  {c:>9}  {'#' * int(round(_BAR * c / peak))}"
+    return [f"  [{_seconds(edges[i])}, {_seconds(edges[i + 1])}) s  {c:>9}  {'#' * int(round(_BAR * c / peak))}"
             for i, c in enumerate(counts)]
+
+
+def _seconds(x: float) -> str:
+    """A bin edge in 8 characters or a few more: fixed point while it is short, else exponent form."""
+    return f"{x:8.3f}" if abs(x) < 1e7 else f"{x:8.3g}"
 
 
 def summarize(table: pa.Table, ontology: Ontology | None = None, *, top: int = 10, bins: int = 10) -> str:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from avdata.pathcheck import FILE, Output, check_outputs
 from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, origins_metadata
-from avdata.sources.problems import Problems
+from avdata.sources.problems import Problems, readable_files
 from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
 from avdata.table import ClipTableWriter, read_clips, write_clips
 
@@ -40,14 +41,10 @@ class IngestResult:
 
 
 def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], ReadOptions]:
-    """The input files that exist (a missing one is reported) and the reader options."""
+    """The input files that can be read (a missing, unreadable or odd one is reported with what it
+    is, and skipped) and the reader options."""
     ontology = Ontology.load(options.ontology)
-    usable = []
-    for f in options.files:
-        if not os.path.isfile(f):
-            problems.error(f, None, "no such file")
-        else:
-            usable.append(f)
+    usable = readable_files(options.files, problems)
     read_opts = ReadOptions(split=options.split, segments=tuple(options.segments), ontology=ontology,
                             threads=options.threads)
     return usable, read_opts
@@ -66,6 +63,7 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     written block by block (one Parquet row group each), so the table is never whole in memory;
     the file is the same table ``read_lists`` gives."""
     problems = problems if problems is not None else Problems()
+    check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments])
     stream = get_stream_reader(options.format)
     if stream is None:
         table = read_lists(options, problems)

@@ -138,7 +138,7 @@ def write_clips(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a clip table to Parquet atomically."""
     table = conform(table)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **parquet_options(table.schema, mostly_distinct(table)))
+        pq.write_table(table, os.path.abspath(tmp), **parquet_options(table.schema, mostly_distinct(table)))
 
 
 class ClipTableWriter:
@@ -283,7 +283,7 @@ class ClipTableWriter:
 def read_clips(path: str | os.PathLike[str]) -> pa.Table:
     """Read a clip table written by ``write_clips`` (or any Parquet file with the required columns)."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(os.path.abspath(path))    # absolute: never taken for a URI (``a:/x``)
     except (OSError, pa.ArrowInvalid) as e:
         raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
     try:
@@ -297,7 +297,7 @@ def iter_clips(path: str | os.PathLike[str], columns: Sequence[str], batch_rows:
     only ``columns`` (cast to the clip schema; nulls for an absent optional one): for stages that
     stream a table too large to hold whole."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(os.path.abspath(path))
     except (OSError, pa.ArrowInvalid) as e:
         raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
     names = parquet.schema_arrow.names

@@ -7,10 +7,12 @@ import click
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import usage_errors
+from avdata.cli.paths import check_paths
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
 from avdata.extract.run import ExtractOptions, run_extract
 from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
+from avdata.pathcheck import DIR
 
 
 @cli.command("extract")
@@ -18,7 +20,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
 @click.argument("clips", type=click.Path(exists=True, dir_okay=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output root.")
+@click.option("--out", required=True, type=click.Path(), help="Output root.")
 @click.option("--manifest", type=click.Path(), default=None,
               help="Extraction manifest (default: OUT/extract_manifest.parquet).")
 @click.option("--fetch-manifest", type=click.Path(exists=True), default=None,
@@ -46,6 +48,7 @@ from avdata.media.encode import AUDIO_FORMATS, AudioOptions, FrameOptions
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
+@check_paths(outputs={"out": DIR, "manifest": DIR}, needs=("clips",), inputs=("fetch_manifest",))
 def extract_command(clips: str, videos: str, out: str, manifest: str | None, fetch_manifest: str | None,
                     audio_format: str, sample_rate: int | None, mono: bool, bitrate: int,
                     mp3_quality: int | None, frame_count: int, jpeg_quality: int, short_side: int | None,

@@ -8,19 +8,21 @@ from pathlib import Path
 import click
 
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
+from avdata.pathcheck import DIR, FILE
 
 
 @cli.command("fetch")
 @click.argument("clips", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", "source", help="dir:PATH | fsspec URL template with {id}/{path} | youtube | "
               "ytdlp:URL_TEMPLATE")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output directory for videos (and the manifest).")
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest directory "
               "[default: OUT/fetch_manifest.parquet].")
-@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--archive", type=click.Path(path_type=Path),
               help="Download archive [default: OUT/fetch_archive.jsonl].")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 256))
 @click.option("--max-attempts", default=4, show_default=True, type=click.IntRange(1, 100),
@@ -50,7 +52,7 @@ from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 @click.option("--delete-after-extract", is_flag=True,
               help="Extract each video's clips into --extract-out as soon as it is fetched (default "
               "extraction settings) and delete the fetched file once all its clips are ok.")
-@click.option("--extract-out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--extract-out", type=click.Path(path_type=Path),
               help="Extraction output folder for --delete-after-extract.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 @click.option("--max-time", default=3600.0, show_default=True, type=click.FloatRange(0),
@@ -68,6 +70,8 @@ from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
               help="Stop cleanly when banned this many seconds without a success (0: never); a rerun continues.")
 @click.option("--proxies", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="File of proxy URLs, one per line (http, https, socks5 ...); each has its own breaker.")
+@check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),
+             inputs=("cookies",), reads_only=lambda kw: kw["report"] and kw["source"] is None)
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
                   archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,

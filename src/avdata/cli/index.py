@@ -6,9 +6,11 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
 from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, write_weights
+from avdata.pathcheck import DIR, FILE
 
 
 def _ids(text: str) -> tuple[str, ...]:
@@ -21,7 +23,7 @@ def _ids(text: str) -> tuple[str, ...]:
               help="Extraction manifest (a Parquet manifest directory).")
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the manifest's paths are relative to.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the index files.")
+@click.option("--out", required=True, type=click.Path(), help="Folder for the index files.")
 @click.option("--with-negatives", is_flag=True, help="List negative clips (n0, n1, ...) after p0.")
 @click.option("--features", is_flag=True, help="Write aclip_128 / frame_224 .npz features for p0.")
 @click.option("--no-media-check", is_flag=True, help="Trust the manifest: do not decode audio and frames.")
@@ -31,6 +33,7 @@ def _ids(text: str) -> tuple[str, ...]:
 @click.option("--ontology", type=click.Path(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
 @click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
 @executor_options()
+@check_paths(outputs={"out": DIR}, needs=("clips",), inputs=("manifest", "ontology"))
 def index_command(clips: str, manifest: str, media: str, out: str, with_negatives: bool, features: bool,
                   no_media_check: bool, min_audio_seconds: float, exclude_labels: str, keep_labels: str,
                   ontology: str | None, workers: int | None, executor: str, ray_address: str | None) -> None:
@@ -54,7 +57,8 @@ def index_command(clips: str, manifest: str, media: str, out: str, with_negative
               help="Per label, summed over a line's labels: vipant 1000/(count+1), inverse 1/count, "
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
                    "is drawn about equally often.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: INDEX_weight.csv beside it.")
+@click.option("--out", type=click.Path(), default=None, help="Default: INDEX_weight.csv beside it.")
+@check_paths(outputs={"out": FILE}, needs=("index_file",))
 def weights_command(index_file: str, scheme: str, out: str | None) -> None:
     """Write one sample weight per line of INDEX_FILE (see --scheme)."""
     res = write_weights(WeightsOptions(index_file, scheme, out))
@@ -64,11 +68,12 @@ def weights_command(index_file: str, scheme: str, out: str | None) -> None:
 
 @cli.command("report")
 @click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for report.html and plots.")
+@click.option("--out", required=True, type=click.Path(), help="Folder for report.html and plots.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--media", type=click.Path(exists=True, file_okay=False), default=None,
               help="Media root for the frame gallery (default: the one the index was built from).")
 @click.option("--ontology", type=click.Path(exists=True, dir_okay=False), default=None)
+@check_paths(outputs={"out": DIR}, needs=("index_file",), inputs=("weights", "ontology"))
 def report_command(index_file: str, out: str, weights: str | None, media: str | None, ontology: str | None) -> None:
     """Write an HTML report with plots of INDEX_FILE and print a text summary."""
     res = build_report(ReportOptions(index_file, out, weights=weights, media=media, ontology=ontology))

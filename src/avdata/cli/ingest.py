@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import cli
+from avdata.cli.paths import check_paths
 from avdata.cli.report import finish, live_printer
 from avdata.ingest import IngestOptions, ingest
+from avdata.pathcheck import DIR, FILE
 from avdata.sources.problems import Problems
 from avdata.sources.registry import FORMAT_MODULES
 
@@ -18,6 +20,7 @@ from avdata.sources.registry import FORMAT_MODULES
 @click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")
 @click.option("--split", default=None, help="Split for every row (default: told by each file name).")
 @click.option("--ontology", default=None, help="ontology.json to check label ids (default: bundled).")
+@check_paths(outputs={"output": FILE}, inputs=("files", "segments", "ontology"))
 def ingest_cmd(format: str, files: tuple[str, ...], output: str, segments: tuple[str, ...],
                split: str | None, ontology: str | None) -> None:
     """Read published list FILES of FORMAT into one clip table."""

@@ -1,8 +1,9 @@
 """The ``avdata`` command: one subcommand per pipeline stage.
 
 Exit codes: 0 all items done; 1 the run finished but some items were skipped or failed (each
-reported on its own line); 2 bad usage; 3 a fatal error (one line on stderr, no traceback unless
-``--debug``).
+reported on its own line); 2 bad usage; 3 could not run: a fatal error such as an output that cannot be
+written or an input that cannot be read (one line on stderr, no traceback unless ``--debug``; an
+unexpected exception is reported the same way, as an "internal error").
 """
 
 from __future__ import annotations
@@ -79,5 +80,17 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.echo(f"avdata: error: {e}", err=True)
+        sys.exit(EXIT_FATAL)
+    except OSError as e:
+        if debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"avdata: error: {where}{e.strerror or e}", err=True)
+        sys.exit(EXIT_FATAL)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if debug:
+            raise
+        click.echo(f"avdata: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+                   err=True)
         sys.exit(EXIT_FATAL)
     sys.exit(rc if isinstance(rc, int) else EXIT_OK)

@@ -101,6 +101,8 @@ class VideoFinder:
             missing = {"source", "status", "path"} - set(table.column_names)
             if table.num_rows and missing:
                 raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
+            if missing:
+                return      # an empty manifest (nothing fetched yet): no rows, maybe no columns
             offsets = table.column("offset").to_pylist() if "offset" in table.column_names else [0.0] * table.num_rows
             for src, status, path, off in zip(table.column("source").to_pylist(), table.column("status").to_pylist(),
                                               table.column("path").to_pylist() if table.num_rows else [], offsets):

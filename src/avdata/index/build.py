@@ -377,6 +377,7 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     ``per_segment``: check every segment with ``check_segment`` even without media checks (the
     vectorised path is meant to write the same bytes; tests compare the two).
     """
+    total = read_clips_rows(opts.clips)     # an unreadable table stops the run before anything is written
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
@@ -399,7 +400,6 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
                 handles[split_file] = stack.enter_context(open(tmp, "wb"))
             return handles[split_file]
 
-        total = read_clips_rows(opts.clips)
         bar = stack.enter_context(progress(total, "index", "seg", enabled=opts.progress))
         if vectorised:
             _index_vectorised(opts, result, checks, handle, bar)
@@ -545,7 +545,7 @@ def read_clips_rows(path: str | os.PathLike[str]) -> int:
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        return pq.ParquetFile(os.path.abspath(path)).metadata.num_rows
     except (OSError, pa.ArrowInvalid) as e:
         raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
 

@@ -55,7 +55,7 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
     bos: list[float] = []
     eos: list[float] = []
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, "rb")     # bytes: a line that is not UTF-8 is reported by json.loads
     except OSError as e:
         raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e
     with fh:
@@ -63,11 +63,13 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
             try:
                 rec = json.loads(line)
                 labels = rec["labels"]
+                if not isinstance(labels, list) or not all(isinstance(lab, str) for lab in labels):
+                    raise TypeError("labels is not a list of label ids")
                 frames.append(len(rec.get("frame", ())))
                 aclips.append(len(rec.get("aclip", ())))
                 bos.append(float(rec["bos"]))
                 eos.append(float(rec["eos"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
                 raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__}: {e})") from e
             for lab in labels:
                 code = codes.get(lab)

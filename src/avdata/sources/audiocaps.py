@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,10 +22,11 @@ from avdata.atomic import atomic_path
 from avdata.paths import is_youtube_id
 from avdata.sources.audioset import SegmentsReadOptions, read_segments
 from avdata.sources.build import build_clips
-from avdata.sources.numbers import NumberStyle, format_number
+from avdata.sources.lines import TextLines, csv_rows, detect_newline
+from avdata.sources.numbers import NumberStyle, RowError, format_number, nonnegative_number
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
-from avdata.sources.problems import Problems
-from avdata.sources.registry import ReadOptions, register_reader, register_writer
+from avdata.sources.problems import Problems, readable_files
+from avdata.sources.registry import ReadOptions, register_reader, register_writer, require_source_kind
 
 FORMAT = "audiocaps"
 CLIP_SECONDS = 10.0
@@ -43,12 +43,6 @@ class _Clip:
     caption_lines: list[int] = field(default_factory=list)
 
 
-def _newline(path: str | os.PathLike[str]) -> str:
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    return "\r\n" if b"\r\n" in head else "\n"
-
-
 def read_captions(path: str | os.PathLike[str], problems: Problems | None = None, *, split: str | None = None,
                   labels: dict[tuple[str, int], list[str]] | None = None) -> pa.Table:
     """Read one AudioCaps CSV to a clip table (clip_id = YouTube id; ingest makes ids unique)."""
@@ -58,20 +52,13 @@ def read_captions(path: str | os.PathLike[str], problems: Problems | None = None
     clips: dict[tuple[str, int], _Clip] = {}
     style = NumberStyle()
     header: list[str] | None = None
-    with open(path, encoding="utf-8-sig", errors="strict", newline="") as fh:
-        reader = csv.reader(fh)
-        prev = 0
-        try:
-            for row in reader:
-                line, prev = prev + 1, reader.line_num
-                if not row or all(not f.strip() for f in row):
-                    continue
-                if header is None and [f.strip() for f in row[:4]] == HEADER:
-                    header = row
-                    continue
-                _add_row(row, line, file, clips, style, problems)
-        except (csv.Error, UnicodeDecodeError) as e:
-            problems.error(file, prev + 1, f"unreadable CSV from here on ({e})")
+    for row, line in csv_rows(TextLines(path, problems, file), problems):
+        if not row or all(not f.strip() for f in row):
+            continue
+        if header is None and [f.strip() for f in row[:4]] == HEADER:
+            header = row
+            continue
+        _add_row(row, line, file, clips, style, problems)
     rows = list(clips.values())
     n = len(rows)
     ids = [c.ytid for c in rows]
@@ -89,7 +76,7 @@ def read_captions(path: str | os.PathLike[str], problems: Problems | None = None
         if missing:
             problems.warn(file, None, f"{missing} of {n} clip(s) have no AudioSet labels in the segment files given")
     return with_origins(table, {file: {"format": FORMAT, "header": header or HEADER,
-                                       "number_style": style.style, "newline": _newline(path)}})
+                                       "number_style": style.style, "newline": detect_newline(path)}})
 
 
 def _add_row(row: list[str], line: int, file: str, clips: dict, style: NumberStyle, problems: Problems) -> None:
@@ -97,16 +84,19 @@ def _add_row(row: list[str], line: int, file: str, clips: dict, style: NumberSty
         problems.error(file, line, f"expected audiocap_id,youtube_id,start_time,caption; found {len(row)} field(s)")
         return
     cap_id, ytid, start_text, caption = row
+    if any("\x00" in f for f in row):
+        problems.error(file, line, "a NUL character in the row")
+        return
+    if not cap_id.strip().isdigit() or not cap_id.strip().isascii():
+        problems.error(file, line, f"audiocap_id {cap_id!r} is not a whole number")
+        return
     if not is_youtube_id(ytid):
         problems.error(file, line, f"YouTube id {ytid!r} is not 11 characters of [A-Za-z0-9_-]")
         return
     try:
-        start = float(start_text)
-    except ValueError:
-        problems.error(file, line, f"start_time {start_text!r} is not a number")
-        return
-    if not math.isfinite(start) or start < 0:
-        problems.error(file, line, f"start_time {start_text!r} is not a finite number >= 0")
+        start = nonnegative_number(start_text, "start_time")
+    except RowError as e:
+        problems.error(file, line, str(e))
         return
     if not caption.strip():
         problems.error(file, line, "empty caption")
@@ -124,10 +114,7 @@ def _add_row(row: list[str], line: int, file: str, clips: dict, style: NumberSty
 def labels_by_segment(paths: Sequence[str], problems: Problems) -> dict[tuple[str, int], list[str]]:
     """(YouTube id, start ms) -> labels from AudioSet segment files."""
     out: dict[tuple[str, int], list[str]] = {}
-    for p in paths:
-        if not os.path.isfile(p):
-            problems.error(p, None, "no such file")
-            continue
+    for p in readable_files(paths, problems):
         t = read_segments(p, SegmentsReadOptions(), problems)
         for y, s, labs in zip(t.column("source").to_pylist(), t.column("start").to_pylist(),
                               t.column("labels").to_pylist()):
@@ -148,6 +135,7 @@ def write_audiocaps(table: pa.Table, path: str | os.PathLike[str]) -> int:
 
     Without ``caption_ids`` (a table not read from AudioCaps) captions are numbered from 1.
     """
+    require_source_kind(table, "youtube", FORMAT)
     note = {}
     if table.num_rows:
         note = get_origins(table).get(table.column("origin_file")[0].as_py(), {})

@@ -37,7 +37,8 @@ from avdata.sources.numbers import RowError, nonnegative_number
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems
-from avdata.sources.registry import ReadOptions, register_reader, register_stream_reader, register_writer
+from avdata.sources.registry import (ReadOptions, register_reader, register_stream_reader, register_writer,
+                                     require_source_kind)
 from avdata.sources.segments_fast import FastSegments, parse_block, parse_block_csv
 
 FORMAT = "audioset"
@@ -73,14 +74,17 @@ def parse_segment_line(text: str) -> Segment | None:
     if not text.strip():
         return None
     try:
-        fields = next(csv.reader([text], skipinitialspace=True))
+        fields = next(csv.reader([text], skipinitialspace=True, strict=True))
     except csv.Error as e:
-        raise RowError(f"unreadable CSV ({e})") from None
+        reason = "the quoted label list is not closed" if "unexpected end" in str(e) else f"unreadable CSV ({e})"
+        raise RowError(reason) from None
     fields = [f.strip() for f in fields]
     while fields and not fields[-1]:
         fields.pop()
     if len(fields) < 4:
         raise RowError(f"expected YTID, start, end, labels; found {len(fields)} field(s)")
+    if len(fields) > 4 and text.split(",", 3)[3].lstrip().startswith('"'):
+        raise RowError(f"{len(fields) - 4} more field(s) after the quoted label list")
     ytid = fields[0]
     if not is_youtube_id(ytid):
         raise RowError(f"YouTube id {ytid!r} is not 11 characters of [A-Za-z0-9_-]")
@@ -418,6 +422,7 @@ def write_segments(table: pa.Table, path: str | os.PathLike[str], *, created: st
     The first header line is ``created`` if given, else the one stored when the rows' (first)
     origin file was read; counts are recomputed; times are written ``%.3f``.
     """
+    require_source_kind(table, "youtube", FORMAT)
     origins = get_origins(table)
     note = {}
     if table.num_rows:

@@ -24,9 +24,11 @@ from avdata.errors import UnsafePathError
 from avdata.paths import check_relative
 from avdata.sources.build import build_clips
 from avdata.sources.ids import safe_stem
+from avdata.sources.lines import TextLines, csv_rows, detect_newline
 from avdata.sources.numbers import MIXED, NumberStyle, RowError, format_number, nonnegative_number
 from avdata.sources.origins import get_origins, with_origins
 from avdata.sources.problems import Problems
+from avdata.sources.registry import require_source_kind
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,6 @@ def _clip(fields: list[str], with_offset: bool, style: NumberStyle, which: str) 
     return path, start, end, offset
 
 
-class _LastLine:
-    """Iterate a text file's lines, remembering the last one (the raw header text)."""
-
-    def __init__(self, fh: io.TextIOBase) -> None:
-        self.fh = fh
-        self.last = ""
-
-    def __iter__(self) -> "_LastLine":
-        return self
-
-    def __next__(self) -> str:
-        self.last = next(self.fh)
-        return self.last
-
-
 def _looks_like_header(fields: list[str]) -> bool:
     try:
         float(fields[1])
@@ -125,41 +112,31 @@ def read_clip_list(path: str | os.PathLike[str], info: ListInfo, with_offset: bo
     style = NumberStyle()
     cols = _Columns(*([] for _ in range(10)))
     header: str | None = None
-    newline = "\n"
     layout: Layout | None = Layout(with_offset, info.pair) if info.pair is not None else None
     widths = {Layout(with_offset, False).width, Layout(with_offset, True).width}
-    with open(path, "rb") as fh:
-        raw = fh.read(1 << 16)
-        newline = "\r\n" if b"\r\n" in raw else "\n"
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        tee = _LastLine(fh)
-        reader = csv.reader(tee, skipinitialspace=True)
-        prev = 0
+    newline = detect_newline(path)
+    lines = TextLines(path, problems, file)
+    for row, line in csv_rows(lines, problems):
+        fields = [f.strip() for f in row]
+        if not fields or all(not f for f in fields):
+            continue
+        if header is None and not cols.line and _looks_like_header(fields):
+            header = lines.raw_line(line)
+            continue
+        if layout is None and len(fields) in widths:
+            layout = Layout(with_offset, len(fields) == max(widths))
+        if layout is None or len(fields) != layout.width:
+            want = layout.width if layout else " or ".join(map(str, sorted(widths)))
+            problems.error(file, line, f"expected {want} fields, found {len(fields)}")
+            continue
         try:
-            for row in reader:
-                line, prev = prev + 1, reader.line_num
-                fields = [f.strip() for f in row]
-                if not fields or all(not f for f in fields):
-                    continue
-                if header is None and not cols.line and _looks_like_header(fields):
-                    header = tee.last.rstrip("\r\n")
-                    continue
-                if layout is None and len(fields) in widths:
-                    layout = Layout(with_offset, len(fields) == max(widths))
-                if layout is None or len(fields) != layout.width:
-                    want = layout.width if layout else " or ".join(map(str, sorted(widths)))
-                    problems.error(file, line, f"expected {want} fields, found {len(fields)}")
-                    continue
-                try:
-                    first = _clip(fields, with_offset, style, "")
-                    k = 4 if with_offset else 3
-                    second = _clip(fields[k:], with_offset, style, "second clip ") if layout.pair else None
-                except RowError as e:
-                    problems.error(file, line, str(e))
-                    continue
-                _append(cols, first, second, line)
-        except (csv.Error, UnicodeDecodeError) as e:
-            problems.error(file, prev + 1, f"unreadable CSV from here on ({e})")
+            first = _clip(fields, with_offset, style, "")
+            k = 4 if with_offset else 3
+            second = _clip(fields[k:], with_offset, style, "second clip ") if layout.pair else None
+        except RowError as e:
+            problems.error(file, line, str(e))
+            continue
+        _append(cols, first, second, line)
     layout = layout or Layout(with_offset, bool(info.pair))
     n = len(cols.line)
     table = build_clips(n, {
@@ -197,6 +174,7 @@ def _append(cols: _Columns, first: tuple, second: tuple | None, line: int) -> No
 def write_clip_list(table: pa.Table, path: str | os.PathLike[str], fmt: str, with_offset: bool) -> int:
     """Write ``table`` as a clip list (atomically) in the notes of its first origin file, else
     without header, LF line ends and the shortest number style; return the rows written."""
+    require_source_kind(table, "path", fmt)
     note: dict[str, Any] = {}
     if table.num_rows:
         note = get_origins(table).get(table.column("origin_file")[0].as_py(), {})

@@ -19,8 +19,11 @@ class RowError(ValueError):
 
 
 def nonnegative_number(text: str, what: str) -> float:
-    """``text`` as a finite float >= 0, or RowError naming ``what`` and the text."""
+    """``text`` as a finite float >= 0, or RowError naming ``what`` and the text (Python's ``1_0``
+    digit grouping is not a number in a published list)."""
     try:
+        if "_" in text:
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise RowError(f"{what} {text!r} is not a number") from None

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from avdata.errors import InputFormatError
+from avdata.pathcheck import input_problem
 
 SPEECH = "/m/09x0r"
 MUSIC = "/m/04rlf"
@@ -58,23 +59,33 @@ class Ontology:
             where = "avdata/data/ontology.json"
         else:
             where = str(path)
-            text = Path(path).read_text("utf-8")
+            problem = input_problem(path)
+            if problem is not None:
+                raise InputFormatError(where, None, problem)
+            text = Path(path).read_bytes()
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputFormatError(where, e.lineno, f"not valid JSON: {e.msg}") from e
+        except UnicodeDecodeError as e:
+            raise InputFormatError(where, None, f"not UTF-8 text (byte {e.start}: {e.reason})") from e
         if not isinstance(raw, list):
             raise InputFormatError(where, None, "expected a JSON list of classes")
         classes: dict[str, OntologyClass] = {}
         for i, item in enumerate(raw):
-            if not isinstance(item, dict) or "id" not in item or "name" not in item:
-                raise InputFormatError(where, None, f"class #{i} lacks 'id' or 'name'")
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) \
+                    or not isinstance(item.get("name"), str):
+                raise InputFormatError(where, None, f"class #{i} lacks a text 'id' or 'name'")
+            children, restrictions = item.get("child_ids", ()), item.get("restrictions", ())
+            if not isinstance(children, list | tuple) or not all(isinstance(c, str) for c in children) \
+                    or not isinstance(restrictions, list | tuple):
+                raise InputFormatError(where, None, f"class #{i}: 'child_ids' is not a list of ids")
             classes[item["id"]] = OntologyClass(
                 id=item["id"],
                 name=item["name"],
-                description=item.get("description", ""),
-                child_ids=tuple(item.get("child_ids", ())),
-                restrictions=tuple(item.get("restrictions", ())),
+                description=str(item.get("description", "")),
+                child_ids=tuple(children),
+                restrictions=tuple(restrictions),
             )
         return cls(classes)
 

@@ -8,10 +8,11 @@ go on. ``on_problem`` (optional) sees each problem as it happens, e.g. to print 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from avdata.errors import InputFormatError
+from avdata.pathcheck import input_problem
 
 ERROR = "error"
 WARNING = "warning"
@@ -50,3 +51,16 @@ class Problems:
     def skipped(self) -> int:
         """How many rows were skipped."""
         return self.n_errors
+
+
+def readable_files(paths: Iterable[str], problems: Problems) -> list[str]:
+    """The ``paths`` that are readable regular files; each other one is reported (what it is: missing,
+    a directory, a FIFO, a device, no permission) as an error and left out."""
+    usable = []
+    for p in paths:
+        problem = input_problem(p)
+        if problem is None:
+            usable.append(p)
+        else:
+            problems.error(p, None, problem)
+    return usable

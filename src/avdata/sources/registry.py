@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
 from avdata.sources.ontology import Ontology
@@ -117,3 +118,23 @@ def get_writer(name: str) -> Writer:
 def format_names() -> list[str]:
     _load()
     return sorted(set(_READERS) | set(_WRITERS))
+
+
+def require_source_kind(table: pa.Table, kind: str, fmt: str) -> None:
+    """Refuse to write a ``fmt`` list from rows whose sources are not of ``kind`` (``youtube`` ids
+    or video ``path``s): an AudioSet table exported as a MixIT list would write YouTube ids as paths."""
+    if not table.num_rows:
+        return
+    kinds = pc.value_counts(table.column("source_kind")).to_pylist()
+    wrong = sum(k["counts"] for k in kinds if k["values"] != kind)
+    if wrong:
+        raise AvdataError(f"cannot write a {fmt} list: it needs {_KIND_NAMES.get(kind, kind)}, but {wrong} of "
+                          f"{table.num_rows} row(s) have other sources (e.g. {_first_other(table, kind)!r})")
+
+
+_KIND_NAMES = {"youtube": "YouTube ids", "path": "video paths"}
+
+
+def _first_other(table: pa.Table, kind: str) -> str:
+    mask = pc.not_equal(table.column("source_kind"), kind)
+    return table.filter(mask).column("source")[0].as_py()

@@ -239,6 +239,9 @@ def parse_block_csv(data: bytes, n_lines: int | None = None) -> FastSegments | N
         n_lines = data.count(b"\n")
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
+    crlf = data.count(b'"\r\n') if b"\r" in data else 0
+    if data.count(b'"\n') + crlf != n_lines:
+        return None  # a line not ending in the closing quote (Arrow would drop a quote inside a field)
     invalid = 0
 
     def on_invalid(row: object) -> str:
