@@ -1,0 +1,219 @@
+"""Resumable per-item manifests: a status and an error code for every item a stage touches.
+
+A manifest is a directory (``extract_manifest.parquet/``) that a stage appends to as work finishes,
+durably per item and without a file per item (the files: ``avdata.manifest.layout``):
+
+- ``ManifestWriter.flush()`` appends the buffered rows as one record batch to the run's journal (an
+  Arrow IPC stream) and hands them to the OS: a SIGKILL after ``flush`` loses none of them. Stages
+  call ``write_many(rows)`` then ``flush()`` after every finished item.
+- The journal becomes a large Parquet part every ``journal_rows`` rows and at ``close``; a writer
+  opening a directory with more than ``max_files`` files merges them into one part (with ``keys``:
+  only the latest row per key), so a directory stays small across many runs. Each step is atomic
+  and safe to kill: a part names the files it replaces, and readers skip those.
+- ``read_manifest`` reads parts and journals (a torn last journal record is ignored) in write
+  order, with a ``_seq`` column; ``latest`` keeps the last row per key, so a rerun's rows win.
+  Today's and older layouts (``part-*.parquet`` only, or one Parquet file) read the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avdata.manifest import layout
+
+STATUS_OK = "ok"
+SEQ_COLUMN = "_seq"
+
+
+class ManifestWriter:
+    """Append rows to a manifest directory: buffered by ``write``, durable at ``flush``.
+
+    ``write`` flushes by itself every ``flush_rows`` rows or ``flush_seconds`` seconds; stages
+    that need per-item durability call ``flush()`` after each item (a cheap append). ``keys``
+    (optional) lets merges keep only the latest row per key. ``fsync`` adds a disk sync per flush
+    (power-loss safety; a kill is survived without it). Use as a context manager.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        schema: pa.Schema,
+        *,
+        keys: Sequence[str] | None = None,
+        flush_rows: int = 256,
+        flush_seconds: float = 5.0,
+        journal_rows: int = 1 << 20,
+        max_files: int = 16,
+        fsync: bool = False,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.keys = tuple(keys) if keys else None
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.journal_rows = journal_rows
+        self.fsync = fsync
+        self._rows: list[Mapping[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._run = f"{time.time_ns():020d}-{secrets.token_hex(3)}"
+        self._seq = 0
+        self._journal: tuple[Path, IO[bytes], pa.RecordBatchStreamWriter] | None = None
+        self._journal_count = 0
+        layout.tidy(self.directory, schema, self.keys, max_files)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def write_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append a whole table of rows (in the writer's schema) as one part, after the rows
+        written before it: the bulk path (one file, however many rows)."""
+        self.flush()
+        if not table.num_rows:
+            return
+        self._close_journal()
+        table = table.select(self.schema.names).cast(self.schema)
+        layout.write_part(self.directory, self._name(layout.PART_EXT), iter([table]), self.schema, [])
+        self._seq += 1
+
+    def flush(self) -> None:
+        """Make every row written so far durable (one journal record)."""
+        self._last_flush = time.monotonic()
+        if not self._rows:
+            return
+        columns = {f.name: [r.get(f.name) for r in self._rows] for f in self.schema}
+        batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
+        self._rows = []
+        path, fh, stream = self._open_journal()
+        stream.write_batch(batch)
+        fh.flush()
+        if self.fsync:
+            os.fsync(fh.fileno())
+        self._journal_count += batch.num_rows
+        if self._journal_count >= self.journal_rows:
+            self._close_journal()
+
+    def _name(self, ext: str) -> str:
+        return f"{layout.PREFIX}{self._run}-{self._seq:06d}{ext}"
+
+    def _open_journal(self) -> tuple[Path, IO[bytes], pa.RecordBatchStreamWriter]:
+        if self._journal is None:
+            path = self.directory / self._name(layout.JOURNAL_EXT)
+            fh = open(path, "xb", buffering=0)  # noqa: SIM115  (closed in _close_journal)
+            layout.try_lock(fh.fileno())
+            self._journal = (path, fh, pa.ipc.new_stream(fh, self.schema))
+            self._journal_count = 0
+        return self._journal
+
+    def _close_journal(self) -> None:
+        """Turn the journal into a Parquet part (which replaces it), then delete it."""
+        if self._journal is None:
+            return
+        path, fh, stream = self._journal
+        self._journal = None
+        stream.close()
+        _, batches = layout.read_journal(path)
+        layout.write_part(self.directory, self._name(layout.PART_EXT),
+                          iter([pa.Table.from_batches(batches, schema=self.schema)]), self.schema, [path.name])
+        fh.close()
+        layout.unlink_quietly([path])
+        self._seq += 1
+
+    def close(self) -> None:
+        self.flush()
+        self._close_journal()
+
+    def __enter__(self) -> "ManifestWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def manifest_parts(directory: str | os.PathLike[str]) -> list[Path]:
+    """The data files (Parquet parts and journals) a reader uses, in write order."""
+    return layout.live_files(Path(directory))[0]
+
+
+def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = None,
+                  columns: Sequence[str] | None = None) -> pa.Table:
+    """All rows of a manifest in write order, with a ``_seq`` column giving that order.
+
+    Returns an empty table (with ``schema`` if given) when the manifest does not exist yet.
+    ``columns`` (with ``schema``): read only these columns of the schema.
+    """
+    if schema is not None and columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    files = manifest_parts(directory)
+    if schema is None:
+        tables = [t for t in (layout.read_file(p) for p in files) if t.num_columns]
+    else:
+        tables = [layout.fill(layout.read_file(p, schema.names), schema) for p in files]
+    if not tables:
+        base = schema.empty_table() if schema is not None else pa.table({})
+        return base.append_column(SEQ_COLUMN, pa.array([], pa.int64()))
+    table = pa.concat_tables(tables, promote_options="default")
+    if schema is not None:
+        table = table.replace_schema_metadata(schema.metadata)
+    return table.append_column(SEQ_COLUMN, pa.array(range(table.num_rows), pa.int64()))
+
+
+def latest(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Keep the last row (highest ``_seq``, or last position) for each distinct key tuple.
+
+    Cheap in the common case: when every key is distinct the table comes back as it is (no copy),
+    and a table already in write order is not sorted again.
+    """
+    if table.num_rows == 0:
+        return table
+    if SEQ_COLUMN not in table.column_names:
+        table = table.append_column(SEQ_COLUMN, pa.array(range(table.num_rows), pa.int64()))
+    last = table.select([*keys, SEQ_COLUMN]).group_by(list(keys), use_threads=False).aggregate(
+        [(SEQ_COLUMN, "max")])
+    if last.num_rows == table.num_rows:
+        return table if _in_order(table) else table.sort_by(SEQ_COLUMN)
+    keep = pc.is_in(table.column(SEQ_COLUMN), value_set=last.column(f"{SEQ_COLUMN}_max"))
+    kept = table.filter(keep)
+    return kept if _in_order(kept) else kept.sort_by(SEQ_COLUMN)
+
+
+def _in_order(table: pa.Table) -> bool:
+    seq = table.column(SEQ_COLUMN)
+    if len(seq) < 2:
+        return True
+    return bool(pc.all(pc.greater(seq.slice(1), seq.slice(0, len(seq) - 1))).as_py())
+
+
+def compact(directory: str | os.PathLike[str], keys: Sequence[str], schema: pa.Schema | None = None) -> pa.Table:
+    """Rewrite a manifest as one part holding only the latest row per key; return that table."""
+    d = Path(directory)
+    files, replaced = layout.live_files(d)
+    if schema is None:
+        tables = [layout.read_file(p) for p in files]
+        schema = pa.unify_schemas([t.schema for t in tables if t.num_columns]) if files else pa.schema([])
+    if files:
+        layout.merge(d, files, schema.remove_metadata(), replaced, keys)
+    return latest(read_manifest(d, schema), keys)
+
+
+def status_counts(table: pa.Table, column: str = "status") -> dict[str, int]:
+    """Counts of each value of ``column``, largest first."""
+    if table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(table.column(column)).to_pylist()
+    pairs = sorted(((c["values"], c["counts"]) for c in counts), key=lambda x: (-x[1], str(x[0])))
+    return {str(k): int(v) for k, v in pairs}
