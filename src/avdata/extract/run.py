@@ -3,8 +3,9 @@
 Resuming: the manifest's latest row per (clip_id, clip) says what is done. A segment whose clips
 are all ``ok`` with their files present is skipped; a clip whose row failed is redone only with
 ``retry_failed``; a clip without a row (the run was killed before its video's rows were written)
-is redone, its files overwritten atomically. All rows of one video go into the same manifest part,
-so a segment's clips are recorded together or not at all.
+is redone, its files overwritten atomically. All rows of one video are flushed as one durable
+manifest record as soon as the video finishes, so a segment's clips are recorded together or not at
+all, and a kill loses at most the videos in flight.
 """
 
 from __future__ import annotations
@@ -228,21 +229,19 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
             executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=timeout_rows)
     executor = get_executor(options.executor, **executor_opts)
     failed: Counter[str] = Counter()
-    # one video's rows are never split across parts: flush between videos only
-    with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, flush_rows=1 << 62, flush_seconds=float("inf")) as writer, \
+    # each finished video's rows are made durable together (one journal record): a kill loses at
+    # most the videos in flight
+    with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS, flush_rows=1 << 62,
+                        flush_seconds=float("inf")) as writer, \
             progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
-        buffered, last_flush = 0, time.monotonic()
         for rows in executor.map_unordered(extract_video, jobs):
             writer.write_many(rows)
-            buffered += len(rows)
+            writer.flush()
             for r in rows:
                 if r["status"] == STATUS_OK:
                     summary.clips_ok += 1
                 else:
                     failed[r["status"]] += 1
-            if buffered >= 256 or time.monotonic() - last_flush >= 5.0:
-                writer.flush()
-                buffered, last_flush = 0, time.monotonic()
             bar.update(len({r["clip_id"] for r in rows}))
             elapsed = time.monotonic() - t0
             bar.set_postfix_str(f"{summary.clips_ok / elapsed:.1f} clips/s, failed {sum(failed.values())}",

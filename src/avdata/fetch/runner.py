@@ -283,10 +283,10 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     executor = get_executor("threads", workers=max(1, options.workers))
     bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
     try:
-        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, flush_rows=64,
-                            flush_seconds=2.0) as writer:
-            for row in repair:
-                writer.write({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names})
+        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
+                            flush_rows=1 << 62, flush_seconds=float("inf")) as writer:
+            writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
+            writer.flush()
             try:
                 for res in executor.map_unordered(runner, items()):
                     bar.update(1)
@@ -295,7 +295,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
                             summary.stopped = res.message
                         continue      # not a verdict on the video: the rerun tries it again
                     summary.counts[res.status] += 1
-                    writer.write(res.to_row())
+                    writer.write_many([res.to_row()])
+                    writer.flush()    # durable per video: a kill loses only the videos in flight
                     if not res.ok:
                         bar.set_postfix(failed=summary.failed, refresh=False)
             finally:
