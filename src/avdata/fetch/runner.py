@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
@@ -32,7 +33,9 @@ from avdata.executors import get_executor
 from avdata.fetch.archive import DownloadArchive
 from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
 from avdata.fetch.classify import classify_exception, one_line, redact
+from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
+from avdata.fetch.scan import bulk_missing, distinct_sources
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, latest, read_manifest
@@ -218,9 +221,11 @@ def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError
     return classify_exception(e, source)
 
 
-def _previous(options: FetchOptions, archive: DownloadArchive) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(latest manifest row per source, archived row per source)."""
-    table = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+def _previous(previous: pa.Table, clips: pa.Table, archive: DownloadArchive
+              ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(latest manifest row per source of ``clips``, archived row per source)."""
+    wanted = distinct_sources(clips).column("source")
+    table = previous.filter(pc.is_in(previous.column("source"), value_set=wanted.combine_chunks()))
     rows = {r["source"]: r for r in table.to_pylist()}
     return rows, archive.load()
 
@@ -246,9 +251,16 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     backend = open_backend(options.source, options)
     sweep_temp_files(out)
     archive = DownloadArchive(options.archive_path())
-    manifest_rows, archived = _previous(options, archive)
     summary = FetchSummary(manifest=options.manifest_path())
     uri = redact(options.source)
+    previous = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+    bulk = bulk_missing(table, backend.root, uri or "", previous) if isinstance(backend, LocalTreeBackend) else None
+    if bulk is not None:          # dir: the tree scanned once, missing videos settled column-wise
+        table = bulk.remaining
+        if bulk.missing:
+            summary.counts["missing"] += bulk.missing
+    manifest_rows, archived = _previous(previous, table, archive)
+    del previous
     pending: list[FetchJob] = []
     resolved_out = out.resolve()
     repair: list[dict] = []
@@ -285,6 +297,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     try:
         with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
                             flush_rows=1 << 62, flush_seconds=float("inf")) as writer:
+            if bulk is not None:
+                writer.write_table(bulk.rows)
             writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
             writer.flush()
             try:

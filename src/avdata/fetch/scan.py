@@ -1,0 +1,198 @@
+"""The bulk path of ``dir:`` fetch: scan the tree once, join it with the clip table column-wise, and
+record every missing video in one go. Only sources with real work (found, or anything unusual)
+reach the per-item backend, which keeps the last word on them (links, verification, odd names).
+
+The missing rows are exactly those the per-item path writes (``LocalTreeBackend``: a YouTube id
+is looked for as ``{root}/{id}.{ext}`` in ``VIDEO_EXTENSIONS`` order, a path source at
+``{root}/{path}``). A source counts as missing here only when the per-item answer is certainly
+"missing": a well-formed id or a clean relative path that names nothing in the tree and does not
+pass through a symlinked folder. A rerun rewrites only rows that changed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avdata.fetch.local import VIDEO_EXTENSIONS
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+
+_YOUTUBE_ID = r"^[A-Za-z0-9_-]{11}$"
+# a clean relative POSIX path: no leading '/', no '\\', NUL, empty/'.'/'..' part, drive letter
+_UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
+
+
+@dataclass
+class TreeScan:
+    """Every file below a root (relative POSIX paths, symlinks followed, loops cut), whether the
+    path passes through a symlink, and the symlinked folders met."""
+
+    files: pa.Array            # string: relative paths
+    linked: pa.Array           # bool: the file or a folder above it is a symlink
+    linked_dirs: list[str]     # relative paths of symlinked folders
+
+
+def scan_tree(root: Path) -> TreeScan:
+    """Walk ``root`` once (``os.scandir``, links followed, each real folder visited once)."""
+    files: list[str] = []
+    linked: list[bool] = []
+    linked_dirs: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[str, str, bool]] = [(str(root), "", False)]
+    while stack:
+        path, rel, via_link = stack.pop()
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for e in entries:
+            name = f"{rel}{e.name}"
+            is_link = e.is_symlink()
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if is_link:
+                    linked_dirs.append(name)
+                stack.append((e.path, name + "/", via_link or is_link))
+            else:
+                files.append(name)
+                linked.append(via_link or is_link)
+    return TreeScan(pa.array(files, pa.string()), pa.array(linked, pa.bool_()), linked_dirs)
+
+
+@dataclass
+class BulkResult:
+    """What the bulk path decided: rows to write, how many sources it settled, and the clip rows
+    (``source``, ``source_kind``, times, pair columns) left for the per-item path."""
+
+    rows: pa.Table             # manifest rows that are new or changed
+    missing: int               # sources recorded missing (written or unchanged)
+    remaining: pa.Table        # clip rows still to plan per item
+
+
+def distinct_sources(table: pa.Table) -> pa.Table:
+    """(source, source_kind) of every distinct source and mixture pair source, first kind wins."""
+    parts = [table.select(["source", "source_kind"])]
+    if "pair_source" in table.column_names:
+        pairs = table.filter(pc.is_valid(table.column("pair_source")))
+        if pairs.num_rows:
+            parts.append(pa.table({"source": pairs.column("pair_source").cast(pa.string()),
+                                   "source_kind": pairs.column("source_kind")}))
+    both = pa.concat_tables([p.cast(pa.schema([("source", pa.string()), ("source_kind", pa.string())]))
+                             for p in parts])
+    return both.group_by(["source"], use_threads=False).aggregate([("source_kind", "first")]).rename_columns(
+        ["source", "source_kind"])
+
+
+def _best_by_stem(scan: TreeScan) -> tuple[pa.Array, pa.Array]:
+    """Root-level ``{stem}.{ext}`` files: (stem, linked) of the stems present, any known ext."""
+    top = pc.invert(pc.match_substring(scan.files, "/"))
+    names, links = scan.files.filter(top), scan.linked.filter(top)
+    stems, flags = [], []
+    for ext in VIDEO_EXTENSIONS:
+        hit = pc.ends_with(names, "." + ext)
+        stems.append(pc.utf8_slice_codeunits(names.filter(hit), 0, -(len(ext) + 1)))
+        flags.append(links.filter(hit))
+    if not stems:
+        return pa.array([], pa.string()), pa.array([], pa.bool_())
+    return pa.concat_arrays(stems), pa.concat_arrays(flags)
+
+
+def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Table) -> BulkResult:
+    """Scan ``root`` once and settle every source that is certainly missing (see module doc).
+
+    ``previous``: the manifest's latest rows (with ``source``, ``status``, ``message``,
+    ``source_uri``); unchanged missing rows are not written again."""
+    scan = scan_tree(root)
+    srcs = distinct_sources(table)
+    source, kind = srcs.column("source").combine_chunks(), srcs.column("source_kind").combine_chunks()
+    is_yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _YOUTUBE_ID))
+    is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
+    stems, _ = _best_by_stem(scan)
+    found_yt = pc.is_in(source, value_set=stems)
+    found_path = pc.is_in(source, value_set=scan.files)
+    via_link = pa.array([False] * len(source), pa.bool_())
+    for d in scan.linked_dirs:
+        via_link = pc.or_(via_link, pc.starts_with(source, d + "/"))
+    missing = pc.or_(pc.and_(is_yt, pc.invert(found_yt)),
+                     pc.and_(is_path, pc.and_(pc.invert(found_path), pc.invert(via_link))))
+    missing = pc.fill_null(missing, False)
+    gone = srcs.filter(missing)
+    rows = missing_rows(gone, root, source_uri)
+    changed = _changed(rows, previous)
+    remaining = _remaining(table, gone.column("source").combine_chunks())
+    return BulkResult(rows=rows.filter(changed), missing=gone.num_rows, remaining=remaining)
+
+
+def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
+    """Manifest rows for missing sources, as ``LocalTreeBackend`` words them."""
+    n = sources.num_rows
+    src = sources.column("source").combine_chunks()
+    message = pc.binary_join_element_wise(src, pa.scalar(f": not found under {root}"), "")
+    now = time.time()
+    cols = {
+        "source": src, "source_kind": sources.column("source_kind").combine_chunks(),
+        "status": pa.array(["missing"] * n, pa.string()), "seconds": pa.array([0.0] * n, pa.float64()),
+        "attempts": pa.array([1] * n, pa.int32()), "error_class": pa.array(["missing"] * n, pa.string()),
+        "transient": pa.array([False] * n, pa.bool_()), "message": message,
+        "backend": pa.array(["dir"] * n, pa.string()), "source_uri": pa.array([source_uri] * n, pa.string()),
+        "deleted": pa.array([False] * n, pa.bool_()), "finished_at": pa.array([now] * n, pa.float64()),
+    }
+    return pa.Table.from_arrays([cols[f.name] if f.name in cols else pa.nulls(n, f.type)
+                                 for f in FETCH_MANIFEST_SCHEMA], schema=FETCH_MANIFEST_SCHEMA)
+
+
+def _changed(rows: pa.Table, previous: pa.Table) -> pa.Array:
+    """Which of ``rows`` differ from the previous latest row of their source (status, message, uri)."""
+    if previous.num_rows == 0 or rows.num_rows == 0:
+        return pa.array([True] * rows.num_rows, pa.bool_())
+    key = _key(rows)
+    prev_key = _key(previous.select(["source", "status", "message", "source_uri"]))
+    return pc.invert(pc.is_in(key, value_set=prev_key))
+
+
+def _key(t: pa.Table) -> pa.Array:
+    cols = [pc.fill_null(t.column(c).combine_chunks().cast(pa.string()), "") for c in
+            ("source", "status", "message", "source_uri")]
+    return pc.binary_join_element_wise(*cols, "\x00")
+
+
+def _remaining(table: pa.Table, gone: pa.Array) -> pa.Table:
+    """Clip rows still needing the per-item path: a missing pair source is dropped from its row,
+    a row whose own source is missing keeps only its pair source (as its source)."""
+    names = [c for c in ("source", "source_kind", "start", "end", "pair_source", "pair_start", "pair_end")
+             if c in table.column_names]
+    t = table.select(names)
+    src_gone = pc.is_in(t.column("source"), value_set=gone)
+    if "pair_source" not in names:
+        return t.filter(pc.invert(src_gone))
+    pair = t.column("pair_source")
+    pair_gone = pc.fill_null(pc.is_in(pair, value_set=gone), False)
+    pair_kept = pc.and_(pc.is_valid(pair), pc.invert(pair_gone))
+    null_pair = pa.nulls(t.num_rows, t.schema.field("pair_source").type)
+    keep_src = t.filter(pc.invert(src_gone))
+    keep_src = keep_src.set_column(names.index("pair_source"), "pair_source",
+                                   pc.if_else(pair_gone, null_pair, pair).filter(pc.invert(src_gone)))
+    swapped = t.filter(pc.and_(src_gone, pair_kept))
+    if swapped.num_rows:
+        moved = {"source": swapped.column("pair_source"), "source_kind": swapped.column("source_kind"),
+                 "start": swapped.column("pair_start") if "pair_start" in names else swapped.column("start"),
+                 "end": swapped.column("pair_end") if "pair_end" in names else swapped.column("end")}
+        swapped = pa.table({n: (moved[n] if n in moved else pa.nulls(swapped.num_rows, t.schema.field(n).type))
+                            for n in names}).cast(t.schema)
+        keep_src = pa.concat_tables([keep_src, swapped])
+    return keep_src
