@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import get_executor
+from avdata.extract.bulk_plan import ROW_COLUMN, bulk_plan
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
@@ -90,12 +92,15 @@ class VideoFinder:
     """Finds a source's local file: ``{videos}/{id}.{ext}`` for YouTube ids, ``safe_join(videos,
     path)`` for path sources, or the fetch manifest's ``path`` and ``offset`` when given."""
 
-    def __init__(self, videos: str | os.PathLike[str], fetch_manifest: str | None = None) -> None:
+    def __init__(self, videos: str | os.PathLike[str], fetch_manifest: str | None = None,
+                 sources: pa.Array | None = None) -> None:
         self.videos = Path(videos)
         self._by_stem: dict[str, str] | None = None
         self._fetched: dict[str, tuple[str, str | None, float]] = {}
         if fetch_manifest:
             table = latest(read_manifest(fetch_manifest), ["source"])
+            if sources is not None and "source" in table.column_names:   # only the sources asked about
+                table = table.filter(pc.is_in(table.column("source"), value_set=sources))
             missing = {"source", "status", "path"} - set(table.column_names)
             if table.num_rows and missing:
                 raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
@@ -118,6 +123,10 @@ class VideoFinder:
                                 best[stem] = (r, e.name)
             self._by_stem = {stem: name for stem, (_, name) in best.items()}
         return self._by_stem
+
+    def stems(self) -> list[str]:
+        """The stems of the ``{stem}.{ext}`` videos at the top of the folder."""
+        return list(self._index())
 
     def find(self, source: str, kind: str) -> tuple[str | None, float, tuple[str, str] | None]:
         """(path, offset, error): the file and the source second it starts at, or an error.
@@ -168,6 +177,8 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
         prev.setdefault(row["clip_id"], []).append(row)
     groups: dict[tuple[str, str], list[SegmentTask]] = {}
     cols = {name: clips.column(name).to_pylist() for name in ("clip_id", "source", "source_kind", "start", "end")}
+    # rows left over by the bulk plan carry their position in the whole table (chunk folders)
+    positions = clips.column(ROW_COLUMN).to_pylist() if ROW_COLUMN in clips.column_names else range(clips.num_rows)
     seen: set[str] = set()
     for i, clip_id in enumerate(cols["clip_id"]):
         summary.segments += 1
@@ -184,7 +195,7 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
             continue
         summary.clips_skipped += len(done)
         seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]),
-                          chunk_dir(i, options.chunk_prefix, options.chunk_size), done)
+                          chunk_dir(positions[i], options.chunk_prefix, options.chunk_size), done)
         groups.setdefault((cols["source_kind"][i], cols["source"][i]), []).append(seg)
     return groups
 
@@ -192,7 +203,7 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
 def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
               summary: ExtractSummary) -> list[VideoJob]:
     """One job per video: its segments still to do and where its file is."""
-    finder = VideoFinder(options.videos, options.fetch_manifest)
+    finder = VideoFinder(options.videos, options.fetch_manifest, pc.unique(clips.column("source").combine_chunks()))
     jobs = []
     for (kind, source), segs in plan_segments(clips, options, previous, summary).items():
         path, offset, error = finder.find(source, kind)
@@ -219,8 +230,14 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
     previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
-    jobs = plan_jobs(table, options, previous, summary)
-    summary.videos = len(jobs)
+    bulk = bulk_plan(table, Path(options.videos), VideoFinder(options.videos).stems(), previous,
+                     prefix=options.chunk_prefix, size=options.chunk_size, retry_failed=options.retry_failed,
+                     fetch_manifest=options.fetch_manifest)
+    del previous, table
+    summary.segments += bulk.segments
+    summary.failed_before += bulk.failed_before
+    jobs = plan_jobs(bulk.remaining, options, bulk.previous, summary)
+    summary.videos = len(jobs) + bulk.videos_missing
     executor_opts: dict[str, Any] = {}
     if options.executor == "local":
         executor_opts = {"workers": options.workers}
@@ -229,11 +246,14 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
             executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=timeout_rows)
     executor = get_executor(options.executor, **executor_opts)
     failed: Counter[str] = Counter()
+    if bulk.rows.num_rows:
+        failed["missing_video"] += bulk.rows.num_rows
     # each finished video's rows are made durable together (one journal record): a kill loses at
     # most the videos in flight
     with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS, flush_rows=1 << 62,
                         flush_seconds=float("inf")) as writer, \
             progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
+        writer.write_table(bulk.rows)        # videos certainly missing: one part, no per-item work
         for rows in executor.map_unordered(extract_video, jobs):
             writer.write_many(rows)
             writer.flush()

@@ -38,14 +38,17 @@ class TreeScan:
 
 
 def scan_tree(root: Path) -> TreeScan:
-    """Walk ``root`` once (``os.scandir``, links followed, each real folder visited once)."""
+    """Walk ``root`` once (``os.scandir``, links followed, each real folder visited once: first
+    every folder reachable without a link, then the linked ones, so a folder also reachable by a
+    link keeps its plain path)."""
     files: list[str] = []
     linked: list[bool] = []
     linked_dirs: list[str] = []
     seen: set[tuple[int, int]] = set()
     stack: list[tuple[str, str, bool]] = [(str(root), "", False)]
-    while stack:
-        path, rel, via_link = stack.pop()
+    later: list[tuple[str, str, bool]] = []
+    while stack or later:
+        path, rel, via_link = stack.pop() if stack else later.pop()
         try:
             st = os.stat(path)
         except OSError:
@@ -67,7 +70,7 @@ def scan_tree(root: Path) -> TreeScan:
             if is_dir:
                 if is_link:
                     linked_dirs.append(name)
-                stack.append((e.path, name + "/", via_link or is_link))
+                (later if via_link or is_link else stack).append((e.path, name + "/", via_link or is_link))
             else:
                 files.append(name)
                 linked.append(via_link or is_link)

@@ -1,0 +1,147 @@
+"""Extract planning in bulk: decide column-wise, with Arrow, what needs no per-item work.
+
+For the whole clip table at once: repeated clip ids are dropped (the first wins), segments whose
+clips all failed before are skipped (counted as ``failed_before``) unless ``retry_failed``, and
+segments whose video is certainly missing get their ``missing_video`` rows in one table, worded
+as the per-item ``VideoFinder`` words them. What is left (segments with a video, segments with
+earlier ``ok`` rows whose files must be checked, anything unusual) goes to ``plan_segments`` with
+its original row number (``_row``), so chunk folders are the same as a per-item plan's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avdata.extract.plan import chunk_dir
+from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
+from avdata.fetch.scan import scan_tree
+from avdata.manifest import STATUS_OK, latest, read_manifest
+
+ROW_COLUMN = "_row"
+_SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
+_ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
+_UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
+
+
+@dataclass
+class BulkPlan:
+    """Rows settled in bulk, the clip rows left for the per-item plan, and their previous rows."""
+
+    rows: pa.Table          # missing_video rows (extraction manifest schema)
+    remaining: pa.Table     # clip_id, source, source_kind, start, end, _row
+    previous: pa.Table      # latest manifest rows of the remaining clip ids
+    segments: int           # segments settled here (skipped or missing, repeats included)
+    failed_before: int
+    videos_missing: int
+
+
+def chunk_dirs(rows: pa.Array, prefix: str, size: int) -> pa.Array:
+    """``chunk_dir`` for many row numbers at once: ``{prefix}_{first}_{first + size}``."""
+    chunk_dir(0, prefix, size)            # the same checks (and errors) as the per-item plan
+    first = (np.asarray(rows, dtype=np.int64) // size) * size
+    return pc.binary_join_element_wise(pa.array([prefix] * len(first), pa.string()),
+                                       pa.array(first).cast(pa.string()),
+                                       pa.array(first + size).cast(pa.string()), "_")
+
+
+def bulk_plan(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Table, *, prefix: str,
+              size: int, retry_failed: bool, fetch_manifest: str | None) -> BulkPlan:
+    """Settle what needs no per-item work (see module doc). ``stems``: the video folder's
+    ``{stem}.{ext}`` stems (``VideoFinder``'s index), ``previous``: the latest manifest rows."""
+    n = clips.num_rows
+    chunk_dir(0, prefix, size)
+    t = clips.select(["clip_id", "source", "source_kind", "start", "end"]).append_column(
+        ROW_COLUMN, pa.array(np.arange(n, dtype=np.int64)))
+    firsts = t.group_by(["clip_id"], use_threads=False).aggregate([(ROW_COLUMN, "min")]).column(f"{ROW_COLUMN}_min")
+    t = t.filter(pc.is_in(t.column(ROW_COLUMN), value_set=firsts.combine_chunks()))
+    # earlier rows per segment: how many, how many ok
+    ok = pc.equal(previous.column("status"), STATUS_OK) if previous.num_rows else pa.array([], pa.bool_())
+    stats = pa.table({"clip_id": previous.column("clip_id"), "ok": pc.cast(ok, pa.int64())}).group_by(
+        ["clip_id"], use_threads=False).aggregate([("ok", "count"), ("ok", "sum")])
+    t = t.join(stats, "clip_id", join_type="left outer", use_threads=False).sort_by(ROW_COLUMN)
+    n_rows = pc.fill_null(t.column("ok_count"), 0)
+    n_ok = pc.fill_null(t.column("ok_sum"), 0)
+    all_failed = pc.and_(pc.greater(n_rows, 0), pc.equal(n_ok, 0))
+    skipped = all_failed if not retry_failed else pa.array([False] * t.num_rows)
+    failed_before = int(pc.sum(pc.if_else(skipped, n_rows, 0)).as_py() or 0)
+    to_find = pc.or_(pc.equal(n_rows, 0), all_failed) if retry_failed else pc.equal(n_rows, 0)
+    code_msg = _missing(t, videos, stems, fetch_manifest)
+    missing = pc.and_(to_find, pc.is_valid(code_msg))
+    gone = t.filter(missing)
+    rows = _error_rows(gone, code_msg.filter(missing), prefix, size)
+    per_item = pc.invert(pc.or_(skipped, missing))
+    remaining = t.filter(per_item).select(["clip_id", "source", "source_kind", "start", "end", ROW_COLUMN])
+    prev = previous.filter(pc.is_in(previous.column("clip_id"), value_set=remaining.column("clip_id").combine_chunks())) \
+        if previous.num_rows else previous
+    return BulkPlan(rows=rows, remaining=remaining, previous=prev, segments=n - remaining.num_rows,
+                    failed_before=failed_before,
+                    videos_missing=len(pc.unique(gone.column("source"))) if gone.num_rows else 0)
+
+
+def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | None) -> pa.Array:
+    """Per row, the ``missing_video`` message when the video is certainly missing, else null."""
+    source, kind = t.column("source").combine_chunks(), t.column("source_kind").combine_chunks()
+    null = pa.nulls(t.num_rows, pa.string())
+    yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _SAFE_NAME))
+    yt = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(["."], pa.string()))))
+    yt_missing = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(stems, pa.string()))))
+    yt_msg = pc.binary_join_element_wise(
+        source, pa.scalar(": no {videos}/"), source, pa.scalar(f".{{mp4,mkv,webm,...}} under {videos}"), "")
+    message = pc.if_else(yt_missing, yt_msg, null)
+    is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
+    is_path = pc.and_(is_path, pc.invert(pc.match_substring_regex(source, _ODD_SPACE)))   # one-line rule
+    if " ".join(str(videos).split()) != str(videos):
+        return pc.if_else(pc.is_valid(message), null, null)   # messages would be reworded: per item
+    if pc.any(is_path).as_py():
+        scan = scan_tree(videos) if videos.is_dir() else None
+        files = scan.files if scan is not None else pa.array([], pa.string())
+        via_link = pa.array([False] * t.num_rows)
+        for d in scan.linked_dirs if scan is not None else []:
+            via_link = pc.or_(via_link, pc.starts_with(source, d + "/"))
+        path_missing = pc.and_(is_path, pc.and_(pc.invert(pc.is_in(source, value_set=files)), pc.invert(via_link)))
+        path_msg = pc.binary_join_element_wise(source, pa.scalar(f": not found under {videos}"), "")
+        message = pc.if_else(path_missing, path_msg, message)
+    if fetch_manifest:
+        message = _fetch_failed(source, message, fetch_manifest)
+    return message
+
+
+def _fetch_failed(source: pa.Array, message: pa.Array, fetch_manifest: str) -> pa.Array:
+    """Sources the fetch manifest lists: missing when their fetch failed (its words), otherwise left
+    to the per-item finder (null), whatever the folder holds."""
+    fetched = latest(read_manifest(fetch_manifest, columns=None), ["source"])
+    if fetched.num_rows == 0 or not {"source", "status", "path"} <= set(fetched.column_names):
+        return message
+    fetched = fetched.select(["source", "status", "path"])
+    listed = pc.is_in(source, value_set=fetched.column("source").combine_chunks())
+    bad = fetched.filter(pc.or_(pc.not_equal(fetched.column("status"), STATUS_OK),
+                                pc.invert(pc.is_valid(fetched.column("path")))))
+    pos = pc.index_in(source, value_set=bad.column("source").combine_chunks())
+    status = pc.take(bad.column("status").combine_chunks(), pos)
+    values = pc.unique(status.drop_null())
+    reprs = pa.array([repr(v) for v in values.to_pylist()], pa.string())
+    status_repr = pc.fill_null(pc.take(reprs, pc.index_in(status, value_set=values)), "None")
+    bad_msg = pc.binary_join_element_wise(source, pa.scalar(": fetch status "), status_repr, "")
+    return pc.if_else(listed, pc.if_else(pc.is_valid(pos), bad_msg, pa.nulls(len(source), pa.string())), message)
+
+
+def _error_rows(gone: pa.Table, message: pa.Array, prefix: str, size: int) -> pa.Table:
+    """``error_row(seg, "p0", "missing_video", message)`` for every row of ``gone``, column-wise."""
+    k = gone.num_rows
+    cols = {
+        "clip_id": gone.column("clip_id"), "clip": pa.array(["p0"] * k, pa.string()),
+        "dir": chunk_dirs(gone.column(ROW_COLUMN).to_numpy(), prefix, size) if k else pa.array([], pa.string()),
+        "source": gone.column("source"), "start": gone.column("start"), "end": gone.column("end"),
+        "frame_files": pa.array([[]] * k, pa.list_(pa.string())),
+        "frame_times": pa.array([[]] * k, pa.list_(pa.float64())),
+        "status": pa.array(["missing_video"] * k, pa.string()),
+        "message": pc.utf8_slice_codeunits(message, 0, 500) if k else pa.array([], pa.string()),
+        "seconds": pa.array([0.0] * k, pa.float64()),
+    }
+    return pa.Table.from_arrays([cols[f.name] if f.name in cols else pa.nulls(k, f.type)
+                                 for f in EXTRACT_MANIFEST_SCHEMA], schema=EXTRACT_MANIFEST_SCHEMA)
