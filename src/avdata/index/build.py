@@ -435,7 +435,7 @@ def _index_per_segment(opts: IndexOptions, result: IndexResult, checks: Manifest
 
     for seg, task, info in _ordered(executor.map_unordered(check_segment, tasks()), pending):
         _count_segment(result, info.split_file, seg, checks)
-        if opts.check_media or opts.features:
+        if (opts.check_media or opts.features) and any(c.stamps for c in seg.clips):
             checks.flush()    # a decoded segment's checks are durable at once (a kill loses those in flight)
         if seg.ok:
             handle(info.split_file).write(_entry(seg, task, info).to_line().encode("utf-8"))
