@@ -38,6 +38,7 @@ def _items(d: Path) -> list[int]:
     return read_manifest(d, SCHEMA).column("n").to_pylist()
 
 
+@pytest.mark.slow
 def test_flushed_rows_survive_sigkill_and_every_rerun_adds_more(tmp_path: Path) -> None:
     d = tmp_path / "m.parquet"
     rng = np.random.default_rng(7)
@@ -142,3 +143,39 @@ def test_write_table_keeps_order_with_journal_rows(tmp_path: Path) -> None:
         w.write({"item": "b", "status": "y", "n": 4})
     assert _items(d) == [1, 2, 3, 4]
     assert pq.read_table(d).num_rows == 4      # closed: only Parquet parts, plain pyarrow reads them
+
+
+_MERGER = r"""
+import sys, pyarrow as pa
+from avdata.manifest import ManifestWriter
+schema = pa.schema([("item", pa.string()), ("status", pa.string()), ("n", pa.int64())])
+ManifestWriter(sys.argv[1], schema, max_files=4).close()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_of_a_merge_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    expected: list[int] = []
+    for run in range(30):
+        with ManifestWriter(d, SCHEMA, max_files=1000) as w:
+            w.write_table(pa.table({"item": [f"i{k}" for k in range(3000)], "status": ["ok"] * 3000,
+                                    "n": list(range(run * 3000, run * 3000 + 3000))}))
+            w.write({"item": "tail", "status": "ok", "n": -run})          # a journal part too
+        expected += list(range(run * 3000, run * 3000 + 3000)) + [-run]
+    rng = np.random.default_rng(11)
+    finished = 0
+    for _ in range(8):
+        child = subprocess.Popen([sys.executable, "-c", _MERGER, str(d)], stdout=subprocess.PIPE,
+                                 env={**os.environ, "PYTHONPATH": SRC}, text=True)
+        time.sleep(float(rng.uniform(0.2, 1.5)))
+        os.kill(child.pid, signal.SIGKILL)
+        out, _ = child.communicate()
+        finished += "done" in out
+        got = read_manifest(d, SCHEMA).column("n").to_pylist()
+        assert sorted(got) == sorted(expected)        # no row lost, none doubled, whatever the moment
+        assert got == [x for x in expected]           # and still in write order
+    ManifestWriter(d, SCHEMA, max_files=4).close()
+    assert len(list(d.iterdir())) <= 4
+    assert read_manifest(d, SCHEMA).column("n").to_pylist() == expected

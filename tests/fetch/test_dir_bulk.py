@@ -21,7 +21,7 @@ TIMING = ("seconds", "finished_at")
 
 def _per_item(table: pa.Table, root: Path, uri: str, previous: pa.Table) -> BulkResult:
     """The bulk step switched off: every source goes to the per-item backend."""
-    return BulkResult(rows=FETCH_MANIFEST_SCHEMA.empty_table(), missing=0, remaining=table)
+    return BulkResult(chunks=lambda: iter(()), missing=0, remaining=table)
 
 
 def _world(tmp_path: Path, video: bytes) -> tuple[Path, Path]:

@@ -24,13 +24,13 @@ from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import get_executor
 from avdata.extract.bulk_plan import ROW_COLUMN, bulk_plan
+from avdata.fetch.scan import read_plan_columns
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
-from avdata.table import read_clips
 
 VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "m4a", "avi", "flv", "3gp", "ts", "ogg", "ogv",
                     "opus", "mp3", "wav", "flac", "aac")
@@ -223,7 +223,8 @@ def timeout_rows(job: VideoJob, reason: str) -> list[Row]:
 def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOptions) -> ExtractSummary:
     """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path)."""
     t0 = time.monotonic()
-    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    table = clips if isinstance(clips, pa.Table) else read_plan_columns(
+        clips, ("clip_id", "source", "source_kind", "start", "end"))
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()

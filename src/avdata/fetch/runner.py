@@ -35,12 +35,12 @@ from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_
 from avdata.fetch.classify import classify_exception, one_line, redact
 from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
-from avdata.fetch.scan import bulk_missing, distinct_sources
+from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, latest, read_manifest
 from avdata.progress import progress
-from avdata.table import SOURCE_KINDS, read_clips
+from avdata.table import SOURCE_KINDS
 
 _log = logging.getLogger(__name__)
 
@@ -221,6 +221,10 @@ def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError
     return classify_exception(e, source)
 
 
+# what resuming reads of earlier rows (the bulk path and _is_done / the skip rules below)
+PREVIOUS_COLUMNS = ("source", "status", "message", "source_uri", "path", "deleted", "transient")
+
+
 def _previous(previous: pa.Table, clips: pa.Table, archive: DownloadArchive
               ) -> tuple[dict[str, dict], dict[str, dict]]:
     """(latest manifest row per source of ``clips``, archived row per source)."""
@@ -245,7 +249,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
 
     Returns a summary; raises DiskFullError after flushing the manifest when the disk filled up.
     """
-    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    table = clips if isinstance(clips, pa.Table) else read_plan_columns(clips)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
@@ -253,7 +257,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     archive = DownloadArchive(options.archive_path())
     summary = FetchSummary(manifest=options.manifest_path())
     uri = redact(options.source)
-    previous = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+    previous = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, PREVIOUS_COLUMNS),
+                      list(MANIFEST_KEYS))
     bulk = bulk_missing(table, backend.root, uri or "", previous) if isinstance(backend, LocalTreeBackend) else None
     if bulk is not None:          # dir: the tree scanned once, missing videos settled column-wise
         table = bulk.remaining
@@ -298,7 +303,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
         with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
                             flush_rows=1 << 62, flush_seconds=float("inf")) as writer:
             if bulk is not None:
-                writer.write_table(bulk.rows)
+                for rows in bulk.chunks():
+                    writer.write_table(rows)
             writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
             writer.flush()
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,18 @@ import pyarrow.compute as pc
 
 from avdata.fetch.local import VIDEO_EXTENSIONS
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.table import iter_clips
+
+PLAN_COLUMNS = ("source", "source_kind", "start", "end", "pair_source", "pair_start", "pair_end")
 
 _YOUTUBE_ID = r"^[A-Za-z0-9_-]{11}$"
 # a clean relative POSIX path: no leading '/', no '\\', NUL, empty/'.'/'..' part, drive letter
 _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
+
+
+def read_plan_columns(path: str | os.PathLike[str], columns: tuple[str, ...] = PLAN_COLUMNS) -> pa.Table:
+    """Only the clip-table columns a stage plans from (a fraction of the memory of the whole table)."""
+    return pa.concat_tables(iter_clips(path, list(columns), 1 << 20)).combine_chunks()
 
 
 @dataclass
@@ -77,14 +86,22 @@ def scan_tree(root: Path) -> TreeScan:
     return TreeScan(pa.array(files, pa.string()), pa.array(linked, pa.bool_()), linked_dirs)
 
 
+CHUNK_ROWS = 1 << 18
+
+
 @dataclass
 class BulkResult:
     """What the bulk path decided: rows to write, how many sources it settled, and the clip rows
     (``source``, ``source_kind``, times, pair columns) left for the per-item path."""
 
-    rows: pa.Table             # manifest rows that are new or changed
+    chunks: Callable[[], Iterator[pa.Table]]   # manifest rows that are new or changed, a chunk at a time
     missing: int               # sources recorded missing (written or unchanged)
     remaining: pa.Table        # clip rows still to plan per item
+
+    @property
+    def rows(self) -> pa.Table:
+        """All rows to write at once (small lists, tests)."""
+        return pa.concat_tables([FETCH_MANIFEST_SCHEMA.empty_table(), *self.chunks()])
 
 
 def distinct_sources(table: pa.Table) -> pa.Table:
@@ -135,10 +152,15 @@ def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Tabl
                      pc.and_(is_path, pc.and_(pc.invert(found_path), pc.invert(via_link))))
     missing = pc.fill_null(missing, False)
     gone = srcs.filter(missing)
-    rows = missing_rows(gone, root, source_uri)
-    changed = _changed(rows, previous)
+    del srcs, source, kind, missing
     remaining = _remaining(table, gone.column("source").combine_chunks())
-    return BulkResult(rows=rows.filter(changed), missing=gone.num_rows, remaining=remaining)
+
+    def chunks() -> Iterator[pa.Table]:
+        for start in range(0, gone.num_rows, CHUNK_ROWS):
+            rows = missing_rows(gone.slice(start, CHUNK_ROWS), root, source_uri)
+            yield rows.filter(_changed(rows, previous))
+
+    return BulkResult(chunks=chunks, missing=gone.num_rows, remaining=remaining)
 
 
 def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
@@ -163,15 +185,12 @@ def _changed(rows: pa.Table, previous: pa.Table) -> pa.Array:
     """Which of ``rows`` differ from the previous latest row of their source (status, message, uri)."""
     if previous.num_rows == 0 or rows.num_rows == 0:
         return pa.array([True] * rows.num_rows, pa.bool_())
-    key = _key(rows)
-    prev_key = _key(previous.select(["source", "status", "message", "source_uri"]))
-    return pc.invert(pc.is_in(key, value_set=prev_key))
-
-
-def _key(t: pa.Table) -> pa.Array:
-    cols = [pc.fill_null(t.column(c).combine_chunks().cast(pa.string()), "") for c in
-            ("source", "status", "message", "source_uri")]
-    return pc.binary_join_element_wise(*cols, "\x00")
+    pos = pc.index_in(rows.column("source"), value_set=previous.column("source").combine_chunks())
+    same = pc.is_valid(pos)
+    for name in ("status", "message", "source_uri"):
+        before = pc.take(previous.column(name).combine_chunks(), pos)
+        same = pc.and_(same, pc.fill_null(pc.equal(rows.column(name), before), False))
+    return pc.invert(same)
 
 
 def _remaining(table: pa.Table, gone: pa.Array) -> pa.Table:

@@ -80,15 +80,14 @@ class ManifestWriter:
             self.write(row)
 
     def write_table(self, table: pa.Table) -> None:
-        """Append a whole table of rows (in the writer's schema) as one part, after the rows
-        written before it: the bulk path (one file, however many rows)."""
+        """Append a whole table of rows (in the writer's schema) after the rows written before
+        it, durably: the bulk path (record batches of the journal, no Python object per row)."""
         self.flush()
         if not table.num_rows:
             return
-        self._close_journal()
         table = table.select(self.schema.names).cast(self.schema)
-        layout.write_part(self.directory, self._name(layout.PART_EXT), iter([table]), self.schema, [])
-        self._seq += 1
+        for batch in table.to_batches(max_chunksize=layout.BATCH_ROWS):
+            self._append(batch)
 
     def flush(self) -> None:
         """Make every row written so far durable (one journal record)."""
@@ -98,6 +97,10 @@ class ManifestWriter:
         columns = {f.name: [r.get(f.name) for r in self._rows] for f in self.schema}
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
         self._rows = []
+        self._append(batch)
+
+    def _append(self, batch: pa.RecordBatch) -> None:
+        """One durable journal record; the journal becomes a part when it is big enough."""
         path, fh, stream = self._open_journal()
         stream.write_batch(batch)
         fh.flush()
@@ -126,9 +129,8 @@ class ManifestWriter:
         path, fh, stream = self._journal
         self._journal = None
         stream.close()
-        _, batches = layout.read_journal(path)
-        layout.write_part(self.directory, self._name(layout.PART_EXT),
-                          iter([pa.Table.from_batches(batches, schema=self.schema)]), self.schema, [path.name])
+        layout.write_part(self.directory, self._name(layout.PART_EXT), layout.journal_tables(path),
+                          self.schema, [path.name])
         fh.close()
         layout.unlink_quietly([path])
         self._seq += 1

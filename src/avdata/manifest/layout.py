@@ -96,6 +96,20 @@ def read_journal(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.S
     return schema, batches
 
 
+def journal_tables(path: Path) -> Iterator[pa.Table]:
+    """A journal's whole records one at a time (memory-mapped): for streaming it into a part."""
+    try:
+        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+    except (OSError, pa.ArrowException):
+        return
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except (StopIteration, OSError, pa.ArrowException):
+            return
+        yield pa.Table.from_batches([batch])
+
+
 def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
     """The columns ``names`` (those it has; all when None) of one data file."""
     if path.suffix == JOURNAL_EXT:
