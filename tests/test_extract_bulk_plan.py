@@ -24,8 +24,8 @@ def _per_item(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Tabl
     """The bulk plan switched off: every row goes to the per-item plan."""
     t = clips.select(["clip_id", "source", "source_kind", "start", "end"]).append_column(
         ROW_COLUMN, pa.array(range(clips.num_rows), pa.int64()))
-    return BulkPlan(rows=EXTRACT_MANIFEST_SCHEMA.empty_table(), remaining=t, previous=previous, segments=0,
-                    failed_before=0, videos_missing=0)
+    return BulkPlan(chunks=lambda: iter(()), remaining=t, previous=previous, segments=0,
+                    failed_before=0, videos_missing=0, missing=0)
 
 
 def _world(tmp_path: Path) -> tuple[Path, Path]:

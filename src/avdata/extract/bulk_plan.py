@@ -10,6 +10,7 @@ its original row number (``_row``), so chunk folders are the same as a per-item 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from avdata.fetch.scan import scan_tree
 from avdata.manifest import STATUS_OK, latest, read_manifest
 
 ROW_COLUMN = "_row"
+CHUNK_ROWS = 1 << 18
 _SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
 _ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
 _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
@@ -32,12 +34,18 @@ _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)
 class BulkPlan:
     """Rows settled in bulk, the clip rows left for the per-item plan, and their previous rows."""
 
-    rows: pa.Table          # missing_video rows (extraction manifest schema)
+    chunks: Callable[[], Iterator[pa.Table]]   # missing_video rows, a chunk at a time
     remaining: pa.Table     # clip_id, source, source_kind, start, end, _row
     previous: pa.Table      # latest manifest rows of the remaining clip ids
     segments: int           # segments settled here (skipped or missing, repeats included)
     failed_before: int
     videos_missing: int
+    missing: int            # segments recorded missing_video
+
+    @property
+    def rows(self) -> pa.Table:
+        """All missing rows at once (small lists, tests)."""
+        return pa.concat_tables([EXTRACT_MANIFEST_SCHEMA.empty_table(), *self.chunks()])
 
 
 def chunk_dirs(rows: pa.Array, prefix: str, size: int) -> pa.Array:
@@ -73,14 +81,20 @@ def bulk_plan(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Tabl
     code_msg = _missing(t, videos, stems, fetch_manifest)
     missing = pc.and_(to_find, pc.is_valid(code_msg))
     gone = t.filter(missing)
-    rows = _error_rows(gone, code_msg.filter(missing), prefix, size)
+    gone_msg = code_msg.filter(missing)
+
+    def chunks() -> Iterator[pa.Table]:
+        for start in range(0, gone.num_rows, CHUNK_ROWS):
+            yield _error_rows(gone.slice(start, CHUNK_ROWS), gone_msg.slice(start, CHUNK_ROWS), prefix, size)
+
     per_item = pc.invert(pc.or_(skipped, missing))
     remaining = t.filter(per_item).select(["clip_id", "source", "source_kind", "start", "end", ROW_COLUMN])
     prev = previous.filter(pc.is_in(previous.column("clip_id"), value_set=remaining.column("clip_id").combine_chunks())) \
         if previous.num_rows else previous
-    return BulkPlan(rows=rows, remaining=remaining, previous=prev, segments=n - remaining.num_rows,
+    return BulkPlan(chunks=chunks, remaining=remaining, previous=prev, segments=n - remaining.num_rows,
                     failed_before=failed_before,
-                    videos_missing=len(pc.unique(gone.column("source"))) if gone.num_rows else 0)
+                    videos_missing=len(pc.unique(gone.column("source"))) if gone.num_rows else 0,
+                    missing=gone.num_rows)
 
 
 def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | None) -> pa.Array:
@@ -114,7 +128,7 @@ def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | 
 def _fetch_failed(source: pa.Array, message: pa.Array, fetch_manifest: str) -> pa.Array:
     """Sources the fetch manifest lists: missing when their fetch failed (its words), otherwise left
     to the per-item finder (null), whatever the folder holds."""
-    fetched = latest(read_manifest(fetch_manifest, columns=None), ["source"])
+    fetched = latest(read_manifest(fetch_manifest, columns=("source", "status", "path")), ["source"])
     if fetched.num_rows == 0 or not {"source", "status", "path"} <= set(fetched.column_names):
         return message
     fetched = fetched.select(["source", "status", "path"])

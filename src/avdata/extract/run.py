@@ -35,6 +35,8 @@ from avdata.progress import progress
 VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "m4a", "avi", "flv", "3gp", "ts", "ogg", "ogv",
                     "opus", "mp3", "wav", "flac", "aac")
 MANIFEST_NAME = "extract_manifest.parquet"
+# what resuming reads of earlier rows (plan_segments, _complete, the bulk plan)
+PREVIOUS_COLUMNS = ("clip_id", "clip", "status", "audio_file", "frame_files")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class VideoFinder:
         self._by_stem: dict[str, str] | None = None
         self._fetched: dict[str, tuple[str, str | None, float]] = {}
         if fetch_manifest:
-            table = latest(read_manifest(fetch_manifest), ["source"])
+            table = latest(read_manifest(fetch_manifest, columns=("source", "status", "path", "offset")), ["source"])
             if sources is not None and "source" in table.column_names:   # only the sources asked about
                 table = table.filter(pc.is_in(table.column("source"), value_set=sources))
             missing = {"source", "status", "path"} - set(table.column_names)
@@ -230,7 +232,7 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
-    previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+    previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA, PREVIOUS_COLUMNS), list(MANIFEST_KEYS))
     bulk = bulk_plan(table, Path(options.videos), VideoFinder(options.videos).stems(), previous,
                      prefix=options.chunk_prefix, size=options.chunk_size, retry_failed=options.retry_failed,
                      fetch_manifest=options.fetch_manifest)
@@ -245,16 +247,19 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
         if options.video_timeout:
             # the job stops itself at the limit; the supervisor kills it if it cannot
             executor_opts.update(item_timeout=options.video_timeout * 1.5 + 5, on_lost=timeout_rows)
-    executor = get_executor(options.executor, **executor_opts)
     failed: Counter[str] = Counter()
-    if bulk.rows.num_rows:
-        failed["missing_video"] += bulk.rows.num_rows
+    if bulk.missing:
+        failed["missing_video"] += bulk.missing
     # each finished video's rows are made durable together (one journal record): a kill loses at
     # most the videos in flight
     with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS, flush_rows=1 << 62,
                         flush_seconds=float("inf")) as writer, \
             progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
-        writer.write_table(bulk.rows)        # videos certainly missing: one part, no per-item work
+        for rows in bulk.chunks():            # videos certainly missing: no per-item work
+            writer.write_table(rows)
+        del bulk                              # workers start small: the planning tables are gone
+        pa.default_memory_pool().release_unused()
+        executor = get_executor(options.executor, **executor_opts)
         for rows in executor.map_unordered(extract_video, jobs):
             writer.write_many(rows)
             writer.flush()

@@ -156,13 +156,14 @@ def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = 
     """All rows of a manifest in write order, with a ``_seq`` column giving that order.
 
     Returns an empty table (with ``schema`` if given) when the manifest does not exist yet.
-    ``columns`` (with ``schema``): read only these columns of the schema.
+    ``columns``: read only these columns (of the schema, when given; without a schema, those
+    each file has).
     """
     if schema is not None and columns is not None:
         schema = pa.schema([schema.field(c) for c in columns])
     files = manifest_parts(directory)
     if schema is None:
-        tables = [t for t in (layout.read_file(p) for p in files) if t.num_columns]
+        tables = [t for t in (layout.read_file(p, columns) for p in files) if t.num_columns]
     else:
         tables = [layout.fill(layout.read_file(p, schema.names), schema) for p in files]
     if not tables:
