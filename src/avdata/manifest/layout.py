@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avdata.atomic import atomic_path
@@ -196,10 +196,12 @@ def keep_mask(files: Sequence[Path], keys: Sequence[str]) -> list[pa.Array]:
         return [pa.array([True] * n) for n in sizes]
     keys_table = pa.concat_tables([t.select(list(keys)).cast(tables[0].select(list(keys)).schema)
                                    for t in tables], promote_options="permissive")
-    seq = pa.array(range(keys_table.num_rows), pa.int64())
+    seq = pa.array(np.arange(keys_table.num_rows, dtype=np.int64))
     last = keys_table.append_column("_seq", seq).group_by(list(keys), use_threads=False).aggregate(
         [("_seq", "max")]).column("_seq_max")
-    keep = pc.is_in(seq, value_set=last)
+    mask = np.zeros(keys_table.num_rows, dtype=bool)
+    mask[last.to_numpy()] = True
+    keep = pa.array(mask)
     masks, start = [], 0
     for n in sizes:
         masks.append(keep.slice(start, n))
