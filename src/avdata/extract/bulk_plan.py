@@ -60,32 +60,46 @@ def chunk_dirs(rows: pa.Array, prefix: str, size: int) -> pa.Array:
 def bulk_plan(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Table, *, prefix: str,
               size: int, retry_failed: bool, fetch_manifest: str | None) -> BulkPlan:
     """Settle what needs no per-item work (see module doc). ``stems``: the video folder's
-    ``{stem}.{ext}`` stems (``VideoFinder``'s index), ``previous``: the latest manifest rows."""
+    ``{stem}.{ext}`` stems (``VideoFinder``'s index), ``previous``: the latest manifest rows.
+    Messages are made a chunk at a time, when the rows are written."""
     n = clips.num_rows
     chunk_dir(0, prefix, size)
     t = clips.select(["clip_id", "source", "source_kind", "start", "end"]).append_column(
         ROW_COLUMN, pa.array(np.arange(n, dtype=np.int64)))
     firsts = t.group_by(["clip_id"], use_threads=False).aggregate([(ROW_COLUMN, "min")]).column(f"{ROW_COLUMN}_min")
-    t = t.filter(pc.is_in(t.column(ROW_COLUMN), value_set=firsts.combine_chunks()))
-    # earlier rows per segment: how many, how many ok
-    ok = pc.equal(previous.column("status"), STATUS_OK) if previous.num_rows else pa.array([], pa.bool_())
-    stats = pa.table({"clip_id": previous.column("clip_id"), "ok": pc.cast(ok, pa.int64())}).group_by(
-        ["clip_id"], use_threads=False).aggregate([("ok", "count"), ("ok", "sum")])
-    t = t.join(stats, "clip_id", join_type="left outer", use_threads=False).sort_by(ROW_COLUMN)
-    n_rows = pc.fill_null(t.column("ok_count"), 0)
-    n_ok = pc.fill_null(t.column("ok_sum"), 0)
+    if len(firsts) != n:                      # repeated ids: the first row wins
+        keep = np.zeros(n, dtype=bool)
+        keep[firsts.to_numpy()] = True
+        t = t.filter(pa.array(keep))
+    del firsts
+    # earlier rows per segment: how many, how many ok (aligned to t by position, no join)
+    if previous.num_rows:
+        ok = pc.cast(pc.equal(previous.column("status"), STATUS_OK), pa.int64())
+        stats = pa.table({"clip_id": previous.column("clip_id"), "ok": ok}).group_by(
+            ["clip_id"], use_threads=False).aggregate([("ok", "count"), ("ok", "sum")])
+        pos = pc.index_in(t.column("clip_id"), value_set=stats.column("clip_id").combine_chunks())
+        n_rows = pc.fill_null(pc.take(stats.column("ok_count").combine_chunks(), pos), 0)
+        n_ok = pc.fill_null(pc.take(stats.column("ok_sum").combine_chunks(), pos), 0)
+        del stats, pos
+    else:
+        n_rows = n_ok = pa.array(np.zeros(t.num_rows, dtype=np.int64))
     all_failed = pc.and_(pc.greater(n_rows, 0), pc.equal(n_ok, 0))
-    skipped = all_failed if not retry_failed else pa.array([False] * t.num_rows)
+    skipped = all_failed if not retry_failed else pa.array(np.zeros(t.num_rows, dtype=bool))
     failed_before = int(pc.sum(pc.if_else(skipped, n_rows, 0)).as_py() or 0)
     to_find = pc.or_(pc.equal(n_rows, 0), all_failed) if retry_failed else pc.equal(n_rows, 0)
-    code_msg = _missing(t, videos, stems, fetch_manifest)
-    missing = pc.and_(to_find, pc.is_valid(code_msg))
+    reason, status_at, reprs = _missing(t, videos, stems, fetch_manifest)
+    missing = pc.and_(to_find, pa.array(reason != _NOT_MISSING))
     gone = t.filter(missing)
-    gone_msg = code_msg.filter(missing)
+    gone_reason = reason[np.asarray(missing)] if len(reason) else reason
+    gone_status = status_at[np.asarray(missing)] if len(status_at) else status_at
+    del reason, status_at
 
     def chunks() -> Iterator[pa.Table]:
         for start in range(0, gone.num_rows, CHUNK_ROWS):
-            yield _error_rows(gone.slice(start, CHUNK_ROWS), gone_msg.slice(start, CHUNK_ROWS), prefix, size)
+            part = gone.slice(start, CHUNK_ROWS)
+            message = _messages(part.column("source").combine_chunks(), gone_reason[start:start + CHUNK_ROWS],
+                                gone_status[start:start + CHUNK_ROWS], reprs, videos)
+            yield _error_rows(part, message, prefix, size)
 
     per_item = pc.invert(pc.or_(skipped, missing))
     remaining = t.filter(per_item).select(["clip_id", "source", "source_kind", "start", "end", ROW_COLUMN])
@@ -97,51 +111,73 @@ def bulk_plan(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Tabl
                     missing=gone.num_rows)
 
 
-def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | None) -> pa.Array:
-    """Per row, the ``missing_video`` message when the video is certainly missing, else null."""
+_NOT_MISSING, _NO_STEM, _NO_PATH, _FETCH_FAILED = 0, 1, 2, 3
+
+
+def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | None
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per row, why its video is certainly missing (``_NO_STEM``, ``_NO_PATH``, ``_FETCH_FAILED``)
+    or ``_NOT_MISSING``; for ``_FETCH_FAILED`` the index of its fetch status in the returned reprs."""
+    n = t.num_rows
+    reason = np.zeros(n, dtype=np.int8)
+    status_at = np.zeros(n, dtype=np.int32)
+    if " ".join(str(videos).split()) != str(videos):
+        return reason, status_at, []          # messages would be reworded: all per item
     source, kind = t.column("source").combine_chunks(), t.column("source_kind").combine_chunks()
-    null = pa.nulls(t.num_rows, pa.string())
     yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _SAFE_NAME))
     yt = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(["."], pa.string()))))
     yt_missing = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(stems, pa.string()))))
-    yt_msg = pc.binary_join_element_wise(
-        source, pa.scalar(": no {videos}/"), source, pa.scalar(f".{{mp4,mkv,webm,...}} under {videos}"), "")
-    message = pc.if_else(yt_missing, yt_msg, null)
+    reason[np.asarray(yt_missing)] = _NO_STEM
     is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
     is_path = pc.and_(is_path, pc.invert(pc.match_substring_regex(source, _ODD_SPACE)))   # one-line rule
-    if " ".join(str(videos).split()) != str(videos):
-        return pc.if_else(pc.is_valid(message), null, null)   # messages would be reworded: per item
     if pc.any(is_path).as_py():
         scan = scan_tree(videos) if videos.is_dir() else None
         files = scan.files if scan is not None else pa.array([], pa.string())
-        via_link = pa.array([False] * t.num_rows)
+        via_link = pa.array(np.zeros(n, dtype=bool))
         for d in scan.linked_dirs if scan is not None else []:
             via_link = pc.or_(via_link, pc.starts_with(source, d + "/"))
         path_missing = pc.and_(is_path, pc.and_(pc.invert(pc.is_in(source, value_set=files)), pc.invert(via_link)))
-        path_msg = pc.binary_join_element_wise(source, pa.scalar(f": not found under {videos}"), "")
-        message = pc.if_else(path_missing, path_msg, message)
+        reason[np.asarray(path_missing)] = _NO_PATH
+    reprs: list[str] = []
     if fetch_manifest:
-        message = _fetch_failed(source, message, fetch_manifest)
-    return message
+        reprs = _fetch_failed(source, reason, status_at, fetch_manifest)
+    return reason, status_at, reprs
 
 
-def _fetch_failed(source: pa.Array, message: pa.Array, fetch_manifest: str) -> pa.Array:
+def _fetch_failed(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, fetch_manifest: str) -> list[str]:
     """Sources the fetch manifest lists: missing when their fetch failed (its words), otherwise left
-    to the per-item finder (null), whatever the folder holds."""
+    to the per-item finder, whatever the folder holds. Updates ``reason`` and ``status_at``."""
     fetched = latest(read_manifest(fetch_manifest, columns=("source", "status", "path")), ["source"])
     if fetched.num_rows == 0 or not {"source", "status", "path"} <= set(fetched.column_names):
-        return message
-    fetched = fetched.select(["source", "status", "path"])
+        return []
     listed = pc.is_in(source, value_set=fetched.column("source").combine_chunks())
+    reason[np.asarray(listed)] = _NOT_MISSING
     bad = fetched.filter(pc.or_(pc.not_equal(fetched.column("status"), STATUS_OK),
                                 pc.invert(pc.is_valid(fetched.column("path")))))
+    del fetched
     pos = pc.index_in(source, value_set=bad.column("source").combine_chunks())
     status = pc.take(bad.column("status").combine_chunks(), pos)
     values = pc.unique(status.drop_null())
-    reprs = pa.array([repr(v) for v in values.to_pylist()], pa.string())
-    status_repr = pc.fill_null(pc.take(reprs, pc.index_in(status, value_set=values)), "None")
-    bad_msg = pc.binary_join_element_wise(source, pa.scalar(": fetch status "), status_repr, "")
-    return pc.if_else(listed, pc.if_else(pc.is_valid(pos), bad_msg, pa.nulls(len(source), pa.string())), message)
+    reprs = [repr(v) for v in values.to_pylist()] + ["None"]
+    at = pc.fill_null(pc.index_in(status, value_set=values), len(reprs) - 1).to_numpy(zero_copy_only=False)
+    failed = np.asarray(pc.is_valid(pos))
+    reason[failed] = _FETCH_FAILED
+    status_at[failed] = at[failed]
+    return reprs
+
+
+def _messages(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, reprs: list[str],
+              videos: Path) -> pa.Array:
+    """The ``missing_video`` messages of some rows, as ``VideoFinder`` words them."""
+    yt = pc.binary_join_element_wise(
+        source, pa.scalar(": no {videos}/"), source, pa.scalar(f".{{mp4,mkv,webm,...}} under {videos}"), "")
+    path = pc.binary_join_element_wise(source, pa.scalar(f": not found under {videos}"), "")
+    message = pc.if_else(pa.array(reason == _NO_STEM), yt, path)
+    if (reason == _FETCH_FAILED).any():
+        status = pc.take(pa.array(reprs, pa.string()), pa.array(status_at))
+        fetched = pc.binary_join_element_wise(source, pa.scalar(": fetch status "), status, "")
+        message = pc.if_else(pa.array(reason == _FETCH_FAILED), fetched, message)
+    return message
 
 
 def _error_rows(gone: pa.Table, message: pa.Array, prefix: str, size: int) -> pa.Table:
