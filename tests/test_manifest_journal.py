@@ -179,3 +179,30 @@ def test_sigkill_at_random_moments_of_a_merge_loses_and_doubles_nothing(tmp_path
     ManifestWriter(d, SCHEMA, max_files=4).close()
     assert len(list(d.iterdir())) <= 4
     assert read_manifest(d, SCHEMA).column("n").to_pylist() == expected
+
+
+def test_read_latest_equals_latest_of_read_manifest(tmp_path: Path) -> None:
+    from avdata.manifest import read_latest
+
+    rng = np.random.default_rng(5)
+    schema = pa.schema([("a", pa.string()), ("b", pa.string()), ("status", pa.string()), ("n", pa.int64())])
+    d = tmp_path / "m"
+    n = 0
+    for run in range(12):
+        with ManifestWriter(d, schema, keys=["a", "b"] if run % 3 else None, max_files=5) as w:
+            if run % 4 == 0:            # a bulk table with unique keys
+                k = int(rng.integers(50, 200))
+                w.write_table(pa.table({"a": [f"k{i}" for i in range(k)], "b": ["p0"] * k,
+                                        "status": ["missing"] * k, "n": list(range(n, n + k))}, schema=schema))
+                n += k
+            for _ in range(int(rng.integers(0, 40))):
+                w.write({"a": f"k{int(rng.integers(0, 300))}", "b": str(rng.choice(["p0", "n0"])),
+                         "status": "ok", "n": n})
+                n += 1
+                if rng.random() < 0.3:
+                    w.flush()
+        for keys in (["a", "b"], ["a"]):
+            want = latest(read_manifest(d, schema), keys).drop_columns(["_seq"])
+            got = read_latest(d, schema, keys).drop_columns(["_seq"])
+            assert got.equals(want), (run, keys)
+    assert read_latest(d, schema, ["a"], ["a", "n"]).column_names == ["a", "n", "_seq"]

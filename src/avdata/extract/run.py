@@ -28,7 +28,7 @@ from avdata.fetch.scan import read_plan_columns
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
-from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
 
@@ -232,7 +232,7 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
-    previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA, PREVIOUS_COLUMNS), list(MANIFEST_KEYS))
+    previous = read_latest(manifest, EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
     bulk = bulk_plan(table, Path(options.videos), VideoFinder(options.videos).stems(), previous,
                      prefix=options.chunk_prefix, size=options.chunk_size, retry_failed=options.retry_failed,
                      fetch_manifest=options.fetch_manifest)

@@ -38,7 +38,7 @@ from avdata.fetch.options import FetchOptions
 from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
-from avdata.manifest import ManifestWriter, latest, read_manifest
+from avdata.manifest import ManifestWriter, read_latest
 from avdata.progress import progress
 from avdata.table import SOURCE_KINDS
 
@@ -257,8 +257,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     archive = DownloadArchive(options.archive_path())
     summary = FetchSummary(manifest=options.manifest_path())
     uri = redact(options.source)
-    previous = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, PREVIOUS_COLUMNS),
-                      list(MANIFEST_KEYS))
+    previous = read_latest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
     bulk = bulk_missing(table, backend.root, uri or "", previous) if isinstance(backend, LocalTreeBackend) else None
     if bulk is not None:          # dir: the tree scanned once, missing videos settled column-wise
         table = bulk.remaining

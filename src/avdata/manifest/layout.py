@@ -65,6 +65,22 @@ def replaced_names(path: Path) -> set[str]:
     return set(json.loads(meta[REPLACES_KEY])) if REPLACES_KEY in meta else set()
 
 
+def unique_keys(path: Path) -> list[str] | None:
+    """The keys a part holds one row per (``avdata.latest_by``), or None."""
+    if path.suffix != PART_EXT:
+        return None
+    meta = part_metadata(path)
+    return json.loads(meta[LATEST_KEY]) if LATEST_KEY in meta else None
+
+
+def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
+    """Does a journal hold at most one row per key? (One hash pass over its key columns.)"""
+    t = read_file(path, keys)
+    if t.num_rows == 0 or not all(k in t.column_names for k in keys):
+        return False
+    return t.group_by(list(keys), use_threads=False).aggregate([]).num_rows == t.num_rows
+
+
 def live_files(directory: Path) -> tuple[list[Path], set[str]]:
     """(the data files a reader uses, in write order; the names of files replaced by a part)."""
     files = data_files(directory)
