@@ -129,11 +129,13 @@ class ManifestWriter:
             return
         path, fh, stream = self._journal
         self._journal = None
-        stream.close()
-        unique = self.keys is not None and layout.keys_are_unique(path, self.keys)
-        layout.write_part(self.directory, self._name(layout.PART_EXT), layout.journal_tables(path),
-                          self.schema, [path.name], latest_by=self.keys if unique else None)
-        fh.close()
+        try:
+            stream.close()
+            unique = self.keys is not None and layout.keys_are_unique(path, self.keys)
+            layout.write_part(self.directory, self._name(layout.PART_EXT), layout.journal_tables(path),
+                              self.schema, [path.name], latest_by=self.keys if unique else None)
+        finally:
+            fh.close()            # on failure the journal stays: readers and the next writer use it
         layout.unlink_quietly([path])
         self._seq += 1
 
