@@ -222,7 +222,7 @@ def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError
 
 
 # what resuming reads of earlier rows (the bulk path and _is_done / the skip rules below)
-PREVIOUS_COLUMNS = ("source", "status", "message", "source_uri", "path", "deleted", "transient")
+PREVIOUS_COLUMNS = ("source", "status", "source_uri", "path", "deleted", "transient")
 
 
 def _previous(previous: pa.Table, clips: pa.Table, archive: DownloadArchive

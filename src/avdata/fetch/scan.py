@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -104,18 +105,43 @@ class BulkResult:
         return pa.concat_tables([FETCH_MANIFEST_SCHEMA.empty_table(), *self.chunks()])
 
 
+@dataclass
+class EncodedSources:
+    """The distinct sources (and mixture pair sources) of a clip table, each with the kind of its
+    first appearance (row order, a row's source before its pair), and each row's indices into them."""
+
+    sources: pa.Array              # distinct, strings
+    kinds: pa.Array                # per distinct source
+    source_at: np.ndarray          # per row: index of its source
+    pair_at: np.ndarray | None     # per row: index of its pair source, -1 when none
+
+
+def encode_sources(table: pa.Table) -> EncodedSources:
+    """One hash pass (``dictionary_encode``) over the sources and pair sources."""
+    src = table.column("source").combine_chunks().cast(pa.string())
+    kind = table.column("source_kind").combine_chunks().cast(pa.string())
+    n = len(src)
+    pair = table.column("pair_source").combine_chunks().cast(pa.string()) if "pair_source" in table.column_names \
+        else None
+    has_pairs = pair is not None and pair.null_count < n
+    both = pa.concat_arrays([src, pair]) if has_pairs else src
+    enc = both.dictionary_encode()
+    at = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if has_pairs:                      # write order: row r's source, then its pair
+        order = np.empty(2 * n, dtype=np.int64)
+        order[0::2], order[1::2] = at[:n], at[n:]
+    else:
+        order = at
+    valid = np.flatnonzero(order >= 0)
+    _, first = np.unique(order[valid], return_index=True)      # first appearance of each source
+    rows = valid[first] // (2 if has_pairs else 1)
+    return EncodedSources(enc.dictionary, pc.take(kind, pa.array(rows)), at[:n], at[n:] if has_pairs else None)
+
+
 def distinct_sources(table: pa.Table) -> pa.Table:
     """(source, source_kind) of every distinct source and mixture pair source, first kind wins."""
-    parts = [table.select(["source", "source_kind"])]
-    if "pair_source" in table.column_names:
-        pairs = table.filter(pc.is_valid(table.column("pair_source")))
-        if pairs.num_rows:
-            parts.append(pa.table({"source": pairs.column("pair_source").cast(pa.string()),
-                                   "source_kind": pairs.column("source_kind")}))
-    both = pa.concat_tables([p.cast(pa.schema([("source", pa.string()), ("source_kind", pa.string())]))
-                             for p in parts])
-    return both.group_by(["source"], use_threads=False).aggregate([("source_kind", "first")]).rename_columns(
-        ["source", "source_kind"])
+    enc = encode_sources(table)
+    return pa.table({"source": enc.sources, "source_kind": enc.kinds})
 
 
 def _best_by_stem(scan: TreeScan) -> tuple[pa.Array, pa.Array]:
@@ -135,11 +161,11 @@ def _best_by_stem(scan: TreeScan) -> tuple[pa.Array, pa.Array]:
 def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Table) -> BulkResult:
     """Scan ``root`` once and settle every source that is certainly missing (see module doc).
 
-    ``previous``: the manifest's latest rows (with ``source``, ``status``, ``message``,
-    ``source_uri``); unchanged missing rows are not written again."""
+    ``previous``: the manifest's latest rows (with ``source``, ``status``, ``source_uri``);
+    sources already recorded missing for the same ``--source`` are not written again."""
     scan = scan_tree(root)
-    srcs = distinct_sources(table)
-    source, kind = srcs.column("source").combine_chunks(), srcs.column("source_kind").combine_chunks()
+    enc = encode_sources(table)
+    source, kind = enc.sources, enc.kinds
     is_yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _YOUTUBE_ID))
     is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
     stems, _ = _best_by_stem(scan)
@@ -151,14 +177,17 @@ def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Tabl
     missing = pc.or_(pc.and_(is_yt, pc.invert(found_yt)),
                      pc.and_(is_path, pc.and_(pc.invert(found_path), pc.invert(via_link))))
     missing = pc.fill_null(missing, False)
-    gone = srcs.filter(missing)
-    del srcs, source, kind, missing
-    remaining = _remaining(table, gone.column("source").combine_chunks())
+    gone = pa.table({"source": source.filter(missing), "source_kind": kind.filter(missing)})
+    remaining = _remaining(table, np.asarray(missing), enc)
+    del enc, source, kind, missing
+
+    recorded = _recorded(gone.column("source").combine_chunks(), previous, source_uri)
 
     def chunks() -> Iterator[pa.Table]:
         for start in range(0, gone.num_rows, CHUNK_ROWS):
-            rows = missing_rows(gone.slice(start, CHUNK_ROWS), root, source_uri)
-            yield rows.filter(_changed(rows, previous))
+            todo = ~recorded[start:start + CHUNK_ROWS]
+            if todo.any():
+                yield missing_rows(gone.slice(start, CHUNK_ROWS).filter(pa.array(todo)), root, source_uri)
 
     return BulkResult(chunks=chunks, missing=gone.num_rows, remaining=remaining)
 
@@ -181,30 +210,32 @@ def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
                                  for f in FETCH_MANIFEST_SCHEMA], schema=FETCH_MANIFEST_SCHEMA)
 
 
-def _changed(rows: pa.Table, previous: pa.Table) -> pa.Array:
-    """Which of ``rows`` differ from the previous latest row of their source (status, message, uri)."""
-    if previous.num_rows == 0 or rows.num_rows == 0:
-        return pa.array([True] * rows.num_rows, pa.bool_())
-    pos = pc.index_in(rows.column("source"), value_set=previous.column("source").combine_chunks())
-    same = pc.is_valid(pos)
-    for name in ("status", "message", "source_uri"):
-        before = pc.take(previous.column(name).combine_chunks(), pos)
-        same = pc.and_(same, pc.fill_null(pc.equal(rows.column(name), before), False))
-    return pc.invert(same)
+def _recorded(sources: pa.Array, previous: pa.Table, source_uri: str) -> np.ndarray:
+    """Which ``sources`` the previous rows already record as missing for the same ``--source``
+    (the message is a function of the two): their rows are not written again."""
+    if previous.num_rows == 0 or len(sources) == 0:
+        return np.zeros(len(sources), dtype=bool)
+    pos = pc.index_in(sources, value_set=previous.column("source").combine_chunks())
+    status = pc.take(previous.column("status").combine_chunks(), pos)
+    uri = pc.take(previous.column("source_uri").combine_chunks(), pos)
+    same = pc.and_(pc.equal(status, "missing"), pc.equal(uri, source_uri))
+    return np.asarray(pc.fill_null(same, False))
 
 
-def _remaining(table: pa.Table, gone: pa.Array) -> pa.Table:
+def _remaining(table: pa.Table, gone: np.ndarray, enc: EncodedSources) -> pa.Table:
     """Clip rows still needing the per-item path: a missing pair source is dropped from its row,
-    a row whose own source is missing keeps only its pair source (as its source)."""
+    a row whose own source is missing keeps only its pair source (as its source). ``gone``: per
+    distinct source of ``enc``, whether it was settled missing."""
     names = [c for c in ("source", "source_kind", "start", "end", "pair_source", "pair_start", "pair_end")
              if c in table.column_names]
     t = table.select(names)
-    src_gone = pc.is_in(t.column("source"), value_set=gone)
-    if "pair_source" not in names:
+    src_gone = pa.array(gone[enc.source_at])
+    if enc.pair_at is None:
         return t.filter(pc.invert(src_gone))
     pair = t.column("pair_source")
-    pair_gone = pc.fill_null(pc.is_in(pair, value_set=gone), False)
-    pair_kept = pc.and_(pc.is_valid(pair), pc.invert(pair_gone))
+    has_pair = enc.pair_at >= 0
+    pair_gone = pa.array(has_pair & gone[np.where(has_pair, enc.pair_at, 0)])
+    pair_kept = pa.array(has_pair & ~np.asarray(pair_gone))
     null_pair = pa.nulls(t.num_rows, t.schema.field("pair_source").type)
     keep_src = t.filter(pc.invert(src_gone))
     keep_src = keep_src.set_column(names.index("pair_source"), "pair_source",
