@@ -150,17 +150,18 @@ def _fetch_failed(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, f
     fetched = latest(read_manifest(fetch_manifest, columns=("source", "status", "path")), ["source"])
     if fetched.num_rows == 0 or not {"source", "status", "path"} <= set(fetched.column_names):
         return []
-    listed = pc.is_in(source, value_set=fetched.column("source").combine_chunks())
-    reason[np.asarray(listed)] = _NOT_MISSING
-    bad = fetched.filter(pc.or_(pc.not_equal(fetched.column("status"), STATUS_OK),
-                                pc.invert(pc.is_valid(fetched.column("path")))))
+    pos = pc.index_in(source, value_set=fetched.column("source").combine_chunks())     # one hash pass
+    listed = np.asarray(pc.is_valid(pos))
+    reason[listed] = _NOT_MISSING
+    status_col = fetched.column("status").combine_chunks()
+    bad = pc.fill_null(pc.or_(pc.not_equal(status_col, STATUS_OK),
+                              pc.invert(pc.is_valid(fetched.column("path").combine_chunks()))), True)
+    failed = listed & np.asarray(pc.fill_null(pc.take(bad, pos), False))
+    status = pc.take(status_col, pos)
     del fetched
-    pos = pc.index_in(source, value_set=bad.column("source").combine_chunks())
-    status = pc.take(bad.column("status").combine_chunks(), pos)
-    values = pc.unique(status.drop_null())
+    values = pc.unique(status.filter(pa.array(failed)).drop_null())
     reprs = [repr(v) for v in values.to_pylist()] + ["None"]
     at = pc.fill_null(pc.index_in(status, value_set=values), len(reprs) - 1).to_numpy(zero_copy_only=False)
-    failed = np.asarray(pc.is_valid(pos))
     reason[failed] = _FETCH_FAILED
     status_at[failed] = at[failed]
     return reprs
