@@ -11,7 +11,8 @@ seconds, and reports its rate from the rows it recorded: the baseline measured i
 Today's figures (issue 13, 2,000,000 rows, before this work) are printed beside for reference.
 
     python benchmarks/bench_scale.py [--rows 2000000] [--present 200] [--workers 2] [--keep DIR]
-                                     [--media-check] [--baseline-src /work/main/src --baseline-limit 60]
+                                     [--stages fetch,extract,index] [--media-check]
+                                     [--baseline-src /work/main/src --baseline-limit 60]
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def main() -> None:
     ap.add_argument("--media-check", action="store_true",
                     help="index with media checks (per segment; slow at millions of rows)")
     ap.add_argument("--keep", type=Path, help="work here and keep the files")
+    ap.add_argument("--stages", default="fetch,extract,index", help="which stages to run (in order)")
     ap.add_argument("--baseline-src", type=Path, help="another checkout's src/ to run fetch and extract with")
     ap.add_argument("--baseline-limit", type=float, default=60.0)
     args = ap.parse_args()
@@ -148,11 +150,15 @@ def main() -> None:
         for name, cmd, items, folder in [("fetch dir:", fetch_cmd, n_sources, fm), ("fetch rerun", fetch_cmd, n_sources, fm),
                                          ("extract", extract_cmd, args.rows, em), ("extract rerun", extract_cmd, args.rows, em),
                                          ("index", index_cmd, args.rows, None), ("index rerun", index_cmd, args.rows, None)]:
+            if name.split()[0] not in args.stages.split(","):
+                continue
             secs, mib, code, _ = run(cmd, SRC)
             shown = files(folder) if folder else files(index / "index_checks.parquet")
             print(f"{name:<16}{secs:>9.1f}{items / secs:>12,.0f}{mib:>10,.0f}{shown:>7}  {code}")
         for name, d, schema, keys in [("fetch", fm, FETCH_MANIFEST_SCHEMA, ["source"]),
                                       ("extract", em, EXTRACT_MANIFEST_SCHEMA, list(MANIFEST_KEYS))]:
+            if name not in args.stages.split(","):
+                continue
             t1 = time.monotonic()
             rows = latest(read_manifest(d, schema), keys).num_rows
             t2 = time.monotonic()
