@@ -206,3 +206,15 @@ def test_read_latest_equals_latest_of_read_manifest(tmp_path: Path) -> None:
             got = read_latest(d, schema, keys).drop_columns(["_seq"])
             assert got.equals(want), (run, keys)
     assert read_latest(d, schema, ["a"], ["a", "n"]).column_names == ["a", "n", "_seq"]
+
+
+def test_manifest_columns_from_parts_and_journals(tmp_path: Path) -> None:
+    from avdata.manifest import manifest_columns
+
+    d = tmp_path / "m"
+    assert manifest_columns(d) == set()
+    w = ManifestWriter(d, SCHEMA, flush_rows=1)
+    w.write({"item": "a", "status": "ok", "n": 1})             # only a journal so far
+    assert manifest_columns(d) == {"item", "status", "n"}
+    w.close()
+    assert manifest_columns(d) == {"item", "status", "n"}

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.fetch.scan import scan_tree
-from avdata.manifest import STATUS_OK, latest, read_manifest
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.manifest import STATUS_OK, manifest_columns, read_latest
 
 ROW_COLUMN = "_row"
 CHUNK_ROWS = 1 << 18
@@ -147,8 +148,10 @@ def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | 
 def _fetch_failed(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, fetch_manifest: str) -> list[str]:
     """Sources the fetch manifest lists: missing when their fetch failed (its words), otherwise left
     to the per-item finder, whatever the folder holds. Updates ``reason`` and ``status_at``."""
-    fetched = latest(read_manifest(fetch_manifest, columns=("source", "status", "path")), ["source"])
-    if fetched.num_rows == 0 or not {"source", "status", "path"} <= set(fetched.column_names):
+    if not {"source", "status", "path"} <= manifest_columns(fetch_manifest):
+        return []                   # not a fetch manifest: the per-item finder says so
+    fetched = read_latest(fetch_manifest, FETCH_MANIFEST_SCHEMA, ["source"], ("source", "status", "path"))
+    if fetched.num_rows == 0:
         return []
     pos = pc.index_in(source, value_set=fetched.column("source").combine_chunks())     # one hash pass
     listed = np.asarray(pc.is_valid(pos))

@@ -155,6 +155,14 @@ def manifest_parts(directory: str | os.PathLike[str]) -> list[Path]:
     return layout.live_files(Path(directory))[0]
 
 
+def manifest_columns(directory: str | os.PathLike[str]) -> set[str]:
+    """The column names any data file of a manifest holds (from footers and stream headers)."""
+    names: set[str] = set()
+    for p in manifest_parts(directory):
+        names |= set(layout.file_columns(p))
+    return names
+
+
 def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = None,
                   columns: Sequence[str] | None = None) -> pa.Table:
     """All rows of a manifest in write order, with a ``_seq`` column giving that order.
@@ -188,17 +196,16 @@ def read_latest(directory: str | os.PathLike[str], schema: pa.Schema, keys: Sequ
     names = list(dict.fromkeys([*keys, *(columns or schema.names)]))
     sub = pa.schema([schema.field(c) for c in names])
     kept: list[pa.Table] = []
-    seen: pa.Array | None = None
-    for path in reversed(manifest_parts(directory)):
+    newer: list[pa.Table] = []          # key columns of the rows kept from newer files
+    files = manifest_parts(directory)
+    for i, path in enumerate(reversed(files)):
         t = layout.fill(layout.read_file(path, names), sub)
         if layout.unique_keys(path) != list(keys):
             t = latest(t, keys).drop_columns([SEQ_COLUMN])
-        key = _key_column(t, keys)
-        if seen is not None and len(seen):
-            newer = pc.is_in(key, value_set=seen)
-            if pc.any(newer).as_py():
-                t, key = t.filter(pc.invert(newer)), key.filter(pc.invert(newer))
-        seen = key if seen is None else pa.concat_arrays([seen, key])
+        if newer:
+            t = t.filter(pc.invert(_in_newer(t, pa.concat_tables(newer), keys)))
+        if i < len(files) - 1:
+            newer.append(t.select(list(keys)))
         kept.append(t)
     if not kept:
         return read_manifest(directory, schema, names)
@@ -206,6 +213,20 @@ def read_latest(directory: str | os.PathLike[str], schema: pa.Schema, keys: Sequ
     if columns is not None:
         table = table.select(list(columns))
     return table.append_column(SEQ_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
+def _in_newer(t: pa.Table, newer: pa.Table, keys: Sequence[str]) -> pa.Array:
+    """Which rows of ``t`` have a key that ``newer`` holds: the first key column probed first, the
+    whole key built only for the rows that match it."""
+    first = pc.is_in(t.column(keys[0]), value_set=newer.column(keys[0]).combine_chunks())
+    first = pc.fill_null(first, False)
+    if len(keys) == 1 or not pc.any(first).as_py():
+        return first
+    cand = np.flatnonzero(np.asarray(first))
+    hit = pc.is_in(_key_column(t.take(pa.array(cand)), keys), value_set=_key_column(newer, keys))
+    mask = np.zeros(t.num_rows, dtype=bool)
+    mask[cand[np.asarray(pc.fill_null(hit, False))]] = True
+    return pa.array(mask)
 
 
 def _key_column(t: pa.Table, keys: Sequence[str]) -> pa.Array:

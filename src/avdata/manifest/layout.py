@@ -126,6 +126,16 @@ def journal_tables(path: Path) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
+def file_columns(path: Path) -> list[str]:
+    """The column names of a data file (a part's footer or a journal's header)."""
+    try:
+        if path.suffix == JOURNAL_EXT:
+            return pa.ipc.open_stream(pa.memory_map(str(path))).schema.names
+        return pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        return []
+
+
 def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
     """The columns ``names`` (those it has; all when None) of one data file."""
     if path.suffix == JOURNAL_EXT:
