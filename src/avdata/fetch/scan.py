@@ -34,7 +34,7 @@ _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)
 
 def read_plan_columns(path: str | os.PathLike[str], columns: tuple[str, ...] = PLAN_COLUMNS) -> pa.Table:
     """Only the clip-table columns a stage plans from (a fraction of the memory of the whole table)."""
-    return pa.concat_tables(iter_clips(path, list(columns), 1 << 20)).combine_chunks()
+    return pa.concat_tables(iter_clips(path, list(columns), 1 << 20))
 
 
 @dataclass
@@ -177,19 +177,20 @@ def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Tabl
     missing = pc.or_(pc.and_(is_yt, pc.invert(found_yt)),
                      pc.and_(is_path, pc.and_(pc.invert(found_path), pc.invert(via_link))))
     missing = pc.fill_null(missing, False)
-    gone = pa.table({"source": source.filter(missing), "source_kind": kind.filter(missing)})
     remaining = _remaining(table, np.asarray(missing), enc)
-    del enc, source, kind, missing
-
-    recorded = _recorded(gone.column("source").combine_chunks(), previous, source_uri)
+    gone = np.flatnonzero(np.asarray(missing))          # distinct sources settled missing
+    del enc, missing
+    recorded = _recorded(source, gone, previous, source_uri)
 
     def chunks() -> Iterator[pa.Table]:
-        for start in range(0, gone.num_rows, CHUNK_ROWS):
-            todo = ~recorded[start:start + CHUNK_ROWS]
-            if todo.any():
-                yield missing_rows(gone.slice(start, CHUNK_ROWS).filter(pa.array(todo)), root, source_uri)
+        for start in range(0, len(gone), CHUNK_ROWS):
+            todo = gone[start:start + CHUNK_ROWS][~recorded[start:start + CHUNK_ROWS]]
+            if len(todo):
+                at = pa.array(todo)
+                yield missing_rows(pa.table({"source": pc.take(source, at), "source_kind": pc.take(kind, at)}),
+                                   root, source_uri)
 
-    return BulkResult(chunks=chunks, missing=gone.num_rows, remaining=remaining)
+    return BulkResult(chunks=chunks, missing=len(gone), remaining=remaining)
 
 
 def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
@@ -210,12 +211,12 @@ def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
                                  for f in FETCH_MANIFEST_SCHEMA], schema=FETCH_MANIFEST_SCHEMA)
 
 
-def _recorded(sources: pa.Array, previous: pa.Table, source_uri: str) -> np.ndarray:
-    """Which ``sources`` the previous rows already record as missing for the same ``--source``
-    (the message is a function of the two): their rows are not written again."""
-    if previous.num_rows == 0 or len(sources) == 0:
-        return np.zeros(len(sources), dtype=bool)
-    pos = pc.index_in(sources, value_set=previous.column("source").combine_chunks())
+def _recorded(source: pa.Array, gone: np.ndarray, previous: pa.Table, source_uri: str) -> np.ndarray:
+    """Which sources ``source[gone]`` the previous rows already record as missing for the same
+    ``--source`` (the message is a function of the two): their rows are not written again."""
+    if previous.num_rows == 0 or len(gone) == 0:
+        return np.zeros(len(gone), dtype=bool)
+    pos = pc.index_in(pc.take(source, pa.array(gone)), value_set=previous.column("source").combine_chunks())
     status = pc.take(previous.column("status").combine_chunks(), pos)
     uri = pc.take(previous.column("source_uri").combine_chunks(), pos)
     same = pc.and_(pc.equal(status, "missing"), pc.equal(uri, source_uri))
