@@ -111,3 +111,23 @@ def test_scan_follows_links_once_and_marks_them(tmp_path: Path, small_video: byt
     assert files["linked/sub/far.mp4"] is True
     assert sum(f.endswith("827f6b53467db2d5218ed8247418c4c.mp4") for f in files) == 1   # the loop is cut
     assert "linked" in scan.linked_dirs
+
+
+def test_positions_in_equals_index_in() -> None:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from avdata.fetch.scan import encode_sources, positions_in
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        values = pa.array([None if rng.random() < 0.1 else f"x{int(x)}" for x in rng.integers(0, 30, 40)], pa.string())
+        lookup = pa.array([f"x{int(x)}" for x in rng.permutation(30)[:int(rng.integers(0, 30))]], pa.string())
+        want = pc.fill_null(pc.index_in(values, value_set=lookup), -1).to_numpy(zero_copy_only=False)
+        assert (positions_in(values, lookup) == want).all()
+    t = pa.table({"source": ["b", "a", "b", "c"], "source_kind": ["path", "youtube", "youtube", "path"],
+                  "pair_source": [None, "c", "a", "d"]})
+    enc = encode_sources(t)
+    kinds = dict(zip(enc.sources.to_pylist(), enc.kinds.to_pylist()))
+    assert kinds == {"a": "youtube", "b": "path", "c": "youtube", "d": "path"}   # first appearance wins
+    assert [enc.sources[i].as_py() for i in enc.source_at] == ["b", "a", "b", "c"]

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
-from avdata.fetch.scan import scan_tree
+from avdata.fetch.scan import positions_in, scan_tree
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import STATUS_OK, manifest_columns, read_latest
 
@@ -153,14 +153,15 @@ def _fetch_failed(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, f
     fetched = read_latest(fetch_manifest, FETCH_MANIFEST_SCHEMA, ["source"], ("source", "status", "path"))
     if fetched.num_rows == 0:
         return []
-    pos = pc.index_in(source, value_set=fetched.column("source").combine_chunks())     # one hash pass
-    listed = np.asarray(pc.is_valid(pos))
+    at = positions_in(source, fetched.column("source"))          # one sort, no hash of every name
+    listed = at >= 0
+    pos = pa.array(np.where(listed, at, 0))
     reason[listed] = _NOT_MISSING
     status_col = fetched.column("status").combine_chunks()
     bad = pc.fill_null(pc.or_(pc.not_equal(status_col, STATUS_OK),
                               pc.invert(pc.is_valid(fetched.column("path").combine_chunks()))), True)
     failed = listed & np.asarray(pc.fill_null(pc.take(bad, pos), False))
-    status = pc.take(status_col, pos)
+    status = pc.if_else(pa.array(listed), pc.take(status_col, pos), pa.nulls(len(listed), pa.string()))
     del fetched
     values = pc.unique(status.filter(pa.array(failed)).drop_null())
     reprs = [repr(v) for v in values.to_pylist()] + ["None"]

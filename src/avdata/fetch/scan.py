@@ -117,25 +117,55 @@ class EncodedSources:
 
 
 def encode_sources(table: pa.Table) -> EncodedSources:
-    """One hash pass (``dictionary_encode``) over the sources and pair sources."""
-    src = table.column("source").combine_chunks().cast(pa.string())
-    kind = table.column("source_kind").combine_chunks().cast(pa.string())
+    """Distinct sources by one stable sort of the names (no hash table holding a copy of every
+    name: a fraction of the memory at millions of long paths)."""
+    src = table.column("source").cast(pa.string())
+    kind = table.column("source_kind").cast(pa.string())
     n = len(src)
-    pair = table.column("pair_source").combine_chunks().cast(pa.string()) if "pair_source" in table.column_names \
-        else None
+    pair = table.column("pair_source").cast(pa.string()) if "pair_source" in table.column_names else None
     has_pairs = pair is not None and pair.null_count < n
-    both = pa.concat_arrays([src, pair]) if has_pairs else src
-    enc = both.dictionary_encode()
-    at = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    if has_pairs:                      # write order: row r's source, then its pair
-        order = np.empty(2 * n, dtype=np.int64)
-        order[0::2], order[1::2] = at[:n], at[n:]
-    else:
-        order = at
-    valid = np.flatnonzero(order >= 0)
-    _, first = np.unique(order[valid], return_index=True)      # first appearance of each source
-    rows = valid[first] // (2 if has_pairs else 1)
-    return EncodedSources(enc.dictionary, pc.take(kind, pa.array(rows)), at[:n], at[n:] if has_pairs else None)
+    both = pa.chunked_array(src.chunks + pair.chunks, pa.string()) if has_pairs else src
+    order = pc.array_sort_indices(both).to_numpy()        # stable; nulls last
+    order = order[:len(both) - both.null_count]
+    ordered = pc.take(both, pa.array(order))
+    new = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        new[1:] = ~np.asarray(pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, len(order) - 1)), False))
+    del ordered
+    group = np.cumsum(new) - 1
+    at = np.full(len(both), -1, dtype=np.int64)
+    at[order] = group
+    starts = np.flatnonzero(new)
+    # write order: row r's source (2r), then its pair (2r + 1); each source keeps its first
+    key = np.where(order < n, 2 * order, 2 * (order - n) + 1) if has_pairs else order
+    first = np.minimum.reduceat(key, starts) if len(starts) else np.array([], dtype=np.int64)
+    rows = first // 2 if has_pairs else first
+    sources = pc.take(both, pa.array(order[starts])).combine_chunks() if len(starts) else pa.array([], pa.string())
+    return EncodedSources(sources, pc.take(kind, pa.array(rows)).combine_chunks(), at[:n],
+                          at[n:] if has_pairs else None)
+
+
+def positions_in(values: pa.Array | pa.ChunkedArray, lookup: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """For each of ``values``, the position of an equal string in ``lookup`` (whose values are
+    distinct), or -1: ``pc.index_in`` by one stable sort instead of a hash table of copies."""
+    n = len(values)
+    both = pa.chunked_array(list(pa.chunked_array([values]).chunks) + list(pa.chunked_array([lookup]).chunks),
+                            pa.string())
+    order = pc.array_sort_indices(both).to_numpy()
+    order = order[:len(both) - both.null_count]
+    ordered = pc.take(both, pa.array(order))
+    same = np.zeros(len(order), dtype=bool)              # same string as the previous one in order
+    if len(order) > 1:
+        same[1:] = np.asarray(pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, len(order) - 1)), False))
+    del ordered
+    group = np.cumsum(~same) - 1
+    owner = np.full(group[-1] + 1 if len(group) else 0, -1, dtype=np.int64)
+    from_lookup = order >= n
+    owner[group[from_lookup]] = order[from_lookup] - n
+    out = np.full(n, -1, dtype=np.int64)
+    mine = ~from_lookup
+    out[order[mine]] = owner[group[mine]]
+    return out
 
 
 def distinct_sources(table: pa.Table) -> pa.Table:
