@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avdata.atomic import atomic_path
@@ -74,11 +75,23 @@ def unique_keys(path: Path) -> list[str] | None:
 
 
 def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
-    """Does a journal hold at most one row per key? (One hash pass over its key columns.)"""
+    """Does a journal hold at most one row per key? (One stable sort of its key columns: no hash
+    table holding a copy of every key.)"""
     t = read_file(path, keys)
     if t.num_rows == 0 or not all(k in t.column_names for k in keys):
         return False
-    return t.group_by(list(keys), use_threads=False).aggregate([]).num_rows == t.num_rows
+    if t.num_rows == 1:
+        return True
+    order = pc.sort_indices(t, sort_keys=[(k, "ascending") for k in keys])
+    t = t.take(order)
+    same = None
+    for k in keys:
+        col = t.column(k).combine_chunks()
+        eq = pc.fill_null(pc.equal(col.slice(1), col.slice(0, len(col) - 1)), False)
+        both_null = pc.and_(col.slice(1).is_null(), col.slice(0, len(col) - 1).is_null())
+        eq = pc.or_(eq, both_null)
+        same = eq if same is None else pc.and_(same, eq)
+    return not pc.any(same).as_py()
 
 
 def live_files(directory: Path) -> tuple[list[Path], set[str]]:
@@ -95,7 +108,7 @@ def read_journal(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.S
     """The whole record batches of a journal; a torn tail (or a torn header) is ignored."""
     batches: list[pa.RecordBatch] = []
     try:
-        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
     except (OSError, pa.ArrowException):
         return None, batches
     schema = reader.schema
@@ -115,7 +128,7 @@ def read_journal(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.S
 def journal_tables(path: Path) -> Iterator[pa.Table]:
     """A journal's whole records one at a time (memory-mapped): for streaming it into a part."""
     try:
-        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
     except (OSError, pa.ArrowException):
         return
     while True:
@@ -130,7 +143,7 @@ def file_columns(path: Path) -> list[str]:
     """The column names of a data file (a part's footer or a journal's header)."""
     try:
         if path.suffix == JOURNAL_EXT:
-            return pa.ipc.open_stream(pa.memory_map(str(path))).schema.names
+            return pa.ipc.open_stream(pa.OSFile(str(path))).schema.names
         return pq.read_schema(path).names
     except (OSError, pa.ArrowException):
         return []
@@ -140,7 +153,7 @@ def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
     """The columns ``names`` (those it has; all when None) of one data file."""
     if path.suffix == JOURNAL_EXT:
         try:
-            have = pa.ipc.open_stream(pa.memory_map(str(path))).schema.names
+            have = pa.ipc.open_stream(pa.OSFile(str(path))).schema.names
         except (OSError, pa.ArrowException):
             return pa.table({})
         cols = [n for n in names if n in have] if names is not None else list(have)
