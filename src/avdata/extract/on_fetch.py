@@ -30,7 +30,7 @@ class ExtractOnFetch:
         previous = latest(read_manifest(options.manifest_path(), EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
         groups = plan_segments(clips, options, previous, self.summary)
         self._segments = {source: tuple(segs) for (_kind, source), segs in groups.items()}
-        self._writer = ManifestWriter(options.manifest_path(), EXTRACT_MANIFEST_SCHEMA,
+        self._writer = ManifestWriter(options.manifest_path(), EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
                                       flush_rows=1 << 62, flush_seconds=float("inf"))
         self._lock = threading.Lock()
 

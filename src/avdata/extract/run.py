@@ -3,8 +3,9 @@
 Resuming: the manifest's latest row per (clip_id, clip) says what is done. A segment whose clips
 are all ``ok`` with their files present is skipped; a clip whose row failed is redone only with
 ``retry_failed``; a clip without a row (the run was killed before its video's rows were written)
-is redone, its files overwritten atomically. All rows of one video go into the same manifest part,
-so a segment's clips are recorded together or not at all.
+is redone, its files overwritten atomically. All rows of one video are flushed as one durable
+manifest record as soon as the video finishes, so a segment's clips are recorded together or not at
+all, and a kill loses at most the videos in flight.
 """
 
 from __future__ import annotations
@@ -17,21 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
+from avdata.extract.bulk_plan import ROW_COLUMN, bulk_plan
+from avdata.fetch.scan import read_plan_columns
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
-from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
-from avdata.table import read_clips
 
 VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "mov", "m4a", "avi", "flv", "3gp", "ts", "ogg", "ogv",
                     "opus", "mp3", "wav", "flac", "aac")
 MANIFEST_NAME = "extract_manifest.parquet"
+# what resuming reads of earlier rows (plan_segments, _complete, the bulk plan)
+PREVIOUS_COLUMNS = ("clip_id", "clip", "status", "audio_file", "frame_files")
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,15 @@ class VideoFinder:
     """Finds a source's local file: ``{videos}/{id}.{ext}`` for YouTube ids, ``safe_join(videos,
     path)`` for path sources, or the fetch manifest's ``path`` and ``offset`` when given."""
 
-    def __init__(self, videos: str | os.PathLike[str], fetch_manifest: str | None = None) -> None:
+    def __init__(self, videos: str | os.PathLike[str], fetch_manifest: str | None = None,
+                 sources: pa.Array | None = None) -> None:
         self.videos = Path(videos)
         self._by_stem: dict[str, str] | None = None
         self._fetched: dict[str, tuple[str, str | None, float]] = {}
         if fetch_manifest:
-            table = latest(read_manifest(fetch_manifest), ["source"])
+            table = latest(read_manifest(fetch_manifest, columns=("source", "status", "path", "offset")), ["source"])
+            if sources is not None and "source" in table.column_names:   # only the sources asked about
+                table = table.filter(pc.is_in(table.column("source"), value_set=sources))
             missing = {"source", "status", "path"} - set(table.column_names)
             if table.num_rows and missing:
                 raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
@@ -122,6 +130,10 @@ class VideoFinder:
                                 best[stem] = (r, e.name)
             self._by_stem = {stem: name for stem, (_, name) in best.items()}
         return self._by_stem
+
+    def stems(self) -> list[str]:
+        """The stems of the ``{stem}.{ext}`` videos at the top of the folder."""
+        return list(self._index())
 
     def find(self, source: str, kind: str) -> tuple[str | None, float, tuple[str, str] | None]:
         """(path, offset, error): the file and the source second it starts at, or an error.
@@ -172,6 +184,8 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
         prev.setdefault(row["clip_id"], []).append(row)
     groups: dict[tuple[str, str], list[SegmentTask]] = {}
     cols = {name: clips.column(name).to_pylist() for name in ("clip_id", "source", "source_kind", "start", "end")}
+    # rows left over by the bulk plan carry their position in the whole table (chunk folders)
+    positions = clips.column(ROW_COLUMN).to_pylist() if ROW_COLUMN in clips.column_names else range(clips.num_rows)
     seen: set[str] = set()
     for i, clip_id in enumerate(cols["clip_id"]):
         summary.segments += 1
@@ -188,7 +202,7 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
             continue
         summary.clips_skipped += len(done)
         seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]),
-                          chunk_dir(i, options.chunk_prefix, options.chunk_size), done)
+                          chunk_dir(positions[i], options.chunk_prefix, options.chunk_size), done)
         groups.setdefault((cols["source_kind"][i], cols["source"][i]), []).append(seg)
     return groups
 
@@ -196,7 +210,7 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
 def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
               summary: ExtractSummary) -> list[VideoJob]:
     """One job per video: its segments still to do and where its file is."""
-    finder = VideoFinder(options.videos, options.fetch_manifest)
+    finder = VideoFinder(options.videos, options.fetch_manifest, pc.unique(clips.column("source").combine_chunks()))
     jobs = []
     for (kind, source), segs in plan_segments(clips, options, previous, summary).items():
         path, offset, error = finder.find(source, kind)
@@ -222,27 +236,41 @@ def timeout_rows(job: VideoJob, reason: str) -> list[Row]:
 def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOptions) -> ExtractSummary:
     """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path)."""
     t0 = time.monotonic()
-    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    table = clips if isinstance(clips, pa.Table) else read_plan_columns(
+        clips, ("clip_id", "source", "source_kind", "start", "end"))
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
-    previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
-    jobs = plan_jobs(table, options, previous, summary)
-    summary.videos = len(jobs)
-    # the job stops itself at the time limit; the executor kills it if it cannot
-    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
-                              item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
-                              on_lost=timeout_rows, shared_paths=[str(out)])
+    previous = read_latest(manifest, EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
+    bulk = bulk_plan(table, Path(options.videos), VideoFinder(options.videos).stems(), previous,
+                     prefix=options.chunk_prefix, size=options.chunk_size, retry_failed=options.retry_failed,
+                     fetch_manifest=options.fetch_manifest)
+    del previous, table
+    summary.segments += bulk.segments
+    summary.failed_before += bulk.failed_before
+    jobs = plan_jobs(bulk.remaining, options, bulk.previous, summary)
+    summary.videos = len(jobs) + bulk.videos_missing
     failed: Counter[str] = Counter()
-    # one video's rows are never split across parts: flush between videos only
-    with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, flush_rows=1 << 62, flush_seconds=float("inf")) as writer, \
+    if bulk.missing:
+        failed["missing_video"] += bulk.missing
+    # each finished video's rows are made durable together (one journal record): a kill loses at
+    # most the videos in flight
+    with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS, flush_rows=1 << 62,
+                        flush_seconds=float("inf")) as writer, \
             progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
-        buffered, last_flush = 0, time.monotonic()
+        for rows in bulk.chunks():            # videos certainly missing: no per-item work
+            writer.write_table(rows)
+        del bulk                              # workers start small: the planning tables are gone
+        pa.default_memory_pool().release_unused()
+        # the job stops itself at the time limit; the executor kills it if it cannot
+        executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
+                                  item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
+                                  on_lost=timeout_rows, shared_paths=[str(out)])
         for rows in executor.map_unordered(extract_video, jobs):
             writer.write_many(rows)
-            buffered += len(rows)
+            writer.flush()
             for r in rows:
                 if r["status"] == STATUS_OK:
                     summary.clips_ok += 1
@@ -250,9 +278,6 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
                         summary.notes[r["message"]] = summary.notes.get(r["message"], 0) + 1
                 else:
                     failed[r["status"]] += 1
-            if buffered >= 256 or time.monotonic() - last_flush >= 5.0:
-                writer.flush()
-                buffered, last_flush = 0, time.monotonic()
             bar.update(len({r["clip_id"] for r in rows}))
             elapsed = time.monotonic() - t0
             bar.set_postfix_str(f"{summary.clips_ok / elapsed:.1f} clips/s, failed {sum(failed.values())}",

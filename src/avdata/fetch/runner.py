@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
@@ -38,15 +39,17 @@ from avdata.executors import get_executor
 from avdata.fetch.archive import DownloadArchive
 from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
 from avdata.fetch.classify import BAN_CLASSES, classify_exception, one_line, redact
+from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.runlog import append_run_log
+from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
-from avdata.manifest import ManifestWriter, latest, read_manifest
+from avdata.manifest import ManifestWriter, read_latest
 from avdata.progress import progress
-from avdata.table import SOURCE_KINDS, read_clips
+from avdata.table import SOURCE_KINDS
 
 _log = logging.getLogger(__name__)
 
@@ -257,9 +260,15 @@ def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError
     return classify_exception(e, source)
 
 
-def _previous(options: FetchOptions, archive: DownloadArchive) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(latest manifest row per source, archived row per source)."""
-    table = latest(read_manifest(options.manifest_path(), FETCH_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
+# what resuming reads of earlier rows (the bulk path and _is_done / the skip rules below)
+PREVIOUS_COLUMNS = ("source", "status", "source_uri", "path", "deleted", "transient")
+
+
+def _previous(previous: pa.Table, clips: pa.Table, archive: DownloadArchive
+              ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(latest manifest row per source of ``clips``, archived row per source)."""
+    wanted = distinct_sources(clips).column("source")
+    table = previous.filter(pc.is_in(previous.column("source"), value_set=wanted.combine_chunks()))
     rows = {r["source"]: r for r in table.to_pylist()}
     return rows, archive.load()
 
@@ -291,16 +300,23 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
 
     Returns a summary; raises DiskFullError after flushing the manifest when the disk filled up.
     """
-    table = clips if isinstance(clips, pa.Table) else read_clips(clips)
+    table = clips if isinstance(clips, pa.Table) else read_plan_columns(clips)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
     pacer, pool = _pacing_and_routes(options, backend, out)
     sweep_temp_files(out)
     archive = DownloadArchive(options.archive_path())
-    manifest_rows, archived = _previous(options, archive)
     summary = FetchSummary(manifest=options.manifest_path())
     uri = redact(options.source)
+    previous = read_latest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
+    bulk = bulk_missing(table, backend.root, uri or "", previous) if isinstance(backend, LocalTreeBackend) else None
+    if bulk is not None:          # dir: the tree scanned once, missing videos settled column-wise
+        table = bulk.remaining
+        if bulk.missing:
+            summary.counts["missing"] += bulk.missing
+    manifest_rows, archived = _previous(previous, table, archive)
+    del previous
     pending: list[FetchJob] = []
     resolved_out = out.resolve()
     repair: list[dict] = []
@@ -338,10 +354,13 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     executor = get_executor("threads", workers=max(1, options.workers))
     bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
     try:
-        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, flush_rows=64,
-                            flush_seconds=2.0) as writer:
-            for row in repair:
-                writer.write({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names})
+        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
+                            flush_rows=1 << 62, flush_seconds=float("inf")) as writer:
+            if bulk is not None:
+                for rows in bulk.chunks():
+                    writer.write_table(rows)
+            writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
+            writer.flush()
             try:
                 for res in executor.map_unordered(runner, items()):
                     bar.update(1)
@@ -353,7 +372,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
                             summary.gave_up = res.message
                         continue      # not a verdict on the video: the rerun tries it again
                     summary.counts[res.status] += 1
-                    writer.write(res.to_row())
+                    writer.write_many([res.to_row()])
+                    writer.flush()    # durable per video: a kill loses only the videos in flight
                     if not res.ok:
                         bar.set_postfix(failed=summary.failed, refresh=False)
             finally:

@@ -20,8 +20,9 @@ inline); ``build_index(opts, per_segment=True)`` forces the per-segment path.
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
 ``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
 and files are unchanged is not decoded again and its features are not remade. The outputs are the
-same bytes as a fresh run's. Checks are flushed every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
-path: every batch) so that a killed run keeps most of its work. Without media checks nothing is
+same bytes as a fresh run's. With media checks each segment's checks are flushed (durably, see
+``avdata.manifest``) as it finishes; otherwise every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
+path: every batch), so that a killed run keeps its work. Without media checks nothing is
 reused (results made from the manifest alone carry no fingerprint; see ``validate``): the previous
 checks are not even read, only the killed runs' leftovers removed.
 
@@ -390,7 +391,8 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     checks_tmp = out / f".tmp-{os.getpid()}-{CHECKS_DIR}"
     shutil.rmtree(checks_tmp, ignore_errors=True)
     with contextlib.ExitStack() as stack:
-        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, flush_rows=CHECKS_FLUSH_ROWS,
+        checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, keys=CHECKS_KEYS,
+                                                    flush_rows=CHECKS_FLUSH_ROWS,
                                                     flush_seconds=300))
         handles: dict[str, IO[bytes]] = {}
 
@@ -434,6 +436,8 @@ def _index_per_segment(opts: IndexOptions, result: IndexResult, checks: Manifest
 
     for seg, task, info in _ordered(executor.map_unordered(check_segment, tasks()), pending):
         _count_segment(result, info.split_file, seg, checks)
+        if (opts.check_media or opts.features) and any(c.stamps for c in seg.clips):
+            checks.flush()    # a decoded segment's checks are durable at once (a kill loses those in flight)
         if seg.ok:
             handle(info.split_file).write(_entry(seg, task, info).to_line().encode("utf-8"))
         bar.update(1)

@@ -1,0 +1,291 @@
+"""The files of a manifest directory: Parquet parts, Arrow IPC journals, and how they are merged.
+
+Every data file is named ``part-{run}-{seq}[-m{n}].{parquet|arrows}``; the name without ``part-``
+and the extension orders the files in write order (a run id starts with its start time in ns).
+
+- ``.arrows``: a run's **journal**, an Arrow IPC stream. Each ``flush`` appends one record batch and
+  hands it to the OS, so a SIGKILL loses nothing flushed. A torn last record (a kill while writing)
+  is ignored by readers. A live writer holds an exclusive ``flock`` on its journal.
+- ``.parquet``: a **part**, written atomically (temp name, then rename). A part made from other
+  files (a journal when it is closed, or many files merged) names them in its footer metadata
+  (``avdata.replaces``); readers skip replaced files, so a kill between writing the part and
+  deleting its inputs neither loses nor doubles a row. ``tidy`` deletes replaced files later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from avdata.atomic import atomic_path
+
+PREFIX = "part-"
+PART_EXT = ".parquet"
+JOURNAL_EXT = ".arrows"
+REPLACES_KEY = b"avdata.replaces"
+LATEST_KEY = b"avdata.latest_by"    # a part holding one row per key (a merge with keys)
+BATCH_ROWS = 1 << 16
+
+
+def order_key(path: Path) -> str:
+    """Write-order key of a data file: its name without ``part-`` and the extension."""
+    return path.name[len(PREFIX):].split(".", 1)[0]
+
+
+def data_files(directory: Path) -> list[Path]:
+    """All parts and journals of a manifest directory in write order (replaced ones included)."""
+    if directory.is_file():
+        return [directory]
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir()
+             if p.name.startswith(PREFIX) and p.name.endswith((PART_EXT, JOURNAL_EXT)) and p.is_file()]
+    return sorted(found, key=lambda p: (order_key(p), p.suffix != JOURNAL_EXT))
+
+
+def part_metadata(path: Path) -> dict[bytes, bytes]:
+    """A part's footer key-value metadata (empty for unreadable or foreign parts)."""
+    try:
+        return dict(pq.read_metadata(path).metadata or {})
+    except (OSError, pa.ArrowException):
+        return {}
+
+
+def replaced_names(path: Path) -> set[str]:
+    meta = part_metadata(path)
+    return set(json.loads(meta[REPLACES_KEY])) if REPLACES_KEY in meta else set()
+
+
+def unique_keys(path: Path) -> list[str] | None:
+    """The keys a part holds one row per (``avdata.latest_by``), or None."""
+    if path.suffix != PART_EXT:
+        return None
+    meta = part_metadata(path)
+    return json.loads(meta[LATEST_KEY]) if LATEST_KEY in meta else None
+
+
+def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
+    """Does a journal hold at most one row per key? (One stable sort of its key columns: no hash
+    table holding a copy of every key.)"""
+    t = read_file(path, keys)
+    if t.num_rows == 0 or not all(k in t.column_names for k in keys):
+        return False
+    if t.num_rows == 1:
+        return True
+    order = pc.sort_indices(t, sort_keys=[(k, "ascending") for k in keys])
+    t = t.take(order)
+    same = None
+    for k in keys:
+        col = t.column(k).combine_chunks()
+        eq = pc.fill_null(pc.equal(col.slice(1), col.slice(0, len(col) - 1)), False)
+        both_null = pc.and_(col.slice(1).is_null(), col.slice(0, len(col) - 1).is_null())
+        eq = pc.or_(eq, both_null)
+        same = eq if same is None else pc.and_(same, eq)
+    return not pc.any(same).as_py()
+
+
+def live_files(directory: Path) -> tuple[list[Path], set[str]]:
+    """(the data files a reader uses, in write order; the names of files replaced by a part)."""
+    files = data_files(directory)
+    replaced: set[str] = set()
+    for p in files:
+        if p.suffix == PART_EXT:
+            replaced |= replaced_names(p)
+    return [p for p in files if p.name not in replaced], replaced
+
+
+def read_journal(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.Schema | None, list[pa.RecordBatch]]:
+    """The whole record batches of a journal; a torn tail (or a torn header) is ignored."""
+    batches: list[pa.RecordBatch] = []
+    try:
+        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
+    except (OSError, pa.ArrowException):
+        return None, batches
+    schema = reader.schema
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (OSError, pa.ArrowException):
+            break                       # torn last record of a killed run
+        batches.append(batch.select(list(columns)) if columns is not None else batch)
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    return schema, batches
+
+
+def journal_tables(path: Path) -> Iterator[pa.Table]:
+    """A journal's whole records one at a time (memory-mapped): for streaming it into a part."""
+    try:
+        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
+    except (OSError, pa.ArrowException):
+        return
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except (StopIteration, OSError, pa.ArrowException):
+            return
+        yield pa.Table.from_batches([batch])
+
+
+def file_columns(path: Path) -> list[str]:
+    """The column names of a data file (a part's footer or a journal's header)."""
+    try:
+        if path.suffix == JOURNAL_EXT:
+            return pa.ipc.open_stream(pa.OSFile(str(path))).schema.names
+        return pq.read_schema(path).names
+    except (OSError, pa.ArrowException):
+        return []
+
+
+def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
+    """The columns ``names`` (those it has; all when None) of one data file."""
+    if path.suffix == JOURNAL_EXT:
+        try:
+            have = pa.ipc.open_stream(pa.OSFile(str(path))).schema.names
+        except (OSError, pa.ArrowException):
+            return pa.table({})
+        cols = [n for n in names if n in have] if names is not None else list(have)
+        schema, batches = read_journal(path, cols)
+        return pa.Table.from_batches(batches, schema=schema) if schema is not None else pa.table({})
+    parquet = pq.ParquetFile(path)
+    have = parquet.schema_arrow.names
+    cols = [n for n in names if n in have] if names is not None else list(have)
+    schema = pa.schema([parquet.schema_arrow.field(n) for n in cols])
+    return pa.Table.from_batches(list(parquet.iter_batches(batch_size=BATCH_ROWS, columns=cols)), schema=schema)
+
+
+def fill(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``: missing columns as nulls, others cast."""
+    arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+              for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def try_lock(fh: int) -> bool:
+    """Take an exclusive non-blocking lock on an open file; False when another process holds it."""
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def is_live(path: Path) -> bool:
+    """Is a journal held by a running writer?"""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        if try_lock(fd):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def write_part(directory: Path, name: str, tables: Iterator[pa.Table], schema: pa.Schema,
+               replaces: Sequence[str], latest_by: Sequence[str] | None = None) -> Path:
+    """Stream ``tables`` into one part atomically, naming the files it ``replaces`` in its footer."""
+    meta = dict(schema.metadata or {})
+    meta[REPLACES_KEY] = json.dumps(sorted(replaces)).encode()
+    if latest_by:
+        meta[LATEST_KEY] = json.dumps(list(latest_by)).encode()
+    schema = schema.with_metadata(meta)
+    final = directory / name
+    with atomic_path(final) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for t in tables:
+                if t.num_rows:
+                    writer.write_table(t.cast(schema), row_group_size=1 << 20)
+    return final
+
+
+def unlink_quietly(paths: Sequence[Path]) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def merged_name(last: Path) -> str:
+    """Name of a part that merges files up to ``last``: it sorts where ``last`` sorts."""
+    stem = order_key(last).split("-m", 1)[0] if "-m" in order_key(last) else order_key(last)
+    return f"{PREFIX}{stem}-m{time.time_ns():020d}{PART_EXT}"
+
+
+def keep_mask(files: Sequence[Path], keys: Sequence[str]) -> list[pa.Array]:
+    """Per file, a boolean mask of the rows that are the latest for their key across all files."""
+    tables = [read_file(p, keys) for p in files]
+    sizes = [t.num_rows for t in tables]
+    usable = [t for t in tables if all(k in t.column_names for k in keys)]
+    if len(usable) != len(tables):
+        return [pa.array([True] * n) for n in sizes]
+    keys_table = pa.concat_tables([t.select(list(keys)).cast(tables[0].select(list(keys)).schema)
+                                   for t in tables], promote_options="permissive")
+    seq = pa.array(np.arange(keys_table.num_rows, dtype=np.int64))
+    last = keys_table.append_column("_seq", seq).group_by(list(keys), use_threads=False).aggregate(
+        [("_seq", "max")]).column("_seq_max")
+    mask = np.zeros(keys_table.num_rows, dtype=bool)
+    mask[last.to_numpy()] = True
+    keep = pa.array(mask)
+    masks, start = [], 0
+    for n in sizes:
+        masks.append(keep.slice(start, n))
+        start += n
+    return masks
+
+
+def merge(directory: Path, files: Sequence[Path], schema: pa.Schema, replaced: set[str],
+          keys: Sequence[str] | None = None) -> Path | None:
+    """Merge ``files`` (in write order) into one part that replaces them (and what they replaced),
+    keeping only the latest row per key when ``keys`` are given; then delete the inputs.
+
+    Streams file by file; peak memory is one file plus the key columns."""
+    if not files:
+        return None
+    masks = keep_mask(files, keys) if keys else None
+
+    def tables() -> Iterator[pa.Table]:
+        for i, p in enumerate(files):
+            t = fill(read_file(p, schema.names), schema)
+            yield t.filter(masks[i]) if masks is not None else t
+
+    names = {p.name for p in files} | (replaced & {p.name for p in data_files(directory)})
+    part = write_part(directory, merged_name(files[-1]), tables(), schema, sorted(names), latest_by=keys)
+    unlink_quietly([p for p in files if p != part])
+    return part
+
+
+def tidy(directory: Path, schema: pa.Schema, keys: Sequence[str] | None, max_files: int) -> None:
+    """Make a manifest directory small again (a writer does this when it opens one):
+    delete files replaced by a part (left by a kill mid-compaction), and when more than
+    ``max_files`` data files remain, merge every file not held by a live writer into one part."""
+    files, replaced = live_files(directory)
+    stale = [directory / n for n in replaced if (directory / n).exists()]
+    if stale:
+        unlink_quietly(stale)
+    if len(files) <= max_files:
+        return
+    # merge each stretch of idle files (in write order): a live journal between them keeps its place
+    groups: list[list[Path]] = [[]]
+    for p in files:
+        if p.suffix == JOURNAL_EXT and is_live(p):
+            groups.append([])
+        else:
+            groups[-1].append(p)
+    for group in groups:
+        if len(group) > 1:
+            merge(directory, group, schema, replaced, keys)
