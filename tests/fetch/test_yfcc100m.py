@@ -18,6 +18,7 @@ from avdata.fetch import FetchOptions, fetch
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.fetch.yfcc100m import DEFAULT_HTTPS, YfccSettings
 from avdata.manifest import latest, read_manifest
+from avdata.media.synth import SynthSpec, make_video
 from avdata.table import clips_from_records, write_clips
 from loopback import LoopbackServer
 from s3_loopback import S3Proxy
@@ -42,9 +43,19 @@ def s3_server() -> Iterator[tuple[str, int]]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def cut_video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A third MP4, distinct from small_video and long_video (the object whose first read is cut)."""
+    p = tmp_path_factory.mktemp("media") / "cut.mp4"
+    make_video(p, SynthSpec(duration=3.0, width=80, height=48, fps=10, channels=1, sample_rate=16000,
+                            audio_bitrate=32000, keyint_seconds=1.0))
+    return p.read_bytes()
+
+
 @pytest.fixture
-def bucket(s3_server: tuple[str, int], small_video: bytes, long_video: bytes) -> dict[str, bytes]:
-    """The bucket with three objects (distinct bytes), created afresh for each test."""
+def bucket(s3_server: tuple[str, int], small_video: bytes, long_video: bytes,
+           cut_video: bytes) -> dict[str, bytes]:
+    """The bucket with three media objects (distinct bytes), created afresh for each test."""
     client = boto3.client("s3", endpoint_url=f"http://{s3_server[0]}:{s3_server[1]}", region_name="us-west-2",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     try:
@@ -52,7 +63,7 @@ def bucket(s3_server: tuple[str, int], small_video: bytes, long_video: bytes) ->
                              CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
-    objects = {KEYS["good"]: small_video, KEYS["slow"]: long_video, KEYS["cut"]: small_video[::-1] + b"tail"}
+    objects = {KEYS["good"]: small_video, KEYS["slow"]: long_video, KEYS["cut"]: cut_video}
     for key, body in objects.items():
         client.put_object(Bucket=BUCKET, Key=key, Body=body, ACL="public-read")   # public, as the real one
     return objects
@@ -110,7 +121,9 @@ def test_throttled_until_attempts_run_out_is_transient(tmp_path: Path, s3_server
                                                        bucket: dict[str, bytes]) -> None:
     with S3Proxy(s3_server) as proxy:
         proxy.slow_first[KEYS["good"]] = 100
-        opts = _options(tmp_path, f"yfcc100m:endpoint={proxy.url}&https=none", max_attempts=3)
+        # without the circuit breaker a rate limit counts as an attempt (with it, the run would pause)
+        opts = _options(tmp_path, f"yfcc100m:endpoint={proxy.url}&https=none", max_attempts=3,
+                        breaker_threshold=0)
         fetch(_clips(tmp_path / "c.parquet", [KEYS["good"]]), opts)
         row = _rows(opts)[KEYS["good"]]
         assert row["status"] == "rate_limited" and row["transient"] is True and row["attempts"] == 3
@@ -153,3 +166,12 @@ def test_without_s3fs(tmp_path: Path, bucket: dict[str, bytes], monkeypatch: pyt
         fetch(tmp_path / "c.parquet", opts)                       # HTTPS only, S3 never asked
         assert (opts.out / KEYS["good"]).read_bytes() == bucket[KEYS["good"]]
         assert _rows(opts)[KEYS["good"]]["url"].startswith(web.url)
+
+
+def test_proxies_refused_up_front_for_s3(tmp_path: Path) -> None:
+    proxies = tmp_path / "proxies.txt"
+    proxies.write_text("http://127.0.0.1:9/\n")
+    opts = _options(tmp_path, "yfcc100m:endpoint=http://127.0.0.1:9&https=none", proxies=proxies)
+    with pytest.raises(AvdataError, match="s3:// sources are not fetched through proxies"):
+        fetch(_clips(tmp_path / "c.parquet", [KEYS["good"]]), opts)
+    assert not (opts.out / KEYS["good"]).exists()

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from avdata.errors import AvdataError, FetchError, MissingExtraError
 from avdata.fetch.backend import FetchContext, Fetched, FetchJob, register_backend
-from avdata.fetch.classify import causes, one_line
+from avdata.fetch.classify import causes, one_line, parse_retry_after
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.url import UrlTemplateBackend
 
@@ -69,7 +69,8 @@ class S3Backend(UrlTemplateBackend):
 
     settings: YfccSettings = field(default_factory=YfccSettings)
 
-    def _open_store(self, url: str):  # noqa: ANN202  (an fsspec filesystem and the path in it)
+    def _open_store(self, url: str, proxy: str | None = None):  # noqa: ANN202  (filesystem, path in it)
+        """The base's hook; ``proxy`` is always None here (``check_proxies`` refuses them up front)."""
         import fsspec
 
         t = self.options.timeout
@@ -81,20 +82,30 @@ class S3Backend(UrlTemplateBackend):
         return fs, path
 
 
+def _retry_after(response: dict) -> float | None:
+    """The ``Retry-After`` header of a botocore error response, in seconds."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders") or {}
+    value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    return parse_retry_after(value) if value is not None else None
+
+
 def s3_error(err: FetchError) -> FetchError:
     """Reclassify a failure of the S3 store by its S3 error code (s3fs turns ``SlowDown`` into an
     OSError EBUSY, which generic classification would call ``unknown``)."""
     for e in causes(err):
         code = None
+        wait = err.retry_after
         response = getattr(e, "response", None)
         if isinstance(response, dict):
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
             code = response.get("Error", {}).get("Code") or str(status)
+            wait = _retry_after(response) if wait is None else wait
         elif isinstance(e, OSError) and e.errno == errno.EBUSY:
             code = "SlowDown"
         if code in _S3_CODES:
             cls, transient = _S3_CODES[code]
-            return FetchError(cls, one_line(f"{err.message} (S3 {code})"), transient=transient)
+            return FetchError(cls, one_line(f"{err.message} (S3 {code})"), transient=transient,
+                              retry_after=wait if transient else None)
     return err
 
 
@@ -116,6 +127,11 @@ class YfccBackend:
         self.https = (UrlTemplateBackend(template=self.settings.https, options=self.options)
                       if self.settings.https else None)
 
+    def check_proxies(self, proxies: list[str]) -> None:
+        """``--proxies`` for S3 are refused up front, as the ``url`` backend refuses them for ``s3://``
+        (without s3fs only the HTTPS template is used, and it takes http(s) proxies)."""
+        (self.s3 if self.has_s3fs else self.https).check_proxies(proxies)
+
     def fetch(self, job: FetchJob, ctx: FetchContext) -> Fetched:
         if job.kind != "path":
             raise FetchError("bad_source", f"{job.source}: YFCC100M sources are video paths, not YouTube ids")
@@ -131,7 +147,8 @@ class YfccBackend:
             return self.https.fetch(job, ctx)
         except FetchError as fallback:
             raise FetchError(fallback.error_class, one_line(f"S3: {err.message}; HTTPS: {fallback.message}"),
-                             transient=fallback.transient or err.transient) from fallback
+                             transient=fallback.transient or err.transient,
+                             retry_after=fallback.retry_after) from fallback
 
 
 @register_backend("yfcc100m")
