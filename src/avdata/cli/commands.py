@@ -15,4 +15,5 @@ COMMAND_MODULES: dict[str, str] = {
     "index": "avdata.cli.index",
     "weights": "avdata.cli.index",
     "report": "avdata.cli.index",
+    "balance": "avdata.cli.balance",
 }
