@@ -118,10 +118,12 @@ def make_searcher(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
 
 def select_topk(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, nrows: int, k: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row the ``k`` best (score desc, then position asc) of candidates ``(row, col, score)``.
+    """Per row the ``k`` best (score desc, then position asc) of candidates ``(row, col, score)``
+    given in ascending ``col`` order within each row.
 
     Returns ``D`` (-inf padded), ``I`` (-1 padded) and each row's candidate count."""
-    order = np.lexsort((cc, -vv, rr))
+    key = rr.astype(np.float64) * 4.0 - vv          # row first, then score descending (scores in [-1, 1])
+    order = np.argsort(key, kind="stable")          # stable: ties keep ascending positions
     rr, cc, vv = rr[order], cc[order], vv[order]
     counts = np.bincount(rr, minlength=nrows)
     take = np.minimum(counts, k)
@@ -141,9 +143,18 @@ def _scan(q: np.ndarray, pool: PoolView, k: int, thr: np.ndarray) -> tuple[np.nd
     nq = len(q)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     held = 0
+    width = min(pool.block, max(1, len(pool)))
+    scores = np.empty((nq, width), dtype=np.float32)
+    mask = np.empty((nq, width), dtype=bool)
     for off, blk in pool.blocks():
-        S = q @ blk.T
-        rr, cc = np.nonzero(S >= thr[:, None])
+        S, M = scores[:, :len(blk)], mask[:, :len(blk)]
+        np.matmul(q, blk.T, out=S)
+        np.greater_equal(S, thr[:, None], out=M)
+        if len(blk) == width:
+            flat = np.flatnonzero(M)                # one pass over a contiguous mask
+            rr, cc = np.divmod(flat, width)
+        else:
+            rr, cc = np.nonzero(M)
         parts.append((rr, cc + off, S[rr, cc]))
         held += len(rr)
         if held > COMPACT_FACTOR * nq * k:
@@ -154,8 +165,7 @@ def _scan(q: np.ndarray, pool: PoolView, k: int, thr: np.ndarray) -> tuple[np.nd
             held = len(parts[0][0])
     if not parts:
         return select_topk(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), nq, k)
-    D, I, counts = select_topk(*(np.concatenate(x) for x in zip(*parts)), nq, k)
-    return D, I, counts
+    return select_topk(*(np.concatenate(x) for x in zip(*parts)), nq, k)
 
 
 @searcher("exact")
@@ -240,7 +250,7 @@ def _ivf(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     if nlist < 1 or nlist > max(1, n):
         raise AvdataError(f"--nlist {nlist} must be between 1 and the pool size ({n})")
     rng = np.random.default_rng(opts.seed)
-    train = pool.take(rng.choice(n, size=min(n, 256 * nlist), replace=False)) if n else None
+    train = pool.take(rng.choice(n, size=min(n, 64 * nlist), replace=False)) if n else None
     quantizer = faiss.IndexFlatIP(pool.dim)
     index = faiss.IndexIVFFlat(quantizer, pool.dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = int(opts.seed)
