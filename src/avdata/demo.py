@@ -140,3 +140,18 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
     summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
     return summary
+
+
+def run_balance_demo(index_dir: str | os.PathLike[str], seed_emb: str | os.PathLike[str],
+                     pool_emb: str | os.PathLike[str], out: str | os.PathLike[str], k: int = 4,
+                     pool_file: str = "src_eval_segments.csv") -> list[str]:
+    """``avdata balance`` on the demo's index: the balanced split as seeds and, as the example has no
+    unbalanced list, its eval split as the pool (``pool_file``). ``seed_emb`` / ``pool_emb`` are
+    ``avdata embed`` directories of those two files. Returns the summary lines."""
+    from avdata.balance.run import BalanceOptions, run_balance
+    from avdata.index.entry import BALANCED_FILE
+
+    d = Path(index_dir)
+    res = run_balance(BalanceOptions(seeds=d / BALANCED_FILE, seed_emb=seed_emb, pool=d / pool_file,
+                                     pool_emb=pool_emb, out=out, k=k, per_label_cap=1000, progress=False))
+    return res.lines()
