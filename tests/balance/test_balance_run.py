@@ -169,3 +169,37 @@ def test_cli_ivf_prints_recall(corpus: dict, tmp_path: Path, capsys) -> None:
     assert code == EXIT_OK
     assert "ivf (nlist 16, nprobe 16): recall@20 against exact 1.0000" in out     # all lists: exact
     assert (tmp_path / "o" / "knn_top20.jsonl").is_file()
+
+
+def test_a_killed_run_resumes_its_finished_seed_blocks(corpus: dict, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import avdata.balance.run as run_mod
+
+    opts = dict(k=8, search=SearchOptions(seed_block=16), report=False, progress=False)
+    whole = run_balance(BalanceOptions(corpus["seeds"], corpus["s_emb"], corpus["pool"], corpus["p_emb"],
+                                       tmp_path / "whole", **opts))
+    real = run_mod.make_searcher
+    calls: list[int] = []
+
+    def counting(*a, fail_after: int | None = None, **kw):
+        search = real(*a, **kw)
+
+        def wrapped(q):
+            if fail_after is not None and len(calls) == fail_after:
+                raise KeyboardInterrupt                   # killed in the middle of the third block
+            calls.append(len(q))
+            return search(q)
+        return wrapped
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(run_mod, "make_searcher", lambda *a, **kw: counting(*a, fail_after=2, **kw))
+    with pytest.raises(KeyboardInterrupt):
+        run_balance(BalanceOptions(corpus["seeds"], corpus["s_emb"], corpus["pool"], corpus["p_emb"], out, **opts))
+    assert len(list((out / run_mod.BLOCKS_DIR).glob("*/block-*.npz"))) == 2 and not (out / "knn_top8.jsonl").exists()
+    calls.clear()
+    monkeypatch.setattr(run_mod, "make_searcher", lambda *a, **kw: counting(*a, **kw))
+    res = run_balance(BalanceOptions(corpus["seeds"], corpus["s_emb"], corpus["pool"], corpus["p_emb"], out, **opts))
+    assert calls == [16, 12]                              # 60 seeds: blocks 3 and 4 only
+    for name in ("knn_top8.jsonl", "knn_top8_ids.csv", "src_knn_top8_segments.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert res.counts.selected == whole.counts.selected and not (out / run_mod.BLOCKS_DIR).exists()

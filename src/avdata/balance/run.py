@@ -15,8 +15,12 @@ Which lines take part, and what is counted:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +28,9 @@ import numpy as np
 import pyarrow as pa
 
 from avdata.balance import outputs
-from avdata.balance.embeddings import IndexIds, check_same_space, load_embeddings, read_index_ids
-from avdata.balance.search import (PoolView, SearchOptions, as_unit, make_searcher, recall_at,
+from avdata.atomic import atomic_path
+from avdata.balance.embeddings import Embeddings, IndexIds, check_same_space, load_embeddings, read_index_ids
+from avdata.balance.search import (PoolView, SearchOptions, Searcher, as_unit, make_searcher, recall_at,
                                    search_all)
 from avdata.errors import AvdataError
 from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, write_weights
@@ -33,6 +38,7 @@ from avdata.manifest import STATUS_OK, ManifestWriter
 from avdata.progress import progress
 
 MANIFEST_DIR = "balance_manifest.parquet"
+BLOCKS_DIR = ".balance_blocks"          # finished seed blocks of an interrupted run (removed at the end)
 BALANCE_MANIFEST_SCHEMA = pa.schema([
     ("line", pa.int64()), ("id", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("neighbours", pa.int32()), ("best_score", pa.float32()),
@@ -157,10 +163,9 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool = PoolView(pool_emb.matrix, pool_rows, pool_emb.unit, opts.search.pool_block)
     search = make_searcher(pool, opts.k, opts.search)
     queries = as_unit(seed_emb.matrix[seed_lines]) if len(seed_lines) else np.zeros((0, pool.dim), np.float32)
+    blocks = out / BLOCKS_DIR / _run_key(opts, seed_emb, pool_emb, seed_lines, pool_rows)
     with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
-        D, I = search_all(search, queries, opts.search.seed_block, bar.update)
-    if not len(D):
-        D, I = np.zeros((0, opts.k), np.float32), np.zeros((0, opts.k), np.int64)
+        D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, bar.update)
     result = BalanceResult(out, opts.k, c, {}, 0.0, skipped=skipped,
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
     if opts.search.ann != "exact" and opts.recall_sample > 0 and len(queries):
@@ -180,8 +185,53 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
             D=D, I=I, k=opts.k, summary=result.lines()[1:4], ontology=opts.ontology))
         result.files["report"] = rep.html
         result.report_text = rep.text
+    shutil.rmtree(blocks, ignore_errors=True)
+    if blocks.parent.is_dir() and not any(blocks.parent.iterdir()):
+        blocks.parent.rmdir()
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _run_key(opts: BalanceOptions, seed_emb: Embeddings, pool_emb: Embeddings, seed_lines: np.ndarray,
+             pool_rows: np.ndarray) -> str:
+    """What a seed block's result depends on: embeddings, their index files, k, the search, the rows."""
+    h = hashlib.sha256(json.dumps({
+        "fingerprint": seed_emb.fingerprint, "seeds": seed_emb.meta.get("index"), "pool": pool_emb.meta.get("index"),
+        "k": opts.k, "search": opts.search.__dict__}, sort_keys=True, default=str).encode())
+    h.update(seed_lines.tobytes())
+    h.update(pool_rows.tobytes())
+    return h.hexdigest()[:20]
+
+
+def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int, blocks: Path,
+                      on_block: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray]:
+    """``search`` seed block by seed block; each finished block is kept in ``blocks`` (atomic .npz)
+    so that a rerun after a kill searches only the blocks not finished."""
+    block = max(1, block)
+    Ds, Is = [], []
+    for b, a in enumerate(range(0, len(queries), block)):
+        q = queries[a:a + block]
+        f = blocks / f"block-{b:06d}.npz"
+        D = I = None
+        if f.is_file():
+            try:
+                with np.load(f) as z:
+                    D, I = z["D"], z["I"]
+                if D.shape != (len(q), k) or I.shape != (len(q), k):
+                    D = I = None
+            except (OSError, ValueError, KeyError):
+                D = I = None
+        if D is None or I is None:
+            D, I = search(q)
+            blocks.mkdir(parents=True, exist_ok=True)
+            with atomic_path(f) as tmp:
+                np.savez(tmp, D=D, I=I)
+        Ds.append(D)
+        Is.append(I)
+        on_block(len(q))
+    if not Ds:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return np.vstack(Ds), np.vstack(Is)
 
 
 def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: IndexIds, pool_idx: IndexIds,
