@@ -59,6 +59,7 @@ def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
     path = Path(path)
     ids: list[str] = []
     labels: list[list[str]] = []
+    names: dict[str, str] = {}          # one string object per label (2 million lines stay small)
     try:
         fh = open(path, encoding="utf-8")
     except OSError as e:
@@ -73,7 +74,7 @@ def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__}: {e})") from e
             ids.append(vid)
-            labels.append([str(x) for x in labs])
+            labels.append([names.setdefault(x, x) if isinstance(x, str) else str(x) for x in labs])
     return IndexIds(path, ids, labels)
 
 

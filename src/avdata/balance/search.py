@@ -10,9 +10,9 @@
 - ``flat``: the same exact answer with FAISS's brute-force ``knn`` merged across pool blocks
   (``faiss.ResultHeap``). On this project's machines FAISS's own matrix product is several times
   slower than numpy's BLAS, so ``exact`` is the default; ``flat`` is the cross-check.
-- ``ivf``: FAISS ``IndexIVFFlat`` (inner product), ``nlist`` lists trained on a sample of the
-  pool, ``nprobe`` lists visited per seed: approximate, for very large pools; the run measures
-  its recall against ``exact`` on a sample of seeds.
+- ``ivf``: FAISS ``IndexIVFFlat`` (inner product), ``nlist`` (~sqrt(pool)) lists trained on a
+  sample of the pool, ``nprobe`` (nlist / 8) lists visited per seed: approximate, for very large
+  pools; the run measures its recall against ``exact`` on a sample of seeds.
 
 Vectors are compared by cosine: blocks whose rows are not unit length are normalised on the fly.
 Results: scores ``D`` (float32, best first) and pool positions ``I`` (int64; -1 pads a row when
@@ -40,7 +40,7 @@ class SearchOptions:
     """How to search (``avdata balance --ann/--nlist/--nprobe``)."""
 
     ann: str = "exact"
-    nlist: int | None = None            # ivf: default ~4 sqrt(pool), at most pool / 39
+    nlist: int | None = None            # ivf: default ~sqrt(pool), at most pool / 39
     nprobe: int | None = None           # ivf: default nlist // 8 (at least 1)
     seed_block: int = 2048              # seeds per matrix product
     pool_block: int = 32768             # pool rows per matrix product
@@ -233,9 +233,13 @@ def _flat(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     return search
 
 
+IVF_TRAIN_PER_LIST = 50     # training vectors per list (FAISS wants at least 39)
+
+
 def default_nlist(n: int) -> int:
-    """About 4 sqrt(n) lists, each trained with at least 39 pool vectors (FAISS's minimum)."""
-    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+    """About sqrt(n) lists (k-means training stays cheap: 50 sqrt(n) vectors), each trained with at
+    least 39 pool vectors (FAISS's minimum)."""
+    return max(1, min(int(round(math.sqrt(max(n, 1)))), n // 39))
 
 
 def default_nprobe(nlist: int) -> int:
@@ -250,7 +254,7 @@ def _ivf(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     if nlist < 1 or nlist > max(1, n):
         raise AvdataError(f"--nlist {nlist} must be between 1 and the pool size ({n})")
     rng = np.random.default_rng(opts.seed)
-    train = pool.take(rng.choice(n, size=min(n, 64 * nlist), replace=False)) if n else None
+    train = pool.take(rng.choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)) if n else None
     quantizer = faiss.IndexFlatIP(pool.dim)
     index = faiss.IndexIVFFlat(quantizer, pool.dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = int(opts.seed)

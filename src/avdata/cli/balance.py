@@ -25,7 +25,7 @@ SHOW = 20
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--ann", type=click.Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
-@click.option("--nlist", type=int, default=None, help="ivf: number of lists (default ~4 sqrt(pool)).")
+@click.option("--nlist", type=int, default=None, help="ivf: number of lists (default ~sqrt(pool)).")
 @click.option("--nprobe", type=int, default=None, help="ivf: lists visited per seed (default nlist // 8).")
 @click.option("--recall-sample", type=int, default=256, show_default=True,
               help="Seeds searched exactly too, to measure an approximate search's recall.")
