@@ -32,11 +32,12 @@ def assert_same(D: np.ndarray, I: np.ndarray, D0: np.ndarray, I0: np.ndarray, k:
     np.testing.assert_array_equal(I[clear], I0[:, :k][clear])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ann", ["exact", "flat"])
 def test_exact_search_equals_numpy_brute_force(ann: str) -> None:
     rng = np.random.default_rng(7)
     pool = rng.standard_normal((20000, 32)).astype(np.float32) * 3.0     # not unit: cosine anyway
-    q = unit_rows(rng, 300, 32)
+    q = unit_rows(rng, 160, 32)
     D0, I0 = brute_force(q, pool, 100)
     view = PoolView(pool, np.arange(len(pool)), unit=False, block=3000)   # blocks that do not divide it
     D, I = search_all(make_searcher(view, 100, SearchOptions(ann=ann)), q, 128)
