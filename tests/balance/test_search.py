@@ -77,15 +77,19 @@ def test_ties_are_cut_to_k_by_position_and_a_small_pool_is_padded() -> None:
 
 @pytest.mark.slow
 def test_ivf_recall_at_100_at_the_default_nprobe() -> None:
+    """The default nprobe is tuned on 64 seeds; recall is then measured on 200 other seeds."""
     rng = np.random.default_rng(10)
     pool, _ = clustered(rng, 40000, 64, centres=200)
-    q, _ = clustered(np.random.default_rng(11), 200, 64, centres=200)
+    q, _ = clustered(np.random.default_rng(11), 264, 64, centres=200)
+    tune_q, q = q[:64], q[64:]
     view = PoolView(pool, np.arange(len(pool)), True)
     _, I_exact = search_all(make_searcher(view, 100, SearchOptions()), q, 100)
     ivf = make_searcher(view, 100, SearchOptions(ann="ivf"))
+    tuned = S.tune_nprobe(ivf, view, 100, tune_q)
     _, I_ivf = search_all(ivf, q, 100)
     recall = recall_at(I_ivf, I_exact, 100)
-    print(f"IVF recall@100 {recall:.4f} (nlist {ivf.nlist}, nprobe {ivf.nprobe})")
-    assert ivf.nprobe == S.default_nprobe(S.default_nlist(len(pool)))
+    print(f"IVF recall@100 {recall:.4f} on held-out seeds (nlist {ivf.nlist}, tuned nprobe {ivf.nprobe}, "
+          f"recall {tuned:.4f} on the tuning seeds)")
+    assert tuned >= 0.95 and ivf.nprobe < ivf.nlist                  # approximate, not a full scan
     assert recall >= 0.95
     assert recall_at(I_ivf, I_exact[::-1], 100) < 0.5                # the measure can fail

@@ -31,13 +31,14 @@ from avdata.balance import outputs
 from avdata.atomic import atomic_path
 from avdata.balance.embeddings import Embeddings, IndexIds, check_same_space, load_embeddings, read_index_ids
 from avdata.balance.search import (PoolView, SearchOptions, Searcher, as_unit, make_searcher, recall_at,
-                                   search_all)
+                                   search_all, tune_nprobe)
 from avdata.errors import AvdataError
 from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, write_weights
 from avdata.manifest import STATUS_OK, ManifestWriter
 from avdata.progress import progress
 
 MANIFEST_DIR = "balance_manifest.parquet"
+TUNE_SEEDS = 64                         # seeds searched exactly to tune an IVF's nprobe
 BLOCKS_DIR = ".balance_blocks"          # finished seed blocks of an interrupted run (removed at the end)
 BALANCE_MANIFEST_SCHEMA = pa.schema([
     ("line", pa.int64()), ("id", pa.string()), ("status", pa.string()), ("error", pa.string()),
@@ -163,6 +164,10 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool = PoolView(pool_emb.matrix, pool_rows, pool_emb.unit, opts.search.pool_block)
     search = make_searcher(pool, opts.k, opts.search)
     queries = as_unit(seed_emb.matrix[seed_lines]) if len(seed_lines) else np.zeros((0, pool.dim), np.float32)
+    if opts.search.ann == "ivf" and opts.search.nprobe is None:
+        tune = np.random.default_rng(opts.search.seed + 1)
+        picked = np.sort(tune.choice(len(queries), size=min(TUNE_SEEDS, len(queries)), replace=False))
+        tune_nprobe(search, pool, opts.k, queries[picked], opts.search.target_recall)
     blocks = out / BLOCKS_DIR / _run_key(opts, seed_emb, pool_emb, seed_lines, pool_rows)
     with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
         D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, bar.update)

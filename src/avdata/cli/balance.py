@@ -26,7 +26,10 @@ SHOW = 20
 @click.option("--ann", type=click.Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
 @click.option("--nlist", type=int, default=None, help="ivf: number of lists (default ~sqrt(pool)).")
-@click.option("--nprobe", type=int, default=None, help="ivf: lists visited per seed (default nlist // 8).")
+@click.option("--nprobe", type=int, default=None,
+              help="ivf: lists visited per seed (default: the smallest power of two reaching --target-recall "
+                   "against exact on 64 seeds).")
+@click.option("--target-recall", type=float, default=0.95, show_default=True, help="ivf: see --nprobe.")
 @click.option("--recall-sample", type=int, default=256, show_default=True,
               help="Seeds searched exactly too, to measure an approximate search's recall.")
 @click.option("--per-label-cap", type=int, default=None,
@@ -36,7 +39,7 @@ SHOW = 20
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (samples, IVF training).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int, out: str, ann: str,
-                    nlist: int | None, nprobe: int | None, recall_sample: int, per_label_cap: int | None,
+                    nlist: int | None, nprobe: int | None, target_recall: float, recall_sample: int, per_label_cap: int | None,
                     scheme: str, seed: int, no_report: bool) -> None:
     """Top-k cosine neighbours of every seed in the pool; writes VIP-ANT's kNN filter files."""
     if k < 1:
@@ -45,7 +48,7 @@ def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int,
         raise click.BadParameter("must be at least 1", param_hint="--per-label-cap")
     res = run_balance(BalanceOptions(
         seeds=seeds, seed_emb=seed_emb, pool=pool, pool_emb=pool_emb, out=out, k=k,
-        search=SearchOptions(ann=ann, nlist=nlist, nprobe=nprobe, seed=seed), per_label_cap=per_label_cap,
+        search=SearchOptions(ann=ann, nlist=nlist, nprobe=nprobe, target_recall=target_recall, seed=seed), per_label_cap=per_label_cap,
         recall_sample=recall_sample, weights_scheme=scheme, report=not no_report))
     for line in res.skipped[:SHOW]:
         click.echo(f"error: {line}", err=True)
