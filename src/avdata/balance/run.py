@@ -164,10 +164,11 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool = PoolView(pool_emb.matrix, pool_rows, pool_emb.unit, opts.search.pool_block)
     search = make_searcher(pool, opts.k, opts.search)
     queries = as_unit(seed_emb.matrix[seed_lines]) if len(seed_lines) else np.zeros((0, pool.dim), np.float32)
+    tuned = np.zeros(0, np.int64)
     if opts.search.ann == "ivf" and opts.search.nprobe is None:
         tune = np.random.default_rng(opts.search.seed + 1)
-        picked = np.sort(tune.choice(len(queries), size=min(TUNE_SEEDS, len(queries)), replace=False))
-        tune_nprobe(search, pool, opts.k, queries[picked], opts.search.target_recall)
+        tuned = np.sort(tune.choice(len(queries), size=min(TUNE_SEEDS, len(queries)), replace=False))
+        tune_nprobe(search, pool, opts.k, queries[tuned], opts.search.target_recall)
     blocks = out / BLOCKS_DIR / _run_key(opts, seed_emb, pool_emb, seed_lines, pool_rows)
     with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
         D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, bar.update)
@@ -175,7 +176,9 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
     if opts.search.ann != "exact" and opts.recall_sample > 0 and len(queries):
         rng = np.random.default_rng(opts.search.seed)
-        sample = np.sort(rng.choice(len(queries), size=min(opts.recall_sample, len(queries)), replace=False))
+        others = np.setdiff1d(np.arange(len(queries)), tuned)
+        others = others if len(others) else np.arange(len(queries))
+        sample = np.sort(rng.choice(others, size=min(opts.recall_sample, len(others)), replace=False))
         exact = make_searcher(pool, opts.k, SearchOptions(pool_block=opts.search.pool_block, seed=opts.search.seed))
         _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
         result.recall = recall_at(I[sample], I_exact, opts.k)
