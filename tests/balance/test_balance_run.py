@@ -115,6 +115,11 @@ def test_fingerprint_mismatch_and_a_changed_index_are_refused(corpus: dict, tmp_
     changed.write_bytes(corpus["seeds"].read_bytes().replace(b'"30.000"', b'"31.000"', 1))
     with pytest.raises(EmbeddingsMismatchError, match="different version"):
         run_balance(BalanceOptions(changed, corpus["s_emb"], corpus["pool"], corpus["p_emb"], tmp_path / "o"))
+    unfinished = write_embeddings(tmp_path / "unfinished", corpus["pool"], corpus["p_vec"])
+    meta = json.loads((unfinished / "meta.json").read_text())
+    (unfinished / "meta.json").write_text(json.dumps({**meta, "complete": False}))
+    with pytest.raises(EmbeddingsMismatchError, match="has not finished"):
+        run_balance(BalanceOptions(corpus["seeds"], corpus["s_emb"], corpus["pool"], unfinished, tmp_path / "o"))
 
 
 def test_duplicates_and_failed_lines_are_handled_and_counted(tmp_path: Path, capsys) -> None:

@@ -121,6 +121,9 @@ def load_embeddings(directory: str | os.PathLike[str], index: str | os.PathLike[
         meta = json.loads(meta_path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise InputFormatError(str(meta_path), None, f"cannot read ({e})") from e
+    if meta.get("complete") is False:
+        raise EmbeddingsMismatchError(f"{d}: 'avdata embed' has not finished this directory; run it again to "
+                                      f"complete it")
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise InputFormatError(str(meta_path), None, f"missing key(s): {', '.join(missing)}")
@@ -161,8 +164,13 @@ def check_same_space(seeds: Embeddings, pool: Embeddings) -> None:
 
 
 def _count_lines(path: Path) -> int:
+    """Lines as ``str.splitlines`` counts them (a last line without newline counts)."""
     try:
+        n, last = 0, b"\n"
         with open(path, "rb") as fh:
-            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                n += block.count(b"\n")
+                last = block[-1:]
+        return n + (last != b"\n")
     except OSError as e:
         raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e
