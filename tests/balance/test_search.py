@@ -44,7 +44,8 @@ def test_exact_search_equals_numpy_brute_force(ann: str) -> None:
     assert_same(D, I, D0, I0, 100)
 
 
-def test_exact_search_float16_pool_and_a_subset_of_rows() -> None:
+def test_exact_search_float16_pool_and_a_subset_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(S, "THRESHOLD_SCORES", 8192 * 10)          # thresholds taken 10 seeds at a time
     rng = np.random.default_rng(8)
     pool = unit_rows(rng, 12000, 24).astype(np.float16)
     rows = np.sort(rng.choice(len(pool), 9000, replace=False))        # the candidates: not contiguous

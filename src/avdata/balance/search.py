@@ -34,6 +34,7 @@ SMALL_SAMPLE = 8192          # pools up to this size get an exact threshold from
 SAMPLE_RANK = 16             # sample size so that the threshold sits near rank ~2k of the pool
 COMPACT_FACTOR = 4           # cut candidates to k once they exceed this many times k per seed
 FALLBACK_SCORES = 1 << 22    # scores per block when re-searching unlucky seeds without threshold
+THRESHOLD_SCORES = 1 << 24   # sample scores held at once while taking the thresholds (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,12 @@ def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
         q = as_unit(q)
         if kk == 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-        Ss = q @ sample.T
-        thr = np.partition(Ss, len(sample_pos) - rank, axis=1)[:, len(sample_pos) - rank]
+        thr = np.empty(len(q), dtype=np.float32)
+        step = max(1, THRESHOLD_SCORES // max(1, len(sample_pos)))      # bounded memory at 2M pools
+        for a in range(0, len(q), step):
+            Ss = q[a:a + step] @ sample.T
+            Ss.partition(len(sample_pos) - rank, axis=1)
+            thr[a:a + step] = Ss[:, len(sample_pos) - rank]
         D, I, counts = _scan(q, pool, kk, thr)
         short = np.nonzero(counts < kk)[0]
         step = max(1, FALLBACK_SCORES // max(1, min(pool.block, n)))
