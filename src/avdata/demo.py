@@ -150,6 +150,7 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
     if main_index.exists():
         embedded = run_embed(EmbedOptions(index=main_index, media=media, out=out / "embed", workers=workers))
         summary.stages.append(embedded.summary_text())
+    summary.stages.extend(balance_example(out / "index", media, out, workers))
 
     from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
 
@@ -158,3 +159,36 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> Dem
 
     summary.stages.extend(iterate_loaders(main_index, media, out / "shards"))
     return summary
+
+
+def run_balance_demo(index_dir: str | os.PathLike[str], seed_emb: str | os.PathLike[str],
+                     pool_emb: str | os.PathLike[str], out: str | os.PathLike[str], k: int = 4,
+                     pool_file: str = "src_eval_segments.csv") -> list[str]:
+    """``avdata balance`` on the demo's index: the balanced split as seeds and, as the example has no
+    unbalanced list, its eval split as the pool (``pool_file``). ``seed_emb`` / ``pool_emb`` are
+    ``avdata embed`` directories of those two files. Returns the summary lines."""
+    from avdata.balance.run import BalanceOptions, run_balance
+    from avdata.index.entry import BALANCED_FILE
+
+    d = Path(index_dir)
+    res = run_balance(BalanceOptions(seeds=d / BALANCED_FILE, seed_emb=seed_emb, pool=d / pool_file,
+                                     pool_emb=pool_emb, out=out, k=k, per_label_cap=1000, progress=False))
+    return res.lines()
+
+
+def balance_example(index_dir: Path, media: Path, out: Path, workers: int | None) -> list[str]:
+    """Embed the demo's balanced split (the seeds) and eval split (the pool), then balance."""
+    from avdata.embed.run import EmbedOptions, run_embed
+    from avdata.index.entry import BALANCED_FILE
+
+    pool_file = "src_eval_segments.csv"
+    if not (index_dir / BALANCED_FILE).exists() or not (index_dir / pool_file).exists():
+        return ["balance: skipped (the example has no balanced or eval lines)"]
+    lines = []
+    for name, tag in ((BALANCED_FILE, "seeds"), (pool_file, "pool")):
+        res = run_embed(EmbedOptions(index=index_dir / name, media=media, out=out / "balance" / f"emb_{tag}",
+                                     workers=workers))
+        lines.append(f"{tag}: {res.summary_text()}")
+    lines += run_balance_demo(index_dir, out / "balance" / "emb_seeds", out / "balance" / "emb_pool",
+                              out / "balance" / "knn", pool_file=pool_file)
+    return lines

@@ -23,4 +23,5 @@ COMMAND_MODULES: dict[str, str] = {
     "shards": "avdata.cli.shards",
     "embed": "avdata.cli.embed",
     "embedders": "avdata.cli.embed",
+    "balance": "avdata.cli.balance",
 }

@@ -1,0 +1,176 @@
+"""Read an embeddings directory written by ``avdata embed`` and the index file it was made from.
+
+A directory holds ``embeddings.npy`` (float32 or float16, shape ``(rows, dim)``, row i = line i of
+the index file) and ``meta.json`` (``embedder``, ``dim``, ``dtype``, ``fingerprint``, ``rows``,
+``index`` = ``{path, lines, sha256}``). A line whose media failed is an all-zero row.
+
+``load_embeddings`` memory-maps the matrix (nothing is copied) and checks that it still belongs to
+the index given: same line count and same SHA-256. ``check_same_space`` refuses two directories
+whose embedder fingerprints differ: their vectors do not live in one space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avdata.errors import AvdataError, InputFormatError
+
+EMBEDDINGS_FILE = "embeddings.npy"
+META_FILE = "meta.json"
+META_KEYS = ("embedder", "dim", "dtype", "fingerprint", "rows", "index")
+DTYPES = ("float32", "float16")
+NORM_BLOCK = 1 << 16
+
+
+class EmbeddingsMismatchError(AvdataError):
+    """Embeddings that do not belong to the index given, or two sets from different embedders."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class IndexIds:
+    """The id of every line of an index file (0-based lines) and each line's labels."""
+
+    path: Path
+    ids: list[str]
+    labels: list[list[str]]
+
+    @property
+    def lines(self) -> int:
+        return len(self.ids)
+
+
+def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
+    """Ids and labels of every line of a VIP-ANT index file; InputFormatError names a bad line."""
+    path = Path(path)
+    ids: list[str] = []
+    labels: list[list[str]] = []
+    names: dict[str, str] = {}          # one string object per label (2 million lines stay small)
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                rec = json.loads(line)
+                vid, labs = rec["id"], rec["labels"]
+                if not isinstance(vid, str) or not isinstance(labs, list):
+                    raise TypeError("'id' must be a string and 'labels' a list")
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__}: {e})") from e
+            ids.append(vid)
+            labels.append([names.setdefault(x, x) if isinstance(x, str) else str(x) for x in labs])
+    return IndexIds(path, ids, labels)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A memory-mapped embeddings matrix with its metadata; ``zero`` marks lines whose media failed."""
+
+    directory: Path
+    meta: dict
+    matrix: np.ndarray          # (rows, dim), float32 or float16, memory-mapped
+    zero: np.ndarray            # bool (rows,)
+    unit: bool                  # every non-zero row has norm 1 (within 1e-3)
+
+    @property
+    def rows(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.meta["fingerprint"])
+
+
+def _row_norms(matrix: np.ndarray) -> np.ndarray:
+    out = np.empty(len(matrix), dtype=np.float32)
+    for a in range(0, len(matrix), NORM_BLOCK):
+        block = np.asarray(matrix[a:a + NORM_BLOCK], dtype=np.float32)
+        out[a:a + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
+
+
+def load_embeddings(directory: str | os.PathLike[str], index: str | os.PathLike[str], *,
+                    check_hash: bool = True) -> Embeddings:
+    """Open ``directory`` and check it was made from ``index`` (line count and SHA-256)."""
+    d = Path(directory)
+    meta_path, npy_path = d / META_FILE, d / EMBEDDINGS_FILE
+    if not meta_path.is_file() or not npy_path.is_file():
+        raise EmbeddingsMismatchError(f"{d}: not an embeddings directory (needs {META_FILE} and "
+                                      f"{EMBEDDINGS_FILE}, as written by 'avdata embed')")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputFormatError(str(meta_path), None, f"cannot read ({e})") from e
+    if meta.get("complete") is False:
+        raise EmbeddingsMismatchError(f"{d}: 'avdata embed' has not finished this directory; run it again to "
+                                      f"complete it")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise InputFormatError(str(meta_path), None, f"missing key(s): {', '.join(missing)}")
+    try:
+        matrix = np.load(npy_path, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise InputFormatError(str(npy_path), None, f"not a .npy matrix ({e})") from e
+    if matrix.ndim != 2 or str(matrix.dtype) not in DTYPES:
+        raise InputFormatError(str(npy_path), None,
+                               f"expected a 2-d float32/float16 matrix, found {matrix.dtype} {matrix.shape}")
+    if matrix.shape != (meta["rows"], meta["dim"]):
+        raise InputFormatError(str(npy_path), None, f"shape {matrix.shape} but {META_FILE} says "
+                                                    f"({meta['rows']}, {meta['dim']})")
+    idx = Path(index)
+    lines = _count_lines(idx)
+    if lines != matrix.shape[0]:
+        raise EmbeddingsMismatchError(f"{d}: {matrix.shape[0]} embedding rows but {idx} has {lines} lines: "
+                                      f"made from another index file? (run 'avdata embed' on {idx.name})")
+    want = (meta.get("index") or {}).get("sha256")
+    if check_hash and want and sha256_file(idx) != want:
+        raise EmbeddingsMismatchError(f"{d}: made from a different version of {idx} (SHA-256 differs from "
+                                      f"{META_FILE}); embed this index again")
+    norms = _row_norms(matrix)
+    zero = norms == 0
+    unit = bool(np.all(np.abs(norms[~zero] - 1.0) <= 1e-3))
+    return Embeddings(d, meta, matrix, zero, unit)
+
+
+def check_same_space(seeds: Embeddings, pool: Embeddings) -> None:
+    """Refuse to compare embeddings from different embedders (fingerprint, dimension)."""
+    if seeds.fingerprint != pool.fingerprint:
+        raise EmbeddingsMismatchError(
+            f"embedder fingerprints differ: seeds {seeds.directory} ({seeds.meta['embedder']}, "
+            f"{seeds.fingerprint[:16]}) vs pool {pool.directory} ({pool.meta['embedder']}, "
+            f"{pool.fingerprint[:16]}): embed both with the same embedder and weights")
+    if seeds.dim != pool.dim:
+        raise EmbeddingsMismatchError(f"dimensions differ: seeds {seeds.dim}, pool {pool.dim}")
+
+
+def _count_lines(path: Path) -> int:
+    """Lines as ``str.splitlines`` counts them (a last line without newline counts)."""
+    try:
+        n, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                n += block.count(b"\n")
+                last = block[-1:]
+        return n + (last != b"\n")
+    except OSError as e:
+        raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e

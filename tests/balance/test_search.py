@@ -1,0 +1,96 @@
+"""The searchers against a numpy brute force on random data; IVF recall on clustered data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avdata.balance import search as S
+from avdata.balance.search import PoolView, SearchOptions, make_searcher, recall_at, search_all
+from emb_dirs import clustered, unit_rows
+
+
+def brute_force(q: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """float64 cosine scores, top k by a full stable sort."""
+    q64 = q.astype(np.float64) / np.linalg.norm(q.astype(np.float64), axis=1, keepdims=True)
+    p64 = p.astype(np.float64) / np.linalg.norm(p.astype(np.float64), axis=1, keepdims=True)
+    s = q64 @ p64.T
+    idx = np.argsort(-s, axis=1, kind="stable")[:, :k + 1]
+    return np.take_along_axis(s, idx, 1), idx
+
+
+def assert_same(D: np.ndarray, I: np.ndarray, D0: np.ndarray, I0: np.ndarray, k: int) -> None:
+    """Scores within 1e-5; the same ids wherever the true scores are not within 1e-6 of a neighbour's
+    (float32 rounding may swap near-ties), and those are nearly all of them."""
+    assert D.shape == I.shape == (len(D0), k)
+    np.testing.assert_allclose(D, D0[:, :k], atol=1e-5)
+    gaps = np.abs(np.diff(D0, axis=1))
+    clear = np.ones((len(D0), k), dtype=bool)
+    clear[:, 1:] &= gaps[:, :k - 1] > 1e-6
+    clear &= gaps[:, :k] > 1e-6
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(I[clear], I0[:, :k][clear])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ann", ["exact", "flat"])
+def test_exact_search_equals_numpy_brute_force(ann: str) -> None:
+    rng = np.random.default_rng(7)
+    pool = rng.standard_normal((20000, 32)).astype(np.float32) * 3.0     # not unit: cosine anyway
+    q = unit_rows(rng, 160, 32)
+    D0, I0 = brute_force(q, pool, 100)
+    view = PoolView(pool, np.arange(len(pool)), unit=False, block=3000)   # blocks that do not divide it
+    D, I = search_all(make_searcher(view, 100, SearchOptions(ann=ann)), q, 128)
+    assert_same(D, I, D0, I0, 100)
+
+
+def test_exact_search_float16_pool_and_a_subset_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(S, "THRESHOLD_SCORES", 8192 * 10)          # thresholds taken 10 seeds at a time
+    rng = np.random.default_rng(8)
+    pool = unit_rows(rng, 12000, 24).astype(np.float16)
+    rows = np.sort(rng.choice(len(pool), 9000, replace=False))        # the candidates: not contiguous
+    q = unit_rows(rng, 64, 24)
+    D0, I0 = brute_force(q, pool[rows].astype(np.float32), 50)
+    D, I = search_all(make_searcher(PoolView(pool, rows, unit=True, block=2500), 50, SearchOptions()), q, 40)
+    assert_same(D, I, D0, I0, 50)
+
+
+def test_unlucky_threshold_falls_back_to_the_exact_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(9)
+    pool, q = unit_rows(rng, 30000, 16), unit_rows(rng, 50, 16)
+    monkeypatch.setattr(S, "SMALL_SAMPLE", 64)       # a tiny sample: the threshold rank is 0..1
+    monkeypatch.setattr(S, "SAMPLE_RANK", 1)
+    D0, I0 = brute_force(q, pool, 200)
+    D, I = search_all(make_searcher(PoolView(pool, np.arange(len(pool)), True, 4096), 200, SearchOptions()), q, 50)
+    assert_same(D, I, D0, I0, 200)
+
+
+def test_ties_are_cut_to_k_by_position_and_a_small_pool_is_padded() -> None:
+    pool = np.tile(np.eye(1, 8, dtype=np.float32), (5000, 1))        # every score the same
+    view = PoolView(pool, np.arange(5000), True, block=700)
+    D, I = make_searcher(view, 64, SearchOptions())(np.eye(1, 8, dtype=np.float32))
+    np.testing.assert_array_equal(I[0], np.arange(64))
+    np.testing.assert_allclose(D, 1.0)
+    small = PoolView(pool[:5], np.arange(5), True)
+    D, I = make_searcher(small, 8, SearchOptions())(np.eye(1, 8, dtype=np.float32))
+    assert I[0].tolist() == [0, 1, 2, 3, 4, -1, -1, -1] and np.isneginf(D[0, 5:]).all()
+
+
+@pytest.mark.slow
+def test_ivf_recall_at_100_at_the_default_nprobe() -> None:
+    """The default nprobe is tuned on 64 seeds; recall is then measured on 200 other seeds."""
+    rng = np.random.default_rng(10)
+    pool, _ = clustered(rng, 40000, 64, centres=200)
+    q, _ = clustered(np.random.default_rng(11), 264, 64, centres=200)
+    tune_q, q = q[:64], q[64:]
+    view = PoolView(pool, np.arange(len(pool)), True)
+    _, I_exact = search_all(make_searcher(view, 100, SearchOptions()), q, 100)
+    ivf = make_searcher(view, 100, SearchOptions(ann="ivf"))
+    tuned = S.tune_nprobe(ivf, view, 100, tune_q)
+    _, I_ivf = search_all(ivf, q, 100)
+    recall = recall_at(I_ivf, I_exact, 100)
+    print(f"IVF recall@100 {recall:.4f} on held-out seeds (nlist {ivf.nlist}, tuned nprobe {ivf.nprobe}, "
+          f"recall {tuned:.4f} on the tuning seeds)")
+    assert tuned >= 0.95 and ivf.nprobe < ivf.nlist                  # approximate, not a full scan
+    assert recall >= 0.95
+    assert recall_at(I_ivf, I_exact[::-1], 100) < 0.5                # the measure can fail
