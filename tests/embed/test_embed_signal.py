@@ -88,3 +88,36 @@ def test_statistics_are_part_of_the_fingerprint(tmp_path: Path) -> None:
     assert f.fingerprint() != e.fingerprint() and f.dim == e.dim == 150
     assert get_embedder("signal", audio_weight=2.0).fingerprint() != e.fingerprint()
     assert get_embedder("signal").fingerprint() == e.fingerprint()
+
+
+def test_labelled_corpus_through_balance(corpus: Corpus, tmp_path: Path) -> None:
+    """The recipe end to end: extract -> index -> embed (signal) -> balance. Two clips of each class
+    are the seeds (the "balanced set"), the other ten of each class the pool: at least 90% of each
+    seed's top-10 neighbours share its class, for every class (chance: 10/40 = 0.25)."""
+    from avdata.balance.run import BalanceOptions, run_balance
+
+    lines = corpus.index.read_text().splitlines(keepends=True)
+    seen: dict[str, int] = {}
+    seeds, pool = [], []
+    for line, c in zip(lines, corpus.classes):
+        seen[c] = seen.get(c, 0) + 1
+        (seeds if seen[c] <= 2 else pool).append(line)
+    files = {}
+    for name, part in (("seeds", seeds), ("pool", pool)):
+        files[name] = tmp_path / f"src_{name}.csv"
+        files[name].write_text("".join(part))
+        res = run_embed(EmbedOptions(index=files[name], media=corpus.media, out=tmp_path / f"emb_{name}", workers=2))
+        assert not res.failures
+    knn = run_balance(BalanceOptions(seeds=files["seeds"], seed_emb=tmp_path / "emb_seeds", pool=files["pool"],
+                                     pool_emb=tmp_path / "emb_pool", out=tmp_path / "knn", k=TOP, report=False,
+                                     progress=False))
+    cls = {json.loads(line)["id"]: c for line, c in zip(lines, corpus.classes)}
+    share: dict[str, list[float]] = {c: [] for c in CLASSES}
+    for line in (tmp_path / "knn" / f"knn_top{TOP}.jsonl").read_text().splitlines():
+        ((seed, neighbours),) = json.loads(line).items()
+        assert len(neighbours) == TOP and all(n in cls and n != seed for n, _ in neighbours)
+        share[cls[seed]].append(np.mean([cls[n] == cls[seed] for n, _ in neighbours]))
+    assert all(len(v) == 2 for v in share.values())
+    for c, values in share.items():
+        assert np.mean(values) >= 0.9, (c, values)
+    assert knn.counts.seeds_searched == len(seeds)
