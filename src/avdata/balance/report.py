@@ -80,12 +80,16 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
     valid = r.I >= 0
     if valid.any():
         fig, ax = plt.subplots(figsize=(8, 3.5))
-        ax.hist(r.D[valid], bins=50, alpha=0.6, label="all neighbours")
+        lo, hi = float(r.D[valid].min()), float(r.D[valid].max())
+        if not hi - lo > 1e-6:            # near-identical scores: histogram bins need a finite width
+            lo, hi = lo - 1e-3, hi + 1e-3
+        edges = np.linspace(lo, hi, 51)
+        ax.hist(r.D[valid], bins=edges, alpha=0.6, label="all neighbours")
         first = r.D[:, 0][valid[:, 0]]
-        ax.hist(first, bins=50, alpha=0.6, label="best neighbour")
+        ax.hist(first, bins=edges, alpha=0.6, label="best neighbour")
         last_col = valid.sum(axis=1) - 1
         last = r.D[np.arange(len(r.D)), np.maximum(last_col, 0)][last_col >= 0]
-        ax.hist(last, bins=50, alpha=0.6, label=f"{r.k}-th neighbour")
+        ax.hist(last, bins=edges, alpha=0.6, label=f"{r.k}-th neighbour")
         ax.set_xlabel("cosine similarity")
         ax.set_ylabel("pairs")
         ax.legend()
