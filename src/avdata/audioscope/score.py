@@ -34,6 +34,7 @@ import pyarrow as pa
 from avdata.embed import get_embedder
 from avdata.embed.base import ClipMedia, Embedder
 from avdata.errors import AvdataError, UnsafePathError
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join
@@ -261,8 +262,8 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     check_joint(embedder)
     fingerprint = embedder.fingerprint()
     summary = ScoreSummary(output=options.output_path(), fingerprint=fingerprint)
-    if summary.output.resolve() == Path(options.clips).resolve():
-        raise AvdataError(f"{options.clips}: refusing to overwrite the input clip table; choose another -o")
+    check_outputs([Output(summary.output, FILE, "-o"), Output(options.manifest_path(), DIR, "--manifest")],
+                  [options.clips, options.media, options.media_root])
     table = read_clips(options.clips)
     if options.layout not in _LAYOUTS:
         raise AvdataError(f"unknown media layout {options.layout!r}; known: {', '.join(layout_names())}")

@@ -6,7 +6,9 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.loaders.shards import ShardOptions, write_shards
+from avdata.pathcheck import DIR
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
@@ -41,6 +43,7 @@ def parse_size(text: str) -> int:
 @click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")
 @executor_options()
 @click.option("--retry-failed", is_flag=True, help="Write again the shards a previous run failed on.")
+@check_paths(outputs={"out": DIR}, needs=("index_file", "weights"), inputs=("media",))
 def shards_command(index_file: str, media: str, out: str, name: str | None, target_size: str, shuffle: bool,
                    seed: int, weights: str | None, no_features: bool, workers: int | None, executor: str,
                    ray_address: str | None, retry_failed: bool) -> None:

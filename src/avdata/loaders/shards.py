@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, InputFormatError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.index.weights import read_weights, weights_path_for
 from avdata.loaders.lazy_index import LazyIndex
@@ -211,7 +211,8 @@ def plan_shards(options: ShardOptions, name: str, out: Path) -> tuple[list[Shard
             key = sample_key(rec, used, line)
             _, nbytes = sample_members(rec, key, options.media, options.features)
         except (OSError, AvdataError, KeyError, TypeError) as e:
-            skipped.append(f"{options.index}:{line + 1}: skipped: {type(e).__name__}: {e}")
+            why = e.reason if isinstance(e, InputFormatError) else f"{type(e).__name__}: {e}"
+            skipped.append(f"{options.index}:{line + 1}: skipped: {why}")
             continue
         if lines and size + nbytes > options.target_size:
             close()
