@@ -33,10 +33,11 @@ import pyarrow as pa
 
 from avdata.embed import get_embedder
 from avdata.embed.base import ClipMedia, Embedder
-from avdata.errors import AvdataError, UnsafePathError
-from avdata.pathcheck import DIR, FILE, Output, check_outputs
+from avdata.errors import AvdataError, InputFormatError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
+from avdata.loaders.lazy_index import parse_line
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.paths import safe_join
 from avdata.progress import progress
 from avdata.sources.problems import Problems
@@ -197,13 +198,16 @@ def register_layout(name: str) -> Callable[[MediaLayout], MediaLayout]:
 def _json_lines(path: Path, problems: Problems,
                 parse: Callable[[dict], tuple[str, MediaFiles]]) -> dict[str, MediaFiles]:
     out: dict[str, MediaFiles] = {}
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:      # bytes: a line that is not UTF-8 is reported by parse_line
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                cid, files = parse(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError) as e:
+                cid, files = parse(parse_line(line, path, line_no))
+            except InputFormatError as e:
+                problems.error(str(path), line_no, f"not an example line: {e.reason}")
+                continue
+            except (KeyError, TypeError, IndexError, AttributeError) as e:
                 problems.error(str(path), line_no, f"not an example line ({type(e).__name__}: {e})")
                 continue
             except UnsafePathError as e:

@@ -26,9 +26,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from avdata.errors import AvdataError, MediaError, UnsafePathError
-from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.paths import check_relative, safe_join
 from avdata.progress import progress
 from avdata.sources.build import build_clips

@@ -236,10 +236,10 @@ def write_shard_list(out: Path, name: str, results: dict[str, ShardResult]) -> P
 def write_shards(options: ShardOptions) -> ShardSummary:
     """Write the shards of an index (resuming a previous run) and the shard list."""
     out = Path(options.out)
+    name = safe_name(options.name or Path(options.index).stem)
+    jobs, skipped = plan_shards(options, name, out)     # bad weights stop the run before anything is written
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
-    name = safe_name(options.name or Path(options.index).stem)
-    jobs, skipped = plan_shards(options, name, out)
     manifest = out / MANIFEST
     done = {r["shard"]: r for r in latest(read_manifest(manifest, SHARD_MANIFEST_SCHEMA), ["shard"]).to_pylist()}
     results: dict[str, ShardResult] = {}
