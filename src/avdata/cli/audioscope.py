@@ -45,7 +45,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
               help="Keep a last window at least this long (default: only full windows).")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Split fractions, in --split-names order.")
 @click.option("--split-names", default="train,validate,test", show_default=True)
-@click.option("--splits", "split_lists", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--splits", "split_lists", multiple=True, type=click.Path(exists=True, dir_okay=False, readable=False),
               help="Published list whose videos keep its split (repeatable).")
 @click.option("--splits-format", default="audioscope", show_default=True, help="Format of the --splits lists.")
 @click.option("--salt", default="", help="Salt of the split hash (another salt, another stable split).")
@@ -73,8 +73,8 @@ def windows_command(inputs: str, output: str, length: float, hop: float, min_len
 
 
 @cli.command("ratings")
-@click.argument("ratings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--clips", required=True, type=click.Path(exists=True, dir_okay=False), help="Clip table.")
+@click.argument("ratings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=False))
+@click.option("--clips", required=True, type=click.Path(exists=True, dir_okay=False, readable=False), help="Clip table.")
 @click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _rated.parquet].")
 @click.option("--min-raters", type=click.IntRange(1), default=3, show_default=True,
               help="Raters a clip needs to be unanimous.")
@@ -99,7 +99,7 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 @cli.command("score")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True),
               help="Rendered examples folder (with examples.jsonl), or an index file with --layout index.")
 @click.option("--layout", default="rendered", show_default=True, help="Media layout: rendered | index.")
@@ -132,7 +132,7 @@ def score_command(clips: str, media: str, layout: str, media_root: str | None, e
 
 
 @cli.command("mom")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the MoM lists.")
 @click.option("--partners", type=click.IntRange(1), default=5, show_default=True, help="Partners per annotated clip.")
 @click.option("--seed", type=int, default=0, show_default=True)

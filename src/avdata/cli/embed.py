@@ -34,7 +34,7 @@ def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
 
 
 @cli.command("embed")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the index lines' dir/aclip/frame paths are relative to.")
 @click.option("--embedder", default=DEFAULT_EMBEDDER, show_default=True, type=click.Choice(embedder_names()))

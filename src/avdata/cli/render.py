@@ -19,7 +19,7 @@ from avdata.sources.problems import Problems
 
 
 @cli.command("render")
-@click.argument("list_or_clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("list_or_clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: list paths are relative to it.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output root.")

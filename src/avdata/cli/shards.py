@@ -29,7 +29,7 @@ def parse_size(text: str) -> int:
 
 
 @cli.command("shards")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the index's dir/aclip/frame paths resolve below.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the shards.")
@@ -37,7 +37,7 @@ def parse_size(text: str) -> int:
 @click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
 @click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, readable=False), default=None,
               help="Weights file (default: INDEX_weight.csv beside the index, when present).")
 @click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
 @click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")

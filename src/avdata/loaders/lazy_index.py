@@ -70,10 +70,12 @@ def parse_line(raw: bytes, path: str | os.PathLike[str], lineno: int) -> dict:
     """One index line (bytes, 1-based ``lineno``) as a JSON object; InputFormatError
     (``FILE:LINE: reason``) for a line that is not UTF-8, not JSON or not an object."""
     try:
-        rec = json.loads(raw)
+        text = raw.decode("utf-8-sig")      # never json's guess of UTF-16/32 from the first bytes
     except UnicodeDecodeError as e:
         raise InputFormatError(str(path), lineno, f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at "
                                                   f"column {e.start + 1})") from e
+    try:
+        rec = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputFormatError(str(path), lineno, f"not a JSON line ({e})") from e
     if not isinstance(rec, dict):

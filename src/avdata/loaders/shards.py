@@ -180,11 +180,11 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def plan_shards(options: ShardOptions, name: str, out: Path) -> tuple[list[ShardJob], list[str]]:
     """Split the index's lines into shard jobs near ``target_size``; return (jobs, skipped lines)."""
-    index = LazyIndex(options.index)
-    n = len(index)
     weights_file = options.weights or (str(weights_path_for(options.index))
                                        if weights_path_for(options.index).is_file() else None)
     weights = read_weights(weights_file) if weights_file else None
+    index = LazyIndex(options.index)
+    n = len(index)
     if weights is not None and len(weights) != n:
         raise AvdataError(f"{weights_file}: {len(weights)} weights for {n} lines of {options.index}")
     order = np.random.default_rng(options.seed).permutation(n) if options.shuffle else np.arange(n)
