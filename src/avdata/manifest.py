@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avdata.atomic import atomic_path
+from avdata.errors import SchemaError
 
 STATUS_OK = "ok"
 SEQ_COLUMN = "_seq"
@@ -111,10 +112,13 @@ def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = 
     if schema is not None and columns is not None:
         schema = pa.schema([schema.field(c) for c in columns])
     parts = manifest_parts(directory)
-    if schema is None:
-        tables = [pq.read_table(p) for p in parts]
-    else:
-        tables = [_fill(_read_columns(p, schema.names), schema) for p in parts]
+    try:
+        if schema is None:
+            tables = [pq.read_table(p) for p in parts]
+        else:
+            tables = [_fill(_read_columns(p, schema.names), schema) for p in parts]
+    except (pa.ArrowException, OSError) as e:   # a part that is not Parquet, or of other types
+        raise SchemaError(f"{directory}: not a readable manifest ({' '.join(str(e).split())})") from e
     if not tables:
         base = schema.empty_table() if schema is not None else pa.table({})
         return base.append_column(SEQ_COLUMN, pa.array([], pa.int64()))

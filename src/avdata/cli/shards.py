@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from avdata.cli.executor_options import executor_options
@@ -23,8 +25,8 @@ def parse_size(text: str) -> int:
         value = float(num) * _UNITS[unit]
     except (ValueError, KeyError) as e:
         raise click.BadParameter(f"not a size: {text!r} (examples: 1GB, 500MB, 2GiB)") from e
-    if value < 1:
-        raise click.BadParameter(f"size must be positive: {text!r}")
+    if not math.isfinite(value) or value < 1:
+        raise click.BadParameter(f"size must be a positive finite number of bytes: {text!r}")
     return int(value)
 
 

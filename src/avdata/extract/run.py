@@ -97,11 +97,7 @@ class VideoFinder:
         self._by_stem: dict[str, str] | None = None
         self._fetched: dict[str, tuple[str, str | None, float]] = {}
         if fetch_manifest:
-            try:
-                table = latest(read_manifest(fetch_manifest), ["source"])
-            except (pa.ArrowException, OSError) as e:
-                raise AvdataError(f"{fetch_manifest}: not a readable fetch manifest ({' '.join(str(e).split())})") \
-                    from e
+            table = latest(read_manifest(fetch_manifest), ["source"])
             missing = {"source", "status", "path"} - set(table.column_names)
             if table.num_rows and missing:
                 raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
