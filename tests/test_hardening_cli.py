@@ -457,6 +457,8 @@ def test_score_reads_example_lines_past_a_non_utf8_one(tmp_path: Path) -> None:
      "avdata: error: garbage.txt: not a readable manifest (Could not open Parquet input source"),
     (["extract", "clips.parquet", "--videos", ".", "--out", "o", "--fetch-manifest", "garbage.txt"],
      "avdata: error: garbage.txt: not a readable manifest (Could not open Parquet input source"),
+    (["windows", "m", "-o", "o.parquet", "--manifest", "bad"],
+     "avdata: error: bad: not a readable manifest (Parquet magic bytes not found"),
     (["embed", "index.jsonl", "--media", ".", "-o", "o", "--weights", "garbage.txt"],
      "avdata: error: garbage.txt: not a signal statistics file (UnicodeDecodeError: "),
     (["embed", "index.jsonl", "--media", ".", "-o", "o", "--param", "nope=1"],
@@ -469,6 +471,8 @@ def test_bad_side_inputs_of_new_commands_stop_them_before_anything_is_written(
     _new_command_inputs(tmp_path)
     (tmp_path / "w.csv").write_bytes(b"1.0\n\xff\n")
     (tmp_path / "garbage.txt").write_bytes(b"not,a,parquet\n\xff\x00")
+    (tmp_path / "bad").mkdir()
+    shutil.copy(tmp_path / "garbage.txt", tmp_path / "bad" / "part-0.parquet")
     before = _listing(tmp_path)
     rc, _, err = run(argv, tmp_path, capsys, monkeypatch)
     assert rc == 3 and _one_line(err).startswith(line), err
