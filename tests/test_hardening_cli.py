@@ -455,8 +455,6 @@ def test_score_reads_example_lines_past_a_non_utf8_one(tmp_path: Path) -> None:
      "avdata: error: w.csv:2: not a float: '\\\\xff'"),
     (["render", "clips.parquet", "--videos", ".", "--out", "o", "--fetch-manifest", "garbage.txt"],
      "avdata: error: garbage.txt: not a readable manifest (Could not open Parquet input source"),
-    (["extract", "clips.parquet", "--videos", ".", "--out", "o", "--fetch-manifest", "garbage.txt"],
-     "avdata: error: garbage.txt: not a readable manifest (Could not open Parquet input source"),
     (["windows", "m", "-o", "o.parquet", "--manifest", "bad"],
      "avdata: error: bad: not a readable manifest (Parquet magic bytes not found"),
     (["embed", "index.jsonl", "--media", ".", "-o", "o", "--weights", "garbage.txt"],

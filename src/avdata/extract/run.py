@@ -194,9 +194,9 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
 
 
 def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
-              summary: ExtractSummary, finder: VideoFinder | None = None) -> list[VideoJob]:
+              summary: ExtractSummary) -> list[VideoJob]:
     """One job per video: its segments still to do and where its file is."""
-    finder = finder or VideoFinder(options.videos, options.fetch_manifest)
+    finder = VideoFinder(options.videos, options.fetch_manifest)
     jobs = []
     for (kind, source), segs in plan_segments(clips, options, previous, summary).items():
         path, offset, error = finder.find(source, kind)
@@ -223,14 +223,13 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path)."""
     t0 = time.monotonic()
     table = clips if isinstance(clips, pa.Table) else read_clips(clips)
-    finder = VideoFinder(options.videos, options.fetch_manifest)    # a bad fetch manifest: nothing written
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
     previous = latest(read_manifest(manifest, EXTRACT_MANIFEST_SCHEMA), list(MANIFEST_KEYS))
-    jobs = plan_jobs(table, options, previous, summary, finder)
+    jobs = plan_jobs(table, options, previous, summary)
     summary.videos = len(jobs)
     # the job stops itself at the time limit; the executor kills it if it cannot
     executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
