@@ -38,7 +38,7 @@ def parse_size(text: str) -> int:
 @click.option("--name", default=None, help="Shard name prefix (default: the index file's stem).")
 @click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
 @click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, readable=False), default=None,
               help="Weights file (default: INDEX_weight.csv beside the index, when present).")
 @click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
