@@ -103,6 +103,18 @@ def _commands(d: Path) -> dict[str, list[str]]:
         "weights": ["weights", "index.jsonl", "--out", f"{lk}/w.csv"],
         "report": ["report", "index.jsonl", "--out", f"{lk}/r"],
         "demo": ["demo", "--out", f"{lk}/demo"],
+        "render": ["render", "clips.parquet", "--videos", ".", "--out", f"{lk}/r"],
+        "render-manifest": ["render", "clips.parquet", "--videos", ".", "--out", "r", "--manifest", f"{lk}/m"],
+        "windows": ["windows", "mdir", "-o", f"{lk}/w.parquet"],
+        "windows-manifest": ["windows", "mdir", "-o", "w.parquet", "--manifest", f"{lk}/m"],
+        "ratings": ["ratings", "eval_segments.csv", "--clips", "clips.parquet", "-o", f"{lk}/r.parquet"],
+        "score": ["score", "clips.parquet", "--media", "mdir", "--embedder", "signal", "-o", f"{lk}/s.parquet"],
+        "score-manifest": ["score", "clips.parquet", "--media", "mdir", "--embedder", "signal", "-o", "s.parquet",
+                           "--manifest", f"{lk}/m"],
+        "mom": ["mom", "clips.parquet", "-o", f"{lk}/mom"],
+        "shards": ["shards", "index.jsonl", "--media", ".", "--out", f"{lk}/s"],
+        "embed": ["embed", "index.jsonl", "--media", ".", "-o", f"{lk}/e"],
+        "export-lhotse": ["export", "lhotse", "index.jsonl", "--media", ".", "-o", f"{lk}/l"],
     }
 
 
@@ -266,12 +278,25 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, capsys, monkeypatch
     (["weights", "clips.parquet", "--out", "clips.parquet"], "--out clips.parquet"),
     (["ingest", "audiocaps", "val.csv", "--segments", "clips.parquet", "-o", "clips.parquet"],
      "--output clips.parquet"),
+    (["render", "clips.parquet", "--videos", ".", "--out", "r", "--manifest", "./clips.parquet"],
+     "--manifest ./clips.parquet"),
+    (["windows", "m", "-o", "val.csv", "--splits", "val.csv"], "--output val.csv"),
+    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "./val.csv"], "--output ./val.csv"),
+    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "clips.parquet"], "--output clips.parquet"),
+    (["score", "clips.parquet", "--media", "m", "--embedder", "signal", "-o", "clips.parquet"],
+     "--output clips.parquet"),
+    (["score", "clips.parquet", "--media", "m", "--embedder", "signal", "--manifest", "clips.parquet"],
+     "--manifest clips.parquet"),
+    (["shards", "index.jsonl", "--media", "m", "--out", "m"], "--out m"),
+    (["embed", "index.jsonl", "--media", "m", "-o", "m"], "--out m"),
+    (["export", "lhotse", "index.jsonl", "--media", "m", "-o", "m"], "--output m"),
 ])
 def test_every_command_refuses_to_overwrite_an_input(tmp_path: Path, capsys, monkeypatch, argv: list[str],
                                                      flag: str) -> None:
     table = _clip_table(tmp_path / "clips.parquet")
     (tmp_path / "m").mkdir()
     shutil.copy(EXAMPLE / "val.csv", tmp_path)
+    (tmp_path / "index.jsonl").write_text('{"dir": "d", "id": "c0", "labels": ["/m/09x0r"]}\n')
     data = table.read_bytes()
     before = _listing(tmp_path)
     rc, _, err = run(argv, tmp_path, capsys, monkeypatch)
@@ -332,3 +357,132 @@ def test_fetch_report_alone_reads_a_folder_it_cannot_write(locked: Path) -> None
     r = run_as_nobody(["fetch", "--report", "--out", "locked"], locked)
     assert r.returncode == 0, r.stderr
     assert "cannot write" not in r.stderr
+
+
+# -- the commands added beside the path check: render, windows, ratings, score, mom, shards, embed,
+#    export lhotse (their outputs and output == input are in the tables above) ------------------
+
+def _new_command_inputs(d: Path) -> None:
+    _clip_table(d / "clips.parquet")
+    shutil.copy(EXAMPLE / "eval_segments.csv", d)
+    (d / "index.jsonl").write_text('{"dir": "d", "id": "c0", "labels": ["/m/09x0r"]}\n')
+    (d / "m").mkdir()
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["render", "pipe", "--videos", ".", "--out", "o"], "LIST_OR_CLIPS pipe"),
+    (["windows", "m", "-o", "o.parquet", "--splits", "pipe"], "--splits pipe"),
+    (["ratings", "pipe", "--clips", "clips.parquet", "-o", "o.parquet"], "RATINGS pipe"),
+    (["ratings", "eval_segments.csv", "--clips", "pipe", "-o", "o.parquet"], "--clips pipe"),
+    (["score", "pipe", "--media", "m", "--embedder", "signal", "-o", "o.parquet"], "CLIPS pipe"),
+    (["mom", "pipe", "-o", "o"], "CLIPS pipe"),
+    (["shards", "pipe", "--media", ".", "--out", "o"], "INDEX_FILE pipe"),
+    (["shards", "index.jsonl", "--media", ".", "--out", "o", "--weights", "pipe"], "--weights pipe"),
+    (["embed", "pipe", "--media", ".", "-o", "o"], "INDEX_FILE pipe"),
+    (["export", "lhotse", "pipe", "--media", ".", "-o", "o"], "TABLE pipe"),
+])
+def test_a_fifo_as_an_input_of_a_new_command_stops_it_in_one_line(tmp_path: Path, capsys, monkeypatch,
+                                                                   argv: list[str], what: str) -> None:
+    """Never a hang reading a named pipe, never a traceback: exit 3, one line, nothing written."""
+    _new_command_inputs(tmp_path)
+    os.mkfifo(tmp_path / "pipe")
+    before = _listing(tmp_path)
+    rc, out, err = run(argv, tmp_path, capsys, monkeypatch)
+    assert rc == 3 and out == ""
+    assert _one_line(err) == f"avdata: error: cannot read {what}: is a named pipe (FIFO), not a regular file"
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, what", [
+    (["embed", "locked.jsonl", "--media", ".", "-o", "o"], "INDEX_FILE locked.jsonl"),
+    (["shards", "locked.jsonl", "--media", ".", "--out", "o"], "INDEX_FILE locked.jsonl"),
+    (["ratings", "locked.jsonl", "--clips", "clips.parquet", "-o", "o.parquet"], "RATINGS locked.jsonl"),
+])
+def test_an_unreadable_input_of_a_new_command_is_one_line_exit_3(shared_dir: Path, argv: list[str],
+                                                                  what: str) -> None:
+    _new_command_inputs(shared_dir)
+    (shared_dir / "locked.jsonl").write_text('{"dir": "d", "id": "c0", "labels": ["/m/09x0r"]}\n')
+    (shared_dir / "locked.jsonl").chmod(0)
+    before = _listing(shared_dir)
+    r = run_as_nobody(argv, shared_dir)
+    assert r.returncode == 3, r.stderr
+    assert _one_line(r.stderr) == f"avdata: error: cannot read {what}: cannot be read: permission denied"
+    assert _listing(shared_dir) == before
+
+
+def test_embed_reports_bad_index_lines_and_keeps_row_i_for_line_i(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A non-UTF-8 line and a non-JSON line are ``FILE:LINE`` zero rows; the rest are read; a line
+    separator inside a JSON string (U+2028) does not split a line (rows match ``LazyIndex``)."""
+    import numpy as np
+
+    from avdata.loaders.lazy_index import LazyIndex
+
+    (tmp_path / "media").mkdir()
+    bad = b'{"dir": "d", "id": "b", "captions": ["\xff"]}'
+    (tmp_path / "idx.jsonl").write_bytes(
+        '{"dir": "d", "id": "a", "aclip": ["p0.mp3"], "captions": ["x\u2028y"]}\n'.encode() + bad + b"\n"
+        + b"not json\r\n" + b'{"dir": "d", "id": "c", "aclip": ["p0.mp3"]}')
+    rc, out, err = run(["embed", "idx.jsonl", "--media", "media", "-o", "e", "--executor", "inline"], tmp_path,
+                       capsys, monkeypatch)
+    lines = err.splitlines()
+    assert rc == 1
+    column = bad.index(b"\xff") + 1
+    assert f"avdata: idx.jsonl:2: -: bad_line: line is not valid UTF-8 (byte 0xff at column {column}) (zero row)" \
+        in lines
+    assert any(x.startswith("avdata: idx.jsonl:3: -: bad_line: not a JSON line (") for x in lines), err
+    assert [x.split(":")[2] for x in lines] == ["1", "2", "3", "4"]      # a and c: their audio is missing
+    emb = np.load(tmp_path / "e" / "embeddings.npy")
+    assert emb.shape[0] == len(LazyIndex(tmp_path / "idx.jsonl")) == 4 and not emb.any()
+    assert "embed: 4 rows" in out
+
+
+def test_score_reads_example_lines_past_a_non_utf8_one(tmp_path: Path) -> None:
+    from avdata.audioscope.score import read_examples
+    from avdata.sources.problems import Problems
+
+    (tmp_path / "examples.jsonl").write_bytes(b'{"id": "a", "audio": "a.wav"}\n{"id": "\xff"}\n'
+                                              b'{"id": "c", "audio": "c.wav"}\n')
+    problems = Problems()
+    media = read_examples(str(tmp_path), None, problems)
+    assert sorted(media) == ["a", "c"] and media["c"].audio == str(tmp_path / "c.wav")
+    assert [str(e) for e in problems.errors] == [
+        f"{tmp_path / 'examples.jsonl'}:2: not an example line: line is not valid UTF-8 (byte 0xff at column 9)"]
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["shards", "index.jsonl", "--media", ".", "--out", "o", "--weights", "w.csv"],
+     "avdata: error: w.csv:2: not a float: '\\\\xff'"),
+    (["render", "clips.parquet", "--videos", ".", "--out", "o", "--fetch-manifest", "garbage.txt"],
+     "avdata: error: garbage.txt: not a readable manifest (Could not open Parquet input source"),
+    (["windows", "m", "-o", "o.parquet", "--manifest", "bad"],
+     "avdata: error: bad: not a readable manifest (Parquet magic bytes not found"),
+    (["embed", "index.jsonl", "--media", ".", "-o", "o", "--weights", "garbage.txt"],
+     "avdata: error: garbage.txt: not a signal statistics file (UnicodeDecodeError: "),
+    (["embed", "index.jsonl", "--media", ".", "-o", "o", "--param", "nope=1"],
+     "avdata: error: embedder 'signal': got an unexpected keyword argument 'nope'"),
+    (["score", "clips.parquet", "--media", "m", "--embedder", "signal", "--param", "nope=1"],
+     "avdata: error: embedder 'signal': got an unexpected keyword argument 'nope'"),
+])
+def test_bad_side_inputs_of_new_commands_stop_them_before_anything_is_written(
+        tmp_path: Path, capsys, monkeypatch, argv: list[str], line: str) -> None:
+    _new_command_inputs(tmp_path)
+    (tmp_path / "w.csv").write_bytes(b"1.0\n\xff\n")
+    (tmp_path / "garbage.txt").write_bytes(b"not,a,parquet\n\xff\x00")
+    (tmp_path / "bad").mkdir()
+    shutil.copy(tmp_path / "garbage.txt", tmp_path / "bad" / "part-0.parquet")
+    before = _listing(tmp_path)
+    rc, _, err = run(argv, tmp_path, capsys, monkeypatch)
+    assert rc == 3 and _one_line(err).startswith(line), err
+    assert _listing(tmp_path) == before
+
+
+def test_embed_into_a_folder_with_a_broken_meta_json_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    _new_command_inputs(tmp_path)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "meta.json").write_bytes(b"\xff not json")
+    rc, _, err = run(["embed", "index.jsonl", "--media", ".", "-o", "o"], tmp_path, capsys, monkeypatch)
+    assert rc == 3
+    assert _one_line(err).startswith("avdata: error: o/meta.json: not an avdata embed meta.json (")
+    assert (tmp_path / "o" / "meta.json").read_bytes() == b"\xff not json"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["meta.json"]

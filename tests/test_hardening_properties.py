@@ -89,6 +89,12 @@ SENSIBLE = {
     "manifest": ["m", "out/man"], "fetch_manifest": ["m"], "output": ["c.parquet", "out.csv", "new/x.csv"],
     "weights": ["index.jsonl"], "ontology": ["ontology.json", "garbage.txt"], "cookies": ["garbage.txt"],
     "ffmpeg": ["garbage.txt"], "split": ["eval", "x"], "origin_file": ["x"],
+    # render, windows, ratings, score, mom, shards, embed
+    "list_or_clips": ["clips.parquet", "eval_segments.csv", "val.csv", "garbage.txt"],
+    "inputs": ["videos", "m", "garbage.txt"], "ratings": ["garbage.txt", "eval_segments.csv"],
+    "split_lists": ["eval_segments.csv", "garbage.txt"], "embedder": ["signal", "nope"],
+    "params": ["a=b", "part=audio", "x"], "target_size": ["1GB", "10", "x"], "fractions": ["0.8,0.1,0.1", "a,b"],
+    "layout": ["rendered", "index", "bogus"], "media_root": ["videos"],
 }
 
 
@@ -136,7 +142,7 @@ def _setup(root: Path) -> None:
                                 "start": [0.0], "end": [10.0], "labels": [["/m/09x0r"]], "dataset": "audioset",
                                 "split": "eval", "origin_file": "x", "origin_line": [1]}), root / "clips.parquet")
     (root / "garbage.txt").write_bytes(b"not,a,parquet\n\xff\x00")
-    (root / "index.jsonl").write_text('{"dir": "d", "id": "c0", "labels": ["/m/09x0r"]}\n{"broken\n')
+    (root / "index.jsonl").write_bytes(b'{"dir": "d", "id": "c0", "labels": ["/m/09x0r"]}\n{"broken\n\xff{}\n')
     (root / "videos").mkdir()
     (root / "m").mkdir()
     os.mkfifo(root / "pipe")
@@ -150,7 +156,7 @@ def _tree(root: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(argv=command_lines(COMMANDS))
 def test_random_options_end_in_a_documented_exit_code(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     capsys.readouterr()

@@ -53,7 +53,8 @@ def test_windows_ratings_mom_export(video_tree: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_usage_errors(tmp_path: Path) -> None:
-    run = _avdata("export", "mixit", str(tmp_path), "--subsets", "-o", str(tmp_path / "x"))
+    (tmp_path / "t.parquet").write_bytes(b"PAR1")
+    run = _avdata("export", "mixit", str(tmp_path / "t.parquet"), "--subsets", "-o", str(tmp_path / "x"))
     assert run.returncode == 2
     run = _avdata("windows", str(tmp_path), "-o", str(tmp_path / "c.parquet"), "--fractions", "a,b")
     assert run.returncode == 2

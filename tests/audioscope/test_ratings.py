@@ -98,7 +98,7 @@ def test_decide_and_refusals(tmp_path: Path) -> None:
     assert decide({"a": "none", "b": "none", "c": "none"}, 3) is None
     assert decide({"a": "offscreen", "b": "offscreen", "c": "offscreen"}, 3) == "offscreen_unanimous"
     clips = _clips(tmp_path / "clips.parquet")
-    with pytest.raises(AvdataError, match="refusing to overwrite"):
+    with pytest.raises(AvdataError, match="is also an input"):
         apply_ratings(RatingsOptions(ratings=(), clips=str(clips), output=str(clips)))
     with pytest.raises(AvdataError, match="min-raters"):
         apply_ratings(RatingsOptions(ratings=(), clips=str(clips), min_raters=0))

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
+from avdata.pathcheck import DIR, Output, check_outputs
 from avdata.paths import safe_join, safe_name
 from avdata.sources.build import build_clips
 from avdata.sources.cliplists import clip_id_for
@@ -92,6 +93,7 @@ def make_pairs(options: MomOptions) -> MomSummary:
     """Write the MoM pair lists of every chosen split and annotation; see the module docstring."""
     if options.partners < 1:
         raise AvdataError(f"--partners must be at least 1 (got {options.partners})")
+    check_outputs([Output(options.out, DIR, "-o")], [options.clips])
     table = read_clips(options.clips)
     table = table.filter(pc.is_null(table.column("pair_source")))     # single clips only, never MoM rows
     filtering = options.filtering or _default_filtering(table)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from avdata.errors import AvdataError
+from avdata.pathcheck import FILE, Output, check_outputs
 from avdata.sources.numbers import RowError, nonnegative_number
 from avdata.sources.problems import Problems
 from avdata.table import read_clips, write_clips
@@ -126,8 +127,7 @@ def apply_ratings(options: RatingsOptions) -> RatingsSummary:
     if options.min_raters < 1:
         raise AvdataError(f"--min-raters must be at least 1 (got {options.min_raters})")
     summary = RatingsSummary(output=options.output_path())
-    if summary.output.resolve() == Path(options.clips).resolve():
-        raise AvdataError(f"{options.clips}: refusing to overwrite the input clip table; choose another -o")
+    check_outputs([Output(summary.output, FILE, "-o")], [options.clips, *options.ratings])
     table = read_clips(options.clips)
     votes: dict[tuple[str, int, int], dict[str, str]] = {}
     for path in options.ratings:

@@ -178,11 +178,11 @@ def _lost_rows(job: RenderJob, reason: str) -> list[dict[str, Any]]:
 
 
 def plan_render(tasks: list[RenderTask], options: RenderOptions, previous: pa.Table,
-                summary: RenderSummary) -> list[RenderJob]:
+                summary: RenderSummary, finder: VideoFinder | None = None) -> list[RenderJob]:
     """One job per clip-1 video with its examples still to do."""
     out = Path(options.out)
     prev = {r["id"]: r for r in previous.to_pylist()}
-    finder = VideoFinder(options.videos, options.fetch_manifest)
+    finder = finder or VideoFinder(options.videos, options.fetch_manifest)
     found: dict[str, VideoFile] = {}
 
     def locate(source: str, kind: str = "path") -> VideoFile:
@@ -224,6 +224,7 @@ def run_render(source: pa.Table | str | os.PathLike[str], options: RenderOptions
     t0 = time.monotonic()
     problems = problems if problems is not None else Problems()
     table = source if isinstance(source, pa.Table) else read_render_input(source, options, problems)
+    finder = VideoFinder(options.videos, options.fetch_manifest)    # a bad fetch manifest: nothing written
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()
@@ -233,7 +234,7 @@ def run_render(source: pa.Table | str | os.PathLike[str], options: RenderOptions
     tasks = _tasks(table)
     summary.rows = len(tasks)
     previous = latest(read_manifest(manifest, RENDER_MANIFEST_SCHEMA), ["id"])
-    jobs = plan_render(tasks, options, previous, summary)
+    jobs = plan_render(tasks, options, previous, summary, finder)
     summary.videos = len(jobs)
     executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
                               item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,

@@ -33,9 +33,11 @@ import pyarrow as pa
 
 from avdata.embed import get_embedder
 from avdata.embed.base import ClipMedia, Embedder
-from avdata.errors import AvdataError, UnsafePathError
+from avdata.errors import AvdataError, InputFormatError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
+from avdata.loaders.lazy_index import parse_line
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.paths import safe_join
 from avdata.progress import progress
 from avdata.sources.problems import Problems
@@ -196,13 +198,16 @@ def register_layout(name: str) -> Callable[[MediaLayout], MediaLayout]:
 def _json_lines(path: Path, problems: Problems,
                 parse: Callable[[dict], tuple[str, MediaFiles]]) -> dict[str, MediaFiles]:
     out: dict[str, MediaFiles] = {}
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:      # bytes: a line that is not UTF-8 is reported by parse_line
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                cid, files = parse(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError) as e:
+                cid, files = parse(parse_line(line, path, line_no))
+            except InputFormatError as e:
+                problems.error(str(path), line_no, f"not an example line: {e.reason}")
+                continue
+            except (KeyError, TypeError, IndexError, AttributeError) as e:
                 problems.error(str(path), line_no, f"not an example line ({type(e).__name__}: {e})")
                 continue
             except UnsafePathError as e:
@@ -261,8 +266,8 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     check_joint(embedder)
     fingerprint = embedder.fingerprint()
     summary = ScoreSummary(output=options.output_path(), fingerprint=fingerprint)
-    if summary.output.resolve() == Path(options.clips).resolve():
-        raise AvdataError(f"{options.clips}: refusing to overwrite the input clip table; choose another -o")
+    check_outputs([Output(summary.output, FILE, "-o"), Output(options.manifest_path(), DIR, "--manifest")],
+                  [options.clips, options.media, options.media_root])
     table = read_clips(options.clips)
     if options.layout not in _LAYOUTS:
         raise AvdataError(f"unknown media layout {options.layout!r}; known: {', '.join(layout_names())}")

@@ -28,6 +28,7 @@ import pyarrow as pa
 from avdata.errors import AvdataError, MediaError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.paths import check_relative, safe_join
 from avdata.progress import progress
 from avdata.sources.build import build_clips
@@ -248,6 +249,8 @@ def make_windows(options: WindowsOptions) -> WindowsSummary:
     """Probe every video (resuming), cut windows, assign splits, write the clip table."""
     check_fractions(options.fractions, options.split_names)
     check_window(options.length, options.hop, options.min_length)
+    check_outputs([Output(options.output, FILE, "-o"), Output(options.manifest_path(), DIR, "--manifest")],
+                  [options.inputs, *options.split_lists])
     summary = WindowsSummary(output=Path(options.output))
     kept = published_splits(options.split_lists, options.split_lists_format, summary.problems)
     tasks = list(find_videos(options.inputs))

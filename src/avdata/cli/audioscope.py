@@ -7,7 +7,9 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.cli.report import SHOW
+from avdata.pathcheck import DIR, FILE
 from avdata.sources.problems import Problems
 
 
@@ -43,7 +45,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
               help="Keep a last window at least this long (default: only full windows).")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Split fractions, in --split-names order.")
 @click.option("--split-names", default="train,validate,test", show_default=True)
-@click.option("--splits", "split_lists", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--splits", "split_lists", multiple=True, type=click.Path(exists=True, dir_okay=False, readable=False),
               help="Published list whose videos keep its split (repeatable).")
 @click.option("--splits-format", default="audioscope", show_default=True, help="Format of the --splits lists.")
 @click.option("--salt", default="", help="Salt of the split hash (another salt, another stable split).")
@@ -53,6 +55,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 @click.option("--workers", type=click.IntRange(1), default=None, help="Workers (default: all cores).")
 @click.option("--retry-failed", is_flag=True, help="Probe again videos that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
+@check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("split_lists",), inputs=("inputs",))
 def windows_command(inputs: str, output: str, length: float, hop: float, min_length: float | None, fractions: str,
                     split_names: str, split_lists: tuple[str, ...], splits_format: str, salt: str, dataset: str,
                     manifest: str | None, executor: str,
@@ -70,11 +73,12 @@ def windows_command(inputs: str, output: str, length: float, hop: float, min_len
 
 
 @cli.command("ratings")
-@click.argument("ratings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--clips", required=True, type=click.Path(exists=True, dir_okay=False), help="Clip table.")
+@click.argument("ratings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=False))
+@click.option("--clips", required=True, type=click.Path(exists=True, dir_okay=False, readable=False), help="Clip table.")
 @click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _rated.parquet].")
 @click.option("--min-raters", type=click.IntRange(1), default=3, show_default=True,
               help="Raters a clip needs to be unanimous.")
+@check_paths(outputs={"output": FILE}, needs=("ratings", "clips"))
 def ratings_command(ratings: tuple[str, ...], clips: str, output: str | None, min_raters: int) -> None:
     """Set on-/off-screen unanimous annotations of CLIPS from RATINGS files
     (video path, start, end, rater, label)."""
@@ -95,7 +99,7 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 @cli.command("score")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True),
               help="Rendered examples folder (with examples.jsonl), or an index file with --layout index.")
 @click.option("--layout", default="rendered", show_default=True, help="Media layout: rendered | index.")
@@ -111,6 +115,7 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--workers", type=click.IntRange(1), default=None)
 @click.option("--retry-failed", is_flag=True, help="Score again clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
+@check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("clips",), inputs=("media", "media_root"))
 def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
                   params: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
                   executor: str,
@@ -127,7 +132,7 @@ def score_command(clips: str, media: str, layout: str, media_root: str | None, e
 
 
 @cli.command("mom")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the MoM lists.")
 @click.option("--partners", type=click.IntRange(1), default=5, show_default=True, help="Partners per annotated clip.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -136,6 +141,7 @@ def score_command(clips: str, media: str, layout: str, media_root: str | None, e
 @click.option("--splits", default="validate,test", show_default=True)
 @click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
               help="File-name prefix [default: filtered for an audioscope table, else unfiltered].")
+@check_paths(outputs={"out": DIR}, needs=("clips",))
 def mom_command(clips: str, out: str, partners: int, seed: int, partner_annotation: str | None, splits: str,
                 filtering: str | None) -> None:
     """Mixture-of-mixtures pair lists for the annotated clips of CLIPS, with the published names."""

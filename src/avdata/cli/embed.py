@@ -6,8 +6,10 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.embed import DEFAULT_EMBEDDER, embedder_names, embedder_status
 from avdata.embed.run import DTYPES, EmbedOptions, run_embed
+from avdata.pathcheck import DIR
 
 
 def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
@@ -32,7 +34,7 @@ def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
 
 
 @cli.command("embed")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the index lines' dir/aclip/frame paths are relative to.")
 @click.option("--embedder", default=DEFAULT_EMBEDDER, show_default=True, type=click.Choice(embedder_names()))
@@ -47,6 +49,7 @@ def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
 @click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,
               help="Rows per atomically written chunk (the most a kill loses).")
 @click.option("--retry-failed", is_flag=True, help="Embed again the lines that failed before.")
+@check_paths(outputs={"out": DIR}, needs=("index_file",), inputs=("media", "weights"))
 def embed_command(index_file: str, media: str, embedder: str, weights: tuple[str, ...], params: tuple[str, ...],
                   out: str, dtype: str, workers: int | None, executor: str,
                   ray_address: str | None, chunk_rows: int,

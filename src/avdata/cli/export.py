@@ -8,7 +8,7 @@ from avdata.cli.main import cli
 from avdata.cli.paths import check_paths
 from avdata.cli.report import finish, live_printer
 from avdata.export import ExportOptions, export
-from avdata.pathcheck import DIR, Output, check_outputs
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.sources.problems import Problems
 from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
 
@@ -25,16 +25,17 @@ from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
               help="--subsets file-name prefix; filtered writes only rows marked filtered.")
 @click.option("--media", default=None, type=click.Path(exists=True, file_okay=False),
               help="lhotse: media root of the index file given as TABLE.")
-@check_paths(needs=("table",), inputs=("media",))   # export() checks OUTPUT (a file, or a folder)
+@check_paths(needs=("table",), inputs=("media",))   # OUTPUT is checked below: a file, or a folder
 def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,
                subsets: bool, filtering: str | None, media: str | None) -> None:
     """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, with --media)."""
+    if subsets and format != "audioscope":
+        raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
+    kind = DIR if subsets or format in INDEX_FORMAT_MODULES else FILE
+    check_outputs([Output(output, kind, "--output")], [table, media])
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
 
-        if format != "audioscope":
-            raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
-        check_outputs([Output(output, DIR, "-o")], [table])
         for path, n in export_subsets(SubsetExportOptions(table=table, out=output, filtering=filtering)).items():
             click.echo(f"wrote {n} row(s) to {path}")
         return

@@ -10,14 +10,16 @@ from avdata.audioscope.render_job import RenderMedia
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import usage_errors
+from avdata.cli.paths import check_paths
 from avdata.cli.report import live_printer
 from avdata.media.encode import FrameOptions
 from avdata.media.mux import Mp4Options
+from avdata.pathcheck import DIR
 from avdata.sources.problems import Problems
 
 
 @cli.command("render")
-@click.argument("list_or_clips", type=click.Path(exists=True, dir_okay=False))
+@click.argument("list_or_clips", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
               help="Video root: list paths are relative to it.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output root.")
@@ -47,6 +49,7 @@ from avdata.sources.problems import Problems
               help="Seconds allowed per video; 0 for none.")
 @click.option("--retry-failed", is_flag=True, help="Redo examples that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
+@check_paths(outputs={"out": DIR, "manifest": DIR}, needs=("list_or_clips",), inputs=("fetch_manifest",))
 def render_command(list_or_clips: str, videos: str, out: str, list_format: str, split: str | None,
                    fetch_manifest: str | None, manifest: str | None, sample_rate: int, channels: int,
                    audio_format: str, frame_count: int, short_side: int | None, jpeg_quality: int,

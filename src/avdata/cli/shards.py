@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.loaders.shards import ShardOptions, write_shards
+from avdata.pathcheck import DIR
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
@@ -21,26 +25,27 @@ def parse_size(text: str) -> int:
         value = float(num) * _UNITS[unit]
     except (ValueError, KeyError) as e:
         raise click.BadParameter(f"not a size: {text!r} (examples: 1GB, 500MB, 2GiB)") from e
-    if value < 1:
-        raise click.BadParameter(f"size must be positive: {text!r}")
+    if not math.isfinite(value) or value < 1:
+        raise click.BadParameter(f"size must be a positive finite number of bytes: {text!r}")
     return int(value)
 
 
 @cli.command("shards")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
               help="Media root the index's dir/aclip/frame paths resolve below.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the shards.")
 @click.option("--name", default=None, help="Shard name prefix (default: the index file's stem).")
 @click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
 @click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, readable=False), default=None,
               help="Weights file (default: INDEX_weight.csv beside the index, when present).")
 @click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
 @click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")
 @executor_options()
 @click.option("--retry-failed", is_flag=True, help="Write again the shards a previous run failed on.")
+@check_paths(outputs={"out": DIR}, needs=("index_file", "weights"), inputs=("media",))
 def shards_command(index_file: str, media: str, out: str, name: str | None, target_size: str, shuffle: bool,
                    seed: int, weights: str | None, no_features: bool, workers: int | None, executor: str,
                    ray_address: str | None, retry_failed: bool) -> None:

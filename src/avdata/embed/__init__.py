@@ -7,13 +7,14 @@ that writes ``embeddings.npy`` is ``avdata.embed.run``.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from avdata.embed.base import ClipMedia, Embedder, EmbedderError, Embedding
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, OptionError
 from avdata.paths import check_relative, safe_join
 
 __all__ = ["ClipMedia", "Embedder", "Embedding", "EmbedderError", "register_embedder", "get_embedder",
@@ -49,7 +50,14 @@ def get_embedder(name: str, **params: Any) -> Embedder:
     _register_builtins()
     if name not in _REGISTRY:
         raise AvdataError(f"unknown embedder {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**params)
+    factory = _REGISTRY[name]
+    try:
+        inspect.signature(factory).bind(**params)
+    except TypeError as e:
+        raise OptionError(f"embedder {name!r}: {e} (parameters: {', '.join(params) or 'none'})") from None
+    except ValueError:      # a factory without a signature: let it check its own parameters
+        pass
+    return factory(**params)
 
 
 def embedder_names() -> list[str]:

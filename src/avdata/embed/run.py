@@ -32,8 +32,9 @@ import pyarrow as pa
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
 from avdata.embed import DEFAULT_EMBEDDER, get_embedder, media_for_line
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder
-from avdata.errors import AvdataError, MediaError
+from avdata.errors import AvdataError, InputFormatError, MediaError
 from avdata.executors import ExecutorSpec, build_executor
+from avdata.loaders.lazy_index import parse_line, split_lines
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.progress import progress
 
@@ -157,20 +158,17 @@ def embed_item(task: EmbedTask) -> ItemResult:
     return ItemResult(task.line, task.id, vec)
 
 
-def read_index_lines(path: str | os.PathLike[str]) -> tuple[list[str], str]:
-    """The index file's lines and the SHA-256 of its bytes."""
+def read_index_lines(path: str | os.PathLike[str]) -> tuple[list[bytes], str]:
+    """The index file's lines (bytes, numbered as ``LazyIndex`` numbers them) and the SHA-256 of its bytes."""
     data = Path(path).read_bytes()
-    return data.decode("utf-8").splitlines(), hashlib.sha256(data).hexdigest()
+    return split_lines(data), hashlib.sha256(data).hexdigest()
 
 
-def _task(index: Path, lines: list[str], i: int, media: Path, spec: EmbedderSpec) -> EmbedTask:
-    text = lines[i]
+def _task(index: Path, lines: list[bytes], i: int, media: Path, spec: EmbedderSpec) -> EmbedTask:
     try:
-        obj = json.loads(text)
-        if not isinstance(obj, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as e:
-        return EmbedTask(i, "", None, ("bad_line", f"{index}:{i + 1}: not an index line ({e})"), spec)
+        obj = parse_line(lines[i], index, i + 1)
+    except InputFormatError as e:
+        return EmbedTask(i, "", None, ("bad_line", e.reason), spec)    # the report names FILE:LINE
     cid = str(obj.get("id") or "")
     try:
         return EmbedTask(i, cid, media_for_line(obj, media), None, spec)
@@ -228,7 +226,13 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     chunk_rows = opts.chunk_rows
     meta_path = out / META
     if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except ValueError as e:     # not JSON, or not UTF-8
+            raise EmbedMismatchError(f"{meta_path}: not an avdata embed meta.json ({e}); use a new output folder") \
+                from e
+        if not isinstance(meta, dict):
+            raise EmbedMismatchError(f"{meta_path}: not an avdata embed meta.json; use a new output folder")
         _check_same(meta, ident, out)
         chunk_rows = int(meta.get("chunk_rows") or chunk_rows)
     else:
@@ -265,7 +269,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     return result
 
 
-def _embed_lines(opts: EmbedOptions, index: Path, lines: list[str], media: Path, spec: EmbedderSpec,
+def _embed_lines(opts: EmbedOptions, index: Path, lines: list[bytes], media: Path, spec: EmbedderSpec,
                  todo: list[int], writer: ManifestWriter, result: EmbedResult, out: Path, chunk_rows: int,
                  done_chunks: set[int], complete: bool) -> dict[int, np.ndarray]:
     """Run the items; write each chunk as soon as all its lines are back. Returns, for a complete

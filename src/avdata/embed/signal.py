@@ -187,7 +187,19 @@ def stats_path() -> Path:
 
 
 def load_stats(path: Path | None = None) -> dict[str, Any]:
-    return json.loads((path or stats_path()).read_text())
+    """The standardisation statistics (the shipped file, or ``path``); EmbedderError names a file
+    that is not such statistics (not JSON, not UTF-8, a block missing or of the wrong size)."""
+    path = path or stats_path()
+    try:
+        stats = json.loads(path.read_bytes())
+        for name, dim, _ in AUDIO_BLOCKS + IMAGE_BLOCKS:
+            block = stats["blocks"][name]
+            for key in ("mean", "std"):
+                if np.asarray(block[key], dtype=np.float64).shape != (dim,):
+                    raise ValueError(f"blocks.{name}.{key} does not hold {dim} numbers")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EmbedderError(f"{path}: not a signal statistics file ({type(e).__name__}: {e})") from None
+    return stats
 
 
 def _standardised(blocks: dict[str, np.ndarray], spec: tuple, stats: dict[str, Any]) -> np.ndarray:

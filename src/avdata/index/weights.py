@@ -160,12 +160,13 @@ def write_weights(opts: WeightsOptions) -> WeightsResult:
 def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
     """A weights file as float64; InputFormatError names the first bad line."""
     values = []
-    with open(path, encoding="ascii") as fh:
+    with open(path, "rb") as fh:     # bytes: a line that is not ASCII is reported, not a crash
         for lineno, line in enumerate(fh, 1):
             try:
                 values.append(float(line))
             except ValueError as e:
-                raise InputFormatError(str(path), lineno, f"not a float: {line.strip()!r}") from e
+                text = line.strip().decode("utf-8", "backslashreplace")[:80]
+                raise InputFormatError(str(path), lineno, f"not a float: {text!r}") from e
     return np.asarray(values, dtype=np.float64)
 
 

@@ -55,6 +55,34 @@ def line_offsets(path: str | os.PathLike[str]) -> np.ndarray:
     return offsets
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """The lines of a whole index file, as ``LazyIndex`` numbers them (split at LF only; a CR
+    before the LF dropped; a last line without a newline still counts)."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [line.rstrip(b"\r") for line in lines]
+
+
+def parse_line(raw: bytes, path: str | os.PathLike[str], lineno: int) -> dict:
+    """One index line (bytes, 1-based ``lineno``) as a JSON object; InputFormatError
+    (``FILE:LINE: reason``) for a line that is not UTF-8, not JSON or not an object."""
+    try:
+        text = raw.decode("utf-8-sig")      # never json's guess of UTF-16/32 from the first bytes
+    except UnicodeDecodeError as e:
+        raise InputFormatError(str(path), lineno, f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at "
+                                                  f"column {e.start + 1})") from e
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputFormatError(str(path), lineno, f"not a JSON line ({e})") from e
+    if not isinstance(rec, dict):
+        raise InputFormatError(str(path), lineno, "not a JSON object")
+    return rec
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
@@ -149,11 +177,4 @@ class LazyIndex:
 
     def record(self, i: int) -> dict:
         """Line ``i`` parsed; InputFormatError names the file and the 1-based line."""
-        raw = self.line_bytes(i)
-        try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputFormatError(str(self.path), (i % len(self)) + 1, f"not a JSON line ({e})") from e
-        if not isinstance(rec, dict):
-            raise InputFormatError(str(self.path), (i % len(self)) + 1, "not a JSON object")
-        return rec
+        return parse_line(self.line_bytes(i), self.path, (i % len(self)) + 1)

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, InputFormatError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.index.weights import read_weights, weights_path_for
 from avdata.loaders.lazy_index import LazyIndex
@@ -180,11 +180,11 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def plan_shards(options: ShardOptions, name: str, out: Path) -> tuple[list[ShardJob], list[str]]:
     """Split the index's lines into shard jobs near ``target_size``; return (jobs, skipped lines)."""
-    index = LazyIndex(options.index)
-    n = len(index)
     weights_file = options.weights or (str(weights_path_for(options.index))
                                        if weights_path_for(options.index).is_file() else None)
     weights = read_weights(weights_file) if weights_file else None
+    index = LazyIndex(options.index)
+    n = len(index)
     if weights is not None and len(weights) != n:
         raise AvdataError(f"{weights_file}: {len(weights)} weights for {n} lines of {options.index}")
     order = np.random.default_rng(options.seed).permutation(n) if options.shuffle else np.arange(n)
@@ -211,7 +211,8 @@ def plan_shards(options: ShardOptions, name: str, out: Path) -> tuple[list[Shard
             key = sample_key(rec, used, line)
             _, nbytes = sample_members(rec, key, options.media, options.features)
         except (OSError, AvdataError, KeyError, TypeError) as e:
-            skipped.append(f"{options.index}:{line + 1}: skipped: {type(e).__name__}: {e}")
+            why = e.reason if isinstance(e, InputFormatError) else f"{type(e).__name__}: {e}"
+            skipped.append(f"{options.index}:{line + 1}: skipped: {why}")
             continue
         if lines and size + nbytes > options.target_size:
             close()
@@ -235,10 +236,10 @@ def write_shard_list(out: Path, name: str, results: dict[str, ShardResult]) -> P
 def write_shards(options: ShardOptions) -> ShardSummary:
     """Write the shards of an index (resuming a previous run) and the shard list."""
     out = Path(options.out)
+    name = safe_name(options.name or Path(options.index).stem)
+    jobs, skipped = plan_shards(options, name, out)     # bad weights stop the run before anything is written
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
-    name = safe_name(options.name or Path(options.index).stem)
-    jobs, skipped = plan_shards(options, name, out)
     manifest = out / MANIFEST
     done = {r["shard"]: r for r in latest(read_manifest(manifest, SHARD_MANIFEST_SCHEMA), ["shard"]).to_pylist()}
     results: dict[str, ShardResult] = {}

@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from avdata.errors import SchemaError
+
 from avdata.atomic import atomic_path
 
 PREFIX = "part-"
@@ -159,17 +161,25 @@ def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
         cols = [n for n in names if n in have] if names is not None else list(have)
         schema, batches = read_journal(path, cols)
         return pa.Table.from_batches(batches, schema=schema) if schema is not None else pa.table({})
-    parquet = pq.ParquetFile(path)
-    have = parquet.schema_arrow.names
-    cols = [n for n in names if n in have] if names is not None else list(have)
-    schema = pa.schema([parquet.schema_arrow.field(n) for n in cols])
-    return pa.Table.from_batches(list(parquet.iter_batches(batch_size=BATCH_ROWS, columns=cols)), schema=schema)
+    try:
+        parquet = pq.ParquetFile(path)
+        have = parquet.schema_arrow.names
+        cols = [n for n in names if n in have] if names is not None else list(have)
+        schema = pa.schema([parquet.schema_arrow.field(n) for n in cols])
+        return pa.Table.from_batches(list(parquet.iter_batches(batch_size=BATCH_ROWS, columns=cols)),
+                                     schema=schema)
+    except (pa.ArrowException, OSError) as e:     # not Parquet (a user's file, a damaged part)
+        raise SchemaError(f"{path}: not a readable manifest part ({' '.join(str(e).split())})") from e
 
 
 def fill(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` in ``schema``: missing columns as nulls, others cast."""
-    arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-              for f in schema]
+    try:
+        arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
+                  else pa.nulls(table.num_rows, f.type) for f in schema]
+    except pa.ArrowException as e:                 # a column of another type: not this manifest
+        raise SchemaError(f"manifest columns do not match {', '.join(schema.names)} "
+                          f"({' '.join(str(e).split())})") from e
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avdata.atomic import write_text_atomic
+from avdata.errors import InputFormatError
 from avdata.executors import get_executor
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.loaders.shards import sample_key
@@ -56,7 +57,7 @@ def probe_chunk(chunk: ProbeChunk) -> list[tuple[int, dict | None, str]]:
             audio = _clip_path(chunk.media, rec, "aclip", str((rec.get("aclip") or [""])[0]))
             frames = [str(_clip_path(chunk.media, rec, "frame", str(f))) for f in rec.get("frame") or []]
         except Exception as e:  # noqa: BLE001 -- any bad line is reported, the export goes on
-            out.append((line, None, f"{type(e).__name__}: {e}"))
+            out.append((line, None, e.reason if isinstance(e, InputFormatError) else f"{type(e).__name__}: {e}"))
             continue
         check = check_audio(audio)
         if not check.ok:
