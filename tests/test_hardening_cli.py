@@ -290,6 +290,8 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, capsys, monkeypatch
     (["shards", "index.jsonl", "--media", "m", "--out", "m"], "--out m"),
     (["embed", "index.jsonl", "--media", "m", "-o", "m"], "--out m"),
     (["export", "lhotse", "index.jsonl", "--media", "m", "-o", "m"], "--output m"),
+    (["balance", "--seeds", "index.jsonl", "--seed-emb", "m", "--pool", "index.jsonl", "--pool-emb", "m",
+      "-o", "./index.jsonl"], "--out ./index.jsonl"),
 ])
 def test_every_command_refuses_to_overwrite_an_input(tmp_path: Path, capsys, monkeypatch, argv: list[str],
                                                      flag: str) -> None:
@@ -380,6 +382,8 @@ def _new_command_inputs(d: Path) -> None:
     (["shards", "index.jsonl", "--media", ".", "--out", "o", "--weights", "pipe"], "--weights pipe"),
     (["embed", "pipe", "--media", ".", "-o", "o"], "INDEX_FILE pipe"),
     (["export", "lhotse", "pipe", "--media", ".", "-o", "o"], "TABLE pipe"),
+    (["balance", "--seeds", "pipe", "--seed-emb", ".", "--pool", "index.jsonl", "--pool-emb", ".", "-o", "o"],
+     "--seeds pipe"),
 ])
 def test_a_fifo_as_an_input_of_a_new_command_stops_it_in_one_line(tmp_path: Path, capsys, monkeypatch,
                                                                    argv: list[str], what: str) -> None:

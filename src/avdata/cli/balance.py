@@ -7,7 +7,9 @@ import click
 from avdata.balance.run import BalanceOptions, run_balance
 from avdata.balance.search import SearchOptions, searcher_names
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.paths import check_paths
 from avdata.index.weights import DEFAULT_SCHEME, scheme_names
+from avdata.pathcheck import DIR
 
 SHOW = 20
 
@@ -21,8 +23,8 @@ SHOW = 20
               help="Unbalanced index file (the pool), e.g. src_unbalanced_train_segments.csv.")
 @click.option("--pool-emb", required=True, type=click.Path(exists=True, file_okay=False),
               help="Embeddings directory of --pool (same embedder as --seed-emb).")
-@click.option("-k", "k", type=int, default=512, show_default=True, help="Neighbours per seed.")
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("-k", "k", type=click.IntRange(1), default=512, show_default=True, help="Neighbours per seed.")
+@click.option("-o", "--out", required=True, type=click.Path(), help="Output folder.")
 @click.option("--ann", type=click.Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
 @click.option("--nlist", type=int, default=None, help="ivf: number of lists (default ~sqrt(pool)).")
@@ -38,6 +40,7 @@ SHOW = 20
               help="Weights scheme for the output segments list.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (samples, IVF training).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@check_paths(outputs={"out": DIR}, needs=("seeds", "pool"), inputs=("seed_emb", "pool_emb"))
 def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int, out: str, ann: str,
                     nlist: int | None, nprobe: int | None, target_recall: float, recall_sample: int, per_label_cap: int | None,
                     scheme: str, seed: int, no_report: bool) -> None:
