@@ -169,7 +169,7 @@ def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
         return pa.Table.from_batches(list(parquet.iter_batches(batch_size=BATCH_ROWS, columns=cols)),
                                      schema=schema)
     except (pa.ArrowException, OSError) as e:     # not Parquet (a user's file, a damaged part)
-        raise SchemaError(f"{path}: not a readable manifest part ({' '.join(str(e).split())})") from e
+        raise SchemaError(f"{path}: not a readable manifest ({' '.join(str(e).split())})") from e
 
 
 def fill(table: pa.Table, schema: pa.Schema) -> pa.Table:
