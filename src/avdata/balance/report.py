@@ -19,7 +19,7 @@ import numpy as np
 
 from avdata.atomic import write_text_atomic
 from avdata.balance.embeddings import IndexIds
-from avdata.index.report import ReportResult, _html, _save, plt
+from avdata.index.report import ReportResult, plt, report_html, save_figure
 from avdata.sources.ontology import Ontology
 
 TOP_LABELS = 30
@@ -74,7 +74,7 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
         ax.set_ylabel("lines")
         ax.legend()
         ax.set_title(f"Per-label counts, all {len(labels)} labels")
-        _save(fig, out / "balance_labels.png", plots)
+        save_figure(fig, out / "balance_labels.png", plots)
         text.append("most frequent labels (before -> after):")
         text += [f"  {ontology.name(lab)}: {before[lab]:,} -> {after[lab]:,}" for lab in labels[:10]]
     valid = r.I >= 0
@@ -94,7 +94,7 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
         ax.set_ylabel("pairs")
         ax.legend()
         ax.set_title("Neighbour scores")
-        _save(fig, out / "balance_scores.png", plots)
+        save_figure(fig, out / "balance_scores.png", plots)
         q = np.percentile(r.D[valid], [0, 50, 100])
         text.append(f"neighbour scores: min {q[0]:.3f}, median {q[1]:.3f}, max {q[2]:.3f}; best neighbour "
                     f"median {np.median(first):.3f}; {r.k}-th neighbour median {np.median(last):.3f}")
@@ -108,10 +108,10 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
         ax.set_xlabel("number of seeds that chose the sample")
         ax.set_ylabel("pool samples")
         ax.set_title("Pool samples chosen by several seeds")
-        _save(fig, out / "balance_chosen.png", plots)
+        save_figure(fig, out / "balance_chosen.png", plots)
         text.append(f"pool samples chosen: {len(chosen):,}; by 2+ seeds {int((chosen >= 2).sum()):,}, by 10+ "
                     f"{int((chosen >= 10).sum()):,}; most {int(chosen.max())} seeds")
-    page = _html(out / "balance", text, plots)
+    page = report_html(out / "balance", text, plots)
     html_path = out / "report.html"
     write_text_atomic(html_path, page)
     write_text_atomic(out / "report.txt", "\n".join(text) + "\n")

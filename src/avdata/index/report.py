@@ -68,7 +68,7 @@ def _checks(index: Path) -> pa.Table | None:
     return t.filter(keep)
 
 
-def _save(fig: plt.Figure, path: Path, plots: list[Path]) -> None:
+def save_figure(fig: plt.Figure, path: Path, plots: list[Path]) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -119,14 +119,14 @@ def build_report(opts: ReportOptions) -> ReportResult:
         ax.invert_yaxis()
         ax.legend()
         ax.set_title("Segments per split file")
-        _save(fig, out / "segments_per_split.png", plots)
+        save_figure(fig, out / "segments_per_split.png", plots)
         text.append("segments per split file (listed / excluded):")
         text += [f"  {n}: {li:,} / {ex:,}" for n, li, ex in zip(names, listed, excluded)]
     reasons = summary.get("excluded_by_reason", {})
     if reasons:
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(reasons) + 1.5))
         _bar(ax, list(reasons), list(reasons.values()), "Segments excluded, by reason", "C3")
-        _save(fig, out / "exclusions.png", plots)
+        save_figure(fig, out / "exclusions.png", plots)
     text.append("exclusions by reason: " + (", ".join(f"{k} {v:,}" for k, v in reasons.items()) or "none"))
 
     # labels before and after weighting
@@ -142,7 +142,7 @@ def build_report(opts: ReportOptions) -> ReportResult:
         ax.invert_yaxis()
         ax.legend(fontsize=8)
         ax.set_title(f"{len(top)} most frequent labels, before and after weighting")
-        _save(fig, out / "labels_top.png", plots)
+        save_figure(fig, out / "labels_top.png", plots)
         fig, ax = plt.subplots(figsize=(9, 4))
         ax.semilogy(balance.counts[order], label=f"in the index (CV {balance.cv_raw:.2f})")
         ax.semilogy(balance.expected[order], ".", ms=3,
@@ -151,7 +151,7 @@ def build_report(opts: ReportOptions) -> ReportResult:
         ax.set_ylabel("segments")
         ax.legend()
         ax.set_title(f"All {len(order)} labels ({wsource})")
-        _save(fig, out / "labels_all.png", plots)
+        save_figure(fig, out / "labels_all.png", plots)
         text.append(f"labels: coefficient of variation of per-label counts {balance.cv_raw:.3f} raw, "
                     f"{balance.cv_weighted:.3f} under weighted sampling ({wsource})")
         text.append("most frequent labels (count -> expected under weighting):")
@@ -181,7 +181,7 @@ def build_report(opts: ReportOptions) -> ReportResult:
         ax.set_xlabel("seconds")
         ax.set_ylabel("clips")
         ax.set_title(f"Gold clip durations ({dur_src})")
-        _save(fig, out / "durations.png", plots)
+        save_figure(fig, out / "durations.png", plots)
         text.append(f"clip durations ({dur_src}): min {durations.min():.2f} s, median "
                     f"{np.median(durations):.2f} s, max {durations.max():.2f} s")
     if rates:
@@ -190,7 +190,7 @@ def build_report(opts: ReportOptions) -> ReportResult:
         _bar(a1, [f"{k} Hz" for k in r], [rates[k] for k in r], "Audio sample rates")
         c = sorted(chans, key=lambda k: (k is None, k or 0))
         _bar(a2, [f"{k} ch" for k in c], [chans[k] for k in c], "Audio channels", "C1")
-        _save(fig, out / "audio_properties.png", plots)
+        save_figure(fig, out / "audio_properties.png", plots)
         text.append("audio sample rates: " + ", ".join(f"{k} Hz {rates[k]:,}" for k in r))
         text.append("audio channels: " + ", ".join(f"{k} {chans[k]:,}" for k in c))
     if frames:
@@ -200,13 +200,13 @@ def build_report(opts: ReportOptions) -> ReportResult:
         ax.set_xlabel("frames per clip")
         ax.set_ylabel("clips")
         ax.set_title("Frames per gold clip")
-        _save(fig, out / "frames_per_clip.png", plots)
+        save_figure(fig, out / "frames_per_clip.png", plots)
         text.append("frames per clip: " + ", ".join(f"{k}: {frames[k]:,}" for k in f))
 
     media = opts.media or summary.get("options", {}).get("media")
     if media:
         _gallery(index, scan, media, ontology, opts.gallery, out, plots)
-    page = _html(index, text, plots)
+    page = report_html(index, text, plots)
     html_path = out / "report.html"
     write_text_atomic(html_path, page)
     write_text_atomic(out / "report.txt", "\n".join(text) + "\n")
@@ -249,11 +249,11 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
         names = ", ".join(ontology.name(lab) for lab in rec["labels"][:3]) or "(no labels)"
         ax.set_title(f"{rec['id']} {rec['bos']}s\n{names}", fontsize=7)
     path = out / "gallery.png"
-    _save(fig, path, plots)
+    save_figure(fig, path, plots)
     return path
 
 
-def _html(index: Path, text: list[str], plots: list[Path]) -> str:
+def report_html(index: Path, text: list[str], plots: list[Path]) -> str:
     esc = html.escape
     imgs = "\n".join(f'<figure><img src="{esc(p.name)}" alt="{esc(p.stem)}"><figcaption>{esc(p.stem)}'
                      f"</figcaption></figure>" for p in plots)
