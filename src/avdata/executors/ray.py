@@ -7,8 +7,10 @@ process yet, starts a local one with ``workers`` CPUs (bound to the loopback add
 Design, mirroring the local executor's supervised pool so both behave alike:
 - one long-lived **worker actor per slot** (a slot is ``cpus_per_item`` CPUs; by default as many
   slots as the cluster has CPUs), each running one item at a time and holding at most
-  ``queue_per_worker`` items (2 by default), so at most about 2x the cluster's CPUs are in flight
-  and a five-million-item list never sits in the driver or the object store at once;
+  ``queue_per_worker`` items (1 by default: an idle worker takes the next item, so one long video
+  never holds back an item queued behind it while another worker sits idle; raise it for items
+  so short that the round trip matters), so a five-million-item list never sits in the driver or
+  the object store at once;
 - results are handled in completion order (``ray.wait``);
 - a worker process that dies (OOM, SIGKILL, a node lost) is restarted by Ray and its item retried
   (``max_retries``); what still fails after that becomes ``on_lost(item, "worker_died")``;
@@ -124,7 +126,7 @@ class RayExecutor:
     workers: int | None = None
     address: str | None = None
     cpus_per_item: float = 1.0
-    queue_per_worker: int = 2
+    queue_per_worker: int = 1
     max_retries: int = 2
     item_timeout: float | None = None
     on_lost: Callable[[Any, str], Any] | None = None
