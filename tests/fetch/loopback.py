@@ -61,7 +61,40 @@ class _Server(ThreadingHTTPServer):
         pass                    # clients that hang up (timeouts, bans) are part of the tests
 
 
-class LoopbackServer:
+class ServedOnLoopback:
+    """A threaded HTTP server on 127.0.0.1 (a free port) run in a daemon thread: ``url``,
+    ``start``/``stop`` and a with-block. Subclasses build a handler and call ``_serve``."""
+
+    httpd: ThreadingHTTPServer
+    thread: threading.Thread
+
+    def _serve(self, httpd: ThreadingHTTPServer) -> None:
+        self.httpd = httpd
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def start(self):  # noqa: ANN201  (the subclass)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self):  # noqa: ANN204
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LoopbackServer(ServedOnLoopback):
     """Serve ``files`` (URL path -> bytes) on 127.0.0.1; count GET requests per path."""
 
     def __init__(self, files: dict[str, bytes] | None = None, max_requests: int = 5000) -> None:
@@ -88,29 +121,7 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 server._answer(self, head=False)
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}"
-
-    def start(self) -> "LoopbackServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "LoopbackServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._serve(_Server(("127.0.0.1", 0), Handler))
 
     def _answer(self, h: BaseHTTPRequestHandler, head: bool) -> None:
         path = unquote(h.path.split("?", 1)[0])   # files are keyed by their decoded path
@@ -217,7 +228,7 @@ class LoopbackServer:
         return True
 
 
-class ForwardProxy:
+class ForwardProxy(ServedOnLoopback):
     """A loopback HTTP forward proxy (absolute-URI GET/HEAD) that tags what it forwards with
     ``Via: {name}`` so the origin can tell proxies apart; counts the requests it carried."""
 
@@ -267,20 +278,4 @@ class ForwardProxy:
             def do_HEAD(self) -> None:
                 self._forward("HEAD")
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}"
-
-    def __enter__(self) -> "ForwardProxy":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        self._serve(_Server(("127.0.0.1", 0), Handler))

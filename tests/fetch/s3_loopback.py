@@ -9,11 +9,13 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from loopback import ServedOnLoopback
+
 SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
              b'<Message>Please reduce your request rate.</Message><RequestId>loopback</RequestId></Error>')
 
 
-class S3Proxy:
+class S3Proxy(ServedOnLoopback):
     """Forward every request to ``upstream`` (host, port). ``slow_first[key] = n``: the first n
     requests naming ``key`` get 503 SlowDown; ``cut_first[key] = n``: the first n GETs of ``key``
     announce the full length, send half the body and close."""
@@ -38,22 +40,7 @@ class S3Proxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}"
-
-    def __enter__(self) -> "S3Proxy":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _key(self, path: str) -> str:
         return unquote(path.split("?", 1)[0]).lstrip("/").partition("/")[2]   # path style: /bucket/key
