@@ -4,10 +4,15 @@ flushed the moment it lands (yt-dlp's ``--download-archive`` idea, with the mani
 The manifest is written in batches, so a killed run can lose its last rows; the archive cannot lose
 a finished download. A rerun reads it to skip finished videos and copies any rows the manifest
 missed back into the manifest. A torn last line (a kill while writing) is ignored.
+
+Several processes may append to one archive (``--executor ray``: each worker records what it
+lands): every append holds an exclusive ``flock`` on the file, so lines never interleave, and a
+torn line left by a killed process is closed before the next line is written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -23,7 +28,6 @@ class DownloadArchive:
         self.path = Path(path)
         self.fsync = fsync
         self._lock = threading.Lock()
-        self._tail_checked = False
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Source -> its last archived row."""
@@ -41,22 +45,20 @@ class DownloadArchive:
         return rows
 
     def add(self, row: Mapping[str, Any]) -> None:
-        """Append one row durably (flushed; fsync'd when asked)."""
-        line = json.dumps(dict(row), ensure_ascii=False, separators=(",", ":")) + "\n"
+        """Append one row durably (flushed; fsync'd when asked), whole, under an exclusive flock."""
+        line = (json.dumps(dict(row), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                if not self._tail_checked:
-                    self._tail_checked = True
-                    if fh.tell() > 0 and not _ends_with_newline(self.path):
-                        line = "\n" + line   # a torn line from a killed run stays on its own line
-                fh.write(line)
-                fh.flush()
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line   # a torn line from a killed process stays on its own line
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
                 if self.fsync:
-                    os.fsync(fh.fileno())
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"
+                    os.fsync(fd)
+            finally:
+                os.close(fd)             # closing releases the lock
