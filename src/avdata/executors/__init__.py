@@ -3,11 +3,17 @@
 Every executor has the same call: ``executor.map_unordered(fn, items)`` yields ``fn(item)`` results
 as they finish. ``fn`` and the items must be picklable (module-level functions, dataclasses).
 A new backend is one module that registers itself with ``@register_executor("name")``.
+
+An executor may also offer **single calls from driver threads** (``RemoteCalls``: ``start_calls()``
+then ``call(fn, arg, stop=event)`` from any thread): a stage that keeps its own control loop in the
+driver (fetch: retries, routes, breakers) sends just the work of one attempt there. The ``ray``
+executor offers it; a stage runs the call in-process when its executor does not.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor as FuturesExecutor, Future, wait
 from typing import Any, Protocol, TypeVar
@@ -22,6 +28,35 @@ class Executor(Protocol):
     """Runs ``fn`` over ``items`` and yields results in completion order."""
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
+
+
+class RemoteCalls(Protocol):
+    """Runs one ``fn(arg)`` elsewhere (a Ray worker) and blocks the calling driver thread until it
+    returns; ``stop`` set while waiting cancels it (``CallCancelled``); a call that could not finish
+    (its worker died past the retries, or it raised) is ``CallLost``."""
+
+    def start_calls(self) -> None: ...
+
+    def call(self, fn: Callable[[T], R], arg: T, *, stop: threading.Event | None = None) -> R: ...
+
+
+def remote_calls(executor: object) -> RemoteCalls | None:
+    """``executor`` when it offers single remote calls, else None (run the work in-process)."""
+    return executor if callable(getattr(executor, "call", None)) and hasattr(executor, "start_calls") \
+        else None  # type: ignore[return-value]
+
+
+class CallLost(AvdataError):
+    """A remote call that could not finish: ``reason`` is ``worker_died`` or ``error``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class CallCancelled(AvdataError):
+    """A remote call cancelled because the run is stopping."""
 
 
 _REGISTRY: dict[str, Callable[..., Executor]] = {}

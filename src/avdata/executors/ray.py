@@ -23,12 +23,21 @@ Design, mirroring the local executor's supervised pool so both behave alike:
 Workers write media files themselves into the output root, which on a cluster must be a shared
 filesystem mounted at the same path on every node; ``check_shared_paths`` proves that before work
 starts. The driver alone writes manifests.
+
+**Single calls from driver threads** (``start_calls`` / ``call``, the ``RemoteCalls`` contract): a
+stage that keeps its control loop in driver threads (fetch) runs one ``fn(arg)`` as one Ray task
+(``cpus_per_call`` CPUs, small for I/O-bound work; spread over the nodes; a dead worker retried
+``max_retries`` times, then ``CallLost("worker_died")``). The calling thread waits with ``ray.wait``
+in short steps, so a ``stop`` event set meanwhile cancels the task (``ray.cancel(force=True)``) and
+raises ``CallCancelled``. ``start_calls`` connects and proves that every alive node sees
+``shared_paths`` (``check_shared_paths_on_nodes``: one probe task pinned to each node).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from avdata.errors import AvdataError, MissingExtraError
-from avdata.executors import register_executor
+from avdata.executors import CallCancelled, CallLost, register_executor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -131,6 +140,11 @@ class RayExecutor:
     item_timeout: float | None = None
     on_lost: Callable[[Any, str], Any] | None = None
     shared_paths: Sequence[str] = ()
+    cpus_per_call: float = 0.25           # call(): one Ray task per call, I/O-bound by default
+    call_strategy: str = "SPREAD"         # call(): spread the tasks over the nodes
+    call_poll: float = 0.25               # call(): seconds between looks at the stop event
+    _call_task: Any = field(default=None, init=False, repr=False)
+    _call_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         ray = ensure_ray(self.address, self.workers)
@@ -143,6 +157,39 @@ class RayExecutor:
         finally:
             for s in slots:
                 ray.kill(s.actor)
+
+    def start_calls(self) -> None:
+        """Connect to Ray and check ``shared_paths`` on every alive node, once, before ``call``."""
+        with self._call_lock:
+            if self._call_task is not None:
+                return
+            ray = ensure_ray(self.address, self.workers)
+            if self.shared_paths:
+                check_shared_paths_on_nodes(ray, self.shared_paths)
+            self._call_task = ray.remote(_invoke).options(
+                num_cpus=self.cpus_per_call, max_retries=self.max_retries,
+                scheduling_strategy=self.call_strategy)
+
+    def call(self, fn: Callable[[T], R], arg: T, *, stop: threading.Event | None = None) -> R:
+        """``fn(arg)`` as one Ray task; blocks this thread until it returns (see the module docstring)."""
+        self.start_calls()
+        ray = import_ray()
+        ref = self._call_task.remote(fn, arg)
+        while not ray.wait([ref], timeout=self.call_poll)[0]:
+            if stop is not None and stop.is_set():
+                ray.cancel(ref, force=True)
+                raise CallCancelled("the run is stopping")
+        try:
+            return ray.get(ref)
+        except ray.exceptions.TaskCancelledError as e:
+            raise CallCancelled(f"cancelled: {e}") from e
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.ObjectLostError, ray.exceptions.RayActorError) as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CallLost(LOST_WORKER_DIED, f"{type(e).__name__}: {detail}") from e
+        except ray.exceptions.RayError as e:
+            text = str(e).strip().splitlines()
+            raise CallLost(LOST_ERROR, f"{type(e).__name__}: {text[-1] if text else ''}") from e
 
     def _slot_count(self, ray: Any) -> int:
         if self.workers:
@@ -227,16 +274,49 @@ class RayExecutor:
 _END: Any = object()
 
 
+def _invoke(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """The body of a ``call()`` task."""
+    return fn(arg)
+
+
+def _read_token(path: str) -> tuple[str, str | None]:
+    """The body of a node probe task: (node id, token text or None)."""
+    return _Worker().read_token(path)
+
+
 def check_shared_paths(ray: Any, actors: Sequence[Any], paths: Sequence[str]) -> None:
     """Write a token into each of ``paths`` and have every worker read it back: on a cluster the
     output root must be one shared filesystem mounted at the same path on every node."""
+    _check_tokens(ray, paths, lambda probe: [a.read_token.remote(probe) for a in actors])
+
+
+def check_shared_paths_on_nodes(ray: Any, paths: Sequence[str], *, timeout: float = 120.0) -> None:
+    """``check_shared_paths`` with one probe task pinned to each alive node that has CPUs (for
+    ``call()``, whose tasks may land on any node)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+    probe_task = ray.remote(_read_token)
+
+    def ask(probe: str) -> list[Any]:
+        return [probe_task.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                .remote(probe) for node in nodes]
+
+    _check_tokens(ray, paths, ask, timeout=timeout)
+
+
+def _check_tokens(ray: Any, paths: Sequence[str], ask: Callable[[str], list[Any]],
+                  timeout: float | None = None) -> None:
     for root in paths:
         Path(root).mkdir(parents=True, exist_ok=True)
         token = secrets.token_hex(8)
         probe = Path(root) / f".avdata-ray-probe-{token}"
         probe.write_text(token)
         try:
-            answers = ray.get([a.read_token.remote(str(probe)) for a in actors])
+            answers = ray.get(ask(str(probe)), timeout=timeout)
+        except ray.exceptions.GetTimeoutError as e:
+            raise ClusterError(f"{root}: the Ray nodes did not answer the shared-folder probe within "
+                               f"{timeout:g} s") from e
         finally:
             probe.unlink(missing_ok=True)
         blind = sorted({node for node, text in answers if text != token})
