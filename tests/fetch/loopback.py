@@ -32,6 +32,8 @@ class Behaviour:
     extra_headers: dict[str, str] = field(default_factory=dict)
     fail_headers: dict[str, str] = field(default_factory=dict)   # sent with the fail_status answers
     trickle: float = 0.0            # seconds between single bytes of the body (a trickling server)
+    stall_first: int = 0            # the first GETs send half the body, then hold the connection ``stall`` s
+    stall: float = 0.0
     content_type: str = "video/mp4"
 
 
@@ -105,6 +107,7 @@ class LoopbackServer(ServedOnLoopback):
         self.max_requests = max_requests
         self.ban: BanPolicy | None = None
         self.log: list[tuple[float, str, str, str]] = []      # every request: (time, method, path, via)
+        self.peers: list[tuple[str, tuple[str, int]]] = []    # every GET: (path, client address)
         self.refusals: list[tuple[float, str]] = []           # refused by the ban policy: (time, via)
         self._lock = threading.Lock()
         server = self
@@ -138,6 +141,8 @@ class LoopbackServer(ServedOnLoopback):
         via = h.headers.get("Via", "")
         with self._lock:
             self.log.append((time.monotonic(), "HEAD" if head else "GET", path, via))
+            if not head:
+                self.peers.append((path, h.client_address))
         if self._banned(via, h, head):
             return
         if body is None:
@@ -179,6 +184,17 @@ class LoopbackServer(ServedOnLoopback):
         if n <= b.drop_first:
             h.wfile.write(chunk[: b.drop_after])
             h.wfile.flush()
+            h.close_connection = True
+            return
+        if n <= b.stall_first:
+            try:
+                h.wfile.write(chunk[: len(chunk) // 2])
+                h.wfile.flush()
+                deadline = time.monotonic() + b.stall
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             h.close_connection = True
             return
         if b.trickle:

@@ -12,8 +12,9 @@ from avdata.executors import executor_names
 F = Callable[..., Any]
 
 
-def executor_options(default: str = "local") -> Callable[[F], F]:
-    """Add ``--executor NAME`` (any registered executor) and ``--ray-address`` to a command."""
+def executor_options(default: str = "local", help: str | None = None) -> Callable[[F], F]:  # noqa: A002
+    """Add ``--executor NAME`` (any registered executor) and ``--ray-address`` to a command
+    (``help``: what the names mean for this command, when not the usual per-item jobs)."""
 
     def deco(f: F) -> F:
         f = click.option("--ray-address", default=None, metavar="ADDR",
@@ -21,7 +22,7 @@ def executor_options(default: str = "local") -> Callable[[F], F]:
                               "default: start a local Ray instance.")(f)
         return click.option("--executor", type=click.Choice(executor_names()), default=default,
                             show_default=True,
-                            help="Where per-item jobs run: inline (this process), local (a process pool), "
-                                 "ray (a Ray cluster; pip install 'avdata[ray]').")(f)
+                            help=help or "Where per-item jobs run: inline (this process), local (a process "
+                                         "pool), ray (a Ray cluster; pip install 'avdata[ray]').")(f)
 
     return deco

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.paths import check_paths
 from avdata.fetch.options import FetchOptions
@@ -24,7 +25,12 @@ from avdata.pathcheck import DIR, FILE
               "[default: OUT/fetch_manifest.parquet].")
 @click.option("--archive", type=click.Path(path_type=Path),
               help="Download archive [default: OUT/fetch_archive.jsonl].")
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Downloads in flight: threads of this process, each carrying one video's retries; with "
+                   "--executor ray, attempts in flight across the whole cluster (each a Ray task of 0.25 CPU).")
+@executor_options(help="Where download attempts run: local or threads (this process, --workers threads), "
+                       "inline (one at a time), ray (each attempt a small Ray task on the cluster; retries, "
+                       "rate-limit breakers and the manifest stay here; pip install 'avdata[ray]').")
 @click.option("--max-attempts", default=4, show_default=True, type=click.IntRange(1, 100),
               help="Tries per video for transient errors.")
 @click.option("--backoff", default=1.0, show_default=True, type=click.FloatRange(0), help="First retry delay (s).")
@@ -73,7 +79,8 @@ from avdata.pathcheck import DIR, FILE
 @check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),
              inputs=("cookies",), reads_only=lambda kw: kw["report"] and kw["source"] is None)
 def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: Path | None,
-                  archive: Path | None, workers: int, max_attempts: int, backoff: float, max_backoff: float,
+                  archive: Path | None, workers: int, executor: str, ray_address: str | None,
+                  max_attempts: int, backoff: float, max_backoff: float,
                   retry_permanent: bool, min_free: int, timeout: float, link: bool, fmt: str | None,
                   max_height: int, cookies: Path | None, rate_limit: int | None, sleep: float,
                   proxy: str | None, sections: bool, section_before: float, section_after: float,
@@ -95,7 +102,8 @@ def fetch_command(clips: Path | None, source: str | None, out: Path, manifest: P
         section_before=section_before, section_after=section_after, exact_cuts=exact_cuts, ffmpeg=ffmpeg,
         progress=progress, max_time=max_time or None, min_rate=min_rate, rate_window=rate_window,
         max_requests_per_minute=max_requests_per_minute, breaker_threshold=threshold, breaker_window=window,
-        cooldowns=pauses, give_up_after=give_up_after or None, proxies=proxies)
+        cooldowns=pauses, give_up_after=give_up_after or None, proxies=proxies, executor=executor,
+        ray_address=ray_address)
     if report and source is None:
         click.echo(fetch_report(options.manifest_path(), clips, options.run_log_path()).format())
         return

@@ -12,10 +12,14 @@ import socket
 import time
 from collections.abc import Iterator
 
-from avdata.errors import DiskFullError, FetchError, NameTooLongError
+from avdata.errors import DiskFullError, FetchError, NameTooLongError, UnsafePathError
 
 # Classes that say "the source as a whole refuses us now" (they feed the circuit breaker).
 BAN_CLASSES = ("rate_limited",)
+
+# A download attempt whose worker process died (--executor ray: SIGKILL, OOM, a lost node) even
+# after Ray's own retries: transient, so the item's retries (--max-attempts) apply.
+WORKER_DIED = "worker_died"
 
 # HTTP status -> (error class, transient)
 _STATUS_CLASSES: dict[int, tuple[str, bool]] = {
@@ -179,6 +183,13 @@ def classify_exception(exc: BaseException, where: str = "") -> FetchError | Disk
     if isinstance(exc, PermissionError):
         return FetchError("forbidden", one_line(f"{prefix}{exc}"), transient=False)
     return classify_message(f"{prefix}{type(exc).__name__}: {exc}")
+
+
+def as_fetch_error(exc: BaseException, source: str) -> FetchError | DiskFullError:
+    """What the runner records for any exception of an attempt at ``source`` (see classify_exception)."""
+    if isinstance(exc, UnsafePathError):
+        return FetchError("unsafe_path", str(exc))
+    return classify_exception(exc, source)
 
 
 def redact(uri: str | None) -> str | None:

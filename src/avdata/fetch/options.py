@@ -22,7 +22,7 @@ class FetchOptions:
     out: Path
     manifest: Path | None = None          # default: {out}/fetch_manifest.parquet
     archive: Path | None = None           # default: {out}/fetch_archive.jsonl
-    workers: int = 4
+    workers: int = 4                      # downloads in flight (driver threads; with executor "ray": across the cluster)
     max_attempts: int = 4                 # tries per video for transient errors
     backoff: float = 1.0                  # first retry delay, seconds; doubles each time (+ jitter)
     max_backoff: float = 60.0
@@ -59,6 +59,10 @@ class FetchOptions:
     give_up_after: float | None = 6 * 3600.0   # stop cleanly when banned this long without a success
     max_retry_after: float = 3600.0       # longest Retry-After honoured, seconds
     proxies: Path | None = None           # one proxy URL per line (http, https, socks5 ...)
+    # where download attempts run (avdata.fetch.remote): "local" / "threads" (this process), "inline"
+    # (one at a time), "ray" (each attempt a small Ray task; retries, routes and the manifest stay here)
+    executor: str = "local"
+    ray_address: str | None = None        # with executor "ray": "auto", HOST:PORT, or None (start one)
 
     def manifest_path(self) -> Path:
         return Path(self.manifest) if self.manifest else Path(self.out) / DEFAULT_MANIFEST_NAME

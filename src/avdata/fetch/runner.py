@@ -15,6 +15,9 @@ retries, record everything in the manifest and the archive, stop cleanly when th
   turn (honouring ``Retry-After``) and goes again, so a ban never fails an item. Past
   ``give_up_after`` the run stops cleanly (``summary.gave_up``); the rerun continues.
 - Requests are paced per host (``pacing.Pacer``) when ``max_requests_per_minute`` is set.
+- Where attempts run: ``options.workers`` driver threads each run one item's loop; the attempt
+  itself runs in that thread, or, when the executor offers remote calls (``ray``), as one task on
+  a worker (``remote.RemoteAttempts``); everything else stays here.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +37,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
-from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
-from avdata.executors import get_executor
+from avdata.errors import AvdataError, DiskFullError, FetchError
+from avdata.executors import ExecutorSpec, build_executor, get_executor, remote_calls
 from avdata.fetch.archive import DownloadArchive
 from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
-from avdata.fetch.classify import BAN_CLASSES, classify_exception, one_line, redact
+from avdata.fetch.classify import BAN_CLASSES, as_fetch_error, one_line, redact
 from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
+from avdata.fetch.remote import RemoteAttempts
+from avdata.fetch.result import FetchResult, landed_result
 from avdata.fetch.runlog import append_run_log
 from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
@@ -52,45 +57,6 @@ from avdata.progress import progress
 from avdata.table import SOURCE_KINDS
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class FetchResult:
-    """One manifest row plus the absolute local file (``file``, not stored)."""
-
-    source: str
-    source_kind: str
-    status: str
-    path: str | None = None
-    offset: float | None = None
-    section_end: float | None = None
-    bytes: int | None = None
-    seconds: float = 0.0
-    attempts: int = 0
-    error_class: str | None = None
-    transient: bool | None = None
-    message: str = ""
-    backend: str = ""
-    source_uri: str = ""
-    url: str | None = None
-    checksum: str | None = None
-    deleted: bool = False
-    finished_at: float = 0.0
-    file: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == STATUS_OK
-
-    def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row.pop("file")
-        return row
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "FetchResult":
-        names = {f.name for f in fields(cls)} - {"file"}
-        return cls(**{k: v for k, v in row.items() if k in names})
 
 
 @dataclass
@@ -111,6 +77,7 @@ class FetchSummary:
 
 
 OnFetched = Callable[[FetchResult], bool]
+Attempt = Callable[[FetchJob, FetchContext], Fetched]     # one try: backend.fetch, here or remote
 
 
 def plan_jobs(table: pa.Table, options: FetchOptions) -> list[FetchJob]:
@@ -150,8 +117,9 @@ class _Job:
     """Fetch one source with retries, record it in the archive, run the hook. Runs in a worker thread."""
 
     def __init__(self, backend: Backend, ctx: FetchContext, archive: DownloadArchive,
-                 on_fetched: OnFetched | None, pool: RoutePool) -> None:
+                 on_fetched: OnFetched | None, pool: RoutePool, attempt: Attempt | None = None) -> None:
         self.backend = backend
+        self.attempt = attempt or backend.fetch
         self.pool = pool
         self.ctx = ctx
         self.archive = archive
@@ -191,7 +159,7 @@ class _Job:
             try:
                 ctx.check_stop()
                 ctx.ensure_space(0)
-                fetched = self.backend.fetch(job, ctx)
+                fetched = self.attempt(job, ctx)
                 self.pool.record(route, outcome=STATUS_OK, ban=False, probe=probe)
                 return self._succeeded(job, fetched, t0, attempt + bans)
             except DiskFullError as e:
@@ -200,7 +168,7 @@ class _Job:
                 return self._result(job, "disk_full", t0, attempt, error_class="disk_full", transient=True,
                                     message=one_line(e))
             except Exception as e:  # noqa: BLE001  (classified below; the run goes on)
-                err = e if isinstance(e, FetchError) else _as_fetch_error(e, job.source)
+                err = e if isinstance(e, FetchError) else as_fetch_error(e, job.source)
                 if isinstance(err, DiskFullError):
                     self.pool.release(route, probe)
                     self.ctx.stop.set()
@@ -228,10 +196,9 @@ class _Job:
                                         transient=True, message="the run stopped")
 
     def _ok_result(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
-        rel = os.path.relpath(f.file, self.out).replace(os.sep, "/") if f.owned else str(f.file)
-        return self._result(job, STATUS_OK, t0, attempts, path=rel, offset=float(f.offset),
-                            section_end=f.section_end, bytes=f.bytes, url=f.url, checksum=f.checksum,
-                            transient=None, file=f.file)
+        return landed_result(job, f, out=self.out, backend=self.backend.name,
+                             source_uri=redact(self.ctx.options.source) or "", seconds=time.monotonic() - t0,
+                             attempts=attempts)
 
     def _succeeded(self, job: FetchJob, f: Fetched, t0: float, attempts: int) -> FetchResult:
         res = self._ok_result(job, f, t0, attempts)
@@ -252,12 +219,6 @@ class _Job:
 
 
 _MAX_BAN_RETRIES = 1000     # a safety net: an item rate-limited this often is recorded (transient)
-
-
-def _as_fetch_error(e: BaseException, source: str) -> FetchError | DiskFullError:
-    if isinstance(e, UnsafePathError):
-        return FetchError("unsafe_path", str(e))
-    return classify_exception(e, source)
 
 
 # what resuming reads of earlier rows (the bulk path and _is_done / the skip rules below)
@@ -294,6 +255,20 @@ def _pacing_and_routes(options: FetchOptions, backend: Backend, out: Path) -> tu
     return pacer, pool
 
 
+def _where_attempts_run(options: FetchOptions, backend: Backend, out: Path) -> tuple[Attempt, int]:
+    """(how one attempt runs, how many driver threads carry items): ``options.executor`` by name;
+    one that offers remote calls (``ray``) is connected here, and every node's view of ``out``
+    checked, before any work starts."""
+    executor = build_executor(ExecutorSpec(options.executor, None, options.ray_address),
+                              shared_paths=(str(out.resolve()),))
+    threads = 1 if options.executor == "inline" else max(1, options.workers)
+    calls = remote_calls(executor)
+    if calls is None:
+        return backend.fetch, threads
+    calls.start_calls()
+    return RemoteAttempts(calls, options), threads
+
+
 def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
           on_fetched: OnFetched | None = None) -> FetchSummary:
     """Fetch every source of a clip table (or clip-table Parquet path) per ``options``.
@@ -305,6 +280,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
     pacer, pool = _pacing_and_routes(options, backend, out)
+    attempt, in_flight = _where_attempts_run(options, backend, out)
     sweep_temp_files(out)
     archive = DownloadArchive(options.archive_path())
     summary = FetchSummary(manifest=options.manifest_path())
@@ -340,7 +316,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     ctx = FetchContext(out=out, options=options, pacer=pacer)
     done_count = [0]
     pool.waiting = lambda: len(pending) - done_count[0]
-    runner = _Job(backend, ctx, archive, on_fetched, pool)
+    runner = _Job(backend, ctx, archive, on_fetched, pool, attempt)
     started = time.time()
 
     def items() -> Iterator[FetchJob]:
@@ -351,7 +327,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
 
     from avdata.executors import threads  # noqa: F401  (registers the thread executor)
 
-    executor = get_executor("threads", workers=max(1, options.workers))
+    executor = get_executor("threads", workers=in_flight)
     bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
     try:
         with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,

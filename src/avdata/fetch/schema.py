@@ -56,6 +56,7 @@ PERMANENT_CLASSES = (
 TRANSIENT_CLASSES = (
     "connection", "timeout", "server_error", "rate_limited", "size_mismatch", "checksum_mismatch",
     "tool_error", "unknown", "bad_media", "too_slow",
+    "worker_died",      # --executor ray: the worker process died (SIGKILL, OOM, node lost) past Ray's retries
 )
 # Stop classes: the run stopped before the item finished; never written as a final verdict.
 # "gave_up": the source stayed banned past --give-up-after (the breaker); the rerun continues.
