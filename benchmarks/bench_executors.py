@@ -11,8 +11,9 @@ For each executor, with the same number of CPUs (``--workers``, default 2):
                 downloads in flight: the default threads vs ``--executor ray`` (each attempt a Ray
                 task), videos/s, and the ideal ``fetch-workers / latency``
 
-Run: ``python benchmarks/bench_executors.py [--workers 2] [--noop 2000] [--fetch 64 --latency 0.2]`` (needs the ``ray`` extra;
-the corpus is generated once under benchmarks/_work/ by ``bench_extract.py``'s generator).
+Run: ``python benchmarks/bench_executors.py [--workers 2] [--noop 2000] [--fetch 64 --latency 0.2]``
+(needs the ``ray`` extra; the corpus is generated once under benchmarks/_work/ by ``bench_extract.py``'s
+generator; ``--skip-extract``: the fetch figures only).
 """
 
 from __future__ import annotations

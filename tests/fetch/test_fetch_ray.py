@@ -87,7 +87,8 @@ class LandingWatcher:
             except FileNotFoundError:
                 present = []
             if present:
-                text = (self.out / "fetch_archive.jsonl").read_text() if (self.out / "fetch_archive.jsonl").exists() else ""
+                archive = self.out / "fetch_archive.jsonl"
+                text = archive.read_text() if archive.exists() else ""
                 archived = {json.loads(line)["source"] for line in text.splitlines() if line.endswith("}")}
                 for n in present:
                     self.seen[n] = self.names[n] in archived
@@ -228,7 +229,7 @@ def test_banned_for_good_the_ray_run_gives_up_cleanly_and_a_404_keeps_its_row(ra
         res = box["res"]
         assert res.exit_code == 1 and "Traceback" not in res.output, res.output
         assert "fetch stopped: the source stayed banned past --give-up-after" in res.output
-        assert server.gets[stalled] == 1 and took < 20       # the stalled attempt (60 s read timeout) did not hold the run
+        assert server.gets[stalled] == 1 and took < 20    # the stalled attempt (60 s read timeout) did not hold it
         rows = _rows(out)
         assert (rows[gone]["status"], rows[gone]["transient"], rows[gone]["attempts"]) == ("not_found", False, 1)
         assert {r["status"] for v, r in rows.items() if v != gone} <= {"ok"} and IDS[0] not in rows

@@ -22,7 +22,7 @@ class FetchOptions:
     out: Path
     manifest: Path | None = None          # default: {out}/fetch_manifest.parquet
     archive: Path | None = None           # default: {out}/fetch_archive.jsonl
-    workers: int = 4                      # downloads in flight (driver threads; with executor "ray": across the cluster)
+    workers: int = 4                      # downloads in flight (threads here; with "ray": across the cluster)
     max_attempts: int = 4                 # tries per video for transient errors
     backoff: float = 1.0                  # first retry delay, seconds; doubles each time (+ jitter)
     max_backoff: float = 60.0
