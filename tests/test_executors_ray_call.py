@@ -53,6 +53,7 @@ def test_calls_from_many_driver_threads_run_on_workers(ray_session: None, tmp_pa
     assert os.getpid() not in {pid for pid, _ in out}
 
 
+@pytest.mark.slow
 def test_a_worker_that_always_dies_is_a_lost_call_not_a_crash(ray_session: None) -> None:
     ex = RayExecutor(max_retries=1)
     with pytest.raises(CallLost) as err:
