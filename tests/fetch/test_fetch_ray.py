@@ -239,3 +239,22 @@ def test_banned_for_good_the_ray_run_gives_up_cleanly_and_a_404_keeps_its_row(ra
     rows = _rows(out)
     for vid in IDS:
         _check_video(out / rows[vid]["path"], corpus[f"/v/{vid}.mp4"])
+
+
+@pytest.mark.slow
+def test_pacing_holds_across_ray_workers(ray_session: None, tmp_path: Path, corpus: dict[str, bytes]) -> None:
+    """--max-requests-per-minute with 4 attempts in flight on separate Ray worker processes: their
+    pacers share the slot file under the output root, so the host sees the rate, not 4 times it."""
+    clips = clip_table(tmp_path / "clips.parquet", [(v, "youtube") for v in IDS])
+    rate = 300.0                                            # one request every 0.2 s
+    with LoopbackServer(dict(corpus)) as server:
+        opts = _options(tmp_path / "out", server.url, executor="ray", workers=4, max_requests_per_minute=rate,
+                        pacing_jitter=0.3)
+        assert fetch(clips, opts).counts == {"ok": 6}
+        times = sorted(t for t, *_ in server.log)
+    assert len(times) == 12                                 # a HEAD and a GET per video
+    for window in (1.0, 2.0):
+        worst = max(sum(1 for t in times if t0 <= t < t0 + window) for t0 in times)
+        assert worst <= window * rate / 60.0 + 1, (window, worst)
+    assert times[-1] - times[0] >= (len(times) - 1) * 60.0 / rate * 0.95
+    assert [p.name for p in (opts.out / ".avdata-pacing").iterdir()] == ["127.0.0.1.slot"]

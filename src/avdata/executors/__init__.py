@@ -42,8 +42,8 @@ class RemoteCalls(Protocol):
 
 def remote_calls(executor: object) -> RemoteCalls | None:
     """``executor`` when it offers single remote calls, else None (run the work in-process)."""
-    return executor if callable(getattr(executor, "call", None)) and hasattr(executor, "start_calls") \
-        else None  # type: ignore[return-value]
+    offers = callable(getattr(executor, "call", None)) and callable(getattr(executor, "start_calls", None))
+    return executor if offers else None  # type: ignore[return-value]
 
 
 class CallLost(AvdataError):
