@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -78,6 +79,7 @@ def ensure_ray(address: str | None = None, cpus: int | None = None) -> Any:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                               "configure_logging": False}
     if address:
+        check_reachable(address)
         kwargs["address"] = address
     else:
         # a local instance's workers import the same avdata as this driver (a checkout, say)
@@ -91,6 +93,34 @@ def ensure_ray(address: str | None = None, cpus: int | None = None) -> Any:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ClusterError(f"could not connect to {where}: {type(e).__name__}: {e}") from e
     return ray
+
+
+CONNECT_TIMEOUT = 10.0
+_DEFAULT_PORTS = {"ray://": 10001, "": 6379}     # Ray Client server; the cluster's GCS
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast with a one-line ``ClusterError`` when ``HOST:PORT`` (or ``ray://HOST:PORT``) does not
+    accept a TCP connection: ``ray.init`` itself waits minutes on an unreachable address.
+    ``auto`` and ``local`` are left to Ray (they name no host)."""
+    if address in ("auto", "local"):
+        return
+    scheme = "ray://" if address.startswith("ray://") else ""
+    rest = address[len(scheme):]
+    host, sep, port = rest.rpartition(":")
+    if not sep:
+        host, port = rest, str(_DEFAULT_PORTS[scheme])
+    host = host.strip("[]")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ClusterError(f"--ray-address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT") from None
+    try:
+        socket.create_connection((host, number), timeout=timeout).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise ClusterError(f"could not connect to the Ray cluster at {address}: {reason} "
+                           f"(is `ray start --head` running there?)") from None
 
 
 class _Worker:
