@@ -118,6 +118,8 @@ def main() -> None:
     ap.add_argument("--media-check", action="store_true",
                     help="index with media checks (per segment; slow at millions of rows)")
     ap.add_argument("--keep", type=Path, help="work here and keep the files")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse the list and videos already there (e.g. to time index alone)")
     ap.add_argument("--stages", default="fetch,extract,index", help="which stages to run (in order)")
     ap.add_argument("--baseline-src", type=Path, help="another checkout's src/ to run fetch and extract with")
     ap.add_argument("--baseline-limit", type=float, default=60.0)
@@ -127,16 +129,24 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.monotonic()
-        table = build_table(args.rows, paths)
-        clips = work / "clips.parquet"
-        write_clips(table, clips)
-        videos = work / "videos"
-        videos.mkdir(exist_ok=True)
-        make_videos(table, args.present, videos)
-        n_sources = table.num_rows
-        del table
-        print(f"list: {args.rows:,} rows ({'AudioScope paths' if paths else 'AudioSet ids'}), "
-              f"{args.present} videos present; built in {time.monotonic() - t0:.1f} s")
+        clips, videos = work / "clips.parquet", work / "videos"
+        built = work / "built.txt"    # written last: the list and videos are complete
+        if args.reuse and built.is_file():
+            n_sources = int(built.read_text().split()[0])
+            if n_sources != args.rows:
+                sys.exit(f"{work} holds a list of {n_sources:,} rows, not {args.rows:,}")
+            print(f"list: {n_sources:,} rows reused from {work}")
+        else:
+            table = build_table(args.rows, paths)
+            write_clips(table, clips)
+            shutil.rmtree(videos, ignore_errors=True)
+            videos.mkdir()
+            make_videos(table, args.present, videos)
+            n_sources = table.num_rows
+            del table
+            built.write_text(f"{n_sources} rows\n")
+            print(f"list: {args.rows:,} rows ({'AudioScope paths' if paths else 'AudioSet ids'}), "
+                  f"{args.present} videos present; built in {time.monotonic() - t0:.1f} s")
         py = [sys.executable, "-m", "avdata"]
         fetched, media, index = work / "fetched", work / "media", work / "index"
         fm, em = fetched / "fetch_manifest.parquet", media / "extract_manifest.parquet"

@@ -58,6 +58,8 @@ class BatchOutcome:
     lines: pa.Array                  # per segment: its index line, null when not listed or left over
     checks: pa.Table                 # check rows of the segments decided here (+ ROW/KIND columns)
     per_segment: np.ndarray          # positions in the batch left to ``check_segment``
+    opens_files: np.ndarray          # per segment: a gold clip extracted with an audio file (with
+                                     # media checks its verdict needs the files: see build)
 
 
 @dataclass
@@ -306,9 +308,11 @@ def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, spli
     return table.append_column(KIND_COLUMN, pa.repeat(pa.scalar(kind, pa.int8()), k))
 
 
-def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: TrustedRun) -> BatchOutcome:
+def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: TrustedRun,
+                with_lines: bool = True) -> BatchOutcome:
     """Decide a batch of clip-table ``rows`` (``clip_id, start, end, labels, captions, dataset,
-    split``) with the manifest rows of each clip kind aligned to them (null rows: none)."""
+    split``) with the manifest rows of each clip kind aligned to them (null rows: none).
+    ``with_lines=False``: no index line is made (all null), for callers that list by other means."""
     n = rows.num_rows
     clip_id = rows.column("clip_id").combine_chunks()
     split = split_files(rows.column("dataset").combine_chunks(), rows.column("split").combine_chunks())
@@ -331,5 +335,8 @@ def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: 
         tables.append(_check_rows(idx, offset, k, clip_id, split, c, c.status, c.message, kind,
                                   run.checks_schema))
     listed = decided & gold_ok
-    lines = pc.if_else(pa.array(listed), _lines(rows, seg, clips), pa.scalar(None, pa.string()))
-    return BatchOutcome(split, lines, pa.concat_tables(tables), np.flatnonzero(route))
+    lines = (pc.if_else(pa.array(listed), _lines(rows, seg, clips), pa.scalar(None, pa.string()))
+             if with_lines else pa.nulls(n, pa.string()))
+    opens = gold.present & _mask(pc.equal(pc.fill_null(manifest[0].column("status").combine_chunks(), ""), OK)) \
+        & _mask(pc.greater(pc.binary_length(manifest[0].column("audio_file").combine_chunks()), 0))
+    return BatchOutcome(split, lines, pa.concat_tables(tables), np.flatnonzero(route), opens)
