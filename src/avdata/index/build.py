@@ -67,6 +67,7 @@ from avdata.table import iter_clips
 CHECKS_DIR = "index_checks.parquet"
 CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
 CHECKS_FLUSH_ROWS = 10_000
+CHECKS_PART_ROWS = 1 << 18   # a journal becomes a part this often: turning it into one holds it whole
 SUMMARY_FILE = "index_summary.json"
 LABEL_REASONS = frozenset({LABEL_EXCLUDED, LABEL_NOT_KEPT})
 
@@ -389,8 +390,8 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
         for d in (checks_tmp, done_tmp):
             shutil.rmtree(d, ignore_errors=True)
         checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, keys=CHECKS_KEYS,
-                                                    flush_rows=CHECKS_FLUSH_ROWS,
-                                                    flush_seconds=300))
+                                                    flush_rows=CHECKS_FLUSH_ROWS, flush_seconds=300,
+                                                    journal_rows=CHECKS_PART_ROWS))
         handles: dict[str, IO[bytes]] = {}
 
         def handle(split_file: str) -> IO[bytes]:
