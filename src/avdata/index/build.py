@@ -11,23 +11,30 @@
   the report reads instead of decoding again, and what a rerun reuses;
 - ``index_summary.json``: segments listed per split and exclusions by reason.
 
-Segments are checked by ``avdata.index.validate.check_segment`` on an executor (``local`` process
-pool by default). Without media checks and features no file is opened: then ``avdata.index.fast``
-decides a batch of ``batch_rows`` segments at a time, column by column, and writes the same bytes
+Segments are decided a batch of ``batch_rows`` at a time. Without media checks and features no
+file is opened: ``avdata.index.fast`` decides a batch column by column and writes the same bytes
 (the few segments it leaves over, e.g. files outside the layout, go through ``check_segment``
-inline); ``build_index(opts, per_segment=True)`` forces the per-segment path.
+inline). With them, what needs no decode is settled in the driver (label filters, clips never
+extracted or failed, no audio file: ``fast``'s rows, fingerprinted; unchanged results of the last
+run, bad layouts, audio files not there: ``validate.settle``) and only segments whose media must
+be decoded (or features written) go to the executor, batch by batch, results merged back in
+table order. ``build_index(opts, per_segment=True)`` sends every segment through
+``check_segment`` on the executor: the reference both paths must equal, byte for byte.
 
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
 ``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
 and files are unchanged is not decoded again and its features are not remade. The outputs are the
-same bytes as a fresh run's. With media checks each segment's checks are flushed (durably, see
-``avdata.manifest``) as it finishes; otherwise every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
-path: every batch), so that a killed run keeps its work. Without media checks nothing is
+same bytes as a fresh run's. With media checks each decoded segment's checks are durable (see ``avdata.manifest``)
+as it finishes (the bulk path writes them to ``.tmp-PIDd-index_checks.parquet``, read back as a
+leftover after a kill); the rest every ``CHECKS_FLUSH_ROWS`` rows or every batch, so that a
+killed run keeps its work. Without media checks nothing is
 reused (results made from the manifest alone carry no fingerprint; see ``validate``): the previous
 checks are not even read, only the killed runs' leftovers removed.
 
-Memory: the clip table is streamed ``batch_rows`` rows at a time (only its ids are held whole, for
-the join); the extraction manifest's latest rows are held, the columns the index needs only.
+Memory: the clip table is streamed ``batch_rows`` rows at a time; the extraction manifest and the
+previous checks are joined with it by ``avdata.index.align`` (id hashes of the table, 12 bytes a
+row, and spill files per table block in ``.tmp-PID-index_spill/``), never held whole; the checks
+journal becomes a Parquet part every ``CHECKS_PART_ROWS`` rows.
 """
 
 from __future__ import annotations
