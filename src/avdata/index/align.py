@@ -102,8 +102,11 @@ class TableKeys:
     def match(self, ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         """(position in ``ids``, clip-table row) of every pair whose hashes are equal."""
         h = key_hashes(ids)
-        left = np.searchsorted(self.hashes, h, "left")
-        counts = np.searchsorted(self.hashes, h, "right") - left
+        order = np.argsort(h)          # sorted queries walk the table's hashes in order: cache friendly
+        hs = h[order]
+        left, counts = np.empty(len(h), np.int64), np.empty(len(h), np.int64)
+        left[order] = np.searchsorted(self.hashes, hs, "left")
+        counts[order] = np.searchsorted(self.hashes, hs, "right") - left[order]
         src = np.repeat(np.arange(len(h), dtype=np.int64), counts)
         within = np.arange(len(src), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         return src, self.rows[np.repeat(left, counts) + within].astype(np.int64)

@@ -537,16 +537,17 @@ def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.
         return rows
     options = options_repr(SegmentTask(0, "", "", (), inputs.media_root, opts.min_audio_seconds,
                                        opts.check_media, opts.features))
-    reprs: dict[tuple, str] = {}
+    names = ["clip_id", "clip", "status", "audio_file", "frame_files", "audio_samples", "sample_rate",
+             "channels", "dir"]
+    gold = gold.take(pa.array(idx)).select(names)
+    reprs: dict[tuple, str] = {}   # repr(ClipFiles) by its inputs: rows of one batch share most of them
     prints = []
-    for row in gold.take(pa.array(idx)).to_pylist():
-        files = _clip_files(row)
-        key = (files.status, files.audio_file, files.frame_files, files.audio_samples, files.sample_rate,
-               files.channels)
+    for values in zip(*(gold.column(c).to_pylist() for c in names)):
+        key = (*values[1:4], tuple(values[4] or ()), *values[5:8])
         text = reprs.get(key)
         if text is None:
-            text = reprs[key] = repr(files)
-        prints.append(fingerprint_of(text, row["clip_id"], row["dir"] or "", options))
+            text = reprs[key] = repr(_clip_files(dict(zip(names, values))))
+        prints.append(fingerprint_of(text, values[0], values[8] or "", options))
     mask = np.zeros(rows.num_rows, dtype=bool)
     mask[idx] = True
     column = pc.replace_with_mask(rows.column("fingerprint").combine_chunks(), pa.array(mask),
