@@ -187,6 +187,13 @@ def main() -> None:
         print("today's figures (issue 13, 2,000,000 rows): fetch dir: " + TODAY["fetch"] + "; extract: "
               + TODAY["extract"])
         print("today's index (issue 13 note, 2,000,000 rows, --no-media-check): " + TODAY["index"])
+        if args.baseline_src and "index" in stages:
+            bout = work / "baseline" / "index"
+            shutil.rmtree(bout, ignore_errors=True)
+            bcmd = [*index_cmd[:index_cmd.index("--out") + 1], str(bout), *index_cmd[index_cmd.index("--out") + 2:]]
+            secs, mib, code, stopped = run(bcmd, args.baseline_src, max(args.baseline_limit, 300.0))
+            print(f"baseline index ({args.baseline_src}): {secs:.1f} s{' (stopped)' if stopped else ''}, "
+                  f"{args.rows / secs:,.0f} items/s, {mib:,.0f} MiB, exit {code}")
         if args.baseline_src and "index-media" in stages:
             bout = work / "baseline" / "index_media"
             shutil.rmtree(bout, ignore_errors=True)
