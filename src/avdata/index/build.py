@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 from avdata.atomic import atomic_path, write_text_atomic
 from avdata.errors import SchemaError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.index import fast
 from avdata.index.align import Aligner, TableKeys, spill_folder
 from avdata.index.combined import CombinedResult, write_combined
