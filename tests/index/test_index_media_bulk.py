@@ -113,10 +113,16 @@ def test_bulk_media_checks_write_the_bytes_of_the_per_segment_path(corpus, tmp_p
     if not statuses[truncated].startswith("label_"):
         assert truncated in sent.segments and statuses[truncated] in ("audio_too_short", "audio_undecodable")
 
-    # a rerun with nothing changed sends nothing to the executor, decodes nothing, writes the same
+    # a rerun with nothing changed sends nothing to the executor, decodes nothing, writes the same;
+    # without features the unchanged results are taken column by column (avdata.index.reuse)
     again = Sent(monkeypatch)
+    settled: list[str] = []
+    settle = build.settle
+    monkeypatch.setattr(build, "settle", lambda task: settled.append(task.clip_id) or settle(task))
     build_index(options(root, tmp_path / "fast", **kw))
     assert again.segments == [] and again.decodes == 0
+    if not kw.get("features"):    # nothing is looked at one by one
+        assert settled == []
     assert outputs(tmp_path / "fast") == b
     assert check_rows(tmp_path / "fast") == rows_fast
     assert list((tmp_path / "fast").glob(CHECKS_TMP_GLOB)) == []

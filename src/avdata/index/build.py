@@ -61,6 +61,7 @@ from avdata.index import fast
 from avdata.index.align import Aligner, TableKeys, spill_folder
 from avdata.index.combined import CombinedResult, write_combined
 from avdata.index.json_columns import joined_bytes
+from avdata.index.reuse import reused
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
@@ -503,6 +504,14 @@ def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fa
     rows = rows.filter(pa.array(~opens[rows.column(fast.ROW_COLUMN).to_numpy() - batch.offset]))
     rows = _fingerprinted(opts, inputs, batch, rows)
     positions = np.flatnonzero(opens)
+    lines = outcome.lines
+    if inputs.previous is not None and not opts.features and len(positions):
+        kept = reused(batch.rows, batch.manifest, batch.previous, outcome.split_files, positions, batch.offset,
+                      inputs.kinds, inputs.media_root, _fingerprints(opts, inputs), CHECKS_SCHEMA)
+        if len(kept.positions):
+            rows = pa.concat_tables([rows, kept.rows])
+            lines = kept.lines
+            positions = np.setdiff1d(positions, kept.positions)
     tasks = _tasks(opts, inputs, batch, outcome, positions)
     segs: dict[int, SegmentResult] = {}
     work = []
@@ -522,7 +531,7 @@ def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fa
         done.write_many(_check_rows(seg, split_of[seg.row]))
         done.flush()
         bar.update(1)
-    return _merge(inputs, batch, outcome.lines, rows, positions, [segs[task.row] for task, _ in tasks], tasks)
+    return _merge(inputs, batch, lines, rows, positions, [segs[task.row] for task, _ in tasks], tasks)
 
 
 def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.Table) -> pa.Table:
@@ -535,24 +544,37 @@ def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.
     idx = np.flatnonzero(np.asarray(pc.and_(has_p0, pc.invert(labelled))))
     if not len(idx):
         return rows
-    options = options_repr(SegmentTask(0, "", "", (), inputs.media_root, opts.min_audio_seconds,
-                                       opts.check_media, opts.features))
-    names = ["clip_id", "clip", "status", "audio_file", "frame_files", "audio_samples", "sample_rate",
-             "channels", "dir"]
-    gold = gold.take(pa.array(idx)).select(names)
-    reprs: dict[tuple, str] = {}   # repr(ClipFiles) by its inputs: rows of one batch share most of them
-    prints = []
-    for values in zip(*(gold.column(c).to_pylist() for c in names)):
-        key = (*values[1:4], tuple(values[4] or ()), *values[5:8])
-        text = reprs.get(key)
-        if text is None:
-            text = reprs[key] = repr(_clip_files(dict(zip(names, values))))
-        prints.append(fingerprint_of(text, values[0], values[8] or "", options))
+    gold = gold.take(pa.array(idx))
+    prints = _fingerprints(opts, inputs)(gold, [d or "" for d in gold.column("dir").to_pylist()])
     mask = np.zeros(rows.num_rows, dtype=bool)
     mask[idx] = True
     column = pc.replace_with_mask(rows.column("fingerprint").combine_chunks(), pa.array(mask),
                                   pa.array(prints, pa.string()))
     return rows.set_column(rows.schema.get_field_index("fingerprint"), "fingerprint", column)
+
+
+_FILES_COLUMNS = ["clip", "status", "audio_file", "frame_files", "audio_samples", "sample_rate", "channels"]
+
+
+def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, list[str]], list[str]]:
+    """``validate._fingerprint`` of manifest rows under their gold clip's dir, column-wise:
+    ``repr(ClipFiles)`` is shared by rows with the same files (a batch's failures share most)."""
+    options = options_repr(SegmentTask(0, "", "", (), inputs.media_root, opts.min_audio_seconds,
+                                       opts.check_media, opts.features))
+
+    def digests(manifest_rows: pa.Table, dirs: list[str]) -> list[str]:
+        reprs: dict[tuple, str] = {}
+        prints = []
+        columns = [manifest_rows.column(c).to_pylist() for c in _FILES_COLUMNS]
+        for clip_id, dir_, values in zip(manifest_rows.column("clip_id").to_pylist(), dirs, zip(*columns)):
+            key = (*values[:3], tuple(values[3] or ()), *values[4:])
+            text = reprs.get(key)
+            if text is None:
+                text = reprs[key] = repr(_clip_files({"clip_id": clip_id, **dict(zip(_FILES_COLUMNS, values))}))
+            prints.append(fingerprint_of(text, clip_id, dir_, options))
+        return prints
+
+    return digests
 
 
 def _merge(inputs: _Inputs, batch: _Batch, lines: pa.Array, rows: pa.Table, positions: np.ndarray,

@@ -303,9 +303,22 @@ def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, spli
         "frames": sel(c.frames), "fingerprint": pa.nulls(k, pa.string()),  # nothing read: see validate
         "files": empty, "sizes": empty.cast(pa.list_(pa.int64())), "mtimes_ns": empty.cast(pa.list_(pa.int64())),
     }
-    table = pa.table({name: columns[name] for name in schema.names}).cast(schema)
+    return with_order(pa.table({name: columns[name] for name in schema.names}).cast(schema), idx, offset, kind)
+
+
+def with_order(table: pa.Table, idx: np.ndarray, offset: int, kind: int) -> pa.Table:
+    """Check rows of batch positions ``idx`` and one clip kind with their sort keys (ROW, KIND)."""
     table = table.append_column(ROW_COLUMN, pa.array(idx.astype(np.int64) + offset))
-    return table.append_column(KIND_COLUMN, pa.repeat(pa.scalar(kind, pa.int8()), k))
+    return table.append_column(KIND_COLUMN, pa.repeat(pa.scalar(kind, pa.int8()), len(idx)))
+
+
+def listed_lines(rows: pa.Table, gold_dir: pa.Array, clips: Sequence) -> pa.Array:
+    """``IndexEntry.to_line`` of every row as if listed with the ok clips of ``clips`` (objects
+    with ``ok``, ``aclip`` and ``frames`` per row, p0 first) under the gold clip's ``dir``."""
+    clip_id = rows.column("clip_id").combine_chunks()
+    seg = _Segments(clip_id, jc.strings(clip_id), gold_dir, jc.strings(gold_dir, dedupe=True),
+                    gold_dir, gold_dir, np.zeros(len(clip_id), bool))
+    return _lines(rows, seg, clips)
 
 
 def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: TrustedRun,
