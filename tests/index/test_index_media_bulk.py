@@ -142,3 +142,22 @@ def test_fingerprint_from_parts_equals_the_repr_of_the_whole() -> None:
         old = hashlib.blake2b(repr((files, task.clip_id, task.dir, task.media_root, task.min_audio_seconds,
                                     task.check_media, task.features)).encode("utf-8"), digest_size=16).hexdigest()
         assert _fingerprint(task, files) == old
+
+
+@pytest.mark.slow
+def test_a_changed_negative_sends_its_whole_segment_again(corpus, example, tmp_path, monkeypatch) -> None:
+    root, _ = corpus
+    work = tmp_path / "in"
+    shutil.copytree(root, work)
+    kw = dict(with_negatives=True, batch_rows=4)
+    build_index(options(work, tmp_path / "out", **kw))
+    seg = next(s for s in example.segments if s.negatives == 2 and s.fault is None)
+    frame = work / "media" / CHUNK / "frame" / f"{seg.clip_id}.n1.4_02.jpg"
+    frame.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg any more")
+    sent = Sent(monkeypatch)
+    res = build_index(options(work, tmp_path / "out", **kw))
+    assert sent.segments == [seg.clip_id]          # gold and negatives again, as check_segment does
+    fresh = build_index(options(work, tmp_path / "fresh", **kw), per_segment=True)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "fresh")
+    assert check_rows(tmp_path / "out") == check_rows(tmp_path / "fresh")
+    assert res.negatives_dropped == fresh.negatives_dropped and res.negatives_dropped
