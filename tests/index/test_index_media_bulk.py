@@ -161,3 +161,11 @@ def test_a_changed_negative_sends_its_whole_segment_again(corpus, example, tmp_p
     assert outputs(tmp_path / "out") == outputs(tmp_path / "fresh")
     assert check_rows(tmp_path / "out") == check_rows(tmp_path / "fresh")
     assert res.negatives_dropped == fresh.negatives_dropped and res.negatives_dropped
+
+
+def test_clip_files_repr_equals_the_dataclass_repr() -> None:
+    from avdata.index.validate import clip_files_repr
+
+    for values in [("p0", "ok", "d/aclip/x.p0.mp3", ("d/frame/x.p0.4_01.jpg",), 320000, 32000, 2),
+                   ("n1", "unknown", None, (), None, None, None), ("p0", "x'\"\x00é😀", "", ("a", "b"), 2 ** 70, 0, -1)]:
+        assert clip_files_repr(*values) == repr(ClipFiles(*values))

@@ -65,7 +65,7 @@ from avdata.index.reuse import reused
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
-    SegmentResult, SegmentTask, check_segment, fingerprint_of, options_repr, settle,
+    SegmentResult, SegmentTask, check_segment, clip_files_repr, fingerprint_of, options_repr, settle,
 )
 from avdata.manifest import ManifestWriter, manifest_parts
 from avdata.progress import progress
@@ -566,11 +566,14 @@ def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, li
         reprs: dict[tuple, str] = {}
         prints = []
         columns = [manifest_rows.column(c).to_pylist() for c in _FILES_COLUMNS]
-        for clip_id, dir_, values in zip(manifest_rows.column("clip_id").to_pylist(), dirs, zip(*columns)):
-            key = (*values[:3], tuple(values[3] or ()), *values[4:])
+        for clip_id, dir_, (clip, status, audio, frames, samples, rate, channels) in zip(
+                manifest_rows.column("clip_id").to_pylist(), dirs, zip(*columns)):
+            key = (clip, status, audio, tuple(frames or ()), samples, rate, channels)
             text = reprs.get(key)
-            if text is None:
-                text = reprs[key] = repr(_clip_files({"clip_id": clip_id, **dict(zip(_FILES_COLUMNS, values))}))
+            if text is None:     # as _clip_files makes it
+                text = clip_files_repr(clip, status or UNKNOWN_EXTRACT_STATUS, *key[2:])
+                if len(reprs) < 4096:
+                    reprs[key] = text
             prints.append(fingerprint_of(text, clip_id, dir_, options))
         return prints
 

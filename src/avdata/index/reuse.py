@@ -60,15 +60,19 @@ def _stamps_hold(prev: pa.Table, root: str) -> np.ndarray:
     parents = np.asarray(pc.list_parent_indices(names))
     want = np.stack([np.asarray(pc.fill_null(pc.list_flatten(pc.fill_null(c, pa.scalar([], c.type))), -2))
                      for c in (sizes, mtimes)], axis=1) if len(parents) else np.zeros((0, 2), np.int64)
+    if not same_length.all():   # lists that do not line up: left to validate
+        return np.zeros(n, dtype=bool)
     got = np.empty((len(parents), 2), dtype=np.int64)
-    for i, rel in enumerate(pc.list_flatten(names).to_pylist()):
-        try:
-            st = os.stat(os.path.join(root, rel))
-            got[i] = (st.st_size, st.st_mtime_ns)
-        except (OSError, TypeError, ValueError):
-            got[i] = MISSING_STAMP
-    if not same_length.all():   # lists that do not line up: compare nothing, fail the row
-        return same_length & False
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:   # relative to the root's descriptor: os.stat(os.path.join(root, rel)) without the join
+        for i, rel in enumerate(pc.list_flatten(names).to_pylist()):
+            try:
+                st = os.stat(rel, dir_fd=fd) if rel and not rel.startswith("/") else os.stat(os.path.join(root, rel))
+                got[i] = (st.st_size, st.st_mtime_ns)
+            except (OSError, TypeError, ValueError):
+                got[i] = MISSING_STAMP
+    finally:
+        os.close(fd)
     changed = np.bincount(parents[(got != want).any(axis=1)], minlength=n) > 0 if len(parents) else np.zeros(n, bool)
     return ~changed
 

@@ -156,6 +156,14 @@ def _fingerprint(task: SegmentTask, files: ClipFiles) -> str:
     return fingerprint_of(repr(files), task.clip_id, task.dir, options_repr(task))
 
 
+def clip_files_repr(clip: str, status: str, audio_file: str | None, frame_files: tuple[str, ...],
+                    audio_samples: int | None, sample_rate: int | None, channels: int | None) -> str:
+    """``repr(ClipFiles(...))`` without making one (the bulk path's fingerprints, millions of rows)."""
+    return (f"ClipFiles(clip={clip!r}, status={status!r}, audio_file={audio_file!r}, "
+            f"frame_files={frame_files!r}, audio_samples={audio_samples!r}, sample_rate={sample_rate!r}, "
+            f"channels={channels!r})")
+
+
 def options_repr(task: SegmentTask) -> str:
     """The run options a fingerprint covers, as ``fingerprint_of`` takes them."""
     return ", ".join(map(repr, (task.media_root, task.min_audio_seconds, task.check_media, task.features)))
