@@ -16,9 +16,9 @@ file is opened: ``avdata.index.fast`` decides a batch column by column and write
 (the few segments it leaves over, e.g. files outside the layout, go through ``check_segment``
 inline). With them, what needs no decode is settled in the driver (label filters, clips never
 extracted or failed, no audio file: ``fast``'s rows, fingerprinted; unchanged results of the last
-run, bad layouts, audio files not there: ``validate.settle``) and only segments whose media must
-be decoded (or features written) go to the executor, batch by batch, results merged back in
-table order. ``build_index(opts, per_segment=True)`` sends every segment through
+run: ``avdata.index.reuse``; bad layouts, audio files not there: ``validate.settle``) and only
+segments whose media must be decoded (or features written) go to the executor, batch by batch,
+results merged back in table order. ``build_index(opts, per_segment=True)`` sends every segment through
 ``check_segment`` on the executor: the reference both paths must equal, byte for byte.
 
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
@@ -496,9 +496,10 @@ def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fa
                  executor: Any, done: ManifestWriter, bar: Any) -> tuple[pa.Array, pa.Table]:
     """One batch with media checks. Segments whose gold clip has no audio file to open (label
     filters, not extracted, failed, no audio file) keep ``fast``'s check rows, fingerprinted;
-    the others are settled by ``validate.settle`` when that needs no decode (unchanged since the
-    last run, a bad layout, an audio file not there); the rest go to the executor, and each result
-    is durable in ``done`` as it arrives (a kill loses only those in flight)."""
+    of the others, those unchanged since the last run are taken column by column
+    (``avdata.index.reuse``; not with features), the rest settled by ``validate.settle`` when that
+    needs no decode (a bad layout, an audio file not there); what is left goes to the executor, and
+    each result is durable in ``done`` as it arrives (a kill loses only those in flight)."""
     opens = outcome.opens_files
     rows = outcome.checks
     rows = rows.filter(pa.array(~opens[rows.column(fast.ROW_COLUMN).to_numpy() - batch.offset]))
