@@ -11,7 +11,7 @@ seconds, and reports its rate from the rows it recorded: the baseline measured i
 Today's figures (issue 13, 2,000,000 rows, before this work) are printed beside for reference.
 
     python benchmarks/bench_scale.py [--rows 2000000] [--present 200] [--workers 2] [--keep DIR]
-                                     [--stages fetch,extract,index] [--media-check]
+                                     [--stages fetch,extract,index,index-media] [--media-check] [--reuse]
                                      [--baseline-src /work/main/src --baseline-limit 60]
 """
 
@@ -36,12 +36,14 @@ sys.path.insert(0, str(SRC))
 
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS  # noqa: E402
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA  # noqa: E402
+from avdata.index.build import CHECKS_SCHEMA  # noqa: E402
 from avdata.manifest import latest, read_latest, read_manifest  # noqa: E402
 from avdata.media.synth import SynthSpec, make_video  # noqa: E402
 from avdata.table import CLIP_SCHEMA, write_clips  # noqa: E402
 
 TODAY = {"fetch": "~400 items/s, >10 min (244,736 rows in 10 min), 2.8 GB, 3,824 files",
-         "extract": "213 s, 3.45 GB, 7,813 files (all videos missing)"}
+         "extract": "213 s, 3.45 GB, 7,813 files (all videos missing)",
+         "index": "29.6 s, 795 MiB; rerun 22.1 s"}
 
 
 def build_table(rows: int, paths: bool) -> pa.Table:
@@ -116,8 +118,10 @@ def main() -> None:
     ap.add_argument("--paths", action="store_true", help="AudioScope paths (default from 5,000,000 rows)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--media-check", action="store_true",
-                    help="index with media checks (per segment; slow at millions of rows)")
+                    help="also index with media checks (stage index-media; only decodes go to the workers)")
     ap.add_argument("--keep", type=Path, help="work here and keep the files")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse the list and videos already there (e.g. to time index alone)")
     ap.add_argument("--stages", default="fetch,extract,index", help="which stages to run (in order)")
     ap.add_argument("--baseline-src", type=Path, help="another checkout's src/ to run fetch and extract with")
     ap.add_argument("--baseline-limit", type=float, default=60.0)
@@ -127,16 +131,24 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.monotonic()
-        table = build_table(args.rows, paths)
-        clips = work / "clips.parquet"
-        write_clips(table, clips)
-        videos = work / "videos"
-        videos.mkdir(exist_ok=True)
-        make_videos(table, args.present, videos)
-        n_sources = table.num_rows
-        del table
-        print(f"list: {args.rows:,} rows ({'AudioScope paths' if paths else 'AudioSet ids'}), "
-              f"{args.present} videos present; built in {time.monotonic() - t0:.1f} s")
+        clips, videos = work / "clips.parquet", work / "videos"
+        built = work / "built.txt"    # written last: the list and videos are complete
+        if args.reuse and built.is_file():
+            n_sources = int(built.read_text().split()[0])
+            if n_sources != args.rows:
+                sys.exit(f"{work} holds a list of {n_sources:,} rows, not {args.rows:,}")
+            print(f"list: {n_sources:,} rows reused from {work}")
+        else:
+            table = build_table(args.rows, paths)
+            write_clips(table, clips)
+            shutil.rmtree(videos, ignore_errors=True)
+            videos.mkdir()
+            make_videos(table, args.present, videos)
+            n_sources = table.num_rows
+            del table
+            built.write_text(f"{n_sources} rows\n")
+            print(f"list: {args.rows:,} rows ({'AudioScope paths' if paths else 'AudioSet ids'}), "
+                  f"{args.present} videos present; built in {time.monotonic() - t0:.1f} s")
         py = [sys.executable, "-m", "avdata"]
         fetched, media, index = work / "fetched", work / "media", work / "index"
         fm, em = fetched / "fetch_manifest.parquet", media / "extract_manifest.parquet"
@@ -145,16 +157,23 @@ def main() -> None:
         extract_cmd = py + ["extract", str(clips), "--videos", str(fetched), "--fetch-manifest", str(fm),
                             "--out", str(media), "--workers", str(args.workers), "--no-progress"]
         index_cmd = py + ["index", str(clips), "--manifest", str(em), "--media", str(media), "--out", str(index),
-                          "--workers", str(args.workers)] + ([] if args.media_check else ["--no-media-check"])
-        print(f"{'stage':<16}{'seconds':>9}{'items/s':>12}{'peak MiB':>10}{'files':>7}  exit")
-        for name, cmd, items, folder in [("fetch dir:", fetch_cmd, n_sources, fm), ("fetch rerun", fetch_cmd, n_sources, fm),
-                                         ("extract", extract_cmd, args.rows, em), ("extract rerun", extract_cmd, args.rows, em),
-                                         ("index", index_cmd, args.rows, None), ("index rerun", index_cmd, args.rows, None)]:
-            if name.split()[0] not in args.stages.split(","):
+                          "--workers", str(args.workers), "--no-media-check"]
+        checked = work / "index_media"
+        media_cmd = [*index_cmd[:index_cmd.index("--out") + 1], str(checked), "--workers", str(args.workers)]
+        shutil.rmtree(checked, ignore_errors=True)   # a first run, then its rerun
+        stages = args.stages.split(",") + (["index-media"] if args.media_check else [])
+        print(f"{'stage':<18}{'seconds':>9}{'items/s':>12}{'peak MiB':>10}{'files':>7}  exit")
+        for name, stage, cmd, items, folder in [
+                ("fetch dir:", "fetch", fetch_cmd, n_sources, fm), ("fetch rerun", "fetch", fetch_cmd, n_sources, fm),
+                ("extract", "extract", extract_cmd, args.rows, em), ("extract rerun", "extract", extract_cmd, args.rows, em),
+                ("index", "index", index_cmd, args.rows, index / "index_checks.parquet"),
+                ("index rerun", "index", index_cmd, args.rows, index / "index_checks.parquet"),
+                ("index media", "index-media", media_cmd, args.rows, checked / "index_checks.parquet"),
+                ("index media rerun", "index-media", media_cmd, args.rows, checked / "index_checks.parquet")]:
+            if stage not in stages:
                 continue
             secs, mib, code, _ = run(cmd, SRC)
-            shown = files(folder) if folder else files(index / "index_checks.parquet")
-            print(f"{name:<16}{secs:>9.1f}{items / secs:>12,.0f}{mib:>10,.0f}{shown:>7}  {code}")
+            print(f"{name:<18}{secs:>9.1f}{items / secs:>12,.0f}{mib:>10,.0f}{files(folder):>7}  {code}")
         for name, d, schema, keys in [("fetch", fm, FETCH_MANIFEST_SCHEMA, ["source"]),
                                       ("extract", em, EXTRACT_MANIFEST_SCHEMA, list(MANIFEST_KEYS))]:
             if name not in args.stages.split(","):
@@ -167,7 +186,24 @@ def main() -> None:
                   f"latest(read_manifest(...)) {t2 - t1:.2f} s, read_latest {time.monotonic() - t2:.2f} s ({fast:,})")
         print("today's figures (issue 13, 2,000,000 rows): fetch dir: " + TODAY["fetch"] + "; extract: "
               + TODAY["extract"])
-        if args.baseline_src:
+        print("today's index (issue 13 note, 2,000,000 rows, --no-media-check): " + TODAY["index"])
+        if args.baseline_src and "index" in stages:
+            bout = work / "baseline" / "index"
+            shutil.rmtree(bout, ignore_errors=True)
+            bcmd = [*index_cmd[:index_cmd.index("--out") + 1], str(bout), *index_cmd[index_cmd.index("--out") + 2:]]
+            secs, mib, code, stopped = run(bcmd, args.baseline_src, max(args.baseline_limit, 300.0))
+            print(f"baseline index ({args.baseline_src}): {secs:.1f} s{' (stopped)' if stopped else ''}, "
+                  f"{args.rows / secs:,.0f} items/s, {mib:,.0f} MiB, exit {code}")
+        if args.baseline_src and "index-media" in stages:
+            bout = work / "baseline" / "index_media"
+            shutil.rmtree(bout, ignore_errors=True)
+            bcmd = [*media_cmd[:media_cmd.index("--out") + 1], str(bout), "--workers", str(args.workers)]
+            secs, mib, code, stopped = run(bcmd, args.baseline_src, args.baseline_limit)
+            got = sum(read_manifest(d, CHECKS_SCHEMA, ["clip_id"]).num_rows
+                      for d in [bout / "index_checks.parquet", *bout.glob(".tmp-*-index_checks.parquet")])
+            print(f"baseline index media ({args.baseline_src}): {got:,} segments checked in {secs:.1f} s "
+                  f"({got / secs:,.0f} items/s){' (stopped)' if stopped else ''}, {mib:,.0f} MiB")
+        if args.baseline_src and {"fetch", "extract"} & set(stages):
             base = work / "baseline"
             bfm = base / "fetched" / "fetch_manifest.parquet"
             bcmd = py + ["fetch", str(clips), "--source", f"dir:{videos}", "--out", str(base / "fetched"),

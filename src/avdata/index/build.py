@@ -11,23 +11,30 @@
   the report reads instead of decoding again, and what a rerun reuses;
 - ``index_summary.json``: segments listed per split and exclusions by reason.
 
-Segments are checked by ``avdata.index.validate.check_segment`` on an executor (``local`` process
-pool by default). Without media checks and features no file is opened: then ``avdata.index.fast``
-decides a batch of ``batch_rows`` segments at a time, column by column, and writes the same bytes
+Segments are decided a batch of ``batch_rows`` at a time. Without media checks and features no
+file is opened: ``avdata.index.fast`` decides a batch column by column and writes the same bytes
 (the few segments it leaves over, e.g. files outside the layout, go through ``check_segment``
-inline); ``build_index(opts, per_segment=True)`` forces the per-segment path.
+inline). With them, what needs no decode is settled in the driver (label filters, clips never
+extracted or failed, no audio file: ``fast``'s rows, fingerprinted; unchanged results of the last
+run: ``avdata.index.reuse``; bad layouts, audio files not there: ``validate.settle``) and only
+segments whose media must be decoded (or features written) go to the executor, batch by batch,
+results merged back in table order. ``build_index(opts, per_segment=True)`` sends every segment through
+``check_segment`` on the executor: the reference both paths must equal, byte for byte.
 
 Resuming: a rerun reads the previous ``index_checks.parquet`` (and the checks a killed run left in
 ``.tmp-*-index_checks.parquet``) and hands each segment its previous results; a clip whose inputs
 and files are unchanged is not decoded again and its features are not remade. The outputs are the
-same bytes as a fresh run's. With media checks each segment's checks are flushed (durably, see
-``avdata.manifest``) as it finishes; otherwise every ``CHECKS_FLUSH_ROWS`` rows (the vectorised
-path: every batch), so that a killed run keeps its work. Without media checks nothing is
+same bytes as a fresh run's. With media checks each decoded segment's checks are durable (see ``avdata.manifest``)
+as it finishes (the bulk path writes them to ``.tmp-PIDd-index_checks.parquet``, read back as a
+leftover after a kill); the rest every ``CHECKS_FLUSH_ROWS`` rows or every batch, so that a
+killed run keeps its work. Without media checks nothing is
 reused (results made from the manifest alone carry no fingerprint; see ``validate``): the previous
 checks are not even read, only the killed runs' leftovers removed.
 
-Memory: the clip table is streamed ``batch_rows`` rows at a time (only its ids are held whole, for
-the join); the extraction manifest's latest rows are held, the columns the index needs only.
+Memory: the clip table is streamed ``batch_rows`` rows at a time; the extraction manifest and the
+previous checks are joined with it by ``avdata.index.align`` (id hashes of the table, 12 bytes a
+row, and spill files per table block in ``.tmp-PID-index_spill/``), never held whole; the checks
+journal becomes a Parquet part every ``CHECKS_PART_ROWS`` rows.
 """
 
 from __future__ import annotations
@@ -49,16 +56,18 @@ import pyarrow.compute as pc
 from avdata.atomic import atomic_path, write_text_atomic
 from avdata.errors import SchemaError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.index import fast
+from avdata.index.align import Aligner, TableKeys, spill_folder
 from avdata.index.combined import CombinedResult, write_combined
 from avdata.index.json_columns import joined_bytes
+from avdata.index.reuse import reused
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
     GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
-    SegmentResult, SegmentTask, check_segment,
+    SegmentResult, SegmentTask, check_segment, clip_files_repr, fingerprint_of, options_repr, settle,
 )
-from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, manifest_parts, read_manifest
+from avdata.manifest import ManifestWriter, manifest_parts
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
 from avdata.table import iter_clips
@@ -66,6 +75,7 @@ from avdata.table import iter_clips
 CHECKS_DIR = "index_checks.parquet"
 CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
 CHECKS_FLUSH_ROWS = 10_000
+CHECKS_PART_ROWS = 1 << 18   # a journal becomes a part this often: turning it into one holds it whole
 SUMMARY_FILE = "index_summary.json"
 LABEL_REASONS = frozenset({LABEL_EXCLUDED, LABEL_NOT_KEPT})
 
@@ -173,17 +183,10 @@ def _label_verdict(labels: list[str], exclude: frozenset[str], keep: frozenset[s
     return None
 
 
-def _positions(clip_ids: pa.Array, table: pa.Table, kind: str) -> pa.Array:
-    """Per clip-table row, the position in ``table`` (manifest or checks) of its row of clip
-    ``kind`` (null if none): one hash join per clip kind, without copying ``table``."""
-    rows = np.flatnonzero(pc.fill_null(pc.equal(table.column("clip"), kind), False).to_numpy(zero_copy_only=False))
-    ids = table.column("clip_id").take(pa.array(rows)).combine_chunks()
-    return pa.array(rows, pa.int64()).take(pc.index_in(clip_ids, value_set=ids))
-
-
-def _negative_kinds(manifest: pa.Table) -> list[str]:
-    kinds = {k for k in pc.unique(manifest.column("clip")).to_pylist() if k and k != GOLD_CLIP}
-    return sorted(kinds, key=lambda k: (k[:1], int(k[1:]) if k[1:].isdigit() else 0, k))
+def _negative_kinds(kinds: set[str]) -> list[str]:
+    """The negative clip kinds of a manifest in listing order (n0, n1, ..., n10)."""
+    negatives = {k for k in kinds if k and k != GOLD_CLIP}
+    return sorted(negatives, key=lambda k: (k[:1], int(k[1:]) if k[1:].isdigit() else 0, k))
 
 
 def _clip_files(row: dict | None) -> ClipFiles | None:
@@ -216,14 +219,6 @@ def _leftover_checks(out: Path) -> list[Path]:
                   key=lambda d: min((p.name for p in manifest_parts(d)), default=""))
 
 
-def _previous_checks(out: Path) -> tuple[pa.Table, list[Path]]:
-    """Latest check row per (clip_id, clip) from the last index and from killed runs' leftovers
-    (newer, so they win), and the leftover folders."""
-    leftovers = _leftover_checks(out)
-    tables = [read_manifest(d, CHECKS_SCHEMA).drop_columns([SEQ_COLUMN]) for d in [out / CHECKS_DIR, *leftovers]]
-    return latest(pa.concat_tables(tables), CHECKS_KEYS), leftovers
-
-
 def _previous_result(row: dict | None) -> ClipResult | None:
     """A check row as the ``ClipResult`` it recorded (None for rows without file stamps)."""
     if row is None or row.get("clip_id") is None or not row["fingerprint"]:
@@ -240,15 +235,14 @@ def _previous_result(row: dict | None) -> ClipResult | None:
 
 @dataclass
 class _Inputs:
-    """The extraction manifest (latest rows) and the previous checks, with the position of each
-    clip-table row's row in them per clip kind; the clip table itself is read batch by batch."""
+    """The extraction manifest and the previous checks, spilled to be read back aligned with the
+    clip table a batch at a time (``avdata.index.align``); the clip table itself is read batch by
+    batch."""
 
     clips: str | os.PathLike[str]
     kinds: list[str]
-    manifest: pa.Table
-    positions: list[pa.Array]
-    previous: pa.Table | None
-    previous_positions: list[pa.Array]
+    manifest: Aligner
+    previous: Aligner | None
     exclude: frozenset[str]
     keep: frozenset[str]
     media_root: str
@@ -263,27 +257,40 @@ class _Batch:
 
 
 _CLIP_COLUMNS = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
+_MANIFEST_SCHEMA = pa.schema([EXTRACT_MANIFEST_SCHEMA.field(c) for c in _MANIFEST_COLUMNS])
 
 
-def _inputs(opts: IndexOptions, previous: pa.Table | None) -> _Inputs:
-    clip_ids = pa.concat_tables(iter_clips(opts.clips, ["clip_id"], 1 << 20)).column("clip_id").combine_chunks() \
-        if read_clips_rows(opts.clips) else pa.array([], pa.string())
-    manifest = latest(read_manifest(opts.manifest, EXTRACT_MANIFEST_SCHEMA, _MANIFEST_COLUMNS),
-                      MANIFEST_KEYS).select(_MANIFEST_COLUMNS)
-    kinds = [GOLD_CLIP] + (_negative_kinds(manifest) if opts.with_negatives else [])
+@contextlib.contextmanager
+def _inputs(opts: IndexOptions, out: Path, previous: list[Path] | None) -> Iterator[_Inputs]:
+    """The run's inputs; ``previous``: check folders to reuse (oldest first), None to read none.
+    The spill files live in ``out`` while the run lasts."""
     exclude, keep = _label_sets(opts)
-    positions = [_positions(clip_ids, manifest, k) for k in kinds]
-    prev_positions = [] if previous is None else [_positions(clip_ids, previous, k) for k in kinds]
-    return _Inputs(opts.clips, kinds, manifest, positions, previous, prev_positions, exclude, keep,
-                   str(Path(opts.media).resolve()))
+    folder = spill_folder(out)
+    try:
+        keys = TableKeys(opts.clips, read_clips_rows(opts.clips))
+        manifest = Aligner(keys, folder / "manifest", _MANIFEST_SCHEMA, opts.batch_rows)
+        manifest.add(opts.manifest)
+        manifest.finish()
+        kinds = [GOLD_CLIP] + (_negative_kinds(manifest.kinds) if opts.with_negatives else [])
+        checks = None
+        if previous is not None:
+            checks = Aligner(keys, folder / "previous", CHECKS_SCHEMA, opts.batch_rows)
+            for d in previous:
+                checks.add(d)
+            checks.finish()
+        del keys
+        yield _Inputs(opts.clips, kinds, manifest, checks, exclude, keep, str(Path(opts.media).resolve()))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _batches(inputs: _Inputs, batch_rows: int) -> Iterator[_Batch]:
     offset = 0
     for rows in iter_clips(inputs.clips, _CLIP_COLUMNS, batch_rows):
         n = rows.num_rows
-        yield _Batch(offset, rows, [inputs.manifest.take(pos.slice(offset, n)) for pos in inputs.positions],
-                     [inputs.previous.take(pos.slice(offset, n)) for pos in inputs.previous_positions])
+        ids = rows.column("clip_id").combine_chunks()
+        yield _Batch(offset, rows, inputs.manifest.batch(offset, ids, inputs.kinds),
+                     inputs.previous.batch(offset, ids, inputs.kinds) if inputs.previous else [])
         offset += n
 
 
@@ -308,11 +315,9 @@ def _segment(opts: IndexOptions, inputs: _Inputs, row_no: int, row: dict, aligne
     return task, info
 
 
-def _plan(opts: IndexOptions, result: IndexResult, checks: ManifestWriter, previous: pa.Table
+def _plan(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter
           ) -> Iterator[tuple[SegmentTask, _RowInfo]]:
     """Tasks in clip-table order; rows dropped by the label filter are counted here, not checked."""
-    inputs = _inputs(opts, previous)
-    del previous
     for batch in _batches(inputs, opts.batch_rows):
         rows = batch.rows.to_pylist()
         aligned = [t.to_pylist() for t in batch.manifest]
@@ -375,25 +380,26 @@ def _entry(seg: SegmentResult, task: SegmentTask, info: _RowInfo) -> IndexEntry:
 def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult:
     """Write the split files, the combined training list and the sidecars (see module docstring).
 
-    ``per_segment``: check every segment with ``check_segment`` even without media checks (the
-    vectorised path is meant to write the same bytes; tests compare the two).
+    ``per_segment``: send every segment through ``check_segment`` on the executor, as before the
+    vectorised path (the reference the vectorised path must equal byte for byte; tests compare).
     """
     total = read_clips_rows(opts.clips)     # an unreadable table stops the run before anything is written
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
-    run_inline = not (opts.check_media or opts.features)
-    vectorised = run_inline and not per_segment
-    if vectorised:
-        previous, leftovers = None, _leftover_checks(out)
-    else:
-        previous, leftovers = _previous_checks(out)
+    reads_files = opts.check_media or opts.features
+    leftovers = _leftover_checks(out)
+    # without media checks nothing is reused (see the module docstring): the previous checks are not read
+    previous = [p for p in [out / CHECKS_DIR, *leftovers] if p.exists()] if (reads_files or per_segment) else None
     checks_tmp = out / f".tmp-{os.getpid()}-{CHECKS_DIR}"
-    shutil.rmtree(checks_tmp, ignore_errors=True)
+    done_tmp = out / f".tmp-{os.getpid()}d-{CHECKS_DIR}"    # decoded results, durable as they finish
     with contextlib.ExitStack() as stack:
+        inputs = stack.enter_context(_inputs(opts, out, previous))   # previous checks read (spilled) here
+        for d in (checks_tmp, done_tmp):
+            shutil.rmtree(d, ignore_errors=True)
         checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, keys=CHECKS_KEYS,
-                                                    flush_rows=CHECKS_FLUSH_ROWS,
-                                                    flush_seconds=300))
+                                                    flush_rows=CHECKS_FLUSH_ROWS, flush_seconds=300,
+                                                    journal_rows=CHECKS_PART_ROWS))
         handles: dict[str, IO[bytes]] = {}
 
         def handle(split_file: str) -> IO[bytes]:
@@ -403,20 +409,21 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
             return handles[split_file]
 
         bar = stack.enter_context(progress(total, "index", "seg", enabled=opts.progress))
-        if vectorised:
-            _index_vectorised(opts, result, checks, handle, bar)
+        executor = build_executor(ExecutorSpec(opts.executor if reads_files else "inline", opts.workers,
+                                               opts.ray_address), shared_paths=[str(opts.media)])
+        if per_segment:
+            _index_per_segment(opts, inputs, result, checks, handle, bar, executor)
         else:
-            executor = build_executor(ExecutorSpec("inline" if run_inline else opts.executor, opts.workers,
-                                                   opts.ray_address), shared_paths=[str(opts.media)])
-            _index_per_segment(opts, result, checks, handle, bar, executor, previous)
-        del previous
+            done = stack.enter_context(ManifestWriter(done_tmp, CHECKS_SCHEMA, keys=CHECKS_KEYS)) \
+                if reads_files else None
+            _index_vectorised(opts, inputs, result, checks, handle, bar, executor, done)
         for split_file in result.split_files:
             handle(split_file)  # every split of the table gets its file, even when empty
         bar.update(total - bar.n)
     final_checks = out / CHECKS_DIR
     shutil.rmtree(final_checks, ignore_errors=True)
     os.replace(checks_tmp, final_checks)
-    for d in leftovers:  # their results live on in the new checks
+    for d in [*leftovers, done_tmp]:  # their results live on in the new checks
         if d != checks_tmp:
             shutil.rmtree(d, ignore_errors=True)
     result.combined = write_combined(out)
@@ -424,13 +431,13 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     return result
 
 
-def _index_per_segment(opts: IndexOptions, result: IndexResult, checks: ManifestWriter,
-                       handle: Callable[[str], IO[bytes]], bar: Any, executor: Any, previous: pa.Table) -> None:
+def _index_per_segment(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter,
+                       handle: Callable[[str], IO[bytes]], bar: Any, executor: Any) -> None:
     """Every segment through ``check_segment`` on the executor, results taken in table order."""
     pending: deque[tuple[SegmentTask, _RowInfo]] = deque()
 
     def tasks() -> Iterator[SegmentTask]:
-        for task, info in _plan(opts, result, checks, previous):
+        for task, info in _plan(opts, inputs, result, checks):
             pending.append((task, info))
             yield task
 
@@ -443,51 +450,152 @@ def _index_per_segment(opts: IndexOptions, result: IndexResult, checks: Manifest
         bar.update(1)
 
 
-def _index_vectorised(opts: IndexOptions, result: IndexResult, checks: ManifestWriter,
-                      handle: Callable[[str], IO[bytes]], bar: Any) -> None:
-    """Batches decided by ``fast.check_batch``; the segments it leaves over go through
-    ``check_segment`` inline and are merged back in table order."""
-    inputs = _inputs(opts, None)
+def _index_vectorised(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter,
+                      handle: Callable[[str], IO[bytes]], bar: Any, executor: Any,
+                      done: ManifestWriter | None) -> None:
+    """Batches decided by ``fast.check_batch``. Without media checks, the segments it leaves over
+    go through ``check_segment`` inline; with them, ``_media_batch`` decides what needs no file
+    read and sends only the rest to the executor. Both are merged back in table order."""
     run = fast.TrustedRun(tuple(inputs.kinds), inputs.exclude, inputs.keep, opts.min_audio_seconds, CHECKS_SCHEMA)
     for batch in _batches(inputs, opts.batch_rows):
-        outcome = fast.check_batch(batch.rows, batch.manifest, batch.offset, run)
+        outcome = fast.check_batch(batch.rows, batch.manifest, batch.offset, run, with_lines=done is None)
         for name in pc.unique(outcome.split_files).to_pylist():
             result.split_files.setdefault(name, Path(opts.out) / name)
-        lines, rows = outcome.lines, outcome.checks
-        if len(outcome.per_segment):
-            lines, rows = _merge_per_segment(opts, inputs, batch, outcome)
+        if done is not None:
+            lines, rows = _media_batch(opts, inputs, batch, outcome, executor, done, bar)
+        else:
+            lines, rows = outcome.lines, outcome.checks
+            if len(outcome.per_segment):
+                tasks = _tasks(opts, inputs, batch, outcome, outcome.per_segment)
+                segs = [check_segment(task) for task, _ in tasks]
+                lines, rows = _merge(inputs, batch, outcome.lines, rows, outcome.per_segment, segs, tasks)
+            bar.update(batch.rows.num_rows)
         checks.write_table(rows)
         _count_checks(result, rows)
         listed = lines.is_valid()
         for name in pc.unique(outcome.split_files.filter(listed)).to_pylist():
             handle(name).write(joined_bytes(lines.filter(pc.and_(listed, pc.equal(outcome.split_files, name)))))
-        bar.update(batch.rows.num_rows)
         del outcome, lines, rows, batch
         pa.default_memory_pool().release_unused()  # a batch's temporaries back to the system, not kept
 
 
-def _merge_per_segment(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome
-                       ) -> tuple[pa.Array, pa.Table]:
-    """Check the left-over segments of a batch one by one; their lines and check rows joined
-    with the vectorised ones (check rows sorted by segment, then clip kind)."""
-    take = pa.array(outcome.per_segment)
+def _tasks(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome,
+           positions: np.ndarray) -> list[tuple[SegmentTask, _RowInfo]]:
+    """The check tasks of the segments at ``positions`` of a batch (with their previous results)."""
+    take = pa.array(positions, pa.int64())
     rows = batch.rows.take(take).to_pylist()
     aligned = [t.take(take).to_pylist() for t in batch.manifest]
+    prev = [t.take(take).to_pylist() for t in batch.previous]
     splits = outcome.split_files.take(take).to_pylist()
+    return [_segment(opts, inputs, batch.offset + pos, row, [a[j] for a in aligned], [b[j] for b in prev],
+                     split_file)
+            for j, (pos, row, split_file) in enumerate(zip(positions.tolist(), rows, splits))]
+
+
+def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome,
+                 executor: Any, done: ManifestWriter, bar: Any) -> tuple[pa.Array, pa.Table]:
+    """One batch with media checks. Segments whose gold clip has no audio file to open (label
+    filters, not extracted, failed, no audio file) keep ``fast``'s check rows, fingerprinted;
+    of the others, those unchanged since the last run are taken column by column
+    (``avdata.index.reuse``; not with features), the rest settled by ``validate.settle`` when that
+    needs no decode (a bad layout, an audio file not there); what is left goes to the executor, and
+    each result is durable in ``done`` as it arrives (a kill loses only those in flight)."""
+    opens = outcome.opens_files
+    rows = outcome.checks
+    rows = rows.filter(pa.array(~opens[rows.column(fast.ROW_COLUMN).to_numpy() - batch.offset]))
+    rows = _fingerprinted(opts, inputs, batch, rows)
+    positions = np.flatnonzero(opens)
+    lines = outcome.lines
+    if inputs.previous is not None and not opts.features and len(positions):
+        kept = reused(batch.rows, batch.manifest, batch.previous, outcome.split_files, positions, batch.offset,
+                      inputs.kinds, inputs.media_root, _fingerprints(opts, inputs), CHECKS_SCHEMA)
+        if len(kept.positions):
+            rows = pa.concat_tables([rows, kept.rows])
+            lines = kept.lines
+            positions = np.setdiff1d(positions, kept.positions)
+    tasks = _tasks(opts, inputs, batch, outcome, positions)
+    segs: dict[int, SegmentResult] = {}
+    work = []
+    split_of = {task.row: info.split_file for task, info in tasks}
+    for task, _ in tasks:
+        seg = settle(task)
+        if seg is None:
+            work.append(task)
+            continue
+        segs[task.row] = seg
+        if seg.clips[0] is not (task.previous[0] if task.previous else None) and seg.clips[0].stamps:
+            done.write_many(_check_rows(seg, split_of[task.row]))   # files stamped: keep for a rerun
+    done.flush()
+    bar.update(batch.rows.num_rows - len(work))
+    for seg in executor.map_unordered(check_segment, work):
+        segs[seg.row] = seg
+        done.write_many(_check_rows(seg, split_of[seg.row]))
+        done.flush()
+        bar.update(1)
+    return _merge(inputs, batch, lines, rows, positions, [segs[task.row] for task, _ in tasks], tasks)
+
+
+def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.Table) -> pa.Table:
+    """``rows`` (gold check rows of segments that open no file) with the fingerprint
+    ``validate.check_clip`` gives a clip whose manifest row exists (label-filtered rows get none)."""
+    at = rows.column(fast.ROW_COLUMN).to_numpy() - batch.offset
+    gold = batch.manifest[0].take(pa.array(at))
+    has_p0 = gold.column("clip_id").combine_chunks().is_valid()
+    labelled = pc.is_in(rows.column("status").combine_chunks(), value_set=pa.array(sorted(LABEL_REASONS)))
+    idx = np.flatnonzero(np.asarray(pc.and_(has_p0, pc.invert(labelled))))
+    if not len(idx):
+        return rows
+    gold = gold.take(pa.array(idx))
+    prints = _fingerprints(opts, inputs)(gold, [d or "" for d in gold.column("dir").to_pylist()])
+    mask = np.zeros(rows.num_rows, dtype=bool)
+    mask[idx] = True
+    column = pc.replace_with_mask(rows.column("fingerprint").combine_chunks(), pa.array(mask),
+                                  pa.array(prints, pa.string()))
+    return rows.set_column(rows.schema.get_field_index("fingerprint"), "fingerprint", column)
+
+
+_FILES_COLUMNS = ["clip", "status", "audio_file", "frame_files", "audio_samples", "sample_rate", "channels"]
+
+
+def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, list[str]], list[str]]:
+    """``validate._fingerprint`` of manifest rows under their gold clip's dir, column-wise:
+    ``repr(ClipFiles)`` is shared by rows with the same files (a batch's failures share most)."""
+    options = options_repr(SegmentTask(0, "", "", (), inputs.media_root, opts.min_audio_seconds,
+                                       opts.check_media, opts.features))
+
+    def digests(manifest_rows: pa.Table, dirs: list[str]) -> list[str]:
+        reprs: dict[tuple, str] = {}
+        prints = []
+        columns = [manifest_rows.column(c).to_pylist() for c in _FILES_COLUMNS]
+        for clip_id, dir_, (clip, status, audio, frames, samples, rate, channels) in zip(
+                manifest_rows.column("clip_id").to_pylist(), dirs, zip(*columns)):
+            key = (clip, status, audio, tuple(frames or ()), samples, rate, channels)
+            text = reprs.get(key)
+            if text is None:     # as _clip_files makes it
+                text = clip_files_repr(clip, status or UNKNOWN_EXTRACT_STATUS, *key[2:])
+                if len(reprs) < 4096:
+                    reprs[key] = text
+            prints.append(fingerprint_of(text, clip_id, dir_, options))
+        return prints
+
+    return digests
+
+
+def _merge(inputs: _Inputs, batch: _Batch, lines: pa.Array, rows: pa.Table, positions: np.ndarray,
+           segs: list[SegmentResult], tasks: list[tuple[SegmentTask, _RowInfo]]) -> tuple[pa.Array, pa.Table]:
+    """The results of the segments at ``positions`` (checked one by one) joined with the
+    vectorised lines and check rows (check rows sorted by segment, then clip kind)."""
     kind_of = {k: i for i, k in enumerate(inputs.kinds)}
-    lines, listed, check_rows = [], np.zeros(batch.rows.num_rows, dtype=bool), []
-    for j, (pos, row, split_file) in enumerate(zip(outcome.per_segment.tolist(), rows, splits)):
-        task, info = _segment(opts, inputs, batch.offset + pos, row, [a[j] for a in aligned], [], split_file)
-        seg = check_segment(task)
-        for clip_row in _check_rows(seg, split_file):
+    new_lines, listed, check_rows = [], np.zeros(batch.rows.num_rows, dtype=bool), []
+    for pos, seg, (task, info) in zip(positions.tolist(), segs, tasks):
+        for clip_row in _check_rows(seg, info.split_file):
             check_rows.append({**clip_row, fast.ROW_COLUMN: batch.offset + pos, fast.KIND_COLUMN: kind_of[clip_row["clip"]]})
         if seg.ok:
             listed[pos] = True
-            lines.append(_entry(seg, task, info).to_line())
-    merged = (pc.replace_with_mask(outcome.lines, pa.array(listed), pa.array(lines, pa.string()))
-              if lines else outcome.lines)
-    schema = outcome.checks.schema
-    table = pa.concat_tables([outcome.checks, pa.Table.from_pylist(check_rows, schema)])
+            new_lines.append(_entry(seg, task, info).to_line())
+    merged = (pc.replace_with_mask(lines, pa.array(listed), pa.array(new_lines, pa.string()))
+              if new_lines else lines)
+    table = pa.concat_tables([rows, pa.Table.from_pylist(check_rows, rows.schema)])
     return merged, table.sort_by([(fast.ROW_COLUMN, "ascending"), (fast.KIND_COLUMN, "ascending")])
 
 
@@ -514,7 +622,7 @@ def _counts_in_order(*columns: pa.Array) -> list[tuple[tuple, int]]:
 
 
 def _count_checks(result: IndexResult, rows: pa.Table) -> None:
-    """``_count_segment`` for check rows sorted by segment and clip kind (no features here)."""
+    """``_count_segment`` for check rows sorted by segment and clip kind."""
     kind = rows.column(fast.KIND_COLUMN)
     gold, negatives = rows.filter(pc.equal(kind, 0)), rows.filter(pc.greater(kind, 0))
     ok = pc.equal(gold.column("status"), OK)
@@ -526,6 +634,13 @@ def _count_checks(result: IndexResult, rows: pa.Table) -> None:
         result.excluded_by_split.setdefault(split_file, Counter())[status] += n
     for (split_file,), n in _counts_in_order(gold.filter(ok).column("split_file").combine_chunks()):
         result.listed[split_file] += n
+    listed = gold.filter(ok)
+    made = pc.or_(listed.column("aclip_128").is_valid(), listed.column("frame_224").is_valid())
+    result.features_made += pc.sum(made).as_py() or 0
+    errors = listed.column("feature_error")
+    for text in errors.filter(pc.fill_null(pc.greater(pc.binary_length(errors), 0), False)).to_pylist():
+        for err in filter(None, text.split(",")):
+            result.feature_errors[err] += 1
     neg_ok = pc.equal(negatives.column("status"), OK)
     result.negatives_listed += pc.sum(neg_ok).as_py() or 0
     for (status,), n in _counts_in_order(negatives.filter(pc.invert(neg_ok)).column("status").combine_chunks()):

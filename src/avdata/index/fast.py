@@ -58,6 +58,8 @@ class BatchOutcome:
     lines: pa.Array                  # per segment: its index line, null when not listed or left over
     checks: pa.Table                 # check rows of the segments decided here (+ ROW/KIND columns)
     per_segment: np.ndarray          # positions in the batch left to ``check_segment``
+    opens_files: np.ndarray          # per segment: a gold clip extracted with an audio file (with
+                                     # media checks its verdict needs the files: see build)
 
 
 @dataclass
@@ -301,14 +303,29 @@ def _check_rows(idx: np.ndarray, offset: int, kind: int, clip_id: pa.Array, spli
         "frames": sel(c.frames), "fingerprint": pa.nulls(k, pa.string()),  # nothing read: see validate
         "files": empty, "sizes": empty.cast(pa.list_(pa.int64())), "mtimes_ns": empty.cast(pa.list_(pa.int64())),
     }
-    table = pa.table({name: columns[name] for name in schema.names}).cast(schema)
+    return with_order(pa.table({name: columns[name] for name in schema.names}).cast(schema), idx, offset, kind)
+
+
+def with_order(table: pa.Table, idx: np.ndarray, offset: int, kind: int) -> pa.Table:
+    """Check rows of batch positions ``idx`` and one clip kind with their sort keys (ROW, KIND)."""
     table = table.append_column(ROW_COLUMN, pa.array(idx.astype(np.int64) + offset))
-    return table.append_column(KIND_COLUMN, pa.repeat(pa.scalar(kind, pa.int8()), k))
+    return table.append_column(KIND_COLUMN, pa.repeat(pa.scalar(kind, pa.int8()), len(idx)))
 
 
-def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: TrustedRun) -> BatchOutcome:
+def listed_lines(rows: pa.Table, gold_dir: pa.Array, clips: Sequence) -> pa.Array:
+    """``IndexEntry.to_line`` of every row as if listed with the ok clips of ``clips`` (objects
+    with ``ok``, ``aclip`` and ``frames`` per row, p0 first) under the gold clip's ``dir``."""
+    clip_id = rows.column("clip_id").combine_chunks()
+    seg = _Segments(clip_id, jc.strings(clip_id), gold_dir, jc.strings(gold_dir, dedupe=True),
+                    gold_dir, gold_dir, np.zeros(len(clip_id), bool))
+    return _lines(rows, seg, clips)
+
+
+def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: TrustedRun,
+                with_lines: bool = True) -> BatchOutcome:
     """Decide a batch of clip-table ``rows`` (``clip_id, start, end, labels, captions, dataset,
-    split``) with the manifest rows of each clip kind aligned to them (null rows: none)."""
+    split``) with the manifest rows of each clip kind aligned to them (null rows: none).
+    ``with_lines=False``: no index line is made (all null), for callers that list by other means."""
     n = rows.num_rows
     clip_id = rows.column("clip_id").combine_chunks()
     split = split_files(rows.column("dataset").combine_chunks(), rows.column("split").combine_chunks())
@@ -331,5 +348,8 @@ def check_batch(rows: pa.Table, manifest: Sequence[pa.Table], offset: int, run: 
         tables.append(_check_rows(idx, offset, k, clip_id, split, c, c.status, c.message, kind,
                                   run.checks_schema))
     listed = decided & gold_ok
-    lines = pc.if_else(pa.array(listed), _lines(rows, seg, clips), pa.scalar(None, pa.string()))
-    return BatchOutcome(split, lines, pa.concat_tables(tables), np.flatnonzero(route))
+    lines = (pc.if_else(pa.array(listed), _lines(rows, seg, clips), pa.scalar(None, pa.string()))
+             if with_lines else pa.nulls(n, pa.string()))
+    opens = gold.present & _mask(pc.equal(pc.fill_null(manifest[0].column("status").combine_chunks(), ""), OK)) \
+        & _mask(pc.greater(pc.binary_length(manifest[0].column("audio_file").combine_chunks()), 0))
+    return BatchOutcome(split, lines, pa.concat_tables(tables), np.flatnonzero(route), opens)

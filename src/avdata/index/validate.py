@@ -153,8 +153,26 @@ def _frame_index(name: str) -> int:
 
 def _fingerprint(task: SegmentTask, files: ClipFiles) -> str:
     """A digest of everything but file contents that a clip's result depends on."""
-    key = repr((files, task.clip_id, task.dir, task.media_root, task.min_audio_seconds,
-                task.check_media, task.features))
+    return fingerprint_of(repr(files), task.clip_id, task.dir, options_repr(task))
+
+
+def clip_files_repr(clip: str, status: str, audio_file: str | None, frame_files: tuple[str, ...],
+                    audio_samples: int | None, sample_rate: int | None, channels: int | None) -> str:
+    """``repr(ClipFiles(...))`` without making one (the bulk path's fingerprints, millions of rows)."""
+    return (f"ClipFiles(clip={clip!r}, status={status!r}, audio_file={audio_file!r}, "
+            f"frame_files={frame_files!r}, audio_samples={audio_samples!r}, sample_rate={sample_rate!r}, "
+            f"channels={channels!r})")
+
+
+def options_repr(task: SegmentTask) -> str:
+    """The run options a fingerprint covers, as ``fingerprint_of`` takes them."""
+    return ", ".join(map(repr, (task.media_root, task.min_audio_seconds, task.check_media, task.features)))
+
+
+def fingerprint_of(files_repr: str, clip_id: str, dir_: str, options: str) -> str:
+    """``_fingerprint`` from its parts: the digest of ``repr((files, clip_id, dir, media_root,
+    min_audio_seconds, check_media, features))`` (the bulk path reuses ``repr(files)`` across rows)."""
+    key = f"({files_repr}, {clip_id!r}, {dir_!r}, {options})"
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -302,6 +320,33 @@ def _with_features(task: SegmentTask, result: ClipResult, audio_path: Path,
     except OSError as e:
         errors.append(f"frame_224_{type(e).__name__}")
     return replace(result, aclip_128=aclip_128, frame_224=frame_224, feature_error=",".join(errors))
+
+
+def settle(task: SegmentTask) -> SegmentResult | None:
+    """``check_segment(task)`` when it needs no decode and writes nothing, else None (the task
+    needs a worker). Settled here: the previous results when they still hold, and a gold clip
+    that fails before any decode (not extracted, no audio file, a bad layout, with media checks an
+    audio file that is not there); its negatives are then not checked, as in ``check_segment``."""
+    if not task.clips or task.clips[0].clip != GOLD_CLIP:
+        return check_segment(task)
+    reused = _reused(task)
+    if reused is not None:
+        return reused
+    gold = task.clips[0]
+    if gold.status == OK and gold.audio_file and _reads_files(task):
+        try:
+            _name_in_layout(gold.audio_file, "aclip", task.dir, task.clip_id)
+            for f in gold.frame_files:
+                _name_in_layout(f, "frame", task.dir, task.clip_id)
+            audio_path = safe_join(task.media_root, gold.audio_file)
+            for f in gold.frame_files:
+                safe_join(task.media_root, f)
+        except UnsafePathError:
+            pass                              # a bad layout: decided without opening a file
+        else:
+            if not task.check_media or audio_path.is_file():
+                return None                   # a decode (or a feature write) to do
+    return SegmentResult(task.row, task.clip_id, (check_clip(task, gold),))
 
 
 def check_segment(task: SegmentTask) -> SegmentResult:
