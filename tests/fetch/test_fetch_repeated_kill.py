@@ -16,7 +16,7 @@ import pytest
 
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
-from conftest import clip_table
+from fetch_tables import clip_table
 from loopback import Behaviour, LoopbackServer
 
 
