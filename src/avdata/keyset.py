@@ -1,0 +1,131 @@
+"""A compact set of string keys with a small value per key: 16 bytes a key, whatever the keys'
+length, for stages that stream millions of items and must remember a little about each.
+
+Keys are hashed with BLAKE2b keyed by a secret drawn per ``KeySet`` (``secrets.token_bytes``).
+96 bits of the digest and the key's ``uint8`` value are packed into one ``complex128``: the real
+part holds 52 hash bits, the imaginary part 44 more hash bits then the 8 value bits (both exact
+integers below 2**52). numpy sorts and searches ``complex128`` lexicographically and natively, so
+the set is one sorted array: ``np.searchsorted`` finds a key, an insert appends and re-sorts in
+place (timsort merges the two sorted runs in linear time), and a value changes without moving its
+key. A 96-bit keyed hash: at 10**8 keys an accidental collision has probability below 10**-12, and
+a crafted one would need the secret key, which never leaves the process. Equal keys hash equal
+within one ``KeySet``; hashes of two sets are not comparable.
+
+Use: ``h = ks.hash(column)`` for a batch, ``pos = ks.find(h)`` (positions or -1),
+``ks.get(pos)`` / ``ks.set(pos, values)`` for the values (a few status bits), ``ks.add(h, values)``
+to insert keys not yet present. Positions are valid until the next ``add``. Memory: one array of
+``capacity`` keys, grown by half when full (start it at the expected count to avoid growing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+NULL_TOKEN = b"\xff\x00avdata-null\x00\xff"      # what a null hashes as (not valid UTF-8: no string hashes so)
+_VALUE = 256.0                 # the value lives in the low 8 bits of the imaginary part
+
+
+def _encoded(column: pa.Array | pa.ChunkedArray) -> list[bytes]:
+    return [NULL_TOKEN if v is None else v.encode() for v in column.to_pylist()]
+
+
+class KeySet:
+    """Sorted 96-bit keyed hashes of string keys, each with a ``uint8`` value (see module doc)."""
+
+    def __init__(self, capacity: int = 0, *, secret: bytes | None = None) -> None:
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+        self._base = hashlib.blake2b(key=self._secret, digest_size=16)
+        self._keys = np.empty(max(0, capacity), dtype=np.complex128)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        return self._keys.nbytes
+
+    def values(self) -> np.ndarray:
+        """Every key's value, in key order (a copy)."""
+        return self.get(np.arange(self._n))
+
+    def hash(self, *columns: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> np.ndarray:
+        """The hash of each row's key (one string column, or several joined unambiguously)."""
+        cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else pa.array(c, pa.string()) for c in columns]
+        if not cols:
+            raise ValueError("hash needs at least one column")
+        if len(cols) == 1:
+            data = _encoded(cols[0])
+        else:   # each part length-prefixed: ("ab", "c") and ("a", "bc") differ
+            parts = [_encoded(c) for c in cols]
+            data = [b"".join(len(p).to_bytes(8, "little") + p for p in row) for row in zip(*parts)]
+        base = self._base
+        digests = []
+        for d in data:
+            h = base.copy()
+            h.update(d)
+            digests.append(h.digest())
+        raw = np.frombuffer(b"".join(digests), dtype="<u8").reshape(-1, 2)
+        out = np.empty(len(data), dtype=np.complex128)
+        out.real = (raw[:, 0] >> np.uint64(12)).astype(np.float64)
+        out.imag = ((raw[:, 1] >> np.uint64(20)) << np.uint64(8)).astype(np.float64)
+        return out
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """Position of each hash in the set, or -1."""
+        out = np.full(len(hashes), -1, dtype=np.int64)
+        if self._n == 0 or len(hashes) == 0:
+            return out
+        keys = self._keys[:self._n]
+        order = np.argsort(hashes, kind="stable")        # sorted queries: searchsorted walks forward
+        q = hashes[order]
+        pos = np.searchsorted(keys, q)
+        hit = pos < self._n
+        at = keys[pos[hit]]
+        hit[hit] = (at.real == q.real[hit]) & (np.floor(at.imag / _VALUE) * _VALUE == q.imag[hit])
+        out[order[hit]] = pos[hit]
+        return out
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        """Whether each hash is in the set."""
+        return self.find(hashes) >= 0
+
+    def get(self, positions: np.ndarray) -> np.ndarray:
+        """The values of the keys at ``positions`` (from ``find``)."""
+        imag = self._keys[:self._n].imag[positions]
+        return (imag - np.floor(imag / _VALUE) * _VALUE).astype(np.uint8)
+
+    def set(self, positions: np.ndarray, values: np.ndarray | int) -> None:
+        """Set the values of the keys at ``positions``; their order does not change."""
+        imag = self._keys[:self._n].imag
+        imag[positions] = np.floor(imag[positions] / _VALUE) * _VALUE + np.asarray(values, dtype=np.uint8)
+
+    def add(self, hashes: np.ndarray, values: np.ndarray | int = 0) -> np.ndarray:
+        """Insert the hashes not yet present (with ``values``; of repeats, the first counts) and
+        return a mask of the ones inserted: each distinct new key is True at its first occurrence."""
+        hashes = np.asarray(hashes, dtype=np.complex128)
+        vals = np.broadcast_to(np.asarray(values, dtype=np.uint8), hashes.shape)
+        inserted = np.zeros(len(hashes), dtype=bool)
+        if len(hashes) == 0:
+            return inserted
+        uniq, first = np.unique(hashes, return_index=True)
+        new = self.find(uniq) < 0
+        uniq, first = uniq[new], first[new]
+        inserted[first] = True
+        k, n = len(uniq), self._n
+        if not k:
+            return inserted
+        if n + k > len(self._keys):
+            grown = np.empty(max(n + k, len(self._keys) + len(self._keys) // 2, 1024), dtype=np.complex128)
+            grown[:n] = self._keys[:n]
+            self._keys = grown
+        self._keys[n:n + k] = uniq
+        self._keys.imag[n:n + k] += vals[first]
+        self._keys[:n + k].sort(kind="stable")           # two sorted runs: a linear merge
+        self._n = n + k
+        return inserted
