@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from avdata.keyset import KeySet
 
 
-def test_matches_a_python_set_over_many_batches() -> None:
+@pytest.mark.parametrize("secret", [None, b"k" * 32])
+def test_matches_a_python_set_over_many_batches(secret: bytes | None) -> None:
     rng = np.random.default_rng(7)
-    ks = KeySet(capacity=10)                       # grows several times
+    ks = KeySet(capacity=10, secret=secret)        # grows several times
     model: dict[str, int] = {}
     for batch in range(40):
         words = [f"data/videos/mp4/{int(x):05d}.mp4" for x in rng.integers(0, 3000, int(rng.integers(0, 400)))]
@@ -54,9 +56,20 @@ def test_hashes_nulls_and_several_columns() -> None:
     h = ks.hash(pa.array(["x", None, "", "null"], pa.string()))
     assert len(set(h.tolist())) == 4                     # a null is not "" nor "null"
     assert (h == again.hash(["x", None, "", "null"])).all()        # same secret, same hashes
-    assert not (h == KeySet().hash(["x", None, "", "null"])).any()  # a fresh secret: other hashes
+    assert not (h == KeySet(secret=b"t" * 32).hash(["x", None, "", "null"])).any()   # another secret
+    fast = KeySet()                                      # the interpreter's keyed string hash
+    assert len(set(fast.hash(["x", None, "", "null"]).tolist())) == 4
+    assert (fast.hash(["x", None]) == KeySet().hash(["x", None])).all()
     two = ks.hash(pa.array(["ab", "a"]), pa.array(["c", "bc"]))
     assert two[0] != two[1]                              # ("ab","c") is not ("a","bc")
     assert (two.real < 2**52).all() and (two.imag % 256 == 0).all()
     assert ks.add(np.array([], dtype=np.complex128)).shape == (0,)
     assert ks.find(h).tolist() == [-1] * 4
+
+
+def test_put_overwrites_and_the_last_repeat_wins() -> None:
+    ks = KeySet()
+    ks.put(ks.hash(["a", "b", "a"]), np.array([1, 2, 3], dtype=np.uint8))
+    assert ks.get(ks.find(ks.hash(["a", "b"]))).tolist() == [3, 2] and len(ks) == 2
+    ks.put(ks.hash(["b", "c", "c", "b"]), np.array([4, 5, 6, 7], dtype=np.uint8))
+    assert ks.get(ks.find(ks.hash(["a", "b", "c"]))).tolist() == [3, 7, 6] and len(ks) == 3

@@ -1,44 +1,52 @@
 """A compact set of string keys with a small value per key: 16 bytes a key, whatever the keys'
 length, for stages that stream millions of items and must remember a little about each.
 
-Keys are hashed with BLAKE2b keyed by a secret drawn per ``KeySet`` (``secrets.token_bytes``).
-96 bits of the digest and the key's ``uint8`` value are packed into one ``complex128``: the real
-part holds 52 hash bits, the imaginary part 44 more hash bits then the 8 value bits (both exact
-integers below 2**52). numpy sorts and searches ``complex128`` lexicographically and natively, so
-the set is one sorted array: ``np.searchsorted`` finds a key, an insert appends and re-sorts in
-place (timsort merges the two sorted runs in linear time), and a value changes without moving its
-key. A 96-bit keyed hash: at 10**8 keys an accidental collision has probability below 10**-12, and
-a crafted one would need the secret key, which never leaves the process. Equal keys hash equal
-within one ``KeySet``; hashes of two sets are not comparable.
+Keys are hashed with a secret key: by default the interpreter's own string hash (SipHash, keyed
+by a random key drawn at interpreter start) of the key and of the key with a byte appended, two
+64-bit outputs in C at ~0.5 us a key; with hash randomisation off (``PYTHONHASHSEED`` set) or an
+explicit ``secret``, BLAKE2b keyed by a secret drawn per ``KeySet`` (``secrets.token_bytes``),
+~1 us a key. 96 bits of the two outputs and the key's ``uint8`` value are packed into one
+``complex128``: the real part holds 52 hash bits, the imaginary part 44 more hash bits then the 8
+value bits (both exact integers below 2**52). numpy sorts and searches ``complex128``
+lexicographically and natively, so the set is one sorted array: ``np.searchsorted`` finds a key,
+an insert appends and re-sorts in place (timsort merges the two sorted runs in linear time), and a
+value changes without moving its key. A 96-bit keyed hash: at 10**8 keys an accidental collision
+has probability below 10**-12, and a crafted one would need the secret key, which never leaves
+the process. Equal keys hash equal within one ``KeySet`` (and between sets of one process by
+default); hashes are never stored or compared across processes.
 
 Use: ``h = ks.hash(column)`` for a batch, ``pos = ks.find(h)`` (positions or -1),
 ``ks.get(pos)`` / ``ks.set(pos, values)`` for the values (a few status bits), ``ks.add(h, values)``
-to insert keys not yet present. Positions are valid until the next ``add``. Memory: one array of
-``capacity`` keys, grown by half when full (start it at the expected count to avoid growing).
+to insert keys not yet present, ``ks.put(h, values)`` to insert or overwrite. Positions are valid
+until the next ``add``. Memory: one array of ``capacity`` keys, grown by half when full (start it
+at the expected count to avoid growing).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
 NULL_TOKEN = b"\xff\x00avdata-null\x00\xff"      # what a null hashes as (not valid UTF-8: no string hashes so)
+_NULL = "\x00avdata-null"
 _VALUE = 256.0                 # the value lives in the low 8 bits of the imaginary part
-
-
-def _encoded(column: pa.Array | pa.ChunkedArray) -> list[bytes]:
-    return [NULL_TOKEN if v is None else v.encode() for v in column.to_pylist()]
 
 
 class KeySet:
     """Sorted 96-bit keyed hashes of string keys, each with a ``uint8`` value (see module doc)."""
 
-    def __init__(self, capacity: int = 0, *, secret: bytes | None = None) -> None:
-        self._secret = secret if secret is not None else secrets.token_bytes(32)
+    def __init__(self, capacity: int = 0, *, secret: bytes | None = None, hashes_like: KeySet | None = None) -> None:
+        """``hashes_like``: hash keys as that set does (so one ``hash`` serves both)."""
+        if hashes_like is not None:
+            self._secret, self._siphash = hashes_like._secret, hashes_like._siphash
+        else:
+            self._secret = secret if secret is not None else secrets.token_bytes(32)
+            self._siphash = secret is None and bool(sys.flags.hash_randomization)
         self._base = hashlib.blake2b(key=self._secret, digest_size=16)
         self._keys = np.empty(max(0, capacity), dtype=np.complex128)
         self._n = 0
@@ -59,22 +67,43 @@ class KeySet:
         cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else pa.array(c, pa.string()) for c in columns]
         if not cols:
             raise ValueError("hash needs at least one column")
-        if len(cols) == 1:
-            data = _encoded(cols[0])
-        else:   # each part length-prefixed: ("ab", "c") and ("a", "bc") differ
-            parts = [_encoded(c) for c in cols]
-            data = [b"".join(len(p).to_bytes(8, "little") + p for p in row) for row in zip(*parts)]
-        base = self._base
-        digests = []
-        for d in data:
-            h = base.copy()
-            h.update(d)
-            digests.append(h.digest())
-        raw = np.frombuffer(b"".join(digests), dtype="<u8").reshape(-1, 2)
-        out = np.empty(len(data), dtype=np.complex128)
+        values = cols[0].to_pylist()
+        if len(cols) > 1:       # each part length-prefixed: ("ab", "c") and ("a", "bc") differ
+            parts = [c.to_pylist() for c in cols]
+            values = ["".join("-1:" if p is None else f"{len(p)}:{p}" for p in row) for row in zip(*parts)]
+        raw = self._digests(values)
+        out = np.empty(len(values), dtype=np.complex128)
         out.real = (raw[:, 0] >> np.uint64(12)).astype(np.float64)
         out.imag = ((raw[:, 1] >> np.uint64(20)) << np.uint64(8)).astype(np.float64)
         return out
+
+    def _digests(self, values: list[str | None]) -> np.ndarray:
+        """Two 64-bit keyed hashes per value (an ``(n, 2)`` ``uint64`` array)."""
+        n = len(values)
+        nulls = [i for i, v in enumerate(values) if v is None]
+        if nulls:
+            values = ["" if v is None else v for v in values]
+        if self._siphash:
+            first = np.fromiter(map(hash, values), dtype=np.int64, count=n)
+            second = np.fromiter(map(hash, [v + "\x01" for v in values]), dtype=np.int64, count=n)
+            raw = np.stack([first, second], axis=1).view(np.uint64)
+        else:
+            base = self._base
+            digests = []
+            for v in values:
+                h = base.copy()
+                h.update(v.encode())
+                digests.append(h.digest())
+            raw = np.frombuffer(b"".join(digests), dtype="<u8").reshape(-1, 2).copy()
+        if nulls:       # no string hashes so: the second part differs from any string's
+            if self._siphash:
+                null = np.array([hash(_NULL), hash(_NULL + "\x02")], dtype=np.int64).view(np.uint64)
+            else:
+                h = self._base.copy()
+                h.update(NULL_TOKEN)
+                null = np.frombuffer(h.digest(), dtype="<u8")
+            raw[nulls] = null
+        return raw
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """Position of each hash in the set, or -1."""
@@ -82,7 +111,7 @@ class KeySet:
         if self._n == 0 or len(hashes) == 0:
             return out
         keys = self._keys[:self._n]
-        order = np.argsort(hashes, kind="stable")        # sorted queries: searchsorted walks forward
+        order = np.argsort(hashes.real)                  # (nearly) sorted queries: searchsorted walks forward
         q = hashes[order]
         pos = np.searchsorted(keys, q)
         hit = pos < self._n
@@ -104,6 +133,20 @@ class KeySet:
         """Set the values of the keys at ``positions``; their order does not change."""
         imag = self._keys[:self._n].imag
         imag[positions] = np.floor(imag[positions] / _VALUE) * _VALUE + np.asarray(values, dtype=np.uint8)
+
+    def put(self, hashes: np.ndarray, values: np.ndarray | int) -> None:
+        """Insert or overwrite: each key gets its value (of repeats, the last counts), as a
+        manifest's later row of a key replaces an earlier one."""
+        hashes = np.asarray(hashes, dtype=np.complex128)
+        vals = np.broadcast_to(np.asarray(values, dtype=np.uint8), hashes.shape)
+        if len(hashes) == 0:
+            return
+        _, last = np.unique(hashes[::-1], return_index=True)
+        last = len(hashes) - 1 - last
+        pos = self.find(hashes[last])
+        there = pos >= 0
+        self.set(pos[there], vals[last[there]])
+        self.add(hashes[last[~there]], vals[last[~there]])
 
     def add(self, hashes: np.ndarray, values: np.ndarray | int = 0) -> np.ndarray:
         """Insert the hashes not yet present (with ``values``; of repeats, the first counts) and
