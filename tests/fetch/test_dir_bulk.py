@@ -14,7 +14,7 @@ from avdata.fetch import runner as fetch_runner
 from avdata.fetch import scan as fetch_scan
 from avdata.fetch.scan import BulkResult, read_plan_columns, scan_tree
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.manifest import latest, read_manifest
+from avdata.manifest import latest, layout, read_manifest
 from avdata.table import clips_from_records, write_clips
 
 TIMING = ("seconds", "finished_at")
@@ -126,3 +126,32 @@ def test_encode_sources_first_kind_wins() -> None:
     kinds = dict(zip(enc.sources.to_pylist(), enc.kinds.to_pylist()))
     assert kinds == {"a": "youtube", "b": "path", "c": "youtube", "d": "path"}   # first appearance wins
     assert [enc.sources[i].as_py() for i in enc.source_at] == ["b", "a", "b", "c"]
+
+
+def test_rerun_after_a_kill_mid_compaction_writes_nothing_new(tmp_path: Path, small_video: bytes,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run is killed after its journal became a part, before the journal was deleted: the
+    streamed state of the next run sees each row once, and a rerun records nothing again."""
+    monkeypatch.setattr(fetch_scan, "CHUNK_ROWS", 3)
+    tree, clips = _world(tmp_path, small_video)
+    out = tmp_path / "out"
+    opts = FetchOptions(source=f"dir:{tree}", out=out, progress=False)
+
+    def killed(paths: object) -> None:
+        raise KeyboardInterrupt("killed before the journal was deleted")
+
+    with monkeypatch.context() as m:
+        m.setattr(layout, "unlink_quietly", killed)
+        with pytest.raises(KeyboardInterrupt):
+            fetch(clips, opts)
+    manifest = out / "fetch_manifest.parquet"
+    assert {p.suffix for p in manifest.iterdir()} == {".arrows", ".parquet"}   # the part beside its journal
+    first = _latest(out)
+    rows = read_manifest(manifest, FETCH_MANIFEST_SCHEMA).num_rows
+    again = fetch(clips, opts)
+    assert again.counts["missing"] >= 6
+    new_rows = read_manifest(manifest, FETCH_MANIFEST_SCHEMA).slice(rows)
+    settled = {"missing0001", "pairmissing", "missingmom1", "data/videos/mp4/000/000/absent.mp4",
+               "nested/deeper/absent.mkv", "ddddddddddd"}
+    assert not settled & set(new_rows.column("source").to_pylist())   # odd names go per item (rechecked)
+    assert _latest(out) == first

@@ -33,7 +33,7 @@ from avdata.manifest import STATUS_OK, iter_manifest, manifest_columns
 from avdata.table import CLIP_SCHEMA
 
 ROW_COLUMN = "_row"
-CHUNK_ROWS = 1 << 17      # clip rows per planning batch
+CHUNK_ROWS = 1 << 16      # clip rows per planning batch
 PLAN_COLUMNS = ("clip_id", "source", "source_kind", "start", "end")
 _SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
 _ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
@@ -142,7 +142,8 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
     batch_rows = batch_rows or CHUNK_ROWS
     rows = clip_rows(clips)
     state = segment_state(manifest, rows)
-    finder = _Missing(videos, stems, FetchState(fetch_manifest, rows, state) if fetch_manifest else None, state)
+    finder = _Missing(videos, stems, FetchState(fetch_manifest, rows, state) if fetch_manifest else None, state,
+                      rows)
     kept: list[pa.Table] = []
     plan = BulkPlan(remaining=pa.table({}), segments=0, failed_before=0, videos_missing=0, missing=0)
     offset = 0
@@ -170,13 +171,16 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
         skipped = all_failed & (not retry_failed)
         plan.failed_before += int(n_rows[skipped].sum())
         to_find = ((n_rows == 0) & ~other) | (all_failed if retry_failed else False)
-        reason, status_at, hs = finder.why(t)
-        missing = to_find & (reason != _NOT_MISSING)
+        look = np.flatnonzero(to_find)          # only segments without a row need their video found
+        reason, status_at, hs = finder.why(t.take(pa.array(look)))
+        missing = np.zeros(len(t), dtype=bool)
+        missing[look] = reason != _NOT_MISSING
         if missing.any():
+            found = reason != _NOT_MISSING
             gone = t.filter(pa.array(missing))
             plan.missing += gone.num_rows
-            plan.videos_missing += finder.count_new(hs[missing], reason[missing])
-            message = _messages(gone.column("source").combine_chunks(), reason[missing], status_at[missing],
+            plan.videos_missing += finder.count_new(hs[found], reason[found])
+            message = _messages(gone.column("source").combine_chunks(), reason[found], status_at[found],
                                 finder.reprs, videos)
             write(_error_rows(gone, message, prefix, size))
         per_item = ~(skipped | missing)
@@ -201,14 +205,16 @@ class _Missing:
     YouTube id, no file for a clean path (scanned once, when a path first comes), or a failed
     fetch (its status); and which missing videos were counted already."""
 
-    def __init__(self, videos: Path, stems: list[str], fetched: FetchState | None, hashes_like: KeySet) -> None:
+    def __init__(self, videos: Path, stems: list[str], fetched: FetchState | None, hashes_like: KeySet,
+                 capacity: int) -> None:
         self.videos = videos
         self.plain = " ".join(str(videos).split()) == str(videos)   # else messages differ: all per item
         self.stems = KeySet(hashes_like=hashes_like)    # every set hashes alike: one hash per source
         self.stems.add(self.stems.hash(pa.array(stems, pa.string())))
         self.tree: TreeIndex | None = None
         self.fetched = fetched
-        self.counted = KeySet(hashes_like=hashes_like)   # missing videos not in the fetch manifest, counted
+        # missing videos not in the fetch manifest, counted (sized at once: untouched pages cost nothing)
+        self.counted = KeySet(capacity, hashes_like=hashes_like)
 
     @property
     def reprs(self) -> list[str]:

@@ -1,6 +1,8 @@
-"""The bulk path of ``dir:`` fetch: scan the tree once, join it with the clip table column-wise, and
-record every missing video in one go. Only sources with real work (found, or anything unusual)
-reach the per-item backend, which keeps the last word on them (links, verification, odd names).
+"""The bulk path of ``dir:`` fetch: scan the tree once, stream the clip table a batch at a time,
+decide column-wise which sources are missing and record them as they are decided. Only sources
+with real work (found, or anything unusual) reach the per-item backend, which keeps the last word
+on them (links, verification, odd names). Driver memory follows the batch, plus 16 bytes per
+distinct source (``avdata.keyset.KeySet``), not the list.
 
 The missing rows are exactly those the per-item path writes (``LocalTreeBackend``: a YouTube id
 is looked for as ``{root}/{id}.{ext}`` in ``VIDEO_EXTENSIONS`` order, a path source at
@@ -90,7 +92,7 @@ def scan_tree(root: Path) -> TreeScan:
     return TreeScan(pa.array(files, pa.string()), pa.array(linked, pa.bool_()), linked_dirs)
 
 
-CHUNK_ROWS = 1 << 17      # clip rows per planning batch
+CHUNK_ROWS = 1 << 16      # clip rows per planning batch
 
 
 @dataclass

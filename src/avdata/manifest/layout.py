@@ -80,7 +80,7 @@ def unique_keys(path: Path) -> list[str] | None:
 def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
     """Does a journal hold at most one row per key? (Streamed a record at a time into a
     ``KeySet``: 16 bytes a row, however long the keys.)"""
-    seen = KeySet()
+    seen = KeySet(path.stat().st_size // 16)      # an upper bound, as a rule; pages not yet used cost nothing
     rows = 0
     for t in iter_file(path, keys):
         if not all(k in t.column_names for k in keys):
