@@ -60,8 +60,9 @@ def test_hashes_nulls_and_several_columns() -> None:
     fast = KeySet()                                      # the interpreter's keyed string hash
     assert len(set(fast.hash(["x", None, "", "null"]).tolist())) == 4
     assert (fast.hash(["x", None]) == KeySet().hash(["x", None])).all()
-    two = ks.hash(pa.array(["ab", "a"]), pa.array(["c", "bc"]))
-    assert two[0] != two[1]                              # ("ab","c") is not ("a","bc")
+    two = ks.hash(pa.array(["ab", "a", None, "", "1:a", "1"]), pa.array(["c", "bc", "c", "c", "b", "a1:b"]))
+    assert len(set(two.tolist())) == 6                   # ("ab","c") is not ("a","bc"), a null not ""
+    assert (two == ks.hash(["ab", "a", None, "", "1:a", "1"], ["c", "bc", "c", "c", "b", "a1:b"])).all()
     assert (two.real < 2**52).all() and (two.imag % 256 == 0).all()
     assert ks.add(np.array([], dtype=np.complex128)).shape == (0,)
     assert ks.find(h).tolist() == [-1] * 4

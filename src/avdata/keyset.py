@@ -31,10 +31,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NULL_TOKEN = b"\xff\x00avdata-null\x00\xff"      # what a null hashes as (not valid UTF-8: no string hashes so)
 _NULL = "\x00avdata-null"
 _VALUE = 256.0                 # the value lives in the low 8 bits of the imaginary part
+
+
+def _joined(cols: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """Several string columns as one, each part length-prefixed (a null as ``-1:``), so that
+    ("ab", "c"), ("a", "bc") and (None, "c") all differ: built column-wise by Arrow."""
+    parts: list[pa.Array] = []
+    for c in cols:
+        c = pa.chunked_array([c]).combine_chunks() if isinstance(c, pa.Array) else c.combine_chunks()
+        c = c.cast(pa.string())
+        length = pc.if_else(c.is_null(), pa.scalar("-1"), pc.utf8_length(c).cast(pa.string()))
+        parts += [length, pa.scalar(":"), pc.fill_null(c, "")]
+    return pc.binary_join_element_wise(*parts, "")
 
 
 class KeySet:
@@ -67,10 +80,7 @@ class KeySet:
         cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else pa.array(c, pa.string()) for c in columns]
         if not cols:
             raise ValueError("hash needs at least one column")
-        values = cols[0].to_pylist()
-        if len(cols) > 1:       # each part length-prefixed: ("ab", "c") and ("a", "bc") differ
-            parts = [c.to_pylist() for c in cols]
-            values = ["".join("-1:" if p is None else f"{len(p)}:{p}" for p in row) for row in zip(*parts)]
+        values = (cols[0] if len(cols) == 1 else _joined(cols)).to_pylist()
         raw = self._digests(values)
         out = np.empty(len(values), dtype=np.complex128)
         out.real = (raw[:, 0] >> np.uint64(12)).astype(np.float64)

@@ -147,6 +147,7 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
     kept: list[pa.Table] = []
     plan = BulkPlan(remaining=pa.table({}), segments=0, failed_before=0, videos_missing=0, missing=0)
     offset = 0
+    pool = pa.default_memory_pool()
     for batch in clip_batches(clips, PLAN_COLUMNS, batch_rows):
         n = batch.num_rows
         t = batch.select(list(PLAN_COLUMNS)).append_column(
@@ -187,6 +188,7 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
         plan.segments += n - int(per_item.sum())
         if per_item.any():
             kept.append(t.filter(pa.array(per_item)))
+        pool.release_unused()       # the batch's buffers go back to the system, not to a growing cache
     schema = pa.schema([*(f for f in _plan_schema()), pa.field(ROW_COLUMN, pa.int64())])
     plan.remaining = pa.concat_tables(kept) if kept else schema.empty_table()
     return plan

@@ -254,6 +254,7 @@ def bulk_missing(clips: pa.Table | str | os.PathLike[str], root: Path, source_ur
     tree = TreeIndex(scan_tree(root), hashes_like=state)
     kept: list[pa.Table] = []
     missing = 0
+    pool = pa.default_memory_pool()
     for batch in clip_batches(clips, PLAN_COLUMNS, batch_rows):
         batch = _as_plan_batch(batch)
         src, kind, pair = (batch.column(c).combine_chunks() for c in ("source", "source_kind", "pair_source"))
@@ -292,6 +293,7 @@ def bulk_missing(clips: pa.Table | str | os.PathLike[str], root: Path, source_ur
         part = _remaining(batch, src_gone, pair_gone, pair_rows)
         if part.num_rows:
             kept.append(part)
+        pool.release_unused()       # the batch's buffers go back to the system, not to a growing cache
     remaining = pa.concat_tables(kept) if kept else _as_plan_batch(pa.table({})).slice(0, 0)
     return BulkResult(missing=missing, remaining=remaining)
 
