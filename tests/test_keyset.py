@@ -7,11 +7,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from avdata import keyset
 from avdata.keyset import KeySet
 
 
-@pytest.mark.parametrize("secret", [None, b"k" * 32])
-def test_matches_a_python_set_over_many_batches(secret: bytes | None) -> None:
+@pytest.mark.parametrize(("secret", "recent"), [(None, 1 << 16), (b"k" * 32, 1 << 16), (None, 8)])
+def test_matches_a_python_set_over_many_batches(secret: bytes | None, recent: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``recent``: how small the recent run may stay (8: keys move to the main run often)."""
+    monkeypatch.setattr(keyset, "_RECENT_MIN", recent)
     rng = np.random.default_rng(7)
     ks = KeySet(capacity=10, secret=secret)        # grows several times
     model: dict[str, int] = {}
@@ -74,3 +78,5 @@ def test_put_overwrites_and_the_last_repeat_wins() -> None:
     assert ks.get(ks.find(ks.hash(["a", "b"]))).tolist() == [3, 2] and len(ks) == 2
     ks.put(ks.hash(["b", "c", "c", "b"]), np.array([4, 5, 6, 7], dtype=np.uint8))
     assert ks.get(ks.find(ks.hash(["a", "b", "c"]))).tolist() == [3, 7, 6] and len(ks) == 3
+    ks.put(ks.hash(pa.array([1, 2, 1])), np.array([5, 6, 7], dtype=np.uint8))      # numbers, by their text
+    assert ks.get(ks.find(ks.hash(["1", "2"]))).tolist() == [7, 6]

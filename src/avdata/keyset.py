@@ -1,25 +1,26 @@
-"""A compact set of string keys with a small value per key: 16 bytes a key, whatever the keys'
-length, for stages that stream millions of items and must remember a little about each.
+"""A compact set of string keys with a small value per key: 16 bytes a key, whatever the keys' length,
+for stages that stream millions of items and must remember a little about each.
 
-Keys are hashed with a secret key: by default the interpreter's own string hash (SipHash, keyed
-by a random key drawn at interpreter start) of the key and of the key with a byte appended, two
-64-bit outputs in C at ~0.5 us a key; with hash randomisation off (``PYTHONHASHSEED`` set) or an
-explicit ``secret``, BLAKE2b keyed by a secret drawn per ``KeySet`` (``secrets.token_bytes``),
-~1 us a key. 96 bits of the two outputs and the key's ``uint8`` value are packed into one
-``complex128``: the real part holds 52 hash bits, the imaginary part 44 more hash bits then the 8
-value bits (both exact integers below 2**52). numpy sorts and searches ``complex128``
-lexicographically and natively, so the set is one sorted array: ``np.searchsorted`` finds a key,
-an insert appends and re-sorts in place (timsort merges the two sorted runs in linear time), and a
-value changes without moving its key. A 96-bit keyed hash: at 10**8 keys an accidental collision
-has probability below 10**-12, and a crafted one would need the secret key, which never leaves
-the process. Equal keys hash equal within one ``KeySet`` (and between sets of one process by
-default); hashes are never stored or compared across processes.
+Keys are hashed with a secret key: by default the interpreter's own string hash (SipHash, keyed by
+a random key drawn at interpreter start) of the key and of the key with a byte appended, two 64-bit
+outputs in C at ~0.5 us a key; with hash randomisation off (``PYTHONHASHSEED`` set) or an explicit
+``secret``, BLAKE2b keyed by a secret drawn per ``KeySet`` (``secrets.token_bytes``), ~1 us a key.
+96 bits of the two outputs and the key's ``uint8`` value are packed into one ``complex128``: the
+real part holds 52 hash bits, the imaginary part 44 more hash bits then the 8 value bits (both
+exact integers below 2**52). numpy sorts and searches ``complex128`` lexicographically and
+natively, so the set is one array of two sorted runs (a main run, and a recent one at most a
+quarter its size): ``np.searchsorted`` finds a key, an insert appends to the recent run and re-
+sorts it in place (timsort merges two sorted runs in linear time; the recent run joins the main one
+when it is full), and a value changes without moving its key. A 96-bit keyed hash: at 10**8 keys an
+accidental collision has probability below 10**-12, and a crafted one would need the secret key,
+which never leaves the process. Equal keys hash equal within one ``KeySet`` (and between sets of
+one process by default); hashes are never stored or compared across processes.
 
-Use: ``h = ks.hash(column)`` for a batch, ``pos = ks.find(h)`` (positions or -1),
-``ks.get(pos)`` / ``ks.set(pos, values)`` for the values (a few status bits), ``ks.add(h, values)``
-to insert keys not yet present, ``ks.put(h, values)`` to insert or overwrite. Positions are valid
-until the next ``add``. Memory: one array of ``capacity`` keys, grown by half when full (start it
-at the expected count to avoid growing).
+Use: ``h = ks.hash(column)`` for a batch, ``pos = ks.find(h)`` (positions or -1), ``ks.get(pos)`` /
+``ks.set(pos, values)`` for the values (a few status bits), ``ks.add(h, values)`` to insert keys
+not yet present, ``ks.put(h, values)`` to insert or overwrite. Positions are valid until the next
+``add``. Memory: one array of ``capacity`` keys, grown by half when full (start it at the expected
+count to avoid growing).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 
 NULL_TOKEN = b"\xff\x00avdata-null\x00\xff"      # what a null hashes as (not valid UTF-8: no string hashes so)
 _NULL = "\x00avdata-null"
+_RECENT_MIN = 1 << 16
 _VALUE = 256.0                 # the value lives in the low 8 bits of the imaginary part
 
 
@@ -63,6 +65,7 @@ class KeySet:
         self._base = hashlib.blake2b(key=self._secret, digest_size=16)
         self._keys = np.empty(max(0, capacity), dtype=np.complex128)
         self._n = 0
+        self._main = 0          # keys[:main] and keys[main:n] are each sorted
 
     def __len__(self) -> int:
         return self._n
@@ -72,7 +75,7 @@ class KeySet:
         return self._keys.nbytes
 
     def values(self) -> np.ndarray:
-        """Every key's value, in key order (a copy)."""
+        """Every key's value (a copy)."""
         return self.get(np.arange(self._n))
 
     def hash(self, *columns: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> np.ndarray:
@@ -80,7 +83,10 @@ class KeySet:
         cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else pa.array(c, pa.string()) for c in columns]
         if not cols:
             raise ValueError("hash needs at least one column")
-        values = (cols[0] if len(cols) == 1 else _joined(cols)).to_pylist()
+        one = cols[0] if len(cols) == 1 else _joined(cols)
+        if not pa.types.is_string(one.type):
+            one = one.cast(pa.string())         # numbers and the like: by their text
+        values = one.to_pylist()
         raw = self._digests(values)
         out = np.empty(len(values), dtype=np.complex128)
         out.real = (raw[:, 0] >> np.uint64(12)).astype(np.float64)
@@ -120,14 +126,17 @@ class KeySet:
         out = np.full(len(hashes), -1, dtype=np.int64)
         if self._n == 0 or len(hashes) == 0:
             return out
-        keys = self._keys[:self._n]
         order = np.argsort(hashes.real)                  # (nearly) sorted queries: searchsorted walks forward
         q = hashes[order]
-        pos = np.searchsorted(keys, q)
-        hit = pos < self._n
-        at = keys[pos[hit]]
-        hit[hit] = (at.real == q.real[hit]) & (np.floor(at.imag / _VALUE) * _VALUE == q.imag[hit])
-        out[order[hit]] = pos[hit]
+        for lo, hi in ((0, self._main), (self._main, self._n)):    # the main run, then the recent one
+            if hi == lo:
+                continue
+            keys = self._keys[lo:hi]
+            pos = np.searchsorted(keys, q)
+            hit = pos < hi - lo
+            at = keys[pos[hit]]
+            hit[hit] = (at.real == q.real[hit]) & (np.floor(at.imag / _VALUE) * _VALUE == q.imag[hit])
+            out[order[hit]] = lo + pos[hit]
         return out
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
@@ -179,6 +188,12 @@ class KeySet:
             self._keys = grown
         self._keys[n:n + k] = uniq
         self._keys.imag[n:n + k] += vals[first]
-        self._keys[:n + k].sort(kind="stable")           # two sorted runs: a linear merge
         self._n = n + k
+        # two sorted runs merged by timsort in linear time: new keys join the recent run, which
+        # joins the main run once it holds a quarter as many (each insert costs the recent run)
+        if self._n - self._main > max(self._main // 4, _RECENT_MIN):
+            self._keys[:self._n].sort(kind="stable")
+            self._main = self._n
+        else:
+            self._keys[self._main:self._n].sort(kind="stable")
         return inserted

@@ -78,18 +78,24 @@ def unique_keys(path: Path) -> list[str] | None:
 
 
 def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
-    """Does a journal hold at most one row per key? (Streamed a record at a time into a
-    ``KeySet``: 16 bytes a row, however long the keys.)"""
-    seen = KeySet(path.stat().st_size // 16)      # an upper bound, as a rule; pages not yet used cost nothing
+    """Does a journal hold at most one row per key? (Its keys' 96-bit keyed hashes, streamed a
+    record at a time into one array, sorted once: 16 bytes a row, however long the keys.)"""
+    hasher = KeySet()
+    found = np.empty(path.stat().st_size // 16, dtype=np.complex128)   # pages not yet used cost nothing
     rows = 0
     for t in iter_file(path, keys):
         if not all(k in t.column_names for k in keys):
             return False
-        seen.add(seen.hash(*(t.column(k).cast(pa.string()) for k in keys)))
-        rows += t.num_rows
-        if len(seen) != rows:
-            return False
-    return rows > 0
+        h = hasher.hash(*(t.column(k) for k in keys))
+        if rows + len(h) > len(found):
+            found = np.concatenate([found[:rows], np.empty(max(len(h), rows // 2), dtype=np.complex128)])
+        found[rows:rows + len(h)] = h
+        rows += len(h)
+    if rows == 0:
+        return False
+    found = found[:rows]
+    found.sort()
+    return not bool((found[1:] == found[:-1]).any())
 
 
 def live_files(directory: Path) -> tuple[list[Path], set[str]]:
