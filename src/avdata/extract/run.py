@@ -25,10 +25,11 @@ import pyarrow.compute as pc
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.bulk_plan import ROW_COLUMN, bulk_plan
+from avdata.extract.bulk_plan import PLAN_COLUMNS, ROW_COLUMN, bulk_plan
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+from avdata.fetch.scan import check_clips
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import (SEQ_COLUMN, STATUS_OK, ManifestWriter, latest, manifest_columns, read_latest,
                              read_manifest)
@@ -285,11 +286,14 @@ def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOption
     The clip table is streamed a batch at a time by the bulk plan (missing videos recorded as it
     goes); only segments with real work are kept, and their jobs are made lazily."""
     t0 = time.monotonic()
+    check_clips(clips, PLAN_COLUMNS)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
+    if options.fetch_manifest and not {"source", "status", "path"} <= manifest_columns(options.fetch_manifest):
+        VideoFinder(options.videos, options.fetch_manifest)   # not a fetch manifest: said before anything is written
     failed: Counter[str] = Counter()
     # each finished video's rows are made durable together (one journal record): a kill loses at
     # most the videos in flight

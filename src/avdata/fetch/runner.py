@@ -43,7 +43,7 @@ from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.runlog import append_run_log
-from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
+from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, read_latest
@@ -301,6 +301,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
 
     Returns a summary; raises DiskFullError after flushing the manifest when the disk filled up.
     """
+    check_clips(clips, PLAN_COLUMNS)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)

@@ -183,6 +183,13 @@ def clip_batches(clips: pa.Table | str | os.PathLike[str], columns: tuple[str, .
     yield from iter_clips(clips, list(columns), batch_rows)
 
 
+def check_clips(clips: pa.Table | str | os.PathLike[str], columns: tuple[str, ...]) -> None:
+    """Raise ``SchemaError`` now, before anything is written, when a clip-table path cannot be
+    streamed (not Parquet, a required column missing): its first row is read."""
+    if not isinstance(clips, pa.Table):
+        next(iter_clips(clips, list(columns), 1), None)
+
+
 def clip_rows(clips: pa.Table | str | os.PathLike[str]) -> int:
     """How many rows a clip table (or its Parquet file, from the footer) has."""
     if isinstance(clips, pa.Table):
