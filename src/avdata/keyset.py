@@ -18,9 +18,9 @@ one process by default); hashes are never stored or compared across processes.
 
 Use: ``h = ks.hash(column)`` for a batch, ``pos = ks.find(h)`` (positions or -1), ``ks.get(pos)`` /
 ``ks.set(pos, values)`` for the values (a few status bits), ``ks.add(h, values)`` to insert keys
-not yet present, ``ks.put(h, values)`` to insert or overwrite. Positions are valid until the next
-``add``. Memory: one array of ``capacity`` keys, grown by half when full (start it at the expected
-count to avoid growing).
+not yet present (``ks.insert`` when ``find`` said so already), ``ks.put(h, values)`` to insert or
+overwrite. Positions are valid until the next insert. Memory: one array of ``capacity`` keys,
+grown by half when full (start it at the expected count: pages not yet used cost nothing).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class KeySet:
         pos = self.find(hashes[last])
         there = pos >= 0
         self.set(pos[there], vals[last[there]])
-        self.add(hashes[last[~there]], vals[last[~there]])
+        self.insert(hashes[last[~there]], vals[last[~there]])
 
     def add(self, hashes: np.ndarray, values: np.ndarray | int = 0) -> np.ndarray:
         """Insert the hashes not yet present (with ``values``; of repeats, the first counts) and
@@ -179,15 +179,22 @@ class KeySet:
         new = self.find(uniq) < 0
         uniq, first = uniq[new], first[new]
         inserted[first] = True
-        k, n = len(uniq), self._n
+        self.insert(uniq, vals[first])
+        return inserted
+
+    def insert(self, hashes: np.ndarray, values: np.ndarray | int = 0) -> None:
+        """Insert hashes known to be distinct and not in the set (``find`` said -1): ``add``
+        without its checks."""
+        hashes = np.asarray(hashes, dtype=np.complex128)
+        k, n = len(hashes), self._n
         if not k:
-            return inserted
+            return
         if n + k > len(self._keys):
             grown = np.empty(max(n + k, len(self._keys) + len(self._keys) // 2, 1024), dtype=np.complex128)
             grown[:n] = self._keys[:n]
             self._keys = grown
-        self._keys[n:n + k] = uniq
-        self._keys.imag[n:n + k] += vals[first]
+        self._keys[n:n + k] = hashes
+        self._keys.imag[n:n + k] += np.broadcast_to(np.asarray(values, dtype=np.uint8), hashes.shape)
         self._n = n + k
         # two sorted runs merged by timsort in linear time: new keys join the recent run, which
         # joins the main run once it holds a quarter as many (each insert costs the recent run)
@@ -196,4 +203,3 @@ class KeySet:
             self._main = self._n
         else:
             self._keys[self._main:self._n].sort(kind="stable")
-        return inserted

@@ -101,7 +101,7 @@ def _merge_bits(state: KeySet, h: np.ndarray, clear: int, bits: np.ndarray) -> N
     there = pos >= 0
     old = state.get(pos[there]).astype(np.int64)
     state.set(pos[there], ((old & ~clear) | bits[there]).astype(np.uint8))
-    state.add(h[~there], bits[~there].astype(np.uint8))
+    state.insert(h[~there], bits[~there].astype(np.uint8))
 
 
 class FetchState:
@@ -163,7 +163,7 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
         old = pos[keep] >= 0
         bits[old] = state.get(pos[keep][old])
         state.set(pos[keep][old], (bits[old] | _SEEN).astype(np.uint8))
-        state.add(h[keep][~old], _SEEN)
+        state.insert(h[keep][~old], _SEEN)
         t = t.take(pa.array(keep))
         has, ok = bits & 7, (bits >> 3) & 7
         n_rows, n_ok = _POPCOUNT[has], _POPCOUNT[ok]

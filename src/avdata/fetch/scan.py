@@ -287,7 +287,7 @@ def bulk_missing(clips: pa.Table | str | os.PathLike[str], root: Path, source_ur
                 prev = state.get(pos[new[old]])
                 recorded[old] = (prev & RECORDED) != 0
                 state.set(pos[new[old]], prev | bits[old])
-            state.add(h[new[~old]], bits[~old])
+            state.insert(h[new[~old]], bits[~old])
             missing += int(gone.sum())
             write_at = new[gone & ~recorded]
             if len(write_at):
