@@ -33,7 +33,7 @@ from avdata.manifest import STATUS_OK, iter_manifest, manifest_columns
 from avdata.table import CLIP_SCHEMA
 
 ROW_COLUMN = "_row"
-CHUNK_ROWS = 1 << 16      # clip rows per planning batch
+CHUNK_ROWS = 1 << 15      # clip rows per planning batch
 PLAN_COLUMNS = ("clip_id", "source", "source_kind", "start", "end")
 _SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
 _ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
@@ -122,6 +122,7 @@ class FetchState:
             bad = pc.fill_null(pc.or_(pc.not_equal(t.column("status"), STATUS_OK), t.column("path").is_null()), True)
             bits = _LISTED | np.where(np.asarray(bad), _BAD, 0) | (at << _STATUS_SHIFT)
             self.sources.put(self.sources.hash(t.column("source")), bits.astype(np.uint8))
+            pa.default_memory_pool().release_unused()
 
     def _index(self, status: str | None) -> int:
         """The index of a status value in ``reprs`` (``_NO_STATUS`` past 30 kinds)."""
