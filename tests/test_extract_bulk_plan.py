@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from avdata.extract import bulk_plan as extract_bulk
 from avdata.extract import run as extract_run
 from avdata.extract.bulk_plan import ROW_COLUMN, BulkPlan, chunk_dirs
 from avdata.extract.plan import chunk_dir
@@ -17,15 +18,14 @@ from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.fetch import FetchOptions, fetch
 from avdata.manifest import latest, read_manifest
 from avdata.media.synth import SynthSpec, make_video
-from avdata.table import clips_from_records, write_clips
+from avdata.table import clips_from_records, read_clips, write_clips
 
 
-def _per_item(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Table, **_: object) -> BulkPlan:
+def _per_item(clips: Path, videos: Path, stems: list[str], manifest: Path, write: object, **_: object) -> BulkPlan:
     """The bulk plan switched off: every row goes to the per-item plan."""
-    t = clips.select(["clip_id", "source", "source_kind", "start", "end"]).append_column(
-        ROW_COLUMN, pa.array(range(clips.num_rows), pa.int64()))
-    return BulkPlan(chunks=lambda: iter(()), remaining=t, previous=previous, segments=0,
-                    failed_before=0, videos_missing=0, missing=0)
+    t = read_clips(clips).select(["clip_id", "source", "source_kind", "start", "end"])
+    t = t.append_column(ROW_COLUMN, pa.array(range(t.num_rows), pa.int64()))
+    return BulkPlan(remaining=t, segments=0, failed_before=0, videos_missing=0, missing=0)
 
 
 def _world(tmp_path: Path) -> tuple[Path, Path]:
@@ -65,7 +65,13 @@ def _totals(s: extract_run.ExtractSummary) -> tuple:
 
 
 @pytest.mark.slow
-def test_bulk_plan_equals_per_item_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("batch", [None, 3])
+def test_bulk_plan_equals_per_item_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int | None) -> None:
+    """``batch``: the clip table streamed and jobs made a few rows at a time (repeated ids and
+    videos across batches)."""
+    if batch:
+        monkeypatch.setattr(extract_bulk, "CHUNK_ROWS", batch)
+        monkeypatch.setattr(extract_run, "JOB_ROWS", batch - 1)
     videos, clips = _world(tmp_path)
     bulk, item = tmp_path / "bulk", tmp_path / "item"
 
@@ -93,7 +99,12 @@ def test_bulk_plan_equals_per_item_plan(tmp_path: Path, monkeypatch: pytest.Monk
     assert {(r["clip_id"], r["clip"]): r["status"] for r in _state(bulk)[0]}[("c5", "p0")] == "ok"
 
 
-def test_bulk_plan_with_fetch_manifest_equals_per_item(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("batch", [None, 2])
+def test_bulk_plan_with_fetch_manifest_equals_per_item(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       batch: int | None) -> None:
+    if batch:
+        monkeypatch.setattr(extract_bulk, "CHUNK_ROWS", batch)
+        monkeypatch.setattr(extract_run, "JOB_ROWS", batch)
     videos, clips = _world(tmp_path)
     fetched = tmp_path / "fetched"
     fetch(clips, FetchOptions(source=f"dir:{videos}", out=fetched, progress=False))

@@ -292,12 +292,15 @@ def read_clips(path: str | os.PathLike[str]) -> pa.Table:
         raise SchemaError(f"{path}: {e}") from e
 
 
+STREAM_BUFFER = 1 << 20      # bytes read at a time from a column chunk when streaming
+
+
 def iter_clips(path: str | os.PathLike[str], columns: Sequence[str], batch_rows: int) -> Iterator[pa.Table]:
     """The clip table in ``path`` a batch of at most ``batch_rows`` rows at a time, in order, with
     only ``columns`` (cast to the clip schema; nulls for an absent optional one): for stages that
     stream a table too large to hold whole."""
-    try:
-        parquet = pq.ParquetFile(os.path.abspath(path))
+    try:    # read a page at a time, not whole row groups: memory follows ``batch_rows``
+        parquet = pq.ParquetFile(os.path.abspath(path), pre_buffer=False, buffer_size=STREAM_BUFFER)
     except (OSError, pa.ArrowInvalid) as e:
         raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
     names = parquet.schema_arrow.names

@@ -11,17 +11,18 @@ import pytest
 
 from avdata.fetch import FetchOptions, fetch
 from avdata.fetch import runner as fetch_runner
-from avdata.fetch.scan import BulkResult, scan_tree
+from avdata.fetch import scan as fetch_scan
+from avdata.fetch.scan import BulkResult, read_plan_columns, scan_tree
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.manifest import latest, read_manifest
+from avdata.manifest import latest, layout, read_manifest
 from avdata.table import clips_from_records, write_clips
 
 TIMING = ("seconds", "finished_at")
 
 
-def _per_item(table: pa.Table, root: Path, uri: str, previous: pa.Table) -> BulkResult:
+def _per_item(clips: Path, root: Path, uri: str, manifest: Path, write: object) -> BulkResult:
     """The bulk step switched off: every source goes to the per-item backend."""
-    return BulkResult(chunks=lambda: iter(()), missing=0, remaining=table)
+    return BulkResult(missing=0, remaining=read_plan_columns(clips))
 
 
 def _world(tmp_path: Path, video: bytes) -> tuple[Path, Path]:
@@ -67,9 +68,12 @@ def _latest(out: Path) -> list[dict]:
                   key=lambda r: r["source"])
 
 
-@pytest.mark.parametrize("link", [False, True])
+@pytest.mark.parametrize(("link", "batch"), [(False, None), (True, None), (False, 2)])
 def test_bulk_rows_equal_per_item_rows(tmp_path: Path, small_video: bytes, monkeypatch: pytest.MonkeyPatch,
-                                       link: bool) -> None:
+                                       link: bool, batch: int | None) -> None:
+    """``batch``: the clip table streamed a few rows at a time (sources repeated across batches)."""
+    if batch:
+        monkeypatch.setattr(fetch_scan, "CHUNK_ROWS", batch)
     tree, clips = _world(tmp_path, small_video)
     bulk_out, item_out = tmp_path / "bulk", tmp_path / "item"
     bulk = fetch(clips, FetchOptions(source=f"dir:{tree}", out=bulk_out, link=link, progress=False))
@@ -113,21 +117,41 @@ def test_scan_follows_links_once_and_marks_them(tmp_path: Path, small_video: byt
     assert "linked" in scan.linked_dirs
 
 
-def test_positions_in_equals_index_in() -> None:
-    import numpy as np
-    import pyarrow.compute as pc
+def test_encode_sources_first_kind_wins() -> None:
+    from avdata.fetch.scan import encode_sources
 
-    from avdata.fetch.scan import encode_sources, positions_in
-
-    rng = np.random.default_rng(1)
-    for _ in range(100):
-        values = pa.array([None if rng.random() < 0.1 else f"x{int(x)}" for x in rng.integers(0, 30, 40)], pa.string())
-        lookup = pa.array([f"x{int(x)}" for x in rng.permutation(30)[:int(rng.integers(0, 30))]], pa.string())
-        want = pc.fill_null(pc.index_in(values, value_set=lookup), -1).to_numpy(zero_copy_only=False)
-        assert (positions_in(values, lookup) == want).all()
     t = pa.table({"source": ["b", "a", "b", "c"], "source_kind": ["path", "youtube", "youtube", "path"],
                   "pair_source": [None, "c", "a", "d"]})
     enc = encode_sources(t)
     kinds = dict(zip(enc.sources.to_pylist(), enc.kinds.to_pylist()))
     assert kinds == {"a": "youtube", "b": "path", "c": "youtube", "d": "path"}   # first appearance wins
     assert [enc.sources[i].as_py() for i in enc.source_at] == ["b", "a", "b", "c"]
+
+
+def test_rerun_after_a_kill_mid_compaction_writes_nothing_new(tmp_path: Path, small_video: bytes,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run is killed after its journal became a part, before the journal was deleted: the
+    streamed state of the next run sees each row once, and a rerun records nothing again."""
+    monkeypatch.setattr(fetch_scan, "CHUNK_ROWS", 3)
+    tree, clips = _world(tmp_path, small_video)
+    out = tmp_path / "out"
+    opts = FetchOptions(source=f"dir:{tree}", out=out, progress=False)
+
+    def killed(paths: object) -> None:
+        raise KeyboardInterrupt("killed before the journal was deleted")
+
+    with monkeypatch.context() as m:
+        m.setattr(layout, "unlink_quietly", killed)
+        with pytest.raises(KeyboardInterrupt):
+            fetch(clips, opts)
+    manifest = out / "fetch_manifest.parquet"
+    assert {p.suffix for p in manifest.iterdir()} == {".arrows", ".parquet"}   # the part beside its journal
+    first = _latest(out)
+    rows = read_manifest(manifest, FETCH_MANIFEST_SCHEMA).num_rows
+    again = fetch(clips, opts)
+    assert again.counts["missing"] >= 6
+    new_rows = read_manifest(manifest, FETCH_MANIFEST_SCHEMA).slice(rows)
+    settled = {"missing0001", "pairmissing", "missingmom1", "data/videos/mp4/000/000/absent.mp4",
+               "nested/deeper/absent.mkv", "ddddddddddd"}
+    assert not settled & set(new_rows.column("source").to_pylist())   # odd names go per item (rechecked)
+    assert _latest(out) == first

@@ -1,16 +1,22 @@
-"""Extract planning in bulk: decide column-wise, with Arrow, what needs no per-item work.
+"""Extract planning in bulk: decide column-wise, with Arrow, what needs no per-item work, streaming
+the clip table a batch at a time.
 
-For the whole clip table at once: repeated clip ids are dropped (the first wins), segments whose
-clips all failed before are skipped (counted as ``failed_before``) unless ``retry_failed``, and
-segments whose video is certainly missing get their ``missing_video`` rows in one table, worded
-as the per-item ``VideoFinder`` words them. What is left (segments with a video, segments with
-earlier ``ok`` rows whose files must be checked, anything unusual) goes to ``plan_segments`` with
-its original row number (``_row``), so chunk folders are the same as a per-item plan's.
+Over the whole clip table: repeated clip ids are dropped (the first wins), segments whose clips
+all failed before are skipped (counted as ``failed_before``) unless ``retry_failed``, and segments
+whose video is certainly missing get their ``missing_video`` rows, worded as the per-item
+``VideoFinder`` words them, written batch by batch. What is left (segments with a video, segments
+with earlier ``ok`` rows whose files must be checked, anything unusual) goes to ``plan_segments``
+with its original row number (``_row``), so chunk folders are the same as a per-item plan's.
+
+Memory: the batch, and 16 bytes per segment and per source (``avdata.keyset.KeySet``): per clip
+id a few bits from the manifest's latest rows (which clips have a row, which are ok) and whether
+the list already had it; per source of the fetch manifest its latest status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,33 +26,42 @@ import pyarrow.compute as pc
 
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
-from avdata.fetch.scan import positions_in, scan_tree
+from avdata.fetch.scan import TreeIndex, TreeScan, clip_batches, clip_rows, scan_tree
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.manifest import STATUS_OK, manifest_columns, read_latest
+from avdata.keyset import KeySet
+from avdata.manifest import STATUS_OK, iter_manifest, manifest_columns
+from avdata.table import CLIP_SCHEMA
 
 ROW_COLUMN = "_row"
-CHUNK_ROWS = 1 << 18
+CHUNK_ROWS = 1 << 15      # clip rows per planning batch
+PLAN_COLUMNS = ("clip_id", "source", "source_kind", "start", "end")
 _SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
 _ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
 _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
 
+# per clip id (KeySet value): which of p0, n0, n1 have a latest row, which of those are ok, a row
+# of another clip name (such a segment goes per item), and "met in this clip table"
+_SLOTS = ("p0", "n0", "n1")
+_HAS = [1 << i for i in range(3)]
+_OK = [8 << i for i in range(3)]
+_OTHER = 64
+_SEEN = 128
+_POPCOUNT = np.array([bin(i).count("1") for i in range(8)], dtype=np.int64)
+# per source of the fetch manifest: listed, failed (not ok, or no path), its videos counted
+# missing, and the index of its status (31: too many kinds of status, left per item)
+_LISTED, _BAD, _COUNTED, _STATUS_SHIFT, _NO_STATUS = 1, 2, 4, 3, 31
+
 
 @dataclass
 class BulkPlan:
-    """Rows settled in bulk, the clip rows left for the per-item plan, and their previous rows."""
+    """What the bulk plan settled (its rows already written) and the clip rows left for the
+    per-item plan."""
 
-    chunks: Callable[[], Iterator[pa.Table]]   # missing_video rows, a chunk at a time
     remaining: pa.Table     # clip_id, source, source_kind, start, end, _row
-    previous: pa.Table      # latest manifest rows of the remaining clip ids
     segments: int           # segments settled here (skipped or missing, repeats included)
     failed_before: int
     videos_missing: int
     missing: int            # segments recorded missing_video
-
-    @property
-    def rows(self) -> pa.Table:
-        """All missing rows at once (small lists, tests)."""
-        return pa.concat_tables([EXTRACT_MANIFEST_SCHEMA.empty_table(), *self.chunks()])
 
 
 def chunk_dirs(rows: pa.Array, prefix: str, size: int) -> pa.Array:
@@ -58,117 +73,209 @@ def chunk_dirs(rows: pa.Array, prefix: str, size: int) -> pa.Array:
                                        pa.array(first + size).cast(pa.string()), "_")
 
 
-def bulk_plan(clips: pa.Table, videos: Path, stems: list[str], previous: pa.Table, *, prefix: str,
-              size: int, retry_failed: bool, fetch_manifest: str | None) -> BulkPlan:
-    """Settle what needs no per-item work (see module doc). ``stems``: the video folder's
-    ``{stem}.{ext}`` stems (``VideoFinder``'s index), ``previous``: the latest manifest rows.
-    Messages are made a chunk at a time, when the rows are written."""
-    n = clips.num_rows
+def segment_state(manifest: str | os.PathLike[str], capacity: int) -> KeySet:
+    """Per clip id of an extraction manifest, bits of its latest rows (see ``_SLOTS``): one
+    streaming pass, 16 bytes a segment."""
+    state = KeySet(capacity)
+    for t in iter_manifest(manifest, EXTRACT_MANIFEST_SCHEMA, ("clip_id", "clip", "status")):
+        h = state.hash(t.column("clip_id"))
+        clip = t.column("clip")
+        ok = np.asarray(pc.fill_null(pc.equal(t.column("status"), STATUS_OK), False))
+        other = np.ones(t.num_rows, dtype=bool)
+        for i, name in enumerate(_SLOTS):
+            rows = np.asarray(pc.fill_null(pc.equal(clip, name), False))
+            other &= ~rows
+            if rows.any():           # this clip's latest row: the last one wins
+                _merge_bits(state, h[rows], _HAS[i] | _OK[i], _HAS[i] | np.where(ok[rows], _OK[i], 0))
+        if other.any():
+            _merge_bits(state, h[other], 0, np.full(int(other.sum()), _OTHER))
+    return state
+
+
+def _merge_bits(state: KeySet, h: np.ndarray, clear: int, bits: np.ndarray) -> None:
+    """value = (value & ~clear) | bits for each key, the last of repeats winning."""
+    _, last = np.unique(h[::-1], return_index=True)
+    last = len(h) - 1 - last
+    h, bits = h[last], np.asarray(bits, dtype=np.int64)[last]
+    pos = state.find(h)
+    there = pos >= 0
+    old = state.get(pos[there]).astype(np.int64)
+    state.set(pos[there], ((old & ~clear) | bits[there]).astype(np.uint8))
+    state.insert(h[~there], bits[~there].astype(np.uint8))
+
+
+class FetchState:
+    """The fetch manifest's latest status per source (16 bytes a source) and the reprs of the
+    status values met, for the words of ``missing_video`` messages."""
+
+    def __init__(self, fetch_manifest: str, capacity: int, hashes_like: KeySet | None = None) -> None:
+        self.sources = KeySet(capacity, hashes_like=hashes_like)
+        self.reprs: list[str] = []
+        self._status: dict[str | None, int] = {}
+        if not {"source", "status", "path"} <= manifest_columns(fetch_manifest):
+            return                  # not a fetch manifest: the per-item finder says so
+        for t in iter_manifest(fetch_manifest, FETCH_MANIFEST_SCHEMA, ("source", "status", "path")):
+            status = t.column("status").combine_chunks().dictionary_encode()
+            mapping = np.array([self._index(v) for v in status.dictionary.to_pylist()] + [self._index(None)],
+                               dtype=np.int64)
+            at = mapping[pc.fill_null(status.indices, len(status.dictionary)).to_numpy()]
+            bad = pc.fill_null(pc.or_(pc.not_equal(t.column("status"), STATUS_OK), t.column("path").is_null()), True)
+            bits = _LISTED | np.where(np.asarray(bad), _BAD, 0) | (at << _STATUS_SHIFT)
+            self.sources.put(self.sources.hash(t.column("source")), bits.astype(np.uint8))
+            pa.default_memory_pool().release_unused()
+
+    def _index(self, status: str | None) -> int:
+        """The index of a status value in ``reprs`` (``_NO_STATUS`` past 30 kinds)."""
+        if status not in self._status and len(self._status) < _NO_STATUS:
+            self._status[status] = len(self._status)
+            self.reprs.append(repr(status))
+        return self._status.get(status, _NO_STATUS)
+
+
+def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: list[str],
+              manifest: str | os.PathLike[str], write: Callable[[pa.Table], None], *, prefix: str, size: int,
+              retry_failed: bool, fetch_manifest: str | None, batch_rows: int | None = None) -> BulkPlan:
+    """Settle what needs no per-item work (see module doc), the clip table (or its path) a batch
+    at a time; ``missing_video`` rows go to ``write`` batch by batch. ``stems``: the video
+    folder's ``{stem}.{ext}`` stems (``VideoFinder``'s index); ``manifest``: the extraction
+    manifest (its latest rows say what is done)."""
     chunk_dir(0, prefix, size)
-    t = clips.select(["clip_id", "source", "source_kind", "start", "end"]).append_column(
-        ROW_COLUMN, pa.array(np.arange(n, dtype=np.int64)))
-    firsts = t.group_by(["clip_id"], use_threads=False).aggregate([(ROW_COLUMN, "min")]).column(f"{ROW_COLUMN}_min")
-    if len(firsts) != n:                      # repeated ids: the first row wins
-        keep = np.zeros(n, dtype=bool)
-        keep[firsts.to_numpy()] = True
-        t = t.filter(pa.array(keep))
-    del firsts
-    # earlier rows per segment: how many, how many ok (aligned to t by position, no join)
-    if previous.num_rows:
-        ok = pc.cast(pc.equal(previous.column("status"), STATUS_OK), pa.int64())
-        stats = pa.table({"clip_id": previous.column("clip_id"), "ok": ok}).group_by(
-            ["clip_id"], use_threads=False).aggregate([("ok", "count"), ("ok", "sum")])
-        pos = pc.index_in(t.column("clip_id"), value_set=stats.column("clip_id").combine_chunks())
-        n_rows = pc.fill_null(pc.take(stats.column("ok_count").combine_chunks(), pos), 0)
-        n_ok = pc.fill_null(pc.take(stats.column("ok_sum").combine_chunks(), pos), 0)
-        del stats, pos
-    else:
-        n_rows = n_ok = pa.array(np.zeros(t.num_rows, dtype=np.int64))
-    all_failed = pc.and_(pc.greater(n_rows, 0), pc.equal(n_ok, 0))
-    skipped = all_failed if not retry_failed else pa.array(np.zeros(t.num_rows, dtype=bool))
-    failed_before = int(pc.sum(pc.if_else(skipped, n_rows, 0)).as_py() or 0)
-    to_find = pc.or_(pc.equal(n_rows, 0), all_failed) if retry_failed else pc.equal(n_rows, 0)
-    reason, status_at, reprs = _missing(t, videos, stems, fetch_manifest)
-    missing = pc.and_(to_find, pa.array(reason != _NOT_MISSING))
-    gone = t.filter(missing)
-    gone_reason = reason[np.asarray(missing)] if len(reason) else reason
-    gone_status = status_at[np.asarray(missing)] if len(status_at) else status_at
-    del reason, status_at
+    batch_rows = batch_rows or CHUNK_ROWS
+    rows = clip_rows(clips)
+    state = segment_state(manifest, rows)
+    finder = _Missing(videos, stems, FetchState(fetch_manifest, rows, state) if fetch_manifest else None, state,
+                      rows)
+    kept: list[pa.Table] = []
+    plan = BulkPlan(remaining=pa.table({}), segments=0, failed_before=0, videos_missing=0, missing=0)
+    offset = 0
+    pool = pa.default_memory_pool()
+    for batch in clip_batches(clips, PLAN_COLUMNS, batch_rows):
+        n = batch.num_rows
+        t = batch.select(list(PLAN_COLUMNS)).append_column(
+            ROW_COLUMN, pa.array(np.arange(offset, offset + n, dtype=np.int64)))
+        offset += n
+        h = state.hash(t.column("clip_id"))
+        pos = state.find(h)
+        fresh = pos < 0
+        fresh[~fresh] = (state.get(pos[~fresh]) & _SEEN) == 0
+        _, first = np.unique(h[fresh], return_index=True)        # repeated ids: the first row wins
+        keep = np.flatnonzero(fresh)[np.sort(first)]
+        bits = np.zeros(len(keep), dtype=np.int64)
+        old = pos[keep] >= 0
+        bits[old] = state.get(pos[keep][old])
+        state.set(pos[keep][old], (bits[old] | _SEEN).astype(np.uint8))
+        state.insert(h[keep][~old], _SEEN)
+        t = t.take(pa.array(keep))
+        has, ok = bits & 7, (bits >> 3) & 7
+        n_rows, n_ok = _POPCOUNT[has], _POPCOUNT[ok]
+        other = (bits & _OTHER) != 0
+        all_failed = (n_rows > 0) & (n_ok == 0) & ~other
+        skipped = all_failed & (not retry_failed)
+        plan.failed_before += int(n_rows[skipped].sum())
+        to_find = ((n_rows == 0) & ~other) | (all_failed if retry_failed else False)
+        look = np.flatnonzero(to_find)          # only segments without a row need their video found
+        reason, status_at, hs = finder.why(t.take(pa.array(look)))
+        missing = np.zeros(len(t), dtype=bool)
+        missing[look] = reason != _NOT_MISSING
+        if missing.any():
+            found = reason != _NOT_MISSING
+            gone = t.filter(pa.array(missing))
+            plan.missing += gone.num_rows
+            plan.videos_missing += finder.count_new(hs[found], reason[found])
+            message = _messages(gone.column("source").combine_chunks(), reason[found], status_at[found],
+                                finder.reprs, videos)
+            write(_error_rows(gone, message, prefix, size))
+        per_item = ~(skipped | missing)
+        plan.segments += n - int(per_item.sum())
+        if per_item.any():
+            kept.append(t.filter(pa.array(per_item)))
+        pool.release_unused()       # the batch's buffers go back to the system, not to a growing cache
+    schema = pa.schema([*(f for f in _plan_schema()), pa.field(ROW_COLUMN, pa.int64())])
+    plan.remaining = pa.concat_tables(kept) if kept else schema.empty_table()
+    return plan
 
-    def chunks() -> Iterator[pa.Table]:
-        for start in range(0, gone.num_rows, CHUNK_ROWS):
-            part = gone.slice(start, CHUNK_ROWS)
-            message = _messages(part.column("source").combine_chunks(), gone_reason[start:start + CHUNK_ROWS],
-                                gone_status[start:start + CHUNK_ROWS], reprs, videos)
-            yield _error_rows(part, message, prefix, size)
 
-    per_item = pc.invert(pc.or_(skipped, missing))
-    remaining = t.filter(per_item).select(["clip_id", "source", "source_kind", "start", "end", ROW_COLUMN])
-    prev = previous.filter(pc.is_in(previous.column("clip_id"), value_set=remaining.column("clip_id").combine_chunks())) \
-        if previous.num_rows else previous
-    return BulkPlan(chunks=chunks, remaining=remaining, previous=prev, segments=n - remaining.num_rows,
-                    failed_before=failed_before,
-                    videos_missing=len(pc.unique(gone.column("source"))) if gone.num_rows else 0,
-                    missing=gone.num_rows)
+def _plan_schema() -> list[pa.Field]:
+    return [CLIP_SCHEMA.field(c) for c in PLAN_COLUMNS]
 
 
 _NOT_MISSING, _NO_STEM, _NO_PATH, _FETCH_FAILED = 0, 1, 2, 3
+_EMPTY_SCAN = TreeScan(pa.array([], pa.string()), pa.array([], pa.bool_()), [])
 
 
-def _missing(t: pa.Table, videos: Path, stems: list[str], fetch_manifest: str | None
-             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per row, why its video is certainly missing (``_NO_STEM``, ``_NO_PATH``, ``_FETCH_FAILED``)
-    or ``_NOT_MISSING``; for ``_FETCH_FAILED`` the index of its fetch status in the returned reprs."""
-    n = t.num_rows
-    reason = np.zeros(n, dtype=np.int8)
-    status_at = np.zeros(n, dtype=np.int32)
-    if " ".join(str(videos).split()) != str(videos):
-        return reason, status_at, []          # messages would be reworded: all per item
-    source, kind = t.column("source").combine_chunks(), t.column("source_kind").combine_chunks()
-    yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _SAFE_NAME))
-    yt = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(["."], pa.string()))))
-    yt_missing = pc.and_(yt, pc.invert(pc.is_in(source, value_set=pa.array(stems, pa.string()))))
-    reason[np.asarray(yt_missing)] = _NO_STEM
-    is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
-    is_path = pc.and_(is_path, pc.invert(pc.match_substring_regex(source, _ODD_SPACE)))   # one-line rule
-    if pc.any(is_path).as_py():
-        scan = scan_tree(videos) if videos.is_dir() else None
-        files = scan.files if scan is not None else pa.array([], pa.string())
-        via_link = pa.array(np.zeros(n, dtype=bool))
-        for d in scan.linked_dirs if scan is not None else []:
-            via_link = pc.or_(via_link, pc.starts_with(source, d + "/"))
-        path_missing = pc.and_(is_path, pc.and_(pc.invert(pc.is_in(source, value_set=files)), pc.invert(via_link)))
-        reason[np.asarray(path_missing)] = _NO_PATH
-    reprs: list[str] = []
-    if fetch_manifest:
-        reprs = _fetch_failed(source, reason, status_at, fetch_manifest)
-    return reason, status_at, reprs
+class _Missing:
+    """Why a row's video is certainly missing, a batch at a time: no ``{stem}.{ext}`` for a
+    YouTube id, no file for a clean path (scanned once, when a path first comes), or a failed
+    fetch (its status); and which missing videos were counted already."""
 
+    def __init__(self, videos: Path, stems: list[str], fetched: FetchState | None, hashes_like: KeySet,
+                 capacity: int) -> None:
+        self.videos = videos
+        self.plain = " ".join(str(videos).split()) == str(videos)   # else messages differ: all per item
+        self.stems = KeySet(hashes_like=hashes_like)    # every set hashes alike: one hash per source
+        self.stems.add(self.stems.hash(pa.array(stems, pa.string())))
+        self.tree: TreeIndex | None = None
+        self.fetched = fetched
+        # missing videos not in the fetch manifest, counted (sized at once: untouched pages cost nothing)
+        self.counted = KeySet(capacity, hashes_like=hashes_like)
 
-def _fetch_failed(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, fetch_manifest: str) -> list[str]:
-    """Sources the fetch manifest lists: missing when their fetch failed (its words), otherwise left
-    to the per-item finder, whatever the folder holds. Updates ``reason`` and ``status_at``."""
-    if not {"source", "status", "path"} <= manifest_columns(fetch_manifest):
-        return []                   # not a fetch manifest: the per-item finder says so
-    fetched = read_latest(fetch_manifest, FETCH_MANIFEST_SCHEMA, ["source"], ("source", "status", "path"))
-    if fetched.num_rows == 0:
-        return []
-    at = positions_in(source, fetched.column("source"))          # one sort, no hash of every name
-    listed = at >= 0
-    pos = pa.array(np.where(listed, at, 0))
-    reason[listed] = _NOT_MISSING
-    status_col = fetched.column("status").combine_chunks()
-    bad = pc.fill_null(pc.or_(pc.not_equal(status_col, STATUS_OK),
-                              pc.invert(pc.is_valid(fetched.column("path").combine_chunks()))), True)
-    failed = listed & np.asarray(pc.fill_null(pc.take(bad, pos), False))
-    status = pc.if_else(pa.array(listed), pc.take(status_col, pos), pa.nulls(len(listed), pa.string()))
-    del fetched
-    values = pc.unique(status.filter(pa.array(failed)).drop_null())
-    reprs = [repr(v) for v in values.to_pylist()] + ["None"]
-    at = pc.fill_null(pc.index_in(status, value_set=values), len(reprs) - 1).to_numpy(zero_copy_only=False)
-    reason[failed] = _FETCH_FAILED
-    status_at[failed] = at[failed]
-    return reprs
+    @property
+    def reprs(self) -> list[str]:
+        return (self.fetched.reprs if self.fetched is not None else []) + ["None"]
+
+    def why(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row, a reason (``_NO_STEM``, ``_NO_PATH``, ``_FETCH_FAILED``) or ``_NOT_MISSING``;
+        for ``_FETCH_FAILED`` the index of its status in ``reprs``; the sources' hashes."""
+        n = t.num_rows
+        reason = np.zeros(n, dtype=np.int8)
+        status_at = np.zeros(n, dtype=np.int64)
+        if not self.plain or n == 0:
+            return reason, status_at, np.zeros(n, dtype=np.complex128)
+        source, kind = t.column("source").combine_chunks(), t.column("source_kind").combine_chunks()
+        hs = self.stems.hash(source)
+        yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _SAFE_NAME))
+        yt = np.asarray(pc.fill_null(pc.and_(yt, pc.not_equal(source, ".")), False))
+        if yt.any():
+            at = np.flatnonzero(yt)
+            reason[at[~self.stems.contains(hs[at])]] = _NO_STEM
+        is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
+        is_path = pc.and_(is_path, pc.invert(pc.match_substring_regex(source, _ODD_SPACE)))   # one-line rule
+        is_path = np.asarray(pc.fill_null(is_path, False))
+        if is_path.any():
+            if self.tree is None:
+                self.tree = TreeIndex(scan_tree(self.videos) if self.videos.is_dir() else _EMPTY_SCAN, self.stems)
+            at = np.flatnonzero(is_path)
+            gone = self.tree.certainly_missing(source.take(pa.array(at)), kind.take(pa.array(at)), hs[at])
+            reason[at[gone]] = _NO_PATH
+        if self.fetched is not None and len(self.fetched.sources):
+            pos = self.fetched.sources.find(hs)
+            listed = pos >= 0
+            bits = np.zeros(n, dtype=np.int64)
+            bits[listed] = self.fetched.sources.get(pos[listed])
+            reason[listed] = _NOT_MISSING
+            status = bits >> _STATUS_SHIFT
+            failed = listed & ((bits & _BAD) != 0) & (status != _NO_STATUS)
+            reason[failed] = _FETCH_FAILED
+            status_at[failed] = status[failed]
+        return reason, status_at, hs
+
+    def count_new(self, hashes: np.ndarray, reason: np.ndarray) -> int:
+        """How many of these missing videos (their sources' hashes) were not counted before."""
+        new = 0
+        listed = reason == _FETCH_FAILED
+        if listed.any():
+            ks = self.fetched.sources                          # type: ignore[union-attr]
+            h = hashes[listed]
+            _, first = np.unique(h, return_index=True)
+            h = h[first]
+            pos = ks.find(h)
+            bits = ks.get(pos)
+            fresh = (bits & _COUNTED) == 0
+            ks.set(pos[fresh], bits[fresh] | _COUNTED)
+            new += int(fresh.sum())
+        if (~listed).any():
+            new += int(self.counted.add(hashes[~listed]).sum())
+        return new
 
 
 def _messages(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, reprs: list[str],

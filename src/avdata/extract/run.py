@@ -13,22 +13,26 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.bulk_plan import ROW_COLUMN, bulk_plan
-from avdata.fetch.scan import read_plan_columns
+from avdata.extract.bulk_plan import PLAN_COLUMNS, ROW_COLUMN, bulk_plan
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
-from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_latest, read_manifest
+from avdata.fetch.scan import check_clips
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.manifest import (SEQ_COLUMN, STATUS_OK, ManifestWriter, latest, manifest_columns, read_latest,
+                             read_manifest)
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
 
@@ -103,9 +107,13 @@ class VideoFinder:
         self._by_stem: dict[str, str] | None = None
         self._fetched: dict[str, tuple[str, str | None, float]] = {}
         if fetch_manifest:
-            table = latest(read_manifest(fetch_manifest, columns=("source", "status", "path", "offset")), ["source"])
-            if sources is not None and "source" in table.column_names:   # only the sources asked about
-                table = table.filter(pc.is_in(table.column("source"), value_set=sources))
+            wanted = ("source", "status", "path", "offset")
+            if sources is not None and {"source", "status", "path"} <= manifest_columns(fetch_manifest):
+                table = read_latest(fetch_manifest, FETCH_MANIFEST_SCHEMA, ["source"],      # only the sources
+                                    [c for c in wanted if c in manifest_columns(fetch_manifest)],  # asked about
+                                    only=sources).drop_columns([SEQ_COLUMN])
+            else:
+                table = latest(read_manifest(fetch_manifest, columns=wanted), ["source"])
             missing = {"source", "status", "path"} - set(table.column_names)
             if table.num_rows and missing:
                 raise AvdataError(f"{fetch_manifest}: fetch manifest lacks column(s) {', '.join(sorted(missing))}")
@@ -210,13 +218,52 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
 def plan_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
               summary: ExtractSummary) -> list[VideoJob]:
     """One job per video: its segments still to do and where its file is."""
+    return list(iter_jobs(clips, options, previous, summary))
+
+
+JOB_ROWS = 1 << 16
+
+
+def iter_jobs(clips: pa.Table, options: ExtractOptions, previous: pa.Table, summary: ExtractSummary,
+              *, batch_rows: int | None = None, on_planned: Callable[[int], None] | None = None) -> Iterator[VideoJob]:
+    """``plan_jobs`` made lazily, about ``batch_rows`` clip rows at a time: the executor takes jobs
+    as they are made, so millions of segments with work never become millions of job objects at
+    once. Rows are grouped by video first (in order of first appearance, as ``plan_segments``
+    groups them), so a video still gets one job. ``on_planned(n)``: n more segments need no job."""
+    if clips.num_rows == 0:
+        return
+    batch_rows = batch_rows or JOB_ROWS
+    n = clips.num_rows
+    firsts = clips.select(["clip_id"]).append_column("_i", pa.array(np.arange(n))).group_by(
+        ["clip_id"], use_threads=False).aggregate([("_i", "min")]).column("_i_min").to_numpy()
+    if len(firsts) < n:             # a repeated id would overwrite the first: the first row wins
+        summary.segments += n - len(firsts)
+        clips = clips.take(pa.array(np.sort(firsts)))
+        if on_planned is not None:
+            on_planned(n - len(firsts))
     finder = VideoFinder(options.videos, options.fetch_manifest, pc.unique(clips.column("source").combine_chunks()))
-    jobs = []
-    for (kind, source), segs in plan_segments(clips, options, previous, summary).items():
-        path, offset, error = finder.find(source, kind)
-        jobs.append(VideoJob(out=str(options.out), video=path, segments=tuple(segs), options=options.media,
-                             offset=offset, time_limit=options.video_timeout, error=error))
-    return jobs
+    video = pc.binary_join_element_wise(clips.column("source_kind").combine_chunks(),
+                                        clips.column("source").combine_chunks(), "\x00")
+    group = video.dictionary_encode().indices.to_numpy()     # indices in order of first appearance
+    del video
+    order = np.argsort(group, kind="stable")
+    group = group[order]
+    start = 0
+    while start < len(order):
+        end = min(len(order), start + batch_rows)
+        while end < len(order) and group[end] == group[end - 1]:
+            end += 1                                          # a video's rows stay together
+        chunk = clips.take(pa.array(order[start:end]))
+        prev = previous.filter(pc.is_in(previous.column("clip_id"), value_set=chunk.column("clip_id")))
+        start = end
+        groups = plan_segments(chunk, options, prev, summary)
+        if on_planned is not None:
+            on_planned(chunk.num_rows - sum(len(segs) for segs in groups.values()))
+        for (kind, source), segs in groups.items():
+            path, offset, error = finder.find(source, kind)
+            summary.videos += 1
+            yield VideoJob(out=str(options.out), video=path, segments=tuple(segs), options=options.media,
+                           offset=offset, time_limit=options.video_timeout, error=error)
 
 
 LOST_ROWS = {   # executor's reason -> (error code, message)
@@ -234,54 +281,58 @@ def timeout_rows(job: VideoJob, reason: str) -> list[Row]:
 
 
 def run_extract(clips: pa.Table | str | os.PathLike[str], options: ExtractOptions) -> ExtractSummary:
-    """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path)."""
+    """Extract audio clips and frames for every segment of ``clips`` (a clip table or its path).
+
+    The clip table is streamed a batch at a time by the bulk plan (missing videos recorded as it
+    goes); only segments with real work are kept, and their jobs are made lazily."""
     t0 = time.monotonic()
-    table = clips if isinstance(clips, pa.Table) else read_plan_columns(
-        clips, ("clip_id", "source", "source_kind", "start", "end"))
+    check_clips(clips, PLAN_COLUMNS)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = options.manifest_path()
     summary = ExtractSummary(manifest=str(manifest))
     sweep_temp_files(out)
-    previous = read_latest(manifest, EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
-    bulk = bulk_plan(table, Path(options.videos), VideoFinder(options.videos).stems(), previous,
-                     prefix=options.chunk_prefix, size=options.chunk_size, retry_failed=options.retry_failed,
-                     fetch_manifest=options.fetch_manifest)
-    del previous, table
-    summary.segments += bulk.segments
-    summary.failed_before += bulk.failed_before
-    jobs = plan_jobs(bulk.remaining, options, bulk.previous, summary)
-    summary.videos = len(jobs) + bulk.videos_missing
+    if options.fetch_manifest and not {"source", "status", "path"} <= manifest_columns(options.fetch_manifest):
+        VideoFinder(options.videos, options.fetch_manifest)   # not a fetch manifest: said before anything is written
     failed: Counter[str] = Counter()
-    if bulk.missing:
-        failed["missing_video"] += bulk.missing
     # each finished video's rows are made durable together (one journal record): a kill loses at
     # most the videos in flight
     with ManifestWriter(manifest, EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS, flush_rows=1 << 62,
-                        flush_seconds=float("inf")) as writer, \
-            progress(sum(len(j.segments) for j in jobs), "extract", unit="seg", enabled=options.show_progress) as bar:
-        for rows in bulk.chunks():            # videos certainly missing: no per-item work
-            writer.write_table(rows)
-        del bulk                              # workers start small: the planning tables are gone
-        pa.default_memory_pool().release_unused()
-        # the job stops itself at the time limit; the executor kills it if it cannot
-        executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
-                                  item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
-                                  on_lost=timeout_rows, shared_paths=[str(out)])
-        for rows in executor.map_unordered(extract_video, jobs):
-            writer.write_many(rows)
-            writer.flush()
-            for r in rows:
-                if r["status"] == STATUS_OK:
-                    summary.clips_ok += 1
-                    if r.get("message"):
-                        summary.notes[r["message"]] = summary.notes.get(r["message"], 0) + 1
-                else:
-                    failed[r["status"]] += 1
-            bar.update(len({r["clip_id"] for r in rows}))
-            elapsed = time.monotonic() - t0
-            bar.set_postfix_str(f"{summary.clips_ok / elapsed:.1f} clips/s, failed {sum(failed.values())}",
-                                refresh=False)
+                        flush_seconds=float("inf")) as writer:
+        bulk = bulk_plan(clips, Path(options.videos), VideoFinder(options.videos).stems(), manifest,
+                         writer.write_table, prefix=options.chunk_prefix, size=options.chunk_size,
+                         retry_failed=options.retry_failed, fetch_manifest=options.fetch_manifest)
+        summary.segments += bulk.segments
+        summary.failed_before += bulk.failed_before
+        summary.videos += bulk.videos_missing
+        if bulk.missing:
+            failed["missing_video"] += bulk.missing
+        remaining = bulk.remaining
+        del bulk
+        previous = read_latest(manifest, EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS,
+                               only=remaining.column("clip_id"))
+        pa.default_memory_pool().release_unused()     # workers start small: planning buffers are gone
+        with progress(remaining.num_rows, "extract", unit="seg", enabled=options.show_progress) as bar:
+            # segments found complete (or failed before) need no job: counted as they are planned
+            jobs = iter_jobs(remaining, options, previous, summary, on_planned=bar.update)
+            # the job stops itself at the time limit; the executor kills it if it cannot
+            executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
+                                      item_timeout=options.video_timeout * 1.5 + 5 if options.video_timeout else None,
+                                      on_lost=timeout_rows, shared_paths=[str(out)])
+            for rows in executor.map_unordered(extract_video, jobs):
+                writer.write_many(rows)
+                writer.flush()
+                for r in rows:
+                    if r["status"] == STATUS_OK:
+                        summary.clips_ok += 1
+                        if r.get("message"):
+                            summary.notes[r["message"]] = summary.notes.get(r["message"], 0) + 1
+                    else:
+                        failed[r["status"]] += 1
+                bar.update(len({r["clip_id"] for r in rows}))
+                elapsed = time.monotonic() - t0
+                bar.set_postfix_str(f"{summary.clips_ok / elapsed:.1f} clips/s, failed {sum(failed.values())}",
+                                    refresh=False)
     summary.failed = dict(failed)
     summary.seconds = time.monotonic() - t0
     return summary

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, DiskFullError, FetchError
@@ -49,7 +48,7 @@ from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.remote import RemoteAttempts
 from avdata.fetch.result import FetchResult, landed_result
 from avdata.fetch.runlog import append_run_log
-from avdata.fetch.scan import bulk_missing, distinct_sources, read_plan_columns
+from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
 from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, read_latest
@@ -225,11 +224,13 @@ _MAX_BAN_RETRIES = 1000     # a safety net: an item rate-limited this often is r
 PREVIOUS_COLUMNS = ("source", "status", "source_uri", "path", "deleted", "transient")
 
 
-def _previous(previous: pa.Table, clips: pa.Table, archive: DownloadArchive
+def _previous(options: FetchOptions, clips: pa.Table, archive: DownloadArchive
               ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(latest manifest row per source of ``clips``, archived row per source)."""
+    """(latest manifest row per source of ``clips``, archived row per source): only the sources
+    still to plan are read from the manifest, a batch at a time."""
     wanted = distinct_sources(clips).column("source")
-    table = previous.filter(pc.is_in(previous.column("source"), value_set=wanted.combine_chunks()))
+    table = read_latest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS,
+                        only=wanted)
     rows = {r["source"]: r for r in table.to_pylist()}
     return rows, archive.load()
 
@@ -275,7 +276,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
 
     Returns a summary; raises DiskFullError after flushing the manifest when the disk filled up.
     """
-    table = clips if isinstance(clips, pa.Table) else read_plan_columns(clips)
+    check_clips(clips, PLAN_COLUMNS)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     backend = open_backend(options.source, options)
@@ -285,14 +286,20 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     archive = DownloadArchive(options.archive_path())
     summary = FetchSummary(manifest=options.manifest_path())
     uri = redact(options.source)
-    previous = read_latest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS)
-    bulk = bulk_missing(table, backend.root, uri or "", previous) if isinstance(backend, LocalTreeBackend) else None
-    if bulk is not None:          # dir: the tree scanned once, missing videos settled column-wise
-        table = bulk.remaining
-        if bulk.missing:
-            summary.counts["missing"] += bulk.missing
-    manifest_rows, archived = _previous(previous, table, archive)
-    del previous
+    writer = ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
+                            flush_rows=1 << 62, flush_seconds=float("inf"))
+    try:
+        if isinstance(backend, LocalTreeBackend):   # dir: one tree scan, the list streamed, missing ones written
+            bulk = bulk_missing(clips, backend.root, uri or "", options.manifest_path(), writer.write_table)
+            table = bulk.remaining
+            if bulk.missing:
+                summary.counts["missing"] += bulk.missing
+        else:
+            table = clips if isinstance(clips, pa.Table) else read_plan_columns(clips)
+        manifest_rows, archived = _previous(options, table, archive)
+    except BaseException:
+        writer.close()
+        raise
     pending: list[FetchJob] = []
     resolved_out = out.resolve()
     repair: list[dict] = []
@@ -330,11 +337,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     executor = get_executor("threads", workers=in_flight)
     bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
     try:
-        with ManifestWriter(options.manifest_path(), FETCH_MANIFEST_SCHEMA, keys=MANIFEST_KEYS,
-                            flush_rows=1 << 62, flush_seconds=float("inf")) as writer:
-            if bulk is not None:
-                for rows in bulk.chunks():
-                    writer.write_table(rows)
+        with writer:
             writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
             writer.flush()
             try:

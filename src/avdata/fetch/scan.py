@@ -1,6 +1,8 @@
-"""The bulk path of ``dir:`` fetch: scan the tree once, join it with the clip table column-wise, and
-record every missing video in one go. Only sources with real work (found, or anything unusual)
-reach the per-item backend, which keeps the last word on them (links, verification, odd names).
+"""The bulk path of ``dir:`` fetch: scan the tree once, stream the clip table a batch at a time,
+decide column-wise which sources are missing and record them as they are decided. Only sources
+with real work (found, or anything unusual) reach the per-item backend, which keeps the last word
+on them (links, verification, odd names). Driver memory follows the batch, plus 16 bytes per
+distinct source (``avdata.keyset.KeySet``), not the list.
 
 The missing rows are exactly those the per-item path writes (``LocalTreeBackend``: a YouTube id
 is looked for as ``{root}/{id}.{ext}`` in ``VIDEO_EXTENSIONS`` order, a path source at
@@ -20,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from avdata.fetch.local import VIDEO_EXTENSIONS
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.table import iter_clips
+from avdata.keyset import KeySet
+from avdata.manifest import iter_manifest
+from avdata.table import CLIP_SCHEMA, iter_clips
 
 PLAN_COLUMNS = ("source", "source_kind", "start", "end", "pair_source", "pair_start", "pair_end")
 
@@ -87,22 +92,17 @@ def scan_tree(root: Path) -> TreeScan:
     return TreeScan(pa.array(files, pa.string()), pa.array(linked, pa.bool_()), linked_dirs)
 
 
-CHUNK_ROWS = 1 << 18
+CHUNK_ROWS = 1 << 16      # clip rows per planning batch
 
 
 @dataclass
 class BulkResult:
-    """What the bulk path decided: rows to write, how many sources it settled, and the clip rows
-    (``source``, ``source_kind``, times, pair columns) left for the per-item path."""
+    """What the bulk path decided: how many sources it settled missing (their rows written, or
+    unchanged), and the clip rows (``source``, ``source_kind``, times, pair columns) left for the
+    per-item path."""
 
-    chunks: Callable[[], Iterator[pa.Table]]   # manifest rows that are new or changed, a chunk at a time
     missing: int               # sources recorded missing (written or unchanged)
     remaining: pa.Table        # clip rows still to plan per item
-
-    @property
-    def rows(self) -> pa.Table:
-        """All rows to write at once (small lists, tests)."""
-        return pa.concat_tables([FETCH_MANIFEST_SCHEMA.empty_table(), *self.chunks()])
 
 
 @dataclass
@@ -145,29 +145,6 @@ def encode_sources(table: pa.Table) -> EncodedSources:
                           at[n:] if has_pairs else None)
 
 
-def positions_in(values: pa.Array | pa.ChunkedArray, lookup: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """For each of ``values``, the position of an equal string in ``lookup`` (whose values are
-    distinct), or -1: ``pc.index_in`` by one stable sort instead of a hash table of copies."""
-    n = len(values)
-    both = pa.chunked_array(list(pa.chunked_array([values]).chunks) + list(pa.chunked_array([lookup]).chunks),
-                            pa.string())
-    order = pc.array_sort_indices(both).to_numpy()
-    order = order[:len(both) - both.null_count]
-    ordered = pc.take(both, pa.array(order))
-    same = np.zeros(len(order), dtype=bool)              # same string as the previous one in order
-    if len(order) > 1:
-        same[1:] = np.asarray(pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, len(order) - 1)), False))
-    del ordered
-    group = np.cumsum(~same) - 1
-    owner = np.full(group[-1] + 1 if len(group) else 0, -1, dtype=np.int64)
-    from_lookup = order >= n
-    owner[group[from_lookup]] = order[from_lookup] - n
-    out = np.full(n, -1, dtype=np.int64)
-    mine = ~from_lookup
-    out[order[mine]] = owner[group[mine]]
-    return out
-
-
 def distinct_sources(table: pa.Table) -> pa.Table:
     """(source, source_kind) of every distinct source and mixture pair source, first kind wins."""
     enc = encode_sources(table)
@@ -188,39 +165,151 @@ def _best_by_stem(scan: TreeScan) -> tuple[pa.Array, pa.Array]:
     return pa.concat_arrays(stems), pa.concat_arrays(flags)
 
 
-def bulk_missing(table: pa.Table, root: Path, source_uri: str, previous: pa.Table) -> BulkResult:
-    """Scan ``root`` once and settle every source that is certainly missing (see module doc).
+# per-source bits of the bulk pass's KeySet
+RECORDED = 1        # the manifest's latest row: missing, for the same --source
+SEEN = 2            # met in this clip table
+GONE = 4            # settled missing by this run
 
-    ``previous``: the manifest's latest rows (with ``source``, ``status``, ``source_uri``);
-    sources already recorded missing for the same ``--source`` are not written again."""
-    scan = scan_tree(root)
-    enc = encode_sources(table)
-    source, kind = enc.sources, enc.kinds
-    is_yt = pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _YOUTUBE_ID))
-    is_path = pc.and_(pc.equal(kind, "path"), pc.invert(pc.match_substring_regex(source, _UNCLEAN)))
-    stems, _ = _best_by_stem(scan)
-    found_yt = pc.is_in(source, value_set=stems)
-    found_path = pc.is_in(source, value_set=scan.files)
-    via_link = pa.array([False] * len(source), pa.bool_())
-    for d in scan.linked_dirs:
-        via_link = pc.or_(via_link, pc.starts_with(source, d + "/"))
-    missing = pc.or_(pc.and_(is_yt, pc.invert(found_yt)),
-                     pc.and_(is_path, pc.and_(pc.invert(found_path), pc.invert(via_link))))
-    missing = pc.fill_null(missing, False)
-    remaining = _remaining(table, np.asarray(missing), enc)
-    gone = np.flatnonzero(np.asarray(missing))          # distinct sources settled missing
-    del enc, missing
-    recorded = _recorded(source, gone, previous, source_uri)
 
-    def chunks() -> Iterator[pa.Table]:
-        for start in range(0, len(gone), CHUNK_ROWS):
-            todo = gone[start:start + CHUNK_ROWS][~recorded[start:start + CHUNK_ROWS]]
-            if len(todo):
-                at = pa.array(todo)
-                yield missing_rows(pa.table({"source": pc.take(source, at), "source_kind": pc.take(kind, at)}),
-                                   root, source_uri)
+def clip_batches(clips: pa.Table | str | os.PathLike[str], columns: tuple[str, ...],
+                 batch_rows: int) -> Iterator[pa.Table]:
+    """A clip table (or its Parquet path) ``batch_rows`` rows at a time, only ``columns`` (those a
+    table in memory has): a stage's planning pass streams the list instead of holding it."""
+    if isinstance(clips, pa.Table):
+        t = clips.select([c for c in columns if c in clips.column_names])
+        for start in range(0, t.num_rows, batch_rows):
+            yield t.slice(start, batch_rows)
+        return
+    yield from iter_clips(clips, list(columns), batch_rows)
 
-    return BulkResult(chunks=chunks, missing=len(gone), remaining=remaining)
+
+def check_clips(clips: pa.Table | str | os.PathLike[str], columns: tuple[str, ...]) -> None:
+    """Raise ``SchemaError`` now, before anything is written, when a clip-table path cannot be
+    streamed (not Parquet, a required column missing): its first row is read."""
+    if not isinstance(clips, pa.Table):
+        next(iter_clips(clips, list(columns), 1), None)
+
+
+def clip_rows(clips: pa.Table | str | os.PathLike[str]) -> int:
+    """How many rows a clip table (or its Parquet file, from the footer) has."""
+    if isinstance(clips, pa.Table):
+        return clips.num_rows
+    try:
+        return pq.ParquetFile(os.path.abspath(clips)).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return 0        # iter_clips says what is wrong with it
+
+
+class TreeIndex:
+    """Membership in a scanned tree: root-level ``{stem}.{ext}`` stems (any known ext) and every
+    relative path, as hashed key sets; folders reached through symlinks."""
+
+    def __init__(self, scan: TreeScan, hashes_like: KeySet | None = None) -> None:
+        self.stems, self.files = KeySet(hashes_like=hashes_like), KeySet(hashes_like=hashes_like)
+        stems, _ = _best_by_stem(scan)
+        self.stems.add(self.stems.hash(stems))
+        self.files.add(self.files.hash(scan.files))
+        self.linked_dirs = scan.linked_dirs
+
+    def certainly_missing(self, source: pa.Array, kind: pa.Array, hashes: np.ndarray | None = None) -> np.ndarray:
+        """Per source: a well-formed id with no stem, or a clean path naming nothing in the tree
+        and not below a symlinked folder (anything else is the per-item backend's to decide).
+        ``hashes``: the sources' hashes, when made by a set this index ``hashes_like``."""
+        if hashes is None:
+            hashes = self.stems.hash(source)
+        is_yt = pc.fill_null(pc.and_(pc.equal(kind, "youtube"), pc.match_substring_regex(source, _YOUTUBE_ID)), False)
+        is_path = pc.fill_null(pc.and_(pc.equal(kind, "path"),
+                                       pc.invert(pc.match_substring_regex(source, _UNCLEAN))), False)
+        yt, path = np.asarray(is_yt), np.asarray(is_path)
+        out = np.zeros(len(source), dtype=bool)
+        if yt.any():
+            at = np.flatnonzero(yt)
+            out[at] = ~self.stems.contains(hashes[at])
+        if path.any():
+            at = np.flatnonzero(path)
+            sub = source.take(pa.array(at))
+            gone = ~self.files.contains(hashes[at])
+            for d in self.linked_dirs:
+                gone &= ~np.asarray(pc.fill_null(pc.starts_with(sub, d + "/"), False))
+            out[at] = gone
+        return out
+
+
+def previous_state(manifest: str | os.PathLike[str], source_uri: str, capacity: int) -> KeySet:
+    """Per source of the manifest, whether its latest row records it missing for ``source_uri``
+    (``RECORDED``): one streaming pass, 16 bytes a source."""
+    state = KeySet(capacity)
+    for t in iter_manifest(manifest, FETCH_MANIFEST_SCHEMA, ("source", "status", "source_uri")):
+        same = pc.and_(pc.equal(t.column("status"), "missing"), pc.equal(t.column("source_uri"), source_uri))
+        state.put(state.hash(t.column("source")), np.asarray(pc.fill_null(same, False)).astype(np.uint8) * RECORDED)
+    return state
+
+
+def bulk_missing(clips: pa.Table | str | os.PathLike[str], root: Path, source_uri: str,
+                 manifest: str | os.PathLike[str], write: Callable[[pa.Table], None], *,
+                 batch_rows: int | None = None) -> BulkResult:
+    """Scan ``root`` once, stream the clip table a batch at a time, and settle every source that
+    is certainly missing (see module doc): its row goes to ``write`` as soon as it is decided,
+    unless the manifest's latest row for it already says so for the same ``--source``.
+
+    Memory: the batch, the tree, and 16 bytes per distinct source (a ``KeySet`` of the
+    manifest's and the list's sources with a few bits each). Only the clip rows with real work
+    are kept (``remaining``): a row's missing pair source is dropped, a row whose own source is
+    missing keeps only its pair source (as its source)."""
+    batch_rows = batch_rows or CHUNK_ROWS
+    state = previous_state(manifest, source_uri, clip_rows(clips))
+    tree = TreeIndex(scan_tree(root), hashes_like=state)
+    kept: list[pa.Table] = []
+    missing = 0
+    pool = pa.default_memory_pool()
+    for batch in clip_batches(clips, PLAN_COLUMNS, batch_rows):
+        batch = _as_plan_batch(batch)
+        src, kind, pair = (batch.column(c).combine_chunks() for c in ("source", "source_kind", "pair_source"))
+        n = batch.num_rows
+        pair_rows = np.flatnonzero(np.asarray(pair.is_valid()))
+        # occurrences in write order: row r's source, then its pair source (of the row's kind)
+        occ = pa.concat_arrays([src, pair.take(pa.array(pair_rows))]) if len(pair_rows) else src
+        occ_kind = pa.concat_arrays([kind, kind.take(pa.array(pair_rows))]) if len(pair_rows) else kind
+        h = state.hash(occ)
+        order = np.argsort(np.concatenate([2 * np.arange(n), 2 * pair_rows + 1]), kind="stable")
+        pos = state.find(h)
+        fresh = pos < 0
+        fresh[~fresh] = (state.get(pos[~fresh]) & SEEN) == 0
+        if fresh.any():     # sources met for the first time: the first occurrence (write order) decides
+            cand = order[fresh[order]]
+            _, first = np.unique(h[cand], return_index=True)
+            new = cand[np.sort(first)]                  # each new source once, in write order
+            gone = tree.certainly_missing(occ.take(pa.array(new)), occ_kind.take(pa.array(new)), h[new])
+            bits = (SEEN | np.where(gone, GONE, 0)).astype(np.uint8)
+            old = pos[new] >= 0
+            recorded = np.zeros(len(new), dtype=bool)
+            if old.any():
+                prev = state.get(pos[new[old]])
+                recorded[old] = (prev & RECORDED) != 0
+                state.set(pos[new[old]], prev | bits[old])
+            state.insert(h[new[~old]], bits[~old])
+            missing += int(gone.sum())
+            write_at = new[gone & ~recorded]
+            if len(write_at):
+                write(missing_rows(pa.table({"source": occ.take(pa.array(write_at)),
+                                             "source_kind": occ_kind.take(pa.array(write_at))}), root, source_uri))
+        occ_gone = (state.get(state.find(h)) & GONE) != 0
+        src_gone = occ_gone[:n]
+        pair_gone = np.zeros(n, dtype=bool)
+        pair_gone[pair_rows] = occ_gone[n:]
+        part = _remaining(batch, src_gone, pair_gone, pair_rows)
+        if part.num_rows:
+            kept.append(part)
+        pool.release_unused()       # the batch's buffers go back to the system, not to a growing cache
+    remaining = pa.concat_tables(kept) if kept else _as_plan_batch(pa.table({})).slice(0, 0)
+    return BulkResult(missing=missing, remaining=remaining)
+
+
+def _as_plan_batch(batch: pa.Table) -> pa.Table:
+    """A batch with every plan column (nulls for absent optional ones)."""
+    fields = [CLIP_SCHEMA.field(c) for c in PLAN_COLUMNS]
+    return pa.Table.from_arrays([batch.column(f.name).cast(f.type) if f.name in batch.column_names
+                                 else pa.nulls(batch.num_rows, f.type) for f in fields], schema=pa.schema(fields))
 
 
 def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
@@ -241,42 +330,21 @@ def missing_rows(sources: pa.Table, root: Path, source_uri: str) -> pa.Table:
                                  for f in FETCH_MANIFEST_SCHEMA], schema=FETCH_MANIFEST_SCHEMA)
 
 
-def _recorded(source: pa.Array, gone: np.ndarray, previous: pa.Table, source_uri: str) -> np.ndarray:
-    """Which sources ``source[gone]`` the previous rows already record as missing for the same
-    ``--source`` (the message is a function of the two): their rows are not written again."""
-    if previous.num_rows == 0 or len(gone) == 0:
-        return np.zeros(len(gone), dtype=bool)
-    pos = pc.index_in(pc.take(source, pa.array(gone)), value_set=previous.column("source").combine_chunks())
-    status = pc.take(previous.column("status").combine_chunks(), pos)
-    uri = pc.take(previous.column("source_uri").combine_chunks(), pos)
-    same = pc.and_(pc.equal(status, "missing"), pc.equal(uri, source_uri))
-    return np.asarray(pc.fill_null(same, False))
-
-
-def _remaining(table: pa.Table, gone: np.ndarray, enc: EncodedSources) -> pa.Table:
-    """Clip rows still needing the per-item path: a missing pair source is dropped from its row,
-    a row whose own source is missing keeps only its pair source (as its source). ``gone``: per
-    distinct source of ``enc``, whether it was settled missing."""
-    names = [c for c in ("source", "source_kind", "start", "end", "pair_source", "pair_start", "pair_end")
-             if c in table.column_names]
-    t = table.select(names)
-    src_gone = pa.array(gone[enc.source_at])
-    if enc.pair_at is None:
-        return t.filter(pc.invert(src_gone))
-    pair = t.column("pair_source")
-    has_pair = enc.pair_at >= 0
-    pair_gone = pa.array(has_pair & gone[np.where(has_pair, enc.pair_at, 0)])
-    pair_kept = pa.array(has_pair & ~np.asarray(pair_gone))
-    null_pair = pa.nulls(t.num_rows, t.schema.field("pair_source").type)
-    keep_src = t.filter(pc.invert(src_gone))
-    keep_src = keep_src.set_column(names.index("pair_source"), "pair_source",
-                                   pc.if_else(pair_gone, null_pair, pair).filter(pc.invert(src_gone)))
-    swapped = t.filter(pc.and_(src_gone, pair_kept))
-    if swapped.num_rows:
-        moved = {"source": swapped.column("pair_source"), "source_kind": swapped.column("source_kind"),
-                 "start": swapped.column("pair_start") if "pair_start" in names else swapped.column("start"),
-                 "end": swapped.column("pair_end") if "pair_end" in names else swapped.column("end")}
-        swapped = pa.table({n: (moved[n] if n in moved else pa.nulls(swapped.num_rows, t.schema.field(n).type))
-                            for n in names}).cast(t.schema)
-        keep_src = pa.concat_tables([keep_src, swapped])
-    return keep_src
+def _remaining(t: pa.Table, src_gone: np.ndarray, pair_gone: np.ndarray, pair_rows: np.ndarray) -> pa.Table:
+    """Clip rows still needing the per-item path, in order: a missing pair source is dropped from
+    its row, a row whose own source is missing keeps only its pair source (as its source)."""
+    has_pair = np.zeros(t.num_rows, dtype=bool)
+    has_pair[pair_rows] = True
+    swap = src_gone & has_pair & ~pair_gone
+    keep = ~src_gone | swap
+    drop_pair = pair_gone | swap
+    if not swap.any() and not drop_pair.any():
+        return t.filter(pa.array(keep)) if not keep.all() else t
+    cols = {n: t.column(n).combine_chunks() for n in t.column_names}
+    swap_a = pa.array(swap)
+    cols["source"] = pc.if_else(swap_a, cols["pair_source"], cols["source"])
+    cols["start"] = pc.if_else(swap_a, cols["pair_start"], cols["start"])
+    cols["end"] = pc.if_else(swap_a, cols["pair_end"], cols["end"])
+    for c in ("pair_source", "pair_start", "pair_end"):
+        cols[c] = pc.if_else(pa.array(drop_pair), pa.nulls(t.num_rows, cols[c].type), cols[c])
+    return pa.table(cols, schema=t.schema).filter(pa.array(keep))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,28 +187,55 @@ def read_manifest(directory: str | os.PathLike[str], schema: pa.Schema | None = 
     return table.append_column(SEQ_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
+def iter_manifest(directory: str | os.PathLike[str], schema: pa.Schema, columns: Sequence[str] | None = None,
+                  batch_rows: int = layout.BATCH_ROWS) -> Iterator[pa.Table]:
+    """Every row of a manifest in write order, a batch at a time, in ``schema`` (only ``columns``):
+    for a streaming pass (e.g. the latest state per key kept in an ``avdata.keyset.KeySet``) over
+    a manifest too big to read whole. A later row of a key replaces an earlier one."""
+    sub = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
+    for path in manifest_parts(directory):
+        for t in layout.iter_file(path, sub.names, batch_rows):
+            if t.num_rows:
+                yield layout.fill(t, sub)
+
+
+def _read_only(path: Path, names: Sequence[str], sub: pa.Schema, key: str, only: pa.Array) -> pa.Table:
+    """A data file's rows whose ``key`` is one of ``only``, read a batch at a time."""
+    kept = [t.filter(pc.fill_null(pc.is_in(t.column(key), value_set=only), False))
+            for t in (layout.fill(b, sub) for b in layout.iter_file(path, names))]
+    return pa.concat_tables(kept) if kept else sub.empty_table()
+
+
 def read_latest(directory: str | os.PathLike[str], schema: pa.Schema, keys: Sequence[str],
-                columns: Sequence[str] | None = None) -> pa.Table:
+                columns: Sequence[str] | None = None, *, only: pa.Array | None = None) -> pa.Table:
     """``latest(read_manifest(directory, schema, columns), keys)``, faster on big manifests: file by
     file from the newest, each file's rows deduplicated (not at all for parts known to hold one
     row per key) and dropped when a newer file has their key. The usual big manifest (one large
-    part, small newer ones) costs one probe of the large part's keys into a small set."""
+    part, small newer ones) costs one probe of the large part's keys into a small set.
+
+    ``only``: keep only the rows whose first key is one of these values, filtered as each file is
+    read a batch at a time (the few keys a stage still works on, out of a huge manifest)."""
     names = list(dict.fromkeys([*keys, *(columns or schema.names)]))
     sub = pa.schema([schema.field(c) for c in names])
     kept: list[pa.Table] = []
     newer: list[pa.Table] = []          # key columns of the rows kept from newer files
     files = manifest_parts(directory)
+    if only is not None:
+        only = pa.chunked_array([only]).combine_chunks().cast(sub.field(keys[0]).type)
     for i, path in enumerate(reversed(files)):
-        t = layout.fill(layout.read_file(path, names), sub)
+        t = (layout.fill(layout.read_file(path, names), sub) if only is None
+             else _read_only(path, names, sub, keys[0], only))
         if layout.unique_keys(path) != list(keys):
-            t = latest(t, keys).drop_columns([SEQ_COLUMN])
+            t = latest(t, keys)
+            t = t.drop_columns([SEQ_COLUMN]) if SEQ_COLUMN in t.column_names else t
         if newer:
             t = t.filter(pc.invert(_in_newer(t, pa.concat_tables(newer), keys)))
         if i < len(files) - 1:
             newer.append(t.select(list(keys)))
         kept.append(t)
     if not kept:
-        return read_manifest(directory, schema, names)
+        return read_manifest(directory, schema, names) if only is None else \
+            sub.empty_table().append_column(SEQ_COLUMN, pa.array([], pa.int64()))
     table = pa.concat_tables(list(reversed(kept))) if len(kept) > 1 else kept[0]
     if columns is not None:
         table = table.select(list(columns))

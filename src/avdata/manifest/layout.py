@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from avdata.errors import SchemaError
 
 from avdata.atomic import atomic_path
+from avdata.keyset import KeySet
 
 PREFIX = "part-"
 PART_EXT = ".parquet"
@@ -77,23 +78,24 @@ def unique_keys(path: Path) -> list[str] | None:
 
 
 def keys_are_unique(path: Path, keys: Sequence[str]) -> bool:
-    """Does a journal hold at most one row per key? (One stable sort of its key columns: no hash
-    table holding a copy of every key.)"""
-    t = read_file(path, keys)
-    if t.num_rows == 0 or not all(k in t.column_names for k in keys):
+    """Does a journal hold at most one row per key? (Its keys' 96-bit keyed hashes, streamed a
+    record at a time into one array, sorted once: 16 bytes a row, however long the keys.)"""
+    hasher = KeySet()
+    found = np.empty(path.stat().st_size // 16, dtype=np.complex128)   # pages not yet used cost nothing
+    rows = 0
+    for t in iter_file(path, keys):
+        if not all(k in t.column_names for k in keys):
+            return False
+        h = hasher.hash(*(t.column(k) for k in keys))
+        if rows + len(h) > len(found):
+            found = np.concatenate([found[:rows], np.empty(max(len(h), rows // 2), dtype=np.complex128)])
+        found[rows:rows + len(h)] = h
+        rows += len(h)
+    if rows == 0:
         return False
-    if t.num_rows == 1:
-        return True
-    order = pc.sort_indices(t, sort_keys=[(k, "ascending") for k in keys])
-    t = t.take(order)
-    same = None
-    for k in keys:
-        col = t.column(k).combine_chunks()
-        eq = pc.fill_null(pc.equal(col.slice(1), col.slice(0, len(col) - 1)), False)
-        both_null = pc.and_(col.slice(1).is_null(), col.slice(0, len(col) - 1).is_null())
-        eq = pc.or_(eq, both_null)
-        same = eq if same is None else pc.and_(same, eq)
-    return not pc.any(same).as_py()
+    found = found[:rows]
+    found.sort()
+    return not bool((found[1:] == found[:-1]).any())
 
 
 def live_files(directory: Path) -> tuple[list[Path], set[str]]:
@@ -149,6 +151,38 @@ def file_columns(path: Path) -> list[str]:
         return pq.read_schema(path).names
     except (OSError, pa.ArrowException):
         return []
+
+
+def iter_file(path: Path, names: Sequence[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """The columns ``names`` (those it has; all when None) of one data file, a batch at a time
+    (a journal's records as written; a part's rows ``batch_rows`` at a time)."""
+    if path.suffix == JOURNAL_EXT:
+        try:
+            reader = pa.ipc.open_stream(pa.OSFile(str(path)))
+        except (OSError, pa.ArrowException):
+            return
+        cols = [n for n in names if n in reader.schema.names] if names is not None else list(reader.schema.names)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except (StopIteration, OSError, pa.ArrowException):
+                return                  # the end, or the torn last record of a killed run
+            yield pa.Table.from_batches([batch.select(cols)])
+        return
+    try:    # a page at a time, not whole row groups: memory follows ``batch_rows``
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        have = parquet.schema_arrow.names
+        cols = [n for n in names if n in have] if names is not None else list(have)
+        schema = pa.schema([parquet.schema_arrow.field(n) for n in cols])
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=cols)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            yield pa.Table.from_batches([batch], schema=schema)
+    except (pa.ArrowException, OSError) as e:     # not Parquet (a user's file, a damaged part)
+        raise SchemaError(f"{path}: not a readable manifest ({' '.join(str(e).split())})") from e
 
 
 def read_file(path: Path, names: Sequence[str] | None = None) -> pa.Table:
