@@ -218,3 +218,19 @@ def test_manifest_columns_from_parts_and_journals(tmp_path: Path) -> None:
     assert manifest_columns(d) == {"item", "status", "n"}
     w.close()
     assert manifest_columns(d) == {"item", "status", "n"}
+
+
+def test_a_journal_flushed_per_item_becomes_a_part_of_few_large_row_groups(tmp_path: Path) -> None:
+    d = tmp_path / "m"
+    with ManifestWriter(d, SCHEMA, keys=["item"], flush_rows=1 << 30, flush_seconds=1e9) as w:
+        for i in range(3000):
+            w.write_many([{"item": f"i{i}", "status": "ok", "n": i}])
+            w.flush()                              # one journal record per item
+    parts = manifest_parts(d)
+    assert [p.suffix for p in parts] == [".parquet"]
+    meta = pq.ParquetFile(parts[0]).metadata
+    assert meta.num_rows == 3000
+    assert meta.num_row_groups == 1                # not one row group per record
+    assert _items(d) == list(range(3000))
+    batches = [t.num_rows for t in layout.iter_file(parts[0], ["n"], batch_rows=1000)]
+    assert batches == [1000, 1000, 1000]

@@ -14,25 +14,22 @@ does it in memory that grows with the batch, not with the list:
    the table row's (a hash collision costs a spilled row, never a wrong join) and, per table row
    and clip kind, the last one written: what ``latest(read_manifest(...))`` joined on the ids gave.
 
-``iter_manifest`` streams a manifest the way ``avdata.manifest.read_manifest`` reads it (same files,
-same order, torn journal tails ignored, missing columns as nulls).
+Manifests are streamed with ``avdata.manifest.iter_manifest`` (the files ``read_manifest`` reads,
+in the same order, torn journal tails ignored, missing columns as nulls).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from avdata.errors import SchemaError
-from avdata.manifest import manifest_parts
-from avdata.manifest import layout
+from avdata.manifest import iter_manifest, layout
 from avdata.table import iter_clips
 
 TARGET = "_target"       # spill columns: the clip-table row a manifest row joins ...
@@ -110,33 +107,6 @@ class TableKeys:
         src = np.repeat(np.arange(len(h), dtype=np.int64), counts)
         within = np.arange(len(src), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         return src, self.rows[np.repeat(left, counts) + within].astype(np.int64)
-
-
-def iter_manifest(directory: str | os.PathLike[str], schema: pa.Schema, batch_rows: int = 1 << 16
-                  ) -> Iterator[pa.Table]:
-    """The rows of a manifest in write order, a batch at a time, in ``schema`` (its columns only)."""
-    names = schema.names
-    for path in manifest_parts(directory):
-        if path.suffix == layout.JOURNAL_EXT:
-            pending: list[pa.Table] = []
-            count = 0
-            for record in layout.journal_tables(path):
-                pending.append(layout.fill(record, schema))
-                count += record.num_rows
-                if count >= batch_rows:
-                    yield pa.concat_tables(pending)
-                    pending, count = [], 0
-            if pending:
-                yield pa.concat_tables(pending)
-            continue
-        try:
-            parquet = pq.ParquetFile(path)
-            have = [n for n in names if n in parquet.schema_arrow.names]
-            batches = parquet.iter_batches(batch_size=batch_rows, columns=have)
-            for batch in batches:
-                yield layout.fill(pa.Table.from_batches([batch]), schema)
-        except (pa.ArrowException, OSError) as e:   # not Parquet: the message read_manifest gives
-            raise SchemaError(f"{path}: not a readable manifest ({' '.join(str(e).split())})") from e
 
 
 class Aligner:

@@ -132,7 +132,7 @@ class ManifestWriter:
         try:
             stream.close()
             unique = self.keys is not None and layout.keys_are_unique(path, self.keys)
-            layout.write_part(self.directory, self._name(layout.PART_EXT), layout.journal_tables(path),
+            layout.write_part(self.directory, self._name(layout.PART_EXT), layout.iter_file(path),
                               self.schema, [path.name], latest_by=self.keys if unique else None)
         finally:
             fh.close()            # on failure the journal stays: readers and the next writer use it

@@ -38,6 +38,7 @@ JOURNAL_EXT = ".arrows"
 REPLACES_KEY = b"avdata.replaces"
 LATEST_KEY = b"avdata.latest_by"    # a part holding one row per key (a merge with keys)
 BATCH_ROWS = 1 << 16
+PART_ROW_GROUP = 1 << 16          # rows per row group of a part (a page-sized read unit)
 
 
 def order_key(path: Path) -> str:
@@ -129,20 +130,6 @@ def read_journal(path: Path, columns: Sequence[str] | None = None) -> tuple[pa.S
     return schema, batches
 
 
-def journal_tables(path: Path) -> Iterator[pa.Table]:
-    """A journal's whole records one at a time (memory-mapped): for streaming it into a part."""
-    try:
-        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
-    except (OSError, pa.ArrowException):
-        return
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except (StopIteration, OSError, pa.ArrowException):
-            return
-        yield pa.Table.from_batches([batch])
-
-
 def file_columns(path: Path) -> list[str]:
     """The column names of a data file (a part's footer or a journal's header)."""
     try:
@@ -154,20 +141,28 @@ def file_columns(path: Path) -> list[str]:
 
 
 def iter_file(path: Path, names: Sequence[str] | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
-    """The columns ``names`` (those it has; all when None) of one data file, a batch at a time
-    (a journal's records as written; a part's rows ``batch_rows`` at a time)."""
+    """The columns ``names`` (those it has; all when None) of one data file, ``batch_rows`` rows at
+    a time (a journal's records, often one row each, are gathered into batches of that size)."""
     if path.suffix == JOURNAL_EXT:
         try:
             reader = pa.ipc.open_stream(pa.OSFile(str(path)))
         except (OSError, pa.ArrowException):
             return
         cols = [n for n in names if n in reader.schema.names] if names is not None else list(reader.schema.names)
+        pending: list[pa.RecordBatch] = []
+        count = 0
         while True:
             try:
                 batch = reader.read_next_batch()
             except (StopIteration, OSError, pa.ArrowException):
-                return                  # the end, or the torn last record of a killed run
-            yield pa.Table.from_batches([batch.select(cols)])
+                break                   # the end, or the torn last record of a killed run
+            pending.append(batch.select(cols))
+            count += batch.num_rows
+            if count >= batch_rows:
+                yield pa.Table.from_batches(pending).combine_chunks()
+                pending, count = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).combine_chunks()
         return
     try:    # a page at a time, not whole row groups: memory follows ``batch_rows``
         parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
@@ -252,9 +247,17 @@ def write_part(directory: Path, name: str, tables: Iterator[pa.Table], schema: p
     final = directory / name
     with atomic_path(final) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for t in tables:
+            pending: list[pa.Table] = []
+            count = 0
+            for t in tables:            # small tables gathered: row groups of PART_ROW_GROUP rows
                 if t.num_rows:
-                    writer.write_table(t.cast(schema), row_group_size=1 << 20)
+                    pending.append(t.cast(schema))
+                    count += t.num_rows
+                if count >= PART_ROW_GROUP:
+                    writer.write_table(pa.concat_tables(pending), row_group_size=PART_ROW_GROUP)
+                    pending, count = [], 0
+            if pending:
+                writer.write_table(pa.concat_tables(pending), row_group_size=PART_ROW_GROUP)
     return final
 
 
