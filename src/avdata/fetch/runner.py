@@ -33,10 +33,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from avdata.atomic import sweep_temp_files
-from avdata.errors import AvdataError, DiskFullError, FetchError
+from avdata.errors import DiskFullError, FetchError
 from avdata.executors import ExecutorSpec, build_executor, get_executor, remote_calls
 from avdata.fetch.archive import DownloadArchive
 from avdata.fetch.backend import Backend, FetchContext, Fetched, FetchJob, open_backend, remove_quietly
@@ -44,16 +45,15 @@ from avdata.fetch.classify import BAN_CLASSES, as_fetch_error, one_line, redact
 from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
+from avdata.fetch.plan import JOB_BATCH_ROWS, iter_jobs, plan_jobs, source_spans  # noqa: F401  (plan_jobs re-exported)
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.remote import RemoteAttempts
 from avdata.fetch.result import FetchResult, landed_result
 from avdata.fetch.runlog import append_run_log
 from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, distinct_sources, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
-from avdata.fetch.sections import plan_sections
 from avdata.manifest import ManifestWriter, read_latest
 from avdata.progress import progress
-from avdata.table import SOURCE_KINDS
 
 _log = logging.getLogger(__name__)
 
@@ -77,33 +77,6 @@ class FetchSummary:
 
 OnFetched = Callable[[FetchResult], bool]
 Attempt = Callable[[FetchJob, FetchContext], Fetched]     # one try: backend.fetch, here or remote
-
-
-def plan_jobs(table: pa.Table, options: FetchOptions) -> list[FetchJob]:
-    """One job per distinct source (and mixture pair source), with the merged sections its clips need."""
-    segs: dict[str, list[tuple[float, float]]] = {}
-    kinds: dict[str, str] = {}
-    cols = table.select([c for c in ("source", "source_kind", "start", "end", "pair_source", "pair_start",
-                                     "pair_end") if c in table.column_names]).to_pylist()
-    for r in cols:
-        pairs = [(r["source"], r["start"], r["end"])]
-        if r.get("pair_source"):
-            pairs.append((r["pair_source"], r.get("pair_start"), r.get("pair_end")))
-        for src, s, e in pairs:
-            kind = r["source_kind"]
-            if kind not in SOURCE_KINDS:
-                raise AvdataError(f"source {src!r}: unknown source_kind {kind!r}")
-            kinds.setdefault(src, kind)
-            if s is not None and e is not None:
-                segs.setdefault(src, []).append((float(s), float(e)))
-            else:
-                segs.setdefault(src, [])
-    jobs = []
-    for src, kind in kinds.items():
-        spans = segs.get(src) or []
-        sections = tuple(plan_sections(spans, options.section_before, options.section_after)) if spans else ()
-        jobs.append(FetchJob(source=src, kind=kind, sections=sections))
-    return jobs
 
 
 def _backoff(attempt: int, options: FetchOptions, rng: random.Random) -> float:
@@ -300,34 +273,39 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     except BaseException:
         writer.close()
         raise
-    pending: list[FetchJob] = []
     resolved_out = out.resolve()
     repair: list[dict] = []
-    for job in plan_jobs(table, options):
-        prev, arch = manifest_rows.get(job.source), archived.get(job.source)
-        if _is_done(arch, resolved_out):
-            summary.skipped_done += 1
-            if not _is_done(prev, resolved_out) or bool(prev.get("deleted")) != bool(arch.get("deleted")):
-                repair.append(arch)       # the manifest lost this row in a killed run
-            continue
-        if _is_done(prev, resolved_out):
-            summary.skipped_done += 1
-            continue
-        if (prev and prev.get("status") not in (STATUS_OK, *STOP_CLASSES) and prev.get("transient") is False
-                and prev.get("source_uri") == uri and not options.retry_permanent
-                and not backend.rechecks_failures):
-            summary.skipped_failed += 1
-            continue
-        pending.append(job)
+    spans = source_spans(table)
+    del table
+    keep = np.zeros(spans.num_rows, dtype=bool)       # pass 1: which sources still need work
+    for lo in range(0, spans.num_rows, JOB_BATCH_ROWS):
+        for i, source in enumerate(spans.column("source").slice(lo, JOB_BATCH_ROWS).to_pylist(), lo):
+            prev, arch = manifest_rows.get(source), archived.get(source)
+            if _is_done(arch, resolved_out):
+                summary.skipped_done += 1
+                if not _is_done(prev, resolved_out) or bool(prev.get("deleted")) != bool(arch.get("deleted")):
+                    repair.append(arch)       # the manifest lost this row in a killed run
+                continue
+            if _is_done(prev, resolved_out):
+                summary.skipped_done += 1
+                continue
+            if (prev and prev.get("status") not in (STATUS_OK, *STOP_CLASSES) and prev.get("transient") is False
+                    and prev.get("source_uri") == uri and not options.retry_permanent
+                    and not backend.rechecks_failures):
+                summary.skipped_failed += 1
+                continue
+            keep[i] = True
+    del manifest_rows, archived
+    total = int(keep.sum())
 
     ctx = FetchContext(out=out, options=options, pacer=pacer)
     done_count = [0]
-    pool.waiting = lambda: len(pending) - done_count[0]
+    pool.waiting = lambda: total - done_count[0]
     runner = _Job(backend, ctx, archive, on_fetched, pool, attempt)
     started = time.time()
 
-    def items() -> Iterator[FetchJob]:
-        for job in pending:
+    def items() -> Iterator[FetchJob]:     # pass 2: jobs made a batch at a time as they are taken
+        for job in iter_jobs(spans, options, keep):
             if ctx.stop.is_set():
                 return
             yield job
@@ -335,7 +313,7 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     from avdata.executors import threads  # noqa: F401  (registers the thread executor)
 
     executor = get_executor("threads", workers=in_flight)
-    bar = progress(len(pending), "fetch", unit="video", enabled=options.progress)
+    bar = progress(total, "fetch", unit="video", enabled=options.progress)
     try:
         with writer:
             writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
