@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,22 @@ class DownloadArchive:
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, dict[str, Any]]:
-        """Source -> its last archived row."""
-        rows: dict[str, dict[str, Any]] = {}
+        """Source -> its last archived row (small archives; a big one is streamed with ``iter_rows``)."""
+        return {row["source"]: row for row in self.iter_rows()}
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        """Every well-formed row in file order (a torn or foreign line is skipped); later rows of a
+        source replace earlier ones."""
         if not self.path.exists():
-            return rows
-        with open(self.path, encoding="utf-8") as fh:
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     continue
                 if isinstance(row, dict) and isinstance(row.get("source"), str):
-                    rows[row["source"]] = row
-        return rows
+                    yield row
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Append one row durably (flushed; fsync'd when asked), whole, under an exclusive flock."""

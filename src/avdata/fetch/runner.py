@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from avdata.atomic import sweep_temp_files
@@ -45,14 +44,15 @@ from avdata.fetch.classify import BAN_CLASSES, as_fetch_error, one_line, redact
 from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
-from avdata.fetch.plan import JOB_BATCH_ROWS, iter_jobs, plan_jobs, source_spans  # noqa: F401  (plan_jobs re-exported)
+from avdata.fetch.resume import plan_resume
+from avdata.fetch.plan import iter_jobs, plan_jobs, source_spans  # noqa: F401  (plan_jobs re-exported)
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.remote import RemoteAttempts
 from avdata.fetch.result import FetchResult, landed_result
 from avdata.fetch.runlog import append_run_log
-from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, distinct_sources, read_plan_columns
+from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES
-from avdata.manifest import ManifestWriter, read_latest
+from avdata.manifest import ManifestWriter
 from avdata.progress import progress
 
 _log = logging.getLogger(__name__)
@@ -193,30 +193,6 @@ class _Job:
 _MAX_BAN_RETRIES = 1000     # a safety net: an item rate-limited this often is recorded (transient)
 
 
-# what resuming reads of earlier rows (the bulk path and _is_done / the skip rules below)
-PREVIOUS_COLUMNS = ("source", "status", "source_uri", "path", "deleted", "transient")
-
-
-def _previous(options: FetchOptions, clips: pa.Table, archive: DownloadArchive
-              ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(latest manifest row per source of ``clips``, archived row per source): only the sources
-    still to plan are read from the manifest, a batch at a time."""
-    wanted = distinct_sources(clips).column("source")
-    table = read_latest(options.manifest_path(), FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, PREVIOUS_COLUMNS,
-                        only=wanted)
-    rows = {r["source"]: r for r in table.to_pylist()}
-    return rows, archive.load()
-
-
-def _is_done(row: dict | None, out: Path) -> bool:
-    if not row or row.get("status") != STATUS_OK:
-        return False
-    if row.get("deleted"):
-        return True
-    p = row.get("path")
-    return bool(p) and (out / p).exists()
-
-
 def _pacing_and_routes(options: FetchOptions, backend: Backend, out: Path) -> tuple[Pacer | None, RoutePool]:
     """The shared pacer (when a rate is set) and the routes with their breakers; options checked
     before any work starts."""
@@ -269,33 +245,16 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
                 summary.counts["missing"] += bulk.missing
         else:
             table = clips if isinstance(clips, pa.Table) else read_plan_columns(clips)
-        manifest_rows, archived = _previous(options, table, archive)
+        spans = source_spans(table)
+        del table
+        resume = plan_resume(spans.column("source").combine_chunks(), options.manifest_path(), archive,
+                             out.resolve(), uri or "",
+                             skip_failures=not options.retry_permanent and not backend.rechecks_failures)
     except BaseException:
         writer.close()
         raise
-    resolved_out = out.resolve()
-    repair: list[dict] = []
-    spans = source_spans(table)
-    del table
-    keep = np.zeros(spans.num_rows, dtype=bool)       # pass 1: which sources still need work
-    for lo in range(0, spans.num_rows, JOB_BATCH_ROWS):
-        for i, source in enumerate(spans.column("source").slice(lo, JOB_BATCH_ROWS).to_pylist(), lo):
-            prev, arch = manifest_rows.get(source), archived.get(source)
-            if _is_done(arch, resolved_out):
-                summary.skipped_done += 1
-                if not _is_done(prev, resolved_out) or bool(prev.get("deleted")) != bool(arch.get("deleted")):
-                    repair.append(arch)       # the manifest lost this row in a killed run
-                continue
-            if _is_done(prev, resolved_out):
-                summary.skipped_done += 1
-                continue
-            if (prev and prev.get("status") not in (STATUS_OK, *STOP_CLASSES) and prev.get("transient") is False
-                    and prev.get("source_uri") == uri and not options.retry_permanent
-                    and not backend.rechecks_failures):
-                summary.skipped_failed += 1
-                continue
-            keep[i] = True
-    del manifest_rows, archived
+    keep = resume.keep
+    summary.skipped_done, summary.skipped_failed = resume.skipped_done, resume.skipped_failed
     total = int(keep.sum())
 
     ctx = FetchContext(out=out, options=options, pacer=pacer)
@@ -316,7 +275,8 @@ def fetch(clips: pa.Table | str | os.PathLike[str], options: FetchOptions, *,
     bar = progress(total, "fetch", unit="video", enabled=options.progress)
     try:
         with writer:
-            writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in repair)
+            for rows in resume.repair_rows():       # rows a killed run's manifest lost
+                writer.write_many({k: row.get(k) for k in FETCH_MANIFEST_SCHEMA.names} for row in rows)
             writer.flush()
             try:
                 for res in executor.map_unordered(runner, items()):
