@@ -45,7 +45,7 @@ from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
 from avdata.fetch.resume import plan_resume
-from avdata.fetch.plan import iter_jobs, plan_jobs, source_spans  # noqa: F401  (plan_jobs re-exported)
+from avdata.fetch.plan import iter_jobs, source_spans
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.remote import RemoteAttempts
 from avdata.fetch.result import FetchResult, landed_result
