@@ -17,12 +17,17 @@ class InputFormatError(AvdataError):
     ``str(err)`` is one line: ``FILE:LINE: reason``.
     """
 
-    def __init__(self, file: str, line: int | None, reason: str) -> None:
+    def __init__(self, file: str, line: int | None = None, reason: str | None = None) -> None:
+        if reason is None:      # rebuilt from its message alone (e.g. by a DataLoader worker's re-raise)
+            file, reason = "", str(file)
         self.file = str(file)
         self.line = line
         self.reason = reason
         where = f"{self.file}:{line}" if line is not None else self.file
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.file, self.line, self.reason)
 
 
 class SchemaError(AvdataError):
@@ -44,10 +49,15 @@ class NameTooLongError(AvdataError):
 class MediaError(AvdataError):
     """A video or audio file that cannot be used; ``code`` is the manifest error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str | None = None) -> None:
+        if message is None:     # rebuilt from its message alone (e.g. by a DataLoader worker's re-raise)
+            code, message = "media_error", code
         self.code = code
         self.message = message
         super().__init__(f"{code}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.code, self.message)
 
 
 class FetchError(AvdataError):

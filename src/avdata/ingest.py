@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from avdata.errors import InputError
 from avdata.pathcheck import FILE, Output, check_outputs
 from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
@@ -45,6 +46,9 @@ def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], Read
     is, and skipped) and the reader options."""
     ontology = Ontology.load(options.ontology)
     usable = readable_files(options.files, problems)
+    if not usable:
+        raise InputError(f"none of the input files can be read ({', '.join(map(str, options.files))}); "
+                         f"nothing written")
     read_opts = ReadOptions(split=options.split, segments=tuple(options.segments), ontology=ontology,
                             threads=options.threads)
     return usable, read_opts
@@ -61,7 +65,8 @@ def read_lists(options: IngestOptions, problems: Problems) -> pa.Table:
 def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestResult:
     """Read the lists and write the clip table atomically. Formats with a stream reader are
     written block by block (one Parquet row group each), so the table is never whole in memory;
-    the file is the same table ``read_lists`` gives."""
+    the file is the same table ``read_lists`` gives. The inputs are checked before the output is
+    opened: when none can be read, InputError and an existing output stays as it was."""
     problems = problems if problems is not None else Problems()
     check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments])
     stream = get_stream_reader(options.format)

@@ -52,12 +52,14 @@ def test_cli_index_weights_report(example, cli_index: Path, tmp_path: Path, caps
             assert len(img.convert("L").getcolors(1 << 16)) > 10
 
 
-def test_cli_errors_are_one_line_with_exit_3(tmp_path: Path, capsys) -> None:
+def test_a_bad_line_costs_that_line_and_exit_1(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "src_eval_segments.csv"
-    bad.write_text('{"dir": "d", "aclip": [], "frame": [], "id": "x", "bos": "0.000", "eos": "1.000", "labels": []}\nnot json\n')
-    assert run(["weights", str(bad)]) == EXIT_FATAL
+    bad.write_text('{"dir": "d", "aclip": [], "frame": [], "id": "x", "bos": "0.000", "eos": "1.000", '
+                   '"labels": ["/m/09x0r"]}\nnot json\n')
+    assert run(["weights", str(bad)]) == EXIT_SKIPPED
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{bad}:2:" in err[0]
+    assert len(err) == 1 and err[0].startswith(f"error: {bad}:2: not a JSON line") and err[0].endswith("weight 0")
+    assert (tmp_path / "src_eval_segments_weight.csv").read_text().splitlines() == ["500.0", "0.0"]
     assert run(["weights", str(bad), "--scheme", "nope"]) == 2
 
 

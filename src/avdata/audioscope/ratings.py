@@ -12,7 +12,6 @@ ratings of clips the table does not have are reported too.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import pyarrow as pa
 
 from avdata.errors import AvdataError
 from avdata.pathcheck import FILE, Output, check_outputs
+from avdata.sources.lines import TextLines, csv_rows
 from avdata.sources.numbers import RowError, nonnegative_number
 from avdata.sources.problems import Problems
 from avdata.table import read_clips, write_clips
@@ -68,46 +68,42 @@ def _key(source: str, start: float, end: float) -> tuple[str, int, int]:
 def read_ratings(path: str, problems: Problems) -> dict[tuple[str, int, int], dict[str, str]]:
     """Clip key -> {rater: label} (``CONFLICT`` for a rater who gave two labels)."""
     out: dict[tuple[str, int, int], dict[str, str]] = {}
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, skipinitialspace=True)
-        line = 0
+    lines = TextLines(path, problems)     # a line that is not UTF-8 costs that line (FILE:LINE)
+    for row, line in csv_rows(lines, problems, skipinitialspace=True):
+        fields = [f.strip() for f in row]
+        if line == 1 and fields:
+            fields[0] = fields[0].lstrip("\ufeff")
+        if not any(fields):
+            continue
+        if line == 1 and len(fields) == 5 and fields[4].lower() == "label":
+            continue        # header
+        if len(fields) != 5:
+            problems.error(path, line, f"expected 5 fields (video path, start, end, rater, label), "
+                                       f"found {len(fields)}")
+            continue
+        src, s, e, rater, label = fields
         try:
-            for row in reader:
-                line += 1
-                fields = [f.strip() for f in row]
-                if not any(fields):
-                    continue
-                if line == 1 and len(fields) == 5 and fields[4].lower() == "label":
-                    continue        # header
-                if len(fields) != 5:
-                    problems.error(path, line, f"expected 5 fields (video path, start, end, rater, label), "
-                                               f"found {len(fields)}")
-                    continue
-                src, s, e, rater, label = fields
-                try:
-                    start, end = nonnegative_number(s, "start"), nonnegative_number(e, "end")
-                except RowError as err:
-                    problems.error(path, line, str(err))
-                    continue
-                if end <= start:
-                    problems.error(path, line, f"end {e} is not after start {s}")
-                    continue
-                if not src or not rater:
-                    problems.error(path, line, "empty video path or rater")
-                    continue
-                if label.lower() not in LABELS:
-                    problems.error(path, line, f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
-                    continue
-                votes = out.setdefault(_key(src, start, end), {})
-                old = votes.get(rater)
-                if old is not None and old != label.lower():
-                    problems.warn(path, line, f"rater {rater!r} rated {src} {s}-{e} again with another label "
-                                              f"({old} then {label.lower()}): the clip cannot be unanimous")
-                    votes[rater] = CONFLICT
-                elif old is None:
-                    votes[rater] = label.lower()
-        except (csv.Error, UnicodeDecodeError) as err:
-            problems.error(path, line + 1, f"unreadable CSV from here on ({err})")
+            start, end = nonnegative_number(s, "start"), nonnegative_number(e, "end")
+        except RowError as err:
+            problems.error(path, line, str(err))
+            continue
+        if end <= start:
+            problems.error(path, line, f"end {e} is not after start {s}")
+            continue
+        if not src or not rater:
+            problems.error(path, line, "empty video path or rater")
+            continue
+        if label.lower() not in LABELS:
+            problems.error(path, line, f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
+            continue
+        votes = out.setdefault(_key(src, start, end), {})
+        old = votes.get(rater)
+        if old is not None and old != label.lower():
+            problems.warn(path, line, f"rater {rater!r} rated {src} {s}-{e} again with another label "
+                                      f"({old} then {label.lower()}): the clip cannot be unanimous")
+            votes[rater] = CONFLICT
+        elif old is None:
+            votes[rater] = label.lower()
     return out
 
 

@@ -255,6 +255,7 @@ def run_render(source: pa.Table | str | os.PathLike[str], options: RenderOptions
                     failed[r["status"]] += 1
             bar.update(len(rows))
     summary.failed = dict(failed)
+    sweep_temp_files(out)      # again: a killed run's workers may have still been ending at the start
     write_examples(tasks, latest(read_manifest(manifest, RENDER_MANIFEST_SCHEMA), ["id"]), out / EXAMPLES_NAME)
     summary.seconds = time.monotonic() - t0
     return summary

@@ -33,6 +33,9 @@ Row = dict[str, Any]
 STALE_FRAME = 1.0          # a 'last frame' this long before its time means the video ended early
 
 
+DEFAULT_MAX_LENGTH = 60.0      # s: AudioScope clips are 5 s, MixIT 10 s; 4 h of zeros is not a clip
+
+
 @dataclass(frozen=True)
 class RenderMedia:
     """What each example holds: audio rate, channels and format (``wav``/``flac``); frames per clip
@@ -43,6 +46,7 @@ class RenderMedia:
     audio_format: str = "wav"
     frames: FrameOptions = field(default_factory=lambda: FrameOptions(count=5))
     mixit_length: float = 10.0
+    max_length: float = DEFAULT_MAX_LENGTH     # longest span a row may ask for (longer: span_too_long)
     headroom: bool = False
     mp4: bool = False
     mp4_options: Mp4Options = field(default_factory=Mp4Options)
@@ -56,6 +60,8 @@ class RenderMedia:
             raise OptionError(f"sample rate out of range (1000..384000 Hz): {self.sample_rate}")
         if not self.mixit_length > 0:
             raise OptionError(f"MixIT output length must be > 0 s; got {self.mixit_length}")
+        if not 0 < self.max_length < float("inf"):
+            raise OptionError(f"the longest span must be a finite number > 0 s; got {self.max_length}")
 
     @property
     def audio(self) -> AudioOptions:
@@ -161,6 +167,7 @@ def render_video(job: RenderJob) -> list[Row]:
         requests, asked = [], []
         for task in tasks:
             try:
+                _check_length(task, job.media.max_length)
                 _check_inside(reader, task.clip1, fs)
             except MediaError as e:
                 rows.append(error_row(task, e.code, e.message))
@@ -189,6 +196,16 @@ def render_video(job: RenderJob) -> list[Row]:
     finally:
         readers.close()
     return rows
+
+
+def _check_length(task: RenderTask, limit: float) -> None:
+    """A row asking for a span longer than ``limit`` seconds is refused before anything is decoded
+    (render holds a whole span in memory: 4 h of 16 kHz audio is 900 MB)."""
+    for clip in (task.clip1, task.clip2):
+        if clip is not None and clip.end - clip.start > limit:
+            raise MediaError("span_too_long", f"{clip.source}: [{clip.start:.3f}, {clip.end:.3f}] s is "
+                                              f"{clip.end - clip.start:.1f} s long, more than the "
+                                              f"{limit:g} s allowed (--max-length)")
 
 
 def _check_inside(reader: MediaReader, clip: Clip, file_start: float) -> None:

@@ -68,6 +68,7 @@ class ScoreOptions:
     layout: str = "rendered"                       # rendered | index (see ``register_layout``)
     media_root: str | None = None                  # index layout: the extraction output root
     params: tuple[tuple[str, str], ...] = ()       # embedder parameters (name, value)
+    weights: tuple[str, ...] = ()                  # weights file(s) the embedder needs (vipant, torchscript)
     output: str | None = None                      # default: ``{clips stem}_scored.parquet``
     min_score: float | None = None
     manifest: str | None = None                    # default: next to the output
@@ -76,6 +77,11 @@ class ScoreOptions:
     ray_address: str | None = None
     retry_failed: bool = False
     show_progress: bool | None = None
+
+    def embedder_args(self) -> tuple[tuple[str, object], ...]:
+        """The embedder's parameters, with ``weights`` when files are given."""
+        extra = (("weights", tuple(str(w) for w in self.weights)),) if self.weights else ()
+        return tuple(self.params) + extra
 
     def output_path(self) -> Path:
         if self.output:
@@ -129,11 +135,11 @@ class ScoreTask:
     clip_id: str
     media: MediaFiles
     embedder: str
-    params: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, object], ...]
 
 
 @functools.lru_cache(maxsize=2)
-def _embedder(name: str, params: tuple[tuple[str, str], ...]) -> Embedder:
+def _embedder(name: str, params: tuple[tuple[str, object], ...]) -> Embedder:
     """One embedder per worker process (models are built once, not per clip)."""
     return get_embedder(name, **dict(params))
 
@@ -262,7 +268,8 @@ def layout_names() -> list[str]:
 def score_clips(options: ScoreOptions) -> ScoreSummary:
     """Score every clip of the table that has rendered media; write the table with ``score`` and
     ``score_model`` columns (and ``filtered`` when ``min_score`` is given)."""
-    embedder = _embedder(options.embedder, options.params)
+    args = options.embedder_args()
+    embedder = _embedder(options.embedder, args)
     check_joint(embedder)
     fingerprint = embedder.fingerprint()
     summary = ScoreSummary(output=options.output_path(), fingerprint=fingerprint)
@@ -285,7 +292,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
         if cid not in examples:
             missing.append(cid)
             continue
-        todo.append(ScoreTask(cid, examples[cid], options.embedder, options.params))
+        todo.append(ScoreTask(cid, examples[cid], options.embedder, args))
     executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address))
     with ManifestWriter(manifest, SCORE_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "score", "clip", enabled=options.show_progress) as bar:
@@ -293,7 +300,10 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
             rows[cid] = {"clip_id": cid, "status": NO_MEDIA, "error_code": NO_MEDIA, "score": None,
                          "embedder": options.embedder, "fingerprint": fingerprint,
                          "message": f"{cid}: no rendered example in {options.media}", "finished_at": time.time()}
-        writer.write_many(rows[c] for c in missing)
+        before = {r["clip_id"]: r for r in old}
+        writer.write_many(rows[c] for c in missing     # a rerun does not record the same absence again
+                          if (before.get(c) or {}).get("status") != NO_MEDIA
+                          or before[c].get("fingerprint") != fingerprint)
         writer.flush()
         for row in executor.map_unordered(score_clip, todo):
             writer.write_many([row])

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from avdata.arrays import load_npy
 from avdata.errors import AvdataError, InputFormatError
+from avdata.index.lines import field_labels, field_str, iter_records
 
 EMBEDDINGS_FILE = "embeddings.npy"
 META_FILE = "meta.json"
@@ -43,39 +45,47 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 @dataclass(frozen=True)
 class IndexIds:
-    """The id of every line of an index file (0-based lines) and each line's labels."""
+    """The id of every line of an index file (0-based lines) and each line's labels; ``bad`` maps a
+    line that cannot be read to its ``FILE:LINE: reason`` (its id is ``""``, it takes no part)."""
 
     path: Path
     ids: list[str]
     labels: list[list[str]]
+    bad: dict[int, str] = field(default_factory=dict)
 
     @property
     def lines(self) -> int:
         return len(self.ids)
 
+    def bad_mask(self) -> np.ndarray:
+        mask = np.zeros(self.lines, dtype=bool)
+        mask[list(self.bad)] = True
+        return mask
+
 
 def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
-    """Ids and labels of every line of a VIP-ANT index file; InputFormatError names a bad line."""
+    """Ids and labels of every line of a VIP-ANT index file, numbered as every reader numbers them
+    (``avdata.index.lines``); a line that cannot be read (not UTF-8, not JSON, no string ``id``,
+    ``labels`` not a list of ids) is recorded in ``bad`` and costs that line only."""
     path = Path(path)
     ids: list[str] = []
     labels: list[list[str]] = []
+    bad: dict[int, str] = {}
     names: dict[str, str] = {}          # one string object per label (2 million lines stay small)
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                rec = json.loads(line)
-                vid, labs = rec["id"], rec["labels"]
-                if not isinstance(vid, str) or not isinstance(labs, list):
-                    raise TypeError("'id' must be a string and 'labels' a list")
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__}: {e})") from e
-            ids.append(vid)
-            labels.append([names.setdefault(x, x) if isinstance(x, str) else str(x) for x in labs])
-    return IndexIds(path, ids, labels)
+    for lineno, rec, err in iter_records(path):
+        try:
+            if err is not None:
+                raise err
+            vid = field_str(rec, "id", path, lineno)
+            labs = field_labels(rec, path, lineno)
+        except InputFormatError as e:
+            bad[lineno - 1] = str(e)
+            ids.append("")
+            labels.append([])
+            continue
+        ids.append(vid)
+        labels.append([names.setdefault(x, x) for x in labs])
+    return IndexIds(path, ids, labels, bad)
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,8 @@ class Embeddings:
     directory: Path
     meta: dict
     matrix: np.ndarray          # (rows, dim), float32 or float16, memory-mapped
-    zero: np.ndarray            # bool (rows,)
+    zero: np.ndarray            # bool (rows,): all-zero rows (media failed in embed)
+    nonfinite: np.ndarray       # bool (rows,): rows holding NaN or infinity (never searched)
     unit: bool                  # every non-zero row has norm 1 (within 1e-3)
 
     @property
@@ -105,7 +116,10 @@ def _row_norms(matrix: np.ndarray) -> np.ndarray:
     out = np.empty(len(matrix), dtype=np.float32)
     for a in range(0, len(matrix), NORM_BLOCK):
         block = np.asarray(matrix[a:a + NORM_BLOCK], dtype=np.float32)
-        out[a:a + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq = np.einsum("ij,ij->i", block, block)
+        sq[~np.all(np.isfinite(block), axis=1)] = np.nan      # inf - inf and overflow alike: not usable
+        out[a:a + len(block)] = np.sqrt(sq)
     return out
 
 
@@ -119,18 +133,23 @@ def load_embeddings(directory: str | os.PathLike[str], index: str | os.PathLike[
                                       f"{EMBEDDINGS_FILE}, as written by 'avdata embed')")
     try:
         meta = json.loads(meta_path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputFormatError(str(meta_path), None, f"cannot read ({e})") from e
+    if not isinstance(meta, dict):
+        raise InputFormatError(str(meta_path), None, f"not an avdata embed meta.json (a JSON "
+                                                     f"{type(meta).__name__}, not an object)")
     if meta.get("complete") is False:
         raise EmbeddingsMismatchError(f"{d}: 'avdata embed' has not finished this directory; run it again to "
                                       f"complete it")
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise InputFormatError(str(meta_path), None, f"missing key(s): {', '.join(missing)}")
-    try:
-        matrix = np.load(npy_path, mmap_mode="r")
-    except (OSError, ValueError) as e:
-        raise InputFormatError(str(npy_path), None, f"not a .npy matrix ({e})") from e
+    for key in ("rows", "dim"):
+        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] < 0:
+            raise InputFormatError(str(meta_path), None, f"{key!r} is not a count ({meta[key]!r})")
+    if not isinstance(meta["index"], dict) or not isinstance(meta["fingerprint"], str):
+        raise InputFormatError(str(meta_path), None, "'index' must be an object and 'fingerprint' a string")
+    matrix = load_npy(npy_path, mmap_mode="r")
     if matrix.ndim != 2 or str(matrix.dtype) not in DTYPES:
         raise InputFormatError(str(npy_path), None,
                                f"expected a 2-d float32/float16 matrix, found {matrix.dtype} {matrix.shape}")
@@ -147,9 +166,11 @@ def load_embeddings(directory: str | os.PathLike[str], index: str | os.PathLike[
         raise EmbeddingsMismatchError(f"{d}: made from a different version of {idx} (SHA-256 differs from "
                                       f"{META_FILE}); embed this index again")
     norms = _row_norms(matrix)
+    nonfinite = ~np.isfinite(norms)
     zero = norms == 0
-    unit = bool(np.all(np.abs(norms[~zero] - 1.0) <= 1e-3))
-    return Embeddings(d, meta, matrix, zero, unit)
+    usable = ~zero & ~nonfinite
+    unit = bool(np.all(np.abs(norms[usable] - 1.0) <= 1e-3))
+    return Embeddings(d, meta, matrix, zero, nonfinite, unit)
 
 
 def check_same_space(seeds: Embeddings, pool: Embeddings) -> None:

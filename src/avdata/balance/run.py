@@ -6,7 +6,9 @@ against their index and against each other); choose the seeds and the pool candi
 balanced training list with its weights, a per-seed manifest and a report.
 
 Which lines take part, and what is counted:
-- a line whose embedding is all zeros (its media failed in ``avdata embed``) is skipped;
+- a line whose embedding is all zeros (its media failed in ``avdata embed``), holds NaN or
+  infinity, or that cannot be read (``avdata.index.lines``: not UTF-8, not JSON, no string id,
+  labels not a list) is skipped and named (``FILE:LINE: reason``);
 - a seed id seen before in the seeds file (the same YouTube id twice) is searched once;
 - a pool line whose id is a seed's id (a seed's own video in the pool) is left out of the pool:
   the seed is in the output anyway, and it would otherwise be its own best neighbour;
@@ -15,10 +17,11 @@ Which lines take part, and what is counted:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,17 +32,22 @@ import pyarrow as pa
 
 from avdata.balance import outputs
 from avdata.atomic import atomic_path
-from avdata.balance.embeddings import Embeddings, IndexIds, check_same_space, load_embeddings, read_index_ids
+from avdata.arrays import read_npz
+from avdata.atomic import is_temp_name, sweep_temp_files
+from avdata.balance.embeddings import (EMBEDDINGS_FILE, META_FILE, Embeddings, IndexIds, check_same_space,
+                                       load_embeddings, read_index_ids)
 from avdata.balance.search import (PoolView, SearchOptions, Searcher, as_unit, make_searcher, recall_at,
                                    search_all, tune_nprobe)
-from avdata.errors import AvdataError
-from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, write_weights
-from avdata.manifest import STATUS_OK, ManifestWriter
+from avdata.errors import MediaError, OptionError
+from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
+from avdata.manifest import STATUS_OK, write_changed
+from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.progress import progress
 
 MANIFEST_DIR = "balance_manifest.parquet"
 TUNE_SEEDS = 64                         # seeds searched exactly to tune an IVF's nprobe
 BLOCKS_DIR = ".balance_blocks"          # finished seed blocks of an interrupted run (removed at the end)
+BLOCK_NAME = re.compile(r"block-\d{6,}\.npz")
 BALANCE_MANIFEST_SCHEMA = pa.schema([
     ("line", pa.int64()), ("id", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("neighbours", pa.int32()), ("best_score", pa.float32()),
@@ -47,6 +55,8 @@ BALANCE_MANIFEST_SCHEMA = pa.schema([
 STATUS_SKIPPED = "skipped"
 STATUS_REPEAT = "repeat"
 ERR_ZERO = "zero_embedding"
+ERR_NONFINITE = "non_finite_embedding"
+ERR_BAD_LINE = "bad_line"
 ERR_REPEAT = "repeated_id"
 
 
@@ -108,7 +118,7 @@ class BalanceResult:
                f"  pool: {c.pool:,} lines, {c.pool_zero:,} without embedding (skipped), {c.pool_seed_videos:,} "
                f"of a seed's own video (left out), {c.pool_repeated:,} repeated ids (searched once)",
                f"  selected {c.selected:,} pool samples; {c.chosen_by_several:,} chosen by several seeds"]
-        if self.recall is not None:
+        if self.recall is not None and self.nlist is not None:
             out.append(f"  ivf (nlist {self.nlist}, nprobe {self.nprobe}): recall@{self.k} against exact "
                        f"{self.recall:.4f}")
         if c.capped_out:
@@ -117,14 +127,35 @@ class BalanceResult:
         return out
 
 
-def _first_usable(ids: list[str], zero: np.ndarray, banned: set[str]) -> tuple[np.ndarray, int, int]:
-    """Lines (0-based) that are non-zero, not banned and the first of their id; with the numbers of
-    banned and of repeated lines among the non-zero ones."""
+def unusable(path: str | os.PathLike[str], what: str, idx: IndexIds, emb: Embeddings
+             ) -> tuple[np.ndarray, list[str], list[str]]:
+    """Lines that take no part (unreadable line, all-zero or non-finite row): a mask, one
+    ``FILE:LINE: reason`` message each, and each line's error code (``""`` for a usable line)."""
+    codes = [""] * idx.lines
+    messages = []
+    bad = idx.bad_mask()
+    for i in np.nonzero(bad | emb.zero | emb.nonfinite)[0].tolist():
+        if bad[i]:
+            codes[i] = ERR_BAD_LINE
+            messages.append(f"{idx.bad[i]}; skipped")
+        elif emb.nonfinite[i]:
+            codes[i] = ERR_NONFINITE
+            messages.append(f"{path}:{i + 1}: {what} {idx.ids[i]}: embedding holds NaN or infinity; skipped")
+        else:
+            codes[i] = ERR_ZERO
+            messages.append(f"{path}:{i + 1}: {what} {idx.ids[i]}: all-zero embedding (its media failed in "
+                            f"embed); skipped")
+    return bad | emb.zero | emb.nonfinite, messages, codes
+
+
+def _first_usable(ids: list[str], skip: np.ndarray, banned: set[str]) -> tuple[np.ndarray, int, int]:
+    """Lines (0-based) that are not skipped, not banned and the first of their id; with the numbers
+    of banned and of repeated lines among the usable ones."""
     seen: set[str] = set()
     keep: list[int] = []
     n_banned = n_repeat = 0
     for i, vid in enumerate(ids):
-        if zero[i]:
+        if skip[i]:
             continue
         if vid in banned:
             n_banned += 1
@@ -136,30 +167,62 @@ def _first_usable(ids: list[str], zero: np.ndarray, banned: set[str]) -> tuple[n
     return np.asarray(keep, dtype=np.int64), n_banned, n_repeat
 
 
-def run_balance(opts: BalanceOptions) -> BalanceResult:
-    """Search, write every output file into ``opts.out`` and return what was done."""
-    t0 = time.monotonic()
+def planned_outputs(opts: BalanceOptions) -> list[Output]:
+    """Every file and folder ``run_balance`` writes into ``opts.out`` (derived names included)."""
+    out = Path(opts.out)
+    segments = out / outputs.segments_name(opts.k)
+    files = [out / outputs.knn_name(opts.k), out / outputs.ids_name(opts.k), segments,
+             segments.with_suffix(".json"), weights_path_for(segments)]
+    if opts.per_label_cap is not None:
+        files.append(out / outputs.cap_name(opts.per_label_cap))
+    folders = [out / MANIFEST_DIR, out / BLOCKS_DIR] + ([out / "report"] if opts.report else [])
+    return ([Output(out, DIR, "--out")] + [Output(f, FILE, "--out") for f in files]
+            + [Output(f, DIR, "--out") for f in folders])
+
+
+def input_files(opts: BalanceOptions) -> list[Path]:
+    """The files ``run_balance`` reads: both index files, their weights files, both embeddings."""
+    found = [Path(opts.seeds), Path(opts.pool), weights_path_for(opts.seeds), weights_path_for(opts.pool)]
+    for d in (opts.seed_emb, opts.pool_emb):
+        found += [Path(d) / EMBEDDINGS_FILE, Path(d) / META_FILE]
+    return found
+
+
+def check_options(opts: BalanceOptions) -> None:
+    """Option values and outputs, checked before anything is read or written."""
     if opts.k < 1:
-        raise AvdataError(f"-k must be at least 1 (got {opts.k})")
+        raise OptionError(f"-k must be at least 1 (got {opts.k})")
     if opts.per_label_cap is not None and opts.per_label_cap < 1:
-        raise AvdataError(f"--per-label-cap must be at least 1 (got {opts.per_label_cap})")
+        raise OptionError(f"--per-label-cap must be at least 1 (got {opts.per_label_cap})")
+    if opts.recall_sample < 0:
+        raise OptionError(f"--recall-sample must be 0 or more (got {opts.recall_sample})")
+    if opts.weights_scheme not in scheme_names():
+        raise OptionError(f"unknown weights scheme {opts.weights_scheme!r}; known: {', '.join(scheme_names())}")
+    check_outputs(planned_outputs(opts), input_files(opts))
+
+
+def run_balance(opts: BalanceOptions) -> BalanceResult:
+    """Search, write every output file into ``opts.out`` and return what was done. Nothing is
+    written (and no existing output changes) unless the options, inputs and outputs all check out."""
+    t0 = time.monotonic()
+    check_options(opts)
     out = Path(opts.out)
     seeds_idx, pool_idx = read_index_ids(opts.seeds), read_index_ids(opts.pool)
     seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
     pool_emb = load_embeddings(opts.pool_emb, opts.pool)
     check_same_space(seed_emb, pool_emb)
     out.mkdir(parents=True, exist_ok=True)
+    sweep_temp_files(out)
 
     c = BalanceCounts(seeds=seeds_idx.lines, pool=pool_idx.lines)
-    seed_lines, _, c.seeds_repeated = _first_usable(seeds_idx.ids, seed_emb.zero, set())
-    c.seeds_searched, c.seeds_zero = len(seed_lines), int(seed_emb.zero.sum())
-    pool_rows, c.pool_seed_videos, c.pool_repeated = _first_usable(pool_idx.ids, pool_emb.zero,
-                                                                   set(seeds_idx.ids))
-    c.pool_candidates, c.pool_zero = len(pool_rows), int(pool_emb.zero.sum())
-    skipped = [f"{opts.seeds}:{i + 1}: seed {seeds_idx.ids[i]}: all-zero embedding (its media failed in "
-               f"embed); skipped" for i in np.nonzero(seed_emb.zero)[0]]
-    skipped += [f"{opts.pool}:{i + 1}: pool sample {pool_idx.ids[i]}: all-zero embedding; skipped"
-                for i in np.nonzero(pool_emb.zero)[0]]
+    seed_skip, skipped, seed_codes = unusable(opts.seeds, "seed", seeds_idx, seed_emb)
+    pool_skip, pool_skipped, _ = unusable(opts.pool, "pool sample", pool_idx, pool_emb)
+    skipped += pool_skipped
+    seed_lines, _, c.seeds_repeated = _first_usable(seeds_idx.ids, seed_skip, set())
+    c.seeds_searched, c.seeds_zero = len(seed_lines), int(seed_skip.sum())
+    pool_rows, c.pool_seed_videos, c.pool_repeated = _first_usable(pool_idx.ids, pool_skip,
+                                                                   set(seeds_idx.ids) - {""})
+    c.pool_candidates, c.pool_zero = len(pool_rows), int(pool_skip.sum())
 
     pool = PoolView(pool_emb.matrix, pool_rows, pool_emb.unit, opts.search.pool_block)
     search = make_searcher(pool, opts.k, opts.search)
@@ -174,7 +237,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, bar.update)
     result = BalanceResult(out, opts.k, c, {}, 0.0, skipped=skipped,
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
-    if opts.search.ann != "exact" and opts.recall_sample > 0 and len(queries):
+    if opts.search.ann == "ivf" and opts.recall_sample > 0 and len(queries):
         rng = np.random.default_rng(opts.search.seed)
         others = np.setdiff1d(np.arange(len(queries)), tuned)
         others = others if len(others) else np.arange(len(queries))
@@ -184,7 +247,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         result.recall = recall_at(I[sample], I_exact, opts.k)
 
     _write_outputs(opts, result, seeds_idx, pool_idx, seed_lines, pool_rows, D, I)
-    _write_manifest(out, seeds_idx, seed_emb.zero, seed_lines, D, I)
+    _write_manifest(out, seeds_idx, seed_codes, seed_lines, D, I)
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
 
@@ -193,19 +256,41 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
             D=D, I=I, k=opts.k, summary=result.lines()[1:4], ontology=opts.ontology))
         result.files["report"] = rep.html
         result.report_text = rep.text
-    shutil.rmtree(blocks, ignore_errors=True)
-    if blocks.parent.is_dir() and not any(blocks.parent.iterdir()):
-        blocks.parent.rmdir()
+    _remove_blocks(blocks)
+    sweep_temp_files(out)       # temporaries of a killed earlier run whose process was still ending
     result.seconds = time.monotonic() - t0
     return result
 
 
+def _remove_blocks(blocks: Path) -> None:
+    """Remove this run's finished seed blocks (``block-NNNNNN.npz`` and temporaries only), then the
+    folders if nothing else is in them."""
+    for folder in (blocks, blocks.parent):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if folder == blocks:
+            for f in folder.iterdir():
+                if BLOCK_NAME.fullmatch(f.name) or is_temp_name(f.name):
+                    f.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def file_stamp(path: str | os.PathLike[str]) -> list[int]:
+    """Size, mtime (ns) and inode of a file: changes whenever its bytes are replaced."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
 def _run_key(opts: BalanceOptions, seed_emb: Embeddings, pool_emb: Embeddings, seed_lines: np.ndarray,
              pool_rows: np.ndarray) -> str:
-    """What a seed block's result depends on: embeddings, their index files, k, the search, the rows."""
+    """What a seed block's result depends on: the bytes of both embeddings matrices (their file
+    stamps) and of both index files, the embedder, k, the search and the rows."""
+    stamps = [file_stamp(p) for p in (seed_emb.directory / EMBEDDINGS_FILE, pool_emb.directory / EMBEDDINGS_FILE,
+                                      opts.seeds, opts.pool)]
     h = hashlib.sha256(json.dumps({
         "fingerprint": seed_emb.fingerprint, "seeds": seed_emb.meta.get("index"), "pool": pool_emb.meta.get("index"),
-        "k": opts.k, "search": opts.search.__dict__}, sort_keys=True, default=str).encode())
+        "stamps": stamps, "k": opts.k, "search": opts.search.__dict__}, sort_keys=True, default=str).encode())
     h.update(seed_lines.tobytes())
     h.update(pool_rows.tobytes())
     return h.hexdigest()[:20]
@@ -223,11 +308,11 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
         D = I = None
         if f.is_file():
             try:
-                with np.load(f) as z:
-                    D, I = z["D"], z["I"]
+                z = read_npz(f, str(f))
+                D, I = z["D"], z["I"]
                 if D.shape != (len(q), k) or I.shape != (len(q), k):
                     D = I = None
-            except (OSError, ValueError, KeyError):
+            except (MediaError, KeyError):     # a damaged block is searched again
                 D = I = None
         if D is None or I is None:
             D, I = search(q)
@@ -275,9 +360,10 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
     files["weights"] = write_weights(WeightsOptions(files["segments"], opts.weights_scheme)).path
 
 
-def _write_manifest(out: Path, seeds_idx: IndexIds, zero: np.ndarray, seed_lines: np.ndarray,
+def _write_manifest(out: Path, seeds_idx: IndexIds, codes: list[str], seed_lines: np.ndarray,
                     D: np.ndarray, I: np.ndarray) -> None:
-    """One row per seeds line: ok (with neighbour count and best score), skipped, or repeat."""
+    """One row per seeds line: ok (with neighbour count and best score), skipped (with its code),
+    or repeat. Only rows that differ from the manifest's latest are appended (a rerun adds none)."""
     searched = {int(line): j for j, line in enumerate(seed_lines.tolist())}
     rows = []
     for i, vid in enumerate(seeds_idx.ids):
@@ -286,12 +372,10 @@ def _write_manifest(out: Path, seeds_idx: IndexIds, zero: np.ndarray, seed_lines
             n = int(np.count_nonzero(I[j] >= 0))
             rows.append({"line": i + 1, "id": vid, "status": STATUS_OK, "error": "", "neighbours": n,
                          "best_score": float(D[j, 0]) if n else None})
-        elif zero[i]:
-            rows.append({"line": i + 1, "id": vid, "status": STATUS_SKIPPED, "error": ERR_ZERO,
+        elif codes[i]:
+            rows.append({"line": i + 1, "id": vid, "status": STATUS_SKIPPED, "error": codes[i],
                          "neighbours": 0, "best_score": None})
         else:
             rows.append({"line": i + 1, "id": vid, "status": STATUS_REPEAT, "error": ERR_REPEAT,
                          "neighbours": 0, "best_score": None})
-    with ManifestWriter(out / MANIFEST_DIR, BALANCE_MANIFEST_SCHEMA) as writer:
-        writer.write_many(rows)
-        writer.flush()
+    write_changed(out / MANIFEST_DIR, BALANCE_MANIFEST_SCHEMA, ["line"], rows)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avdata.errors import AvdataError, MissingExtraError
+from avdata.errors import AvdataError, MissingExtraError, OptionError
 
 SMALL_SAMPLE = 8192          # pools up to this size get an exact threshold from all their scores
 SAMPLE_RANK = 16             # sample size so that the threshold sits near rank ~2k of the pool
@@ -48,6 +48,16 @@ class SearchOptions:
     seed_block: int = 2048              # seeds per matrix product
     pool_block: int = 32768             # pool rows per matrix product
     seed: int = 0                       # threshold samples and IVF training sample
+
+    def __post_init__(self) -> None:
+        checks = [(self.nlist is None or self.nlist >= 1, f"--nlist must be at least 1 (got {self.nlist})"),
+                  (self.nprobe is None or self.nprobe >= 1, f"--nprobe must be at least 1 (got {self.nprobe})"),
+                  (0.0 < self.target_recall <= 1.0, f"--target-recall must be in (0, 1] (got {self.target_recall})"),
+                  (self.seed >= 0, f"--seed must be 0 or more (got {self.seed})"),
+                  (self.seed_block >= 1 and self.pool_block >= 1, "block sizes must be at least 1")]
+        for ok, message in checks:
+            if not ok:
+                raise OptionError(message)
 
 
 class PoolView:

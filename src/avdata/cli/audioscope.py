@@ -7,7 +7,8 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.paths import check_paths
+from avdata.cli.options import embedder_params
+from avdata.cli.paths import InputPath, check_paths
 from avdata.cli.report import SHOW
 from avdata.pathcheck import DIR, FILE
 from avdata.sources.problems import Problems
@@ -35,7 +36,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 
 
 @cli.command("windows")
-@click.argument("inputs", type=click.Path(exists=True))
+@click.argument("inputs", type=InputPath(exists=True))
 @click.option("-o", "--output", required=True, help="Clip table to write (Parquet).")
 @click.option("--length", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
               help="Window length, s.")
@@ -45,7 +46,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
               help="Keep a last window at least this long (default: only full windows).")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Split fractions, in --split-names order.")
 @click.option("--split-names", default="train,validate,test", show_default=True)
-@click.option("--splits", "split_lists", multiple=True, type=click.Path(exists=True, dir_okay=False, readable=False),
+@click.option("--splits", "split_lists", multiple=True, type=InputPath(exists=True, dir_okay=False, readable=False),
               help="Published list whose videos keep its split (repeatable).")
 @click.option("--splits-format", default="audioscope", show_default=True, help="Format of the --splits lists.")
 @click.option("--salt", default="", help="Salt of the split hash (another salt, another stable split).")
@@ -73,8 +74,8 @@ def windows_command(inputs: str, output: str, length: float, hop: float, min_len
 
 
 @cli.command("ratings")
-@click.argument("ratings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=False))
-@click.option("--clips", required=True, type=click.Path(exists=True, dir_okay=False, readable=False), help="Clip table.")
+@click.argument("ratings", nargs=-1, required=True, type=InputPath(exists=True, dir_okay=False, readable=False))
+@click.option("--clips", required=True, type=InputPath(exists=True, dir_okay=False, readable=False), help="Clip table.")
 @click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _rated.parquet].")
 @click.option("--min-raters", type=click.IntRange(1), default=3, show_default=True,
               help="Raters a clip needs to be unanimous.")
@@ -88,25 +89,17 @@ def ratings_command(ratings: tuple[str, ...], clips: str, output: str | None, mi
     _finish(s.lines(), s.problems)
 
 
-def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for v in values:
-        key, sep, value = v.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected NAME=VALUE, got {v!r}", param_hint="--param")
-        out.append((key, value))
-    return tuple(out)
-
-
 @cli.command("score")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
-@click.option("--media", required=True, type=click.Path(exists=True),
+@click.argument("clips", type=InputPath(exists=True, dir_okay=False, readable=False))
+@click.option("--media", required=True, type=InputPath(exists=True),
               help="Rendered examples folder (with examples.jsonl), or an index file with --layout index.")
 @click.option("--layout", default="rendered", show_default=True, help="Media layout: rendered | index.")
-@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--media-root", type=InputPath(exists=True, file_okay=False), default=None,
               help="--layout index: the extraction output root the index points into.")
 @click.option("--embedder", required=True, help="Embedder name (one with a joint audio-image space).")
 @click.option("--param", "params", multiple=True, help="Embedder parameter NAME=VALUE (repeatable).")
+@click.option("--weights", multiple=True, type=click.Path(), help="Weights file(s) the embedder needs "
+              "(vipant: CHECKPOINT then CLIP_FILE; torchscript: MODEL.pt). Repeat for several.")
 @click.option("--min-score", type=float, default=None,
               help="Mark clips scoring at least this as filtered (scores of different models do not compare).")
 @click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _scored.parquet].")
@@ -115,16 +108,16 @@ def _params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--workers", type=click.IntRange(1), default=None)
 @click.option("--retry-failed", is_flag=True, help="Score again clips that failed in an earlier run.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
-@check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("clips",), inputs=("media", "media_root"))
+@check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("clips",), inputs=("media", "media_root", "weights"))
 def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
-                  params: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
+                  params: tuple[str, ...], weights: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
                   executor: str,
                       ray_address: str | None, workers: int | None, retry_failed: bool, show_progress: bool | None) -> None:
     """Audio-visual coincidence score of every clip of CLIPS (cosine of the audio and image parts)."""
     from avdata.audioscope.score import ScoreOptions, score_clips
 
     s = score_clips(ScoreOptions(clips=clips, media=media, layout=layout, media_root=media_root,
-                                 embedder=embedder, params=_params(params), output=output, min_score=min_score,
+                                 embedder=embedder, params=embedder_params(params), weights=weights, output=output, min_score=min_score,
                                  manifest=manifest, executor=executor,
                                      ray_address=ray_address, workers=workers, retry_failed=retry_failed,
                                  show_progress=show_progress))
@@ -132,8 +125,8 @@ def score_command(clips: str, media: str, layout: str, media_root: str | None, e
 
 
 @cli.command("mom")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False, readable=False))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the MoM lists.")
+@click.argument("clips", type=InputPath(exists=True, dir_okay=False, readable=False))
+@click.option("-o", "--out", required=True, type=click.Path(), help="Folder for the MoM lists.")
 @click.option("--partners", type=click.IntRange(1), default=5, show_default=True, help="Partners per annotated clip.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--partner-annotation", default=None,

@@ -7,7 +7,7 @@ import click
 from avdata.balance.run import BalanceOptions, run_balance
 from avdata.balance.search import SearchOptions, searcher_names
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.paths import check_paths
+from avdata.cli.paths import InputPath, check_paths
 from avdata.index.weights import DEFAULT_SCHEME, scheme_names
 from avdata.pathcheck import DIR
 
@@ -15,30 +15,30 @@ SHOW = 20
 
 
 @cli.command("balance")
-@click.option("--seeds", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--seeds", required=True, type=InputPath(exists=True, dir_okay=False),
               help="Balanced index file (the seeds), e.g. src_balanced_train_segments.csv.")
-@click.option("--seed-emb", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--seed-emb", required=True, type=InputPath(exists=True, file_okay=False),
               help="Embeddings directory of --seeds (from 'avdata embed').")
-@click.option("--pool", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--pool", required=True, type=InputPath(exists=True, dir_okay=False),
               help="Unbalanced index file (the pool), e.g. src_unbalanced_train_segments.csv.")
-@click.option("--pool-emb", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--pool-emb", required=True, type=InputPath(exists=True, file_okay=False),
               help="Embeddings directory of --pool (same embedder as --seed-emb).")
 @click.option("-k", "k", type=click.IntRange(1), default=512, show_default=True, help="Neighbours per seed.")
 @click.option("-o", "--out", required=True, type=click.Path(), help="Output folder.")
 @click.option("--ann", type=click.Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
-@click.option("--nlist", type=int, default=None, help="ivf: number of lists (default ~sqrt(pool)).")
-@click.option("--nprobe", type=int, default=None,
+@click.option("--nlist", type=click.IntRange(1), default=None, help="ivf: number of lists (default ~sqrt(pool)).")
+@click.option("--nprobe", type=click.IntRange(1), default=None,
               help="ivf: lists visited per seed (default: the smallest power of two reaching --target-recall "
                    "against exact on 64 seeds).")
-@click.option("--target-recall", type=float, default=0.95, show_default=True, help="ivf: see --nprobe.")
-@click.option("--recall-sample", type=int, default=256, show_default=True,
+@click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True, help="ivf: see --nprobe.")
+@click.option("--recall-sample", type=click.IntRange(0), default=256, show_default=True,
               help="Seeds searched exactly too, to measure an approximate search's recall.")
-@click.option("--per-label-cap", type=int, default=None,
+@click.option("--per-label-cap", type=click.IntRange(1), default=None,
               help="Also write knn_{N/1000}k: JSON {label: [ids]} with at most N samples per label.")
 @click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
               help="Weights scheme for the output segments list.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (samples, IVF training).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed (samples, IVF training).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @check_paths(outputs={"out": DIR}, needs=("seeds", "pool"), inputs=("seed_emb", "pool_emb"))
 def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int, out: str, ann: str,
@@ -61,5 +61,5 @@ def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int,
     if res.report_text:
         click.echo("\n".join(res.report_text.splitlines()[4:]))
     if res.skipped:
-        click.echo(f"avdata: {len(res.skipped)} line(s) skipped (no embedding)", err=True)
+        click.echo(f"avdata: {len(res.skipped)} line(s) skipped (unreadable line or no usable embedding)", err=True)
         raise PartialFailure()

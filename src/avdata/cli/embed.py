@@ -6,42 +6,22 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.paths import check_paths
+from avdata.cli.options import embedder_params
+from avdata.cli.paths import InputPath, check_paths
 from avdata.embed import DEFAULT_EMBEDDER, embedder_names, embedder_status
 from avdata.embed.run import DTYPES, EmbedOptions, run_embed
 from avdata.pathcheck import DIR
 
 
-def _params(items: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
-    out = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
-        low = value.lower()
-        parsed: object = value
-        if low in ("true", "false"):
-            parsed = low == "true"
-        else:
-            for kind in (int, float):
-                try:
-                    parsed = kind(value)
-                    break
-                except ValueError:
-                    continue
-        out.append((key, parsed))
-    return tuple(out)
-
-
 @cli.command("embed")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False, readable=False))
-@click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
+@click.argument("index_file", type=InputPath(exists=True, dir_okay=False, readable=False))
+@click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the index lines' dir/aclip/frame paths are relative to.")
 @click.option("--embedder", default=DEFAULT_EMBEDDER, show_default=True, type=click.Choice(embedder_names()))
 @click.option("--weights", multiple=True, type=click.Path(), help="Weights file(s) the embedder needs "
               "(vipant: CHECKPOINT then CLIP_FILE; torchscript: MODEL.pt). Repeat for several.")
 @click.option("--param", "params", multiple=True, help="Embedder parameter KEY=VALUE (e.g. part=audio).")
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--out", required=True, type=click.Path(),
               help="Folder for embeddings.npy, meta.json and embed_manifest.parquet.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes (default: all cores).")
@@ -56,7 +36,7 @@ def embed_command(index_file: str, media: str, embedder: str, weights: tuple[str
                   retry_failed: bool) -> None:
     """Write one embedding row per line of INDEX_FILE (row i = line i)."""
     res = run_embed(EmbedOptions(index=index_file, media=media, out=out, embedder=embedder, weights=weights,
-                                 params=_params(params), dtype=dtype, executor=executor, ray_address=ray_address,
+                                 params=embedder_params(params), dtype=dtype, executor=executor, ray_address=ray_address,
                                  workers=workers,
                                  chunk_rows=chunk_rows, retry_failed=retry_failed))
     for line, cid, code, message in res.failures:

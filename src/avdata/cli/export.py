@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import cli
-from avdata.cli.paths import check_paths
+from avdata.cli.paths import InputPath, check_paths
 from avdata.cli.report import finish, live_printer
 from avdata.export import ExportOptions, export
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
@@ -23,7 +23,7 @@ from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
               "OUTPUT, with the published file names.")
 @click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
               help="--subsets file-name prefix; filtered writes only rows marked filtered.")
-@click.option("--media", default=None, type=click.Path(exists=True, file_okay=False),
+@click.option("--media", default=None, type=InputPath(exists=True, file_okay=False),
               help="lhotse: media root of the index file given as TABLE.")
 @check_paths(needs=("table",), inputs=("media",))   # OUTPUT is checked below: a file, or a folder
 def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,

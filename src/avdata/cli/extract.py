@@ -7,7 +7,7 @@ import click
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import usage_errors
-from avdata.cli.paths import check_paths
+from avdata.cli.paths import InputPath, check_paths
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
 from avdata.extract.run import ExtractOptions, run_extract
@@ -17,13 +17,13 @@ from avdata.pathcheck import DIR
 
 @cli.command("extract")
 @usage_errors()
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
-@click.option("--videos", required=True, type=click.Path(exists=True, file_okay=False),
+@click.argument("clips", type=InputPath(exists=True, dir_okay=False))
+@click.option("--videos", required=True, type=InputPath(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
 @click.option("--out", required=True, type=click.Path(), help="Output root.")
 @click.option("--manifest", type=click.Path(), default=None,
               help="Extraction manifest (default: OUT/extract_manifest.parquet).")
-@click.option("--fetch-manifest", type=click.Path(exists=True), default=None,
+@click.option("--fetch-manifest", type=InputPath(exists=True), default=None,
               help="Fetch manifest: each source's file and the second it starts at.")
 @click.option("--audio-format", type=click.Choice(sorted(AUDIO_FORMATS)), default="mp3", show_default=True)
 @click.option("--sample-rate", type=int, default=None, help="Resample audio (default: keep the source's).")

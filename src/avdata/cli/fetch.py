@@ -9,14 +9,14 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.paths import check_paths
+from avdata.cli.paths import InputPath, check_paths
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 from avdata.pathcheck import DIR, FILE
 
 
 @cli.command("fetch")
-@click.argument("clips", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("clips", required=False, type=InputPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", "source", help="dir:PATH | fsspec URL template with {id}/{path} | youtube | "
               "ytdlp:URL_TEMPLATE")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
@@ -42,7 +42,7 @@ from avdata.pathcheck import DIR, FILE
 @click.option("--link", is_flag=True, help="dir: symlink found videos into OUT.")
 @click.option("--format", "fmt", help="yt-dlp format [default: best MP4 with audio <= --max-height].")
 @click.option("--max-height", default=480, show_default=True, type=click.IntRange(1))
-@click.option("--cookies", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--cookies", type=InputPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rate-limit", type=click.IntRange(1), help="Bytes per second per download.")
 @click.option("--sleep", default=0.0, type=click.FloatRange(0), help="Seconds between requests.")
 @click.option("--proxy", help="Proxy URL for yt-dlp.")
@@ -51,7 +51,7 @@ from avdata.pathcheck import DIR, FILE
 @click.option("--section-before", default=DEFAULT_BEFORE, show_default=True, type=click.FloatRange(0))
 @click.option("--section-after", default=DEFAULT_AFTER, show_default=True, type=click.FloatRange(0))
 @click.option("--exact-cuts", is_flag=True, help="Re-encode at section cuts (slower, exact).")
-@click.option("--ffmpeg", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--ffmpeg", type=InputPath(exists=True, dir_okay=False, path_type=Path),
               help="ffmpeg for section downloads [default: imageio-ffmpeg's, else PATH].")
 @click.option("--report", is_flag=True, help="Print counts per error class and the fraction available "
               "(alone: report on OUT's manifest without fetching).")
@@ -74,7 +74,7 @@ from avdata.pathcheck import DIR, FILE
               help="Pause (seconds) after trip 1, 2, 3 ...; the last repeats.")
 @click.option("--give-up-after", default=6 * 3600.0, show_default=True, type=click.FloatRange(0),
               help="Stop cleanly when banned this many seconds without a success (0: never); a rerun continues.")
-@click.option("--proxies", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--proxies", type=InputPath(exists=True, dir_okay=False, path_type=Path),
               help="File of proxy URLs, one per line (http, https, socks5 ...); each has its own breaker.")
 @check_paths(outputs={"out": DIR, "manifest": DIR, "archive": FILE, "extract_out": DIR}, needs=("clips",),
              inputs=("cookies",), reads_only=lambda kw: kw["report"] and kw["source"] is None)

@@ -6,10 +6,15 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.paths import check_paths
+from avdata.cli.paths import InputPath, check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
-from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, write_weights
+from avdata.index.weights import (
+    DEFAULT_SCHEME,
+    WeightsOptions,
+    scheme_names,
+    write_weights,
+)
 from avdata.pathcheck import DIR, FILE
 
 
@@ -18,10 +23,10 @@ def _ids(text: str) -> tuple[str, ...]:
 
 
 @cli.command("index")
-@click.argument("clips", type=click.Path(exists=True, dir_okay=False))
-@click.option("--manifest", required=True, type=click.Path(exists=True),
+@click.argument("clips", type=InputPath(exists=True, dir_okay=False))
+@click.option("--manifest", required=True, type=InputPath(exists=True),
               help="Extraction manifest (a Parquet manifest directory).")
-@click.option("--media", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the manifest's paths are relative to.")
 @click.option("--out", required=True, type=click.Path(), help="Folder for the index files.")
 @click.option("--with-negatives", is_flag=True, help="List negative clips (n0, n1, ...) after p0.")
@@ -30,7 +35,7 @@ def _ids(text: str) -> tuple[str, ...]:
 @click.option("--min-audio-seconds", default=2.0, show_default=True, type=float)
 @click.option("--exclude-labels", default="", help="Drop segments with a label under these ontology ids.")
 @click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
-@click.option("--ontology", type=click.Path(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
+@click.option("--ontology", type=InputPath(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
 @click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
 @executor_options()
 @check_paths(outputs={"out": DIR}, needs=("clips",), inputs=("manifest", "ontology"))
@@ -51,8 +56,18 @@ def index_command(clips: str, manifest: str, media: str, out: str, with_negative
         raise PartialFailure()
 
 
+def _skipped(problems: list[str], show: int = 20) -> None:
+    """Print each ``FILE:LINE: reason`` (the first ``show``) and finish with exit 1 if any."""
+    for line in problems[:show]:
+        click.echo(f"error: {line}", err=True)
+    if len(problems) > show:
+        click.echo(f"... {len(problems) - show} more", err=True)
+    if problems:
+        raise PartialFailure()
+
+
 @cli.command("weights")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=InputPath(exists=True, dir_okay=False))
 @click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
               help="Per label, summed over a line's labels: vipant 1000/(count+1), inverse 1/count, "
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
@@ -64,18 +79,20 @@ def weights_command(index_file: str, scheme: str, out: str | None) -> None:
     res = write_weights(WeightsOptions(index_file, scheme, out))
     click.echo(f"{res.path}: {res.lines} weights ({res.scheme}, {res.labels} labels, "
                f"{res.unlabelled} line(s) without labels get 0)")
+    _skipped(res.problems)
 
 
 @cli.command("report")
-@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_file", type=InputPath(exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(), help="Folder for report.html and plots.")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--media", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--weights", type=InputPath(exists=True, dir_okay=False), default=None)
+@click.option("--media", type=InputPath(exists=True, file_okay=False), default=None,
               help="Media root for the frame gallery (default: the one the index was built from).")
-@click.option("--ontology", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--ontology", type=InputPath(exists=True, dir_okay=False), default=None)
 @check_paths(outputs={"out": DIR}, needs=("index_file",), inputs=("weights", "ontology"))
 def report_command(index_file: str, out: str, weights: str | None, media: str | None, ontology: str | None) -> None:
     """Write an HTML report with plots of INDEX_FILE and print a text summary."""
     res = build_report(ReportOptions(index_file, out, weights=weights, media=media, ontology=ontology))
     click.echo(res.text)
+    _skipped(res.problems)
     click.echo(f"report: {res.html}")

@@ -70,7 +70,12 @@ def main(argv: list[str] | None = None) -> None:
         rc = cli.main(args=argv, prog_name="avdata", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, EOFError) and not debug:     # click turns any EOFError into Abort
+            click.echo(f"avdata: error: a file ended early (EOFError: {cause}); rerun with --debug to see "
+                       "which", err=True)
+            sys.exit(EXIT_FATAL)
         click.echo("avdata: aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:

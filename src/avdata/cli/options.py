@@ -19,3 +19,14 @@ def usage_errors() -> Iterator[None]:
         yield
     except OptionError as e:
         raise click.UsageError(str(e)) from e
+
+
+def embedder_params(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``--param KEY=VALUE`` items as (key, text); the embedder converts each to its declared type."""
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        out.append((key, value))
+    return tuple(out)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from avdata.errors import InputError
 from avdata.pathcheck import Output, check_input, check_outputs
 
 
@@ -58,3 +59,17 @@ def check_paths(*, outputs: Mapping[str, str] | None = None, needs: Sequence[str
             return fn(*args, **kwargs)
         return wrapper
     return deco
+
+
+class InputPath(click.Path):
+    """``click.Path`` for inputs: a missing, unreadable or wrong-kind input is "could not run"
+    (exit 3, one line ``avdata: error: cannot read OPTION PATH: reason``), like every other input
+    problem, not a usage error; nothing has been written when it is raised."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            flag = _flag(param.name) if param is not None and param.name else "input"
+            reason = str(e.message).rstrip(".")
+            raise InputError(f"cannot read {flag} {value}: {reason[:1].lower()}{reason[1:]}") from None

@@ -8,7 +8,10 @@ that writes ``embeddings.npy`` is ``avdata.embed.run``.
 from __future__ import annotations
 
 import inspect
+import math
 import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,11 +49,14 @@ def _register_builtins() -> None:
 
 
 def get_embedder(name: str, **params: Any) -> Embedder:
-    """Build the embedder registered under ``name`` with its parameters (e.g. ``weights=...``)."""
+    """Build the embedder registered under ``name`` with its parameters (e.g. ``weights=...``).
+    Text values (from ``--param KEY=VALUE``) are converted to the types the embedder declares
+    (``typed_params``); a value of the wrong type is OptionError before anything runs."""
     _register_builtins()
     if name not in _REGISTRY:
         raise AvdataError(f"unknown embedder {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     factory = _REGISTRY[name]
+    params = typed_params(name, factory, params)
     try:
         inspect.signature(factory).bind(**params)
     except TypeError as e:
@@ -58,6 +64,52 @@ def get_embedder(name: str, **params: Any) -> Embedder:
     except ValueError:      # a factory without a signature: let it check its own parameters
         pass
     return factory(**params)
+
+
+def typed_params(name: str, factory: Callable[..., Embedder], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` converted to the types ``factory`` declares (a dataclass's field types or the
+    parameters' annotations): bool from true/false/yes/no/1/0, int, finite float; others unchanged."""
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # noqa: BLE001  a factory without resolvable hints checks its own values
+        hints = {}
+    out = {}
+    for key, value in params.items():
+        kind = _scalar_kind(hints.get(key))
+        out[key] = value if kind is None else _convert(name, key, value, kind)
+    return out
+
+
+def _scalar_kind(hint: Any) -> type | None:
+    """bool, int or float when ``hint`` is one of them (or one of them | None), else None."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kinds = [a for a in args if a in (bool, int, float)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _convert(name: str, key: str, value: Any, kind: type) -> Any:
+    bad = OptionError(f"embedder {name!r}: parameter {key}={value!r} is not {'an' if kind is int else 'a'} "
+                      f"{kind.__name__}" + (" (true or false)" if kind is bool else ""))
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLS:
+            return _BOOLS[value.strip().lower()]
+        raise bad
+    if isinstance(value, bool):
+        raise bad
+    try:
+        number = kind(value.strip()) if isinstance(value, str) else kind(value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if kind is int and not isinstance(value, str) and number != value:
+        raise bad
+    if kind is float and not math.isfinite(number):
+        raise OptionError(f"embedder {name!r}: parameter {key}={value!r} is not a finite number")
+    return number
 
 
 def embedder_names() -> list[str]:

@@ -61,9 +61,12 @@ class ClipEmbedError(AvdataError):
         super().__init__(f"{code}: {message}")
 
 
-def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """``x / |x|`` as float32 (a zero vector stays zero)."""
+def l2_normalise(x: np.ndarray, eps: float = 1e-12, what: str = "vector") -> np.ndarray:
+    """``x / |x|`` as float32 (a zero vector stays zero). A vector with NaN or infinity is
+    ClipEmbedError ``non_finite``: it must fail its row, never become a silent zero row."""
     x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ClipEmbedError("non_finite", f"the embedder's {what} holds NaN or infinity")
     n = float(np.linalg.norm(x))
     return (x / n if n > eps else np.zeros_like(x)).astype(np.float32)
 

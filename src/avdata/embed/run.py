@@ -8,7 +8,9 @@ Output folder:
   run's counts), ``complete``, ``chunk_rows``.
 - ``embed_manifest.parquet/``: one row per line embedded (status ``ok`` or ``failed`` + code and
   reason); the latest row per line wins.
-- ``chunks/``: while running, finished chunks of ``chunk_rows`` rows (removed when assembled).
+- ``chunks/``: while running, finished chunks ``chunk-NNNNNN.npy`` of ``chunk_rows`` rows (removed
+  when assembled; only those names: anything else a user put there stays). A chunk that does not
+  read back whole (a truncated or zero-byte file) is embedded again.
 
 A rerun resumes from the finished chunks (a killed run loses at most the chunks in flight) and
 gives the same bytes as an uninterrupted run. A changed index or embedder fingerprint is refused.
@@ -16,9 +18,11 @@ gives the same bytes as an uninterrupted run. A changed index or embedder finger
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -29,7 +33,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
+from avdata.arrays import load_npy
+from avdata.atomic import atomic_path, is_temp_name, sweep_temp_files, write_text_atomic
 from avdata.embed import DEFAULT_EMBEDDER, get_embedder, media_for_line
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder
 from avdata.errors import AvdataError, InputFormatError, MediaError
@@ -42,6 +47,7 @@ EMBEDDINGS = "embeddings.npy"
 META = "meta.json"
 MANIFEST = "embed_manifest.parquet"
 CHUNKS = "chunks"
+CHUNK_NAME = re.compile(r"chunk-\d{6,}\.npy")
 STATUS_FAILED = "failed"
 DTYPES = ("float32", "float16")
 EMBED_MANIFEST_SCHEMA = pa.schema([
@@ -237,8 +243,8 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
         chunk_rows = int(meta.get("chunk_rows") or chunk_rows)
     else:
         meta = {}
-    complete = bool(meta.get("complete")) and (out / EMBEDDINGS).is_file()
     rows, dim = len(lines), int(embedder.dim)
+    complete = bool(meta.get("complete")) and _matrix_ok(out / EMBEDDINGS, rows, dim, opts.dtype)
     result = EmbedResult(out, rows, dim)
     n_chunks = (rows + chunk_rows - 1) // chunk_rows
     describe = getattr(embedder, "describe", None)
@@ -252,7 +258,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
         todo = sorted(retry)
         done_chunks: set[int] = set(range(n_chunks))
     else:
-        done_chunks = {k for k in range(n_chunks) if _chunk_path(out, k).is_file()}
+        done_chunks = {k for k in range(n_chunks) if _chunk_ok(out, k, chunk_rows, rows, dim)}
         todo = [i for i in range(rows) if i // chunk_rows not in done_chunks or i in retry]
     result.already_done = rows - len(todo)
 
@@ -264,7 +270,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     else:
         _assemble(out, rows, dim, n_chunks, opts.dtype)
     _write_final_meta(out, ident, stats, chunk_rows)
-    shutil.rmtree(out / CHUNKS, ignore_errors=True)     # only once meta.json says complete
+    remove_chunks(out)     # only once meta.json says complete
     result.failures.sort()
     return result
 
@@ -316,9 +322,51 @@ def _embed_lines(opts: EmbedOptions, index: Path, lines: list[bytes], media: Pat
     return patched
 
 
+def _matrix_ok(path: Path, rows: int, dim: int, dtype: str) -> bool:
+    """Does the finished ``embeddings.npy`` read back whole with the expected shape and dtype?
+    (A truncated one is made again from scratch.)"""
+    if not path.is_file():
+        return False
+    try:
+        arr = load_npy(path, mmap_mode="r")
+    except InputFormatError:
+        return False
+    return arr.shape == (rows, dim) and str(arr.dtype) == dtype
+
+
+def _chunk_shape(k: int, chunk_rows: int, rows: int, dim: int) -> tuple[int, int]:
+    return min(chunk_rows, rows - k * chunk_rows), dim
+
+
+def _chunk_ok(out: Path, k: int, chunk_rows: int, rows: int, dim: int) -> bool:
+    """Is chunk ``k`` on disk, whole (its header and every byte of its data) and of the right shape?"""
+    path = _chunk_path(out, k)
+    if not path.is_file():
+        return False
+    try:
+        arr = load_npy(path, mmap_mode="r")
+    except InputFormatError:
+        return False
+    return arr.shape == _chunk_shape(k, chunk_rows, rows, dim) and arr.dtype == np.float32
+
+
+def remove_chunks(out: Path) -> None:
+    """Remove the chunk files this stage wrote (``chunk-NNNNNN.npy`` and avdata temporaries), then
+    the ``chunks`` folder if nothing else is in it: a user's own files there are never touched."""
+    folder = out / CHUNKS
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in folder.iterdir():
+        if CHUNK_NAME.fullmatch(entry.name) or is_temp_name(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def _chunk_start(out: Path, k: int, chunk_rows: int, rows: int, dim: int, exists: bool) -> np.ndarray:
     if exists:
-        return np.load(_chunk_path(out, k)).copy()
+        return np.array(load_npy(_chunk_path(out, k)), dtype=np.float32)
     return np.zeros((min(chunk_rows, rows - k * chunk_rows), dim), dtype=np.float32)
 
 
@@ -329,7 +377,7 @@ def _assemble(out: Path, rows: int, dim: int, n_chunks: int, dtype: str) -> None
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(rows, dim))
         pos = 0
         for k in range(n_chunks):
-            chunk = np.load(_chunk_path(out, k))
+            chunk = load_npy(_chunk_path(out, k), mmap_mode="r")
             arr[pos:pos + len(chunk)] = chunk.astype(dtype, copy=False)
             pos += len(chunk)
         arr.flush()
@@ -343,7 +391,7 @@ def _patch_embeddings(out: Path, vectors: dict[int, np.ndarray], dtype: str) -> 
     final = out / EMBEDDINGS
     with atomic_path(final) as tmp:
         shutil.copyfile(final, tmp)
-        arr = np.load(tmp, mmap_mode="r+")
+        arr = np.load(tmp, mmap_mode="r+", allow_pickle=False)
         for line, vec in vectors.items():
             arr[line] = vec.astype(dtype, copy=False)
         arr.flush()

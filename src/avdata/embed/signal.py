@@ -50,7 +50,6 @@ from avdata.errors import MediaError
 STATS_FILE = "signal_stats.json"
 FEATURE_VERSION = 2
 N_BANDS = 32
-MIN_FBANK_RATE = 22050          # 128 mel bins with a 25 ms window need at least this rate
 IMAGE_SIDE = 64                 # frames are analysed at about this size
 PAIR_STEP = 8                   # one pair of neighbouring fbank frames every 8 frames (80 ms)
 AUDIO_BLOCKS = (("envelope", 64, 1.0), ("dynamics", 32, 0.7), ("spectral", 13, 0.7))
@@ -141,28 +140,22 @@ def clip_fbank(media: ClipMedia) -> np.ndarray:
     computed from the audio clip (``media.kaldi_fbank.fast_fbank``: the same numbers, faster;
     first channel, own rate; clips below 22.05 kHz are linearly
     resampled to 22.05 kHz first, since 128 mel bins need that rate)."""
-    from avdata.media.features import AUDIO_KEY, FBANK
+    from avdata.arrays import fbank_array, read_npz
+    from avdata.media.features import AUDIO_KEY, FBANK, rate_for_fbank
     from avdata.media.inspect import decode_audio
     from avdata.media.kaldi_fbank import fast_fbank
 
     if media.fbank is not None and media.fbank.is_file():
-        try:
-            with np.load(media.fbank) as npz:
-                full = np.asarray(npz[AUDIO_KEY], dtype=np.float32)
-            return full[analysis_frames(full.shape[0])]
-        except (OSError, KeyError, ValueError) as e:
-            raise ClipEmbedError("bad_fbank", f"{media.fbank}: {type(e).__name__}: {e}") from e
+        where = str(media.fbank)
+        full = fbank_array(read_npz(media.fbank, where, "bad_fbank"), AUDIO_KEY, where)
+        return full[analysis_frames(full.shape[0])]
     if media.audio is None:
         raise ClipEmbedError("no_audio", "the index line names no audio clip")
     try:
         audio, rate = decode_audio(media.audio)
     except MediaError as e:
         raise ClipEmbedError(e.code, e.message) from e
-    mono = audio[0]
-    if rate < MIN_FBANK_RATE:
-        n = int(round(mono.size * MIN_FBANK_RATE / rate))
-        mono = np.interp(np.arange(n) * (rate / MIN_FBANK_RATE), np.arange(mono.size), mono).astype(np.float32)
-        rate = MIN_FBANK_RATE
+    mono, rate = rate_for_fbank(audio[0], rate)
     n = FBANK.frame_count(mono.size, rate)
     return fast_fbank(mono, rate, frames=analysis_frames(n))
 

@@ -294,17 +294,19 @@ class VipantEmbedder:
 def vipant_fbank(media: ClipMedia, max_len: int = MAX_AUDIO_LEN, norms: tuple[float, float] = DEFAULT_NORMS
                  ) -> np.ndarray:
     """VIP-ANT's audio input: fbank of the first channel (mean removed), cut or zero-padded to
-    ``max_len`` frames, then ``(x - norms[0]) / norms[1]``. Reuses the ``aclip_128`` npz."""
-    from avdata.media.features import AUDIO_KEY, fbank
+    ``max_len`` frames, then ``(x - norms[0]) / norms[1]``. Reuses the ``aclip_128`` npz. Audio
+    below 22.05 kHz (render's 16 kHz default) is first resampled up (``rate_for_fbank``)."""
+    from avdata.arrays import fbank_array, read_npz
+    from avdata.media.features import AUDIO_KEY, fbank, rate_for_fbank
     from avdata.media.inspect import decode_audio
 
     if media.fbank is not None and media.fbank.is_file():
-        with np.load(media.fbank) as npz:
-            feats = np.asarray(npz[AUDIO_KEY], dtype=np.float32)
+        where = str(media.fbank)
+        feats = fbank_array(read_npz(media.fbank, where, "bad_fbank"), AUDIO_KEY, where)
     elif media.audio is not None:
         try:
             audio, rate = decode_audio(media.audio)
-            mono = audio[0] - audio[0].mean()
+            mono, rate = rate_for_fbank(audio[0] - audio[0].mean(), rate)    # 16 kHz renders: see rate_for_fbank
             feats = fbank(mono, rate)
         except MediaError as e:
             raise ClipEmbedError(e.code, e.message) from e

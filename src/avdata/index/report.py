@@ -25,7 +25,9 @@ import pyarrow.compute as pc  # noqa: E402
 
 from avdata.atomic import atomic_path, write_text_atomic  # noqa: E402
 from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, read_summary  # noqa: E402
-from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE, parse_line  # noqa: E402
+from avdata.errors import InputFormatError, UnsafePathError  # noqa: E402
+from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE  # noqa: E402
+from avdata.index.lines import iter_records  # noqa: E402
 from avdata.index.scan import IndexScan, scan_index  # noqa: E402
 from avdata.index.weights import label_balance, read_weights, sample_weights, weights_path_for  # noqa: E402
 from avdata.manifest import latest, read_manifest  # noqa: E402
@@ -53,6 +55,7 @@ class ReportResult:
     html: Path
     plots: list[Path] = field(default_factory=list)
     text: str = ""
+    problems: list[str] = field(default_factory=list)     # one ``FILE:LINE: reason`` per line left out
 
 
 def _parts(index: Path) -> list[str]:
@@ -90,9 +93,9 @@ def build_report(opts: ReportOptions) -> ReportResult:
     """Write ``report.html`` and its plots into ``opts.out``; return them with the text summary."""
     index = Path(opts.index)
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
     ontology = Ontology.load(opts.ontology)
     scan = scan_index(index)
+    problems = [f"{why}; left out of the report" for why in scan.bad.values()]
     summary = read_summary(index.parent) or {}
     checks = _checks(index)
     wpath = Path(opts.weights) if opts.weights else weights_path_for(index)
@@ -100,10 +103,15 @@ def build_report(opts: ReportOptions) -> ReportResult:
         weights, wsource = read_weights(wpath), wpath.name
     else:
         weights, wsource = sample_weights(scan), "vipant weights computed in memory (no weights file)"
+    if len(weights) != scan.lines:
+        raise InputFormatError(str(wpath), None, f"{len(weights)} weights for {scan.lines} lines of {index}")
     balance = label_balance(scan, weights) if scan.lines else None
+    out.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
     sections: list[str] = []
     text: list[str] = [f"report of {index} ({scan.lines:,} lines, {len(scan.label_ids)} labels)"]
+    if scan.bad:
+        text.append(f"unreadable lines: {len(scan.bad):,} (left out; the first: {next(iter(scan.bad.values()))})")
 
     # segments per split and exclusions
     splits = summary.get("splits", {})
@@ -170,11 +178,11 @@ def build_report(opts: ReportOptions) -> ReportResult:
         chans = Counter(ok_p0.column("channels").to_pylist())
         frames = Counter(ok_p0.column("frames_ok").to_pylist())
     else:
-        durations, dur_src = scan.eos - scan.bos, "eos - bos"
+        durations, dur_src = _listed_durations(scan), "eos - bos"
         rates, chans = Counter(), Counter()
         frames = Counter((scan.frames // np.maximum(scan.aclips, 1)).tolist())
     if len(durations) == 0:
-        durations, dur_src = scan.eos - scan.bos, "eos - bos"
+        durations, dur_src = _listed_durations(scan), "eos - bos"
     if len(durations):
         fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.hist(durations, bins=40, color="C0")
@@ -205,16 +213,21 @@ def build_report(opts: ReportOptions) -> ReportResult:
 
     media = opts.media or summary.get("options", {}).get("media")
     if media:
-        _gallery(index, scan, media, ontology, opts.gallery, out, plots)
+        _gallery(index, scan, media, ontology, opts.gallery, out, plots, problems)
     page = report_html(index, text, plots)
     html_path = out / "report.html"
     write_text_atomic(html_path, page)
     write_text_atomic(out / "report.txt", "\n".join(text) + "\n")
-    return ReportResult(html_path, plots, "\n".join(text))
+    return ReportResult(html_path, plots, "\n".join(text), problems)
+
+
+def _listed_durations(scan: IndexScan) -> np.ndarray:
+    d = scan.eos - scan.bos
+    return d[np.isfinite(d)]
 
 
 def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontology: Ontology,
-             n: int, out: Path, plots: list[Path]) -> Path | None:
+             n: int, out: Path, plots: list[Path], problems: list[str]) -> Path | None:
     """A contact sheet: the middle frame of ``n`` evenly spread lines, titled with their labels."""
     from PIL import Image, UnidentifiedImageError
 
@@ -222,21 +235,22 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
         return None
     wanted = set(np.linspace(0, scan.lines - 1, min(n, scan.lines)).astype(int).tolist())
     tiles = []
-    with open(index, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i not in wanted:
-                continue
-            rec = parse_line(line)
-            frames = [f for f in rec["frame"] if f.startswith("p0.")] or rec["frame"]
-            if not frames:
-                continue
-            rel = f"{rec['dir']}/frame/{rec['id']}.{frames[(len(frames) - 1) // 2]}"
-            try:
-                with Image.open(safe_join(media, rel)) as img:
-                    img.thumbnail((320, 320))
-                    tiles.append((np.asarray(img.convert("RGB")), rec))
-            except (OSError, UnidentifiedImageError, ValueError):
-                continue
+    for lineno, rec, err in iter_records(index):
+        if lineno - 1 not in wanted or err is not None or (lineno - 1) in scan.bad:
+            continue
+        frames = [str(f) for f in rec.get("frame") or []]
+        frames = [f for f in frames if f.startswith("p0.")] or frames
+        if not frames:
+            continue
+        rel = f"{rec.get('dir')}/frame/{rec.get('id')}.{frames[(len(frames) - 1) // 2]}"
+        try:
+            with Image.open(safe_join(media, rel, follow_links=True)) as img:
+                img.thumbnail((320, 320))
+                tiles.append((np.asarray(img.convert("RGB")), rec))
+        except UnsafePathError as e:
+            problems.append(f"{index}:{lineno}: {e}; left out of the gallery")
+        except (OSError, UnidentifiedImageError, ValueError):
+            continue
     if not tiles:
         return None
     cols = min(4, len(tiles))
@@ -247,7 +261,7 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
     for ax, (img, rec) in zip(axes.flat, tiles):
         ax.imshow(img)
         names = ", ".join(ontology.name(lab) for lab in rec["labels"][:3]) or "(no labels)"
-        ax.set_title(f"{rec['id']} {rec['bos']}s\n{names}", fontsize=7)
+        ax.set_title(f"{rec.get('id')} {rec.get('bos')}s\n{names}", fontsize=7)
     path = out / "gallery.png"
     save_figure(fig, path, plots)
     return path

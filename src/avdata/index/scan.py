@@ -5,14 +5,14 @@ Two million lines take a few hundred MB at most: labels are int32 codes into ``l
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from avdata.errors import InputFormatError
+from avdata.index.lines import field_labels, field_seconds, iter_records
 
 
 @dataclass
@@ -25,8 +25,9 @@ class IndexScan:
     flat: np.ndarray                # int32 label codes
     frames: np.ndarray              # int32 frames listed per line
     aclips: np.ndarray              # int32 audio clips listed per line
-    bos: np.ndarray                 # float64
+    bos: np.ndarray                 # float64 (NaN on a bad line)
     eos: np.ndarray                 # float64
+    bad: dict[int, str] = field(default_factory=dict)   # 0-based line -> "FILE:LINE: reason"
 
     @property
     def lines(self) -> int:
@@ -45,7 +46,10 @@ class IndexScan:
 
 
 def scan_index(path: str | os.PathLike[str]) -> IndexScan:
-    """Read an index file (JSON lines). Raises InputFormatError naming the file and line."""
+    """Read an index file (JSON lines, ``avdata.index.lines``' contract). A line that cannot be read
+    (not UTF-8, not JSON, ``labels`` not a list of ids, ``bos``/``eos`` not numbers) is kept as a
+    line without labels (weight 0) and recorded in ``bad`` as ``FILE:LINE: reason``; an unreadable
+    file raises InputFormatError."""
     path = Path(path)
     codes: dict[str, int] = {}
     flat: list[int] = []
@@ -54,32 +58,38 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
     aclips: list[int] = []
     bos: list[float] = []
     eos: list[float] = []
-    try:
-        fh = open(path, "rb")     # bytes: a line that is not UTF-8 is reported by json.loads
-    except OSError as e:
-        raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror})") from e
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                rec = json.loads(line)
-                labels = rec["labels"]
-                if not isinstance(labels, list) or not all(isinstance(lab, str) for lab in labels):
-                    raise TypeError("labels is not a list of label ids")
-                frames.append(len(rec.get("frame", ())))
-                aclips.append(len(rec.get("aclip", ())))
-                bos.append(float(rec["bos"]))
-                eos.append(float(rec["eos"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-                raise InputFormatError(str(path), lineno, f"not an index line ({type(e).__name__}: {e})") from e
-            for lab in labels:
-                code = codes.get(lab)
-                if code is None:
-                    code = codes[lab] = len(codes)
-                flat.append(code)
-            offsets.append(len(flat))
+    bad: dict[int, str] = {}
+    for lineno, rec, err in iter_records(path):
+        try:
+            if err is not None:
+                raise err
+            labels = field_labels(rec, path, lineno)
+            line = (_count(rec, "frame", path, lineno), _count(rec, "aclip", path, lineno),
+                    field_seconds(rec, "bos", path, lineno), field_seconds(rec, "eos", path, lineno))
+        except InputFormatError as e:
+            bad[lineno - 1] = str(e)
+            labels, line = [], (0, 0, float("nan"), float("nan"))
+        frames.append(line[0])
+        aclips.append(line[1])
+        bos.append(line[2])
+        eos.append(line[3])
+        for lab in labels:
+            code = codes.get(lab)
+            if code is None:
+                code = codes[lab] = len(codes)
+            flat.append(code)
+        offsets.append(len(flat))
     return IndexScan(
         path=path, label_ids=list(codes), offsets=np.asarray(offsets, dtype=np.int64),
         flat=np.asarray(flat, dtype=np.int32), frames=np.asarray(frames, dtype=np.int32),
         aclips=np.asarray(aclips, dtype=np.int32), bos=np.asarray(bos, dtype=np.float64),
-        eos=np.asarray(eos, dtype=np.float64),
+        eos=np.asarray(eos, dtype=np.float64), bad=bad,
     )
+
+
+def _count(rec: dict, key: str, path: Path, lineno: int) -> int:
+    """How many names ``rec[key]`` lists (absent: 0); a value that is not a list is a bad line."""
+    value = rec.get(key, [])
+    if not isinstance(value, list):
+        raise InputFormatError(str(path), lineno, f"'{key}' must be a list of names (got {value!r:.60})")
+    return len(value)

@@ -30,9 +30,10 @@ set the coefficient of variation of per-label counts drops only from 3.70 to 2.9
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -141,6 +142,7 @@ class WeightsResult:
     labels: int
     scheme: str
     unlabelled: int
+    problems: list[str] = field(default_factory=list)     # lines that cannot be read (weight 0)
 
 
 def write_weights(opts: WeightsOptions) -> WeightsResult:
@@ -154,19 +156,28 @@ def write_weights(opts: WeightsOptions) -> WeightsResult:
         for i in range(0, len(weights), chunk):
             fh.write("".join(f"{w!r}\n" for w in weights[i:i + chunk].tolist()))
     return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
-                         int(np.count_nonzero(np.diff(scan.offsets) == 0)))
+                         int(np.count_nonzero(np.diff(scan.offsets) == 0)),
+                         [f"{why}; weight 0" for why in scan.bad.values()])
 
 
 def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
-    """A weights file as float64; InputFormatError names the first bad line."""
+    """A weights file as float64; InputFormatError names the first bad line: not a number, or a
+    weight that is negative, NaN or infinite (a sampler cannot draw by it, and JSON has no NaN)."""
     values = []
-    with open(path, "rb") as fh:     # bytes: a line that is not ASCII is reported, not a crash
+    try:
+        fh = open(path, "rb")     # bytes: a line that is not ASCII is reported, not a crash
+    except OSError as e:
+        raise InputFormatError(str(path), None, f"cannot read weights file ({e.strerror or e})") from e
+    with fh:
         for lineno, line in enumerate(fh, 1):
+            text = line.strip().decode("utf-8", "backslashreplace")[:80]
             try:
-                values.append(float(line))
+                value = float(line)
             except ValueError as e:
-                text = line.strip().decode("utf-8", "backslashreplace")[:80]
                 raise InputFormatError(str(path), lineno, f"not a float: {text!r}") from e
+            if not math.isfinite(value) or value < 0:
+                raise InputFormatError(str(path), lineno, f"weight {text!r} is not a finite number >= 0")
+            values.append(value)
     return np.asarray(values, dtype=np.float64)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from avdata.arrays import fbank_array, frame_arrays, read_npz
 from avdata.errors import AvdataError, MediaError
 from avdata.loaders.labels import LabelMap, ontology_labels, to_tensors
 from avdata.loaders.lazy_index import LazyIndex
@@ -83,11 +84,7 @@ class DiskMedia:
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
         path = self.path(kind, self.record_name(kind))
-        try:
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise MediaError(f"{kind}_unreadable", f"{path}: {type(e).__name__}: {e}") from e
+        return read_npz(path, path, f"{kind}_unreadable")
 
     def record_name(self, kind: str) -> str:
         name = self.names.get(kind)
@@ -142,17 +139,17 @@ def _npz(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: 
     if "waveform" in opts.outputs:
         raise AvdataError("features='npz' holds no waveform: use features='raw' for waveform output")
     if "fbank" in opts.outputs:
-        feats = media.npz("aclip_128")[AUDIO_KEY]
+        feats = fbank_array(media.npz("aclip_128"), AUDIO_KEY, f"aclip_128 {rec.get('aclip_128')}")
         feats = crop(feats, FBANK_FRAMES_PER_SECOND, opts.audio.crop_seconds, opts.train,
                      item_rng(opts.seed, epoch, line, AUDIO_STREAM))
         out["aclip"] = rec.get("aclip_128")
         out["fbank"] = fit_frames(feats, opts.audio)
     if "image" in opts.outputs:
-        arrays = media.npz("frame_224")
-        keys = [k for k in sorted(arrays) if arrays[k].size]
+        arrays = frame_arrays(media.npz("frame_224"), f"frame_224 {rec.get('frame_224')}", opts.image_size)
+        keys = sorted(arrays)
         k = choose_frame(len(keys), opts.train, item_rng(opts.seed, epoch, line, FRAME_STREAM))
         out["frame"] = keys[k]
-        out["image"] = arrays[keys[k]].astype(np.float32, copy=False)
+        out["image"] = arrays[keys[k]]
     return out
 
 

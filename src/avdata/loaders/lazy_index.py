@@ -12,7 +12,6 @@ Line numbers are 0-based positions (``i``); error messages give the 1-based file
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from avdata.atomic import atomic_path
 from avdata.errors import InputFormatError
+from avdata.index.lines import parse_line, split_lines  # noqa: F401  (re-exported)
 
 MAGIC = 0x4156494458303031  # "AVIDX001"
 HEADER = 4
@@ -53,34 +53,6 @@ def line_offsets(path: str | os.PathLike[str]) -> np.ndarray:
     if size and offsets[-1] != size:
         offsets = np.append(offsets, size)
     return offsets
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """The lines of a whole index file, as ``LazyIndex`` numbers them (split at LF only; a CR
-    before the LF dropped; a last line without a newline still counts)."""
-    if not data:
-        return []
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    return [line.rstrip(b"\r") for line in lines]
-
-
-def parse_line(raw: bytes, path: str | os.PathLike[str], lineno: int) -> dict:
-    """One index line (bytes, 1-based ``lineno``) as a JSON object; InputFormatError
-    (``FILE:LINE: reason``) for a line that is not UTF-8, not JSON or not an object."""
-    try:
-        text = raw.decode("utf-8-sig")      # never json's guess of UTF-16/32 from the first bytes
-    except UnicodeDecodeError as e:
-        raise InputFormatError(str(path), lineno, f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at "
-                                                  f"column {e.start + 1})") from e
-    try:
-        rec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputFormatError(str(path), lineno, f"not a JSON line ({e})") from e
-    if not isinstance(rec, dict):
-        raise InputFormatError(str(path), lineno, "not a JSON object")
-    return rec
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -128,9 +100,10 @@ class LazyIndex:
         arr: np.ndarray | None = None
         try:
             arr = np.load(sidecar, mmap_mode="r")
-            if arr.dtype != np.int64 or len(arr) < HEADER + 1 or tuple(arr[:3]) != (MAGIC, size, mtime):
+            if arr.dtype != np.int64 or arr.ndim != 1 or len(arr) < HEADER + 1 \
+                    or tuple(arr[:3]) != (MAGIC, size, mtime):
                 arr = None
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):    # missing, zero-byte or truncated: rebuilt
             arr = None
         if arr is None:
             try:

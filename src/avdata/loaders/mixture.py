@@ -176,6 +176,21 @@ def pairs_by_id(clips: ClipSource, id_pairs: Iterable[tuple[str, str]]) -> list[
     return out
 
 
+def check_pairs(pairs: Sequence[tuple[int, int]], n: int) -> np.ndarray:
+    """Pairs of clip positions as an (N, 2) int64 array; a position outside ``0..n-1`` (a negative
+    one would silently wrap to the last clips) is an error naming the pair."""
+    try:
+        arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    except (TypeError, ValueError) as e:
+        raise AvdataError(f"pairs must be (clip, clip) positions ({e})") from None
+    bad = np.nonzero((arr < 0).any(axis=1) | (arr >= n).any(axis=1))[0]
+    if len(bad):
+        a, b = arr[bad[0]]
+        raise AvdataError(f"pair {int(bad[0]) + 1}: ({int(a)}, {int(b)}) is not two clip positions in 0..{n - 1} "
+                          f"({len(bad)} such pair(s))")
+    return arr
+
+
 class MixtureDataset:
     """Map-style dataset of two-clip mixtures (see the module docstring)."""
 
@@ -183,7 +198,7 @@ class MixtureDataset:
                  pairs: Sequence[tuple[int, int]] | None = None) -> None:
         self.clips: ClipSource = IndexClips(clips, options) if isinstance(clips, AVIndexDataset) else clips
         self.options = options
-        self.pairs = None if pairs is None else np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        self.pairs = None if pairs is None else check_pairs(pairs, len(self.clips))
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -160,13 +160,13 @@ def write_shard(job: ShardJob) -> ShardResult:
                 for line, key, weight in zip(job.lines, job.keys, job.weights):
                     rec = index.record(line)
                     members, _ = sample_members(rec, key, job.media, job.features)
-                    text = json.dumps({"line": line, "weight": weight, "index": rec})
+                    text = json.dumps({"line": line, "weight": weight, "index": rec}, allow_nan=False)
                     _add(tar, f"{key}.json", text.encode("utf-8"))
                     for m in members:
                         with open(m.path, "rb") as fh:
                             _add(tar, m.name, fh.read())
         size = os.stat(job.path).st_size
-    except (OSError, AvdataError) as e:
+    except (OSError, AvdataError, ValueError) as e:     # ValueError: a NaN in a line (not JSON)
         return ShardResult(job.name, "error", error=type(e).__name__, message=f"{job.path}: {e}",
                            seconds=time.monotonic() - t0)
     return ShardResult(job.name, STATUS_OK, len(job.lines), size, seconds=time.monotonic() - t0)
@@ -271,6 +271,7 @@ def write_shards(options: ShardOptions) -> ShardSummary:
             else:
                 summary.failed.append(res)
             bar.update(1)
+    sweep_temp_files(out)      # again: a killed run's workers may have still been ending at the start
     if not summary.failed:
         summary.shard_list = write_shard_list(out, name, results)
     return summary

@@ -13,18 +13,23 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError
+from avdata.arrays import read_npz
+from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError, UnsafePathError
 from avdata.loaders.dataset import DatasetOptions, make_item
 from avdata.loaders.labels import LabelMap, ontology_labels
 from avdata.media.features import frame_224
 from avdata.media.inspect import decode_audio_bytes
+from avdata.paths import check_relative
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 try:  # a DataLoader tells iterable datasets from map-style ones by this base class
     from torch.utils.data import IterableDataset as _IterableBase
@@ -32,14 +37,57 @@ except ImportError:  # without torch the reader is a plain iterable
     _IterableBase = object  # type: ignore[misc,assignment]
 
 
+def shard_path(list_path: Path, url: object, entry: int) -> Path:
+    """Where shard ``url`` (entry ``entry`` of the list at ``list_path``) lies: only a plain
+    relative name inside the list's folder is taken. A scheme (``pipe:``, ``file:``, ``s3:`` ...),
+    an absolute path or a ``..`` part is refused with one line naming the list and the entry."""
+    where = f"shard {entry + 1}"
+    if not isinstance(url, str):
+        raise InputFormatError(str(list_path), None, f"{where}: url is not a string ({url!r})")
+    if _SCHEME.match(url):
+        raise InputFormatError(str(list_path), None, f"{where}: url {url!r} has a scheme; only file names "
+                               "relative to the list's folder are read")
+    try:
+        rel = check_relative(url)
+    except UnsafePathError as e:
+        raise InputFormatError(str(list_path), None, f"{where}: url {url!r} refused ({e})") from None
+    return list_path.parent.resolve().joinpath(*rel.parts)
+
+
 def read_shard_list(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
-    """(tar path, samples) for every shard of a ``*.shards.json`` file, paths made absolute."""
+    """(tar path, samples) for every shard of a ``*.shards.json`` file, paths made absolute and
+    checked to lie inside the list's folder (see ``shard_path``)."""
     p = Path(path)
     try:
         doc = json.loads(p.read_text("utf-8"))
-        return [(str(p.parent / s["url"]), int(s["nsamples"])) for s in doc["shardlist"]]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        entries = doc["shardlist"]
+        if not isinstance(entries, list):
+            raise TypeError("shardlist is not a list")
+        out = []
+        for i, s in enumerate(entries):
+            n = int(s["nsamples"])
+            if n < 0:
+                raise ValueError(f"shard {i + 1}: nsamples {n} is negative")
+            out.append((str(shard_path(p, s["url"], i)), n))
+        return out
+    except InputFormatError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise InputFormatError(str(p), None, f"not a shard list ({type(e).__name__}: {e})") from e
+
+
+def open_shards(data: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Open each shard as a plain local file (``{"url": path}`` -> ``+ "stream"``). WebDataset's own
+    opener is never used: it hands ``pipe:`` URLs to a shell."""
+    for sample in data:
+        path = sample["url"]
+        if not os.path.isabs(path):
+            raise InputFormatError(str(path), None, "shard path is not absolute (not from read_shard_list)")
+        try:
+            stream = open(path, "rb")  # noqa: SIM115  closed by the tar expander's end
+        except OSError as e:
+            raise MediaError("shard_unreadable", f"{path}: {e.strerror or e}") from e
+        yield {**sample, "stream": stream}
 
 
 class TarMedia:
@@ -68,8 +116,7 @@ class TarMedia:
             raise MediaError("frame_undecodable", f"{self.where}.{suffix}: {type(e).__name__}: {e}") from e
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
-        with np.load(io.BytesIO(self._member(f"{kind}.npz"))) as z:
-            return {k: z[k] for k in z.files}
+        return read_npz(self._member(f"{kind}.npz"), f"{self.where}.{kind}.npz", f"{kind}_unreadable")
 
 
 def _webdataset() -> Any:
@@ -80,8 +127,11 @@ def _webdataset() -> Any:
     return webdataset
 
 
-def _ranks_share(rank: int, world_size: int, urls: Sequence[str]) -> list[str]:
-    return list(urls)[rank::world_size]
+def _split_ranks(rank: int, world_size: int, src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """This rank's shards: ``rank::world_size`` of the list."""
+    for i, sample in enumerate(src):
+        if i % world_size == rank:
+            yield sample
 
 
 def decode_sample(options: DatasetOptions, labels: LabelMap, epoch: int, sample: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,10 +175,14 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
 
     def pipeline(self) -> Any:
         wds = _webdataset()
-        return wds.WebDataset(self.urls(), shardshuffle=False, empty_check=False,
-                              nodesplitter=partial(_ranks_share, self.rank, self.world_size),
-                              workersplitter=wds.split_by_worker).map(
-            partial(decode_sample, self.options, self.labels, self.epoch))
+        from webdataset.tariterators import group_by_keys, tar_file_expander
+
+        return wds.DataPipeline(
+            wds.SimpleShardList(self.urls()),
+            partial(_split_ranks, self.rank, self.world_size),
+            wds.split_by_worker,
+            open_shards, tar_file_expander, group_by_keys,
+            wds.map(partial(decode_sample, self.options, self.labels, self.epoch)))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.pipeline())

@@ -314,3 +314,22 @@ def status_counts(table: pa.Table, column: str = "status") -> dict[str, int]:
     counts = pc.value_counts(table.column(column)).to_pylist()
     pairs = sorted(((c["values"], c["counts"]) for c in counts), key=lambda x: (-x[1], str(x[0])))
     return {str(k): int(v) for k, v in pairs}
+
+
+def write_changed(directory: str | os.PathLike[str], schema: pa.Schema, keys: Sequence[str],
+                  rows: Sequence[Mapping[str, Any]], ignore: Sequence[str] = ("finished_at", "seconds")) -> int:
+    """Append only the ``rows`` whose key has no latest row yet or whose latest row differs (columns
+    in ``ignore`` aside): a stage that records its whole result on every run does not grow its
+    manifest on a rerun that changes nothing. Returns how many rows were written."""
+    old = latest(read_manifest(directory, schema), keys).to_pylist() if Path(directory).exists() else []
+    seen = {tuple(r[k] for k in keys): r for r in old}
+    compare = [f.name for f in schema if f.name not in ignore]
+
+    def same(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
+        return a is not None and all(a.get(c) == b.get(c) for c in compare)
+
+    new = [r for r in rows if not same(seen.get(tuple(r[k] for k in keys)), r)]
+    with ManifestWriter(directory, schema, keys=keys) as writer:
+        writer.write_many(new)
+        writer.flush()
+    return len(new)

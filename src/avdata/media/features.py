@@ -73,6 +73,20 @@ class FbankParams:
 FBANK = FbankParams()
 
 
+MIN_FBANK_RATE = 22050          # 128 mel bins with a 25 ms window need at least this rate
+
+
+def rate_for_fbank(mono: np.ndarray, rate: int, min_rate: int = MIN_FBANK_RATE) -> tuple[np.ndarray, int]:
+    """A mono signal below ``min_rate`` linearly resampled up to it (128 mel bins need 22.05 kHz;
+    a 16 kHz render holds nothing above 8 kHz, so the top bins stay near silent); else unchanged.
+    Embedders use it so that clips rendered at 16 kHz can be embedded and scored."""
+    if rate >= min_rate:
+        return mono, rate
+    n = int(round(mono.size * min_rate / rate))
+    up = np.interp(np.arange(n) * (rate / min_rate), np.arange(mono.size), mono).astype(np.float32)
+    return up, min_rate
+
+
 def fbank(samples: np.ndarray, sample_rate: int, params: FbankParams = FBANK) -> np.ndarray:
     """Log-mel filterbank of a mono float signal in [-1, 1]: float32 (frames, num_mel_bins)."""
     opts = knf.FbankOptions()
