@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from avdata.errors import InputError
 from avdata.ingest import IngestOptions, ingest, read_lists
 from avdata.sources.audioset import read_audioset, stream_audioset
 from avdata.sources.ids import SortedRuns, YoutubeIdSet, make_unique
@@ -112,12 +113,16 @@ def test_stream_blocks_equal_whole_table_on_a_messy_file(test_data: Path, tmp_pa
     assert read_clips(new_f).equals(read_clips(old_f), check_metadata=True)
 
 
-def test_ingest_of_nothing_writes_an_empty_table(tmp_path: Path) -> None:
+def test_ingest_of_nothing_readable_writes_nothing(tmp_path: Path) -> None:
     problems = Problems()
-    result = ingest(IngestOptions(format="audioset", files=(str(tmp_path / "missing.csv"),),
-                                  output=str(tmp_path / "c.parquet")), problems)
-    assert result.rows == 0 and problems.n_errors == 1
-    assert read_clips(tmp_path / "c.parquet").num_rows == 0
+    with pytest.raises(InputError, match="nothing written"):
+        ingest(IngestOptions(format="audioset", files=(str(tmp_path / "missing.csv"),),
+                             output=str(tmp_path / "c.parquet")), problems)
+    assert problems.n_errors == 1 and not (tmp_path / "c.parquet").exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = ingest(IngestOptions(format="audioset", files=(str(empty),), output=str(tmp_path / "c.parquet")))
+    assert result.rows == 0 and read_clips(tmp_path / "c.parquet").num_rows == 0
 
 
 def test_youtube_id_set_is_exact() -> None:

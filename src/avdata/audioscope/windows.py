@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from avdata.errors import AvdataError, MediaError, UnsafePathError
+from avdata.errors import AvdataError, InputError, MediaError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
@@ -256,6 +256,9 @@ def make_windows(options: WindowsOptions) -> WindowsSummary:
     tasks = list(find_videos(options.inputs))
     manifest = options.manifest_path()
     done = {r["source"]: r for r in latest(read_manifest(manifest, WINDOWS_MANIFEST_SCHEMA), MANIFEST_KEYS).to_pylist()}
+    if not tasks:       # an empty folder or manifest: nothing to cut, and an existing table stays
+        raise InputError(f"{options.inputs}: no video found (a folder of videos or a fetch manifest); "
+                         "nothing written")
     rows: dict[str, dict] = {}
     todo = []
     for t in tasks:

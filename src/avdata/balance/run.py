@@ -48,6 +48,7 @@ MANIFEST_DIR = "balance_manifest.parquet"
 TUNE_SEEDS = 64                         # seeds searched exactly to tune an IVF's nprobe
 BLOCKS_DIR = ".balance_blocks"          # finished seed blocks of an interrupted run (removed at the end)
 BLOCK_NAME = re.compile(r"block-\d{6,}\.npz")
+RUN_KEY = re.compile(r"[0-9a-f]{20}")
 BALANCE_MANIFEST_SCHEMA = pa.schema([
     ("line", pa.int64()), ("id", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("neighbours", pa.int32()), ("best_score", pa.float32()),
@@ -263,17 +264,21 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
 
 
 def _remove_blocks(blocks: Path) -> None:
-    """Remove this run's finished seed blocks (``block-NNNNNN.npz`` and temporaries only), then the
-    folders if nothing else is in them."""
-    for folder in (blocks, blocks.parent):
-        if not folder.is_dir() or folder.is_symlink():
+    """Remove the finished seed blocks of this run and of earlier runs with other inputs (only
+    ``{run key}/block-NNNNNN.npz`` and temporaries), then the folders if nothing else is in them."""
+    root = blocks.parent
+    if not root.is_dir() or root.is_symlink():
+        return
+    for folder in root.iterdir():
+        if not RUN_KEY.fullmatch(folder.name) or not folder.is_dir() or folder.is_symlink():
             continue
-        if folder == blocks:
-            for f in folder.iterdir():
-                if BLOCK_NAME.fullmatch(f.name) or is_temp_name(f.name):
-                    f.unlink(missing_ok=True)
+        for f in folder.iterdir():
+            if BLOCK_NAME.fullmatch(f.name) or is_temp_name(f.name):
+                f.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             folder.rmdir()
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def file_stamp(path: str | os.PathLike[str]) -> list[int]:

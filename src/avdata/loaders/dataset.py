@@ -59,6 +59,7 @@ class ClipMedia(Protocol):
     def audio(self, name: str) -> tuple[np.ndarray, int]: ...
     def image(self, name: str, size: int) -> np.ndarray: ...
     def npz(self, kind: str) -> Mapping[str, np.ndarray]: ...
+    def npz_where(self, kind: str) -> str: ...
 
 
 class DiskMedia:
@@ -83,8 +84,12 @@ class DiskMedia:
             raise MediaError("frame_undecodable", f"{path}: {type(e).__name__}: {e}") from e
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
-        path = self.path(kind, self.record_name(kind))
+        path = self.npz_where(kind)
         return read_npz(path, path, f"{kind}_unreadable")
+
+    def npz_where(self, kind: str) -> str:
+        """The file of the line's ``kind`` features (named in errors)."""
+        return self.path(kind, self.record_name(kind))
 
     def record_name(self, kind: str) -> str:
         name = self.names.get(kind)
@@ -139,13 +144,13 @@ def _npz(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: 
     if "waveform" in opts.outputs:
         raise AvdataError("features='npz' holds no waveform: use features='raw' for waveform output")
     if "fbank" in opts.outputs:
-        feats = fbank_array(media.npz("aclip_128"), AUDIO_KEY, f"aclip_128 {rec.get('aclip_128')}")
+        feats = fbank_array(media.npz("aclip_128"), AUDIO_KEY, media.npz_where("aclip_128"))
         feats = crop(feats, FBANK_FRAMES_PER_SECOND, opts.audio.crop_seconds, opts.train,
                      item_rng(opts.seed, epoch, line, AUDIO_STREAM))
         out["aclip"] = rec.get("aclip_128")
         out["fbank"] = fit_frames(feats, opts.audio)
     if "image" in opts.outputs:
-        arrays = frame_arrays(media.npz("frame_224"), f"frame_224 {rec.get('frame_224')}", opts.image_size)
+        arrays = frame_arrays(media.npz("frame_224"), media.npz_where("frame_224"), opts.image_size)
         keys = sorted(arrays)
         k = choose_frame(len(keys), opts.train, item_rng(opts.seed, epoch, line, FRAME_STREAM))
         out["frame"] = keys[k]

@@ -116,7 +116,10 @@ class TarMedia:
             raise MediaError("frame_undecodable", f"{self.where}.{suffix}: {type(e).__name__}: {e}") from e
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
-        return read_npz(self._member(f"{kind}.npz"), f"{self.where}.{kind}.npz", f"{kind}_unreadable")
+        return read_npz(self._member(f"{kind}.npz"), self.npz_where(kind), f"{kind}_unreadable")
+
+    def npz_where(self, kind: str) -> str:
+        return f"{self.where}.{kind}.npz"
 
 
 def _webdataset() -> Any:

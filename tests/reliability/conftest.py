@@ -1,0 +1,50 @@
+"""Fixtures of the reliability tests: one ``avdata demo`` folder per session (read-only: a test that
+changes anything works on ``demo_copy``), and helpers that run the CLI and fingerprint a tree."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reliability") / "demo"
+    r = subprocess.run([sys.executable, "-m", "avdata", "demo", "--out", str(out), "--workers", "2"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.fixture()
+def demo_copy(demo_dir: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "D"
+    shutil.copytree(demo_dir, dst, symlinks=True)
+    return dst
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file below ``root`` (relative path -> digest); folders listed too."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = "dir"
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            if os.path.islink(p) or not os.path.isfile(p):
+                out[os.path.relpath(p, root)] = "special"
+                continue
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def avdata(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "avdata", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
