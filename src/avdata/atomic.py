@@ -108,8 +108,20 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
-        return pid < (1 << 22)
-    return True
+        return pid < (1 << 22) and not _zombie(pid)
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True for a process that has exited but not been reaped (a SIGKILLed worker whose parent died
+    too, in a container whose init does not reap): it writes nothing any more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+    return state in (b"Z", b"X")
 
 
 def sweep_temp_files(root: str | os.PathLike[str]) -> int:

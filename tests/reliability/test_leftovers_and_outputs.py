@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,30 @@ def test_click_never_turns_an_end_of_file_into_aborted(tmp_path: Path) -> None:
                            "main(['eof'])"], capture_output=True, text=True)
     assert code.returncode == 3 and "a file ended early (EOFError: No data left in file)" in code.stderr
     assert callable(main)
+
+
+def test_an_exited_but_unreaped_worker_does_not_count_as_alive(tmp_path: Path) -> None:
+    """A SIGKILLed worker whose parent died stays a zombie where init does not reap: its temporary
+    files must still be swept (defect 17)."""
+    from avdata.atomic import _alive, sweep_temp_files
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:          # exited, not yet waited for: a zombie
+        with open(f"/proc/{child.pid}/stat", "rb") as fh:
+            if fh.read().rsplit(b")", 1)[1][1:2] == b"Z":
+                break
+        time.sleep(0.01)
+    try:
+        assert not _alive(child.pid)
+        leftover = tmp_path / f"{TEMP_PREFIX}{child.pid}-0123abcd-x.tar"
+        leftover.write_bytes(b"partial")
+        assert sweep_temp_files(tmp_path) == 1 and not leftover.exists()
+        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            assert _alive(sleeper.pid)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+    finally:
+        child.wait()
