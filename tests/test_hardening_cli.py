@@ -152,7 +152,7 @@ def test_read_only_file_system_is_refused(tmp_path: Path, capsys, monkeypatch) -
         rc, out, err = run(["ingest", "audioset", "eval_segments.csv", "-o", "ro/x.parquet"], tmp_path, capsys,
                            monkeypatch)
         assert rc == 3
-        assert _one_line(err) == "avdata: error: cannot write --output ro/x.parquet: read-only file system"
+        assert _one_line(err) == "avdata: error: cannot write --out ro/x.parquet: read-only file system"
         assert out == ""
     finally:
         subprocess.run(["umount", str(ro)], check=False)
@@ -168,7 +168,7 @@ def test_immutable_folder_is_refused(tmp_path: Path, capsys, monkeypatch) -> Non
         _clip_table(tmp_path / "clips.parquet")
         rc, _, err = run(["export", "audioset", "clips.parquet", "-o", "frozen/e.csv"], tmp_path, capsys, monkeypatch)
         assert rc == 3
-        assert _one_line(err) == "avdata: error: cannot write --output frozen/e.csv: operation not permitted"
+        assert _one_line(err) == "avdata: error: cannot write --out frozen/e.csv: operation not permitted"
         rc, _, err = run(["extract", "clips.parquet", "--videos", ".", "--out", "frozen/x"], tmp_path, capsys,
                          monkeypatch)
         assert rc == 3 and "cannot write --out frozen/x" in _one_line(err)
@@ -192,7 +192,7 @@ def test_output_that_is_not_a_file_path_is_refused(tmp_path: Path, capsys, monke
     before = _listing(tmp_path)
     rc, out, err = run(["ingest", "audioset", "eval_segments.csv", "-o", output], tmp_path, capsys, monkeypatch)
     line = _one_line(err)
-    assert rc == 3 and line.startswith(f"avdata: error: cannot write --output {output}: ") and line.endswith(reason)
+    assert rc == 3 and line.startswith(f"avdata: error: cannot write --out {output}: ") and line.endswith(reason)
     assert out == "" and _listing(tmp_path) == before
 
 
@@ -263,13 +263,13 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, capsys, monkeypatch
     os.link(tmp_path / "same.csv", tmp_path / "hard.csv")
     rc, out, err = run(["ingest", fmt, "same.csv", "-o", spelling], tmp_path, capsys, monkeypatch)
     assert rc == 3 and out == ""
-    assert _one_line(err) == (f"avdata: error: cannot write --output {spelling}: is also an input (same.csv); "
+    assert _one_line(err) == (f"avdata: error: cannot write --out {spelling}: is also an input (same.csv); "
                               "choose another output")
     assert (tmp_path / "same.csv").read_bytes() == src.read_bytes()
 
 
 @pytest.mark.parametrize("argv, flag", [
-    (["export", "audioset", "clips.parquet", "-o", "./clips.parquet"], "--output ./clips.parquet"),
+    (["export", "audioset", "clips.parquet", "-o", "./clips.parquet"], "--out ./clips.parquet"),
     (["extract", "clips.parquet", "--videos", ".", "--out", "x", "--manifest", "clips.parquet"],
      "--manifest clips.parquet"),
     (["fetch", "clips.parquet", "--source", "dir:.", "--out", "v", "--archive", "clips.parquet"],
@@ -277,19 +277,19 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, capsys, monkeypatch
     (["index", "clips.parquet", "--manifest", "m", "--media", ".", "--out", "m"], "--out m"),
     (["weights", "clips.parquet", "--out", "clips.parquet"], "--out clips.parquet"),
     (["ingest", "audiocaps", "val.csv", "--segments", "clips.parquet", "-o", "clips.parquet"],
-     "--output clips.parquet"),
+     "--out clips.parquet"),
     (["render", "clips.parquet", "--videos", ".", "--out", "r", "--manifest", "./clips.parquet"],
      "--manifest ./clips.parquet"),
-    (["windows", "m", "-o", "val.csv", "--splits", "val.csv"], "--output val.csv"),
-    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "./val.csv"], "--output ./val.csv"),
-    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "clips.parquet"], "--output clips.parquet"),
+    (["windows", "m", "-o", "val.csv", "--splits", "val.csv"], "--out val.csv"),
+    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "./val.csv"], "--out ./val.csv"),
+    (["ratings", "val.csv", "--clips", "clips.parquet", "-o", "clips.parquet"], "--out clips.parquet"),
     (["score", "clips.parquet", "--media", "m", "--embedder", "signal", "-o", "clips.parquet"],
-     "--output clips.parquet"),
+     "--out clips.parquet"),
     (["score", "clips.parquet", "--media", "m", "--embedder", "signal", "--manifest", "clips.parquet"],
      "--manifest clips.parquet"),
     (["shards", "index.jsonl", "--media", "m", "--out", "m"], "--out m"),
     (["embed", "index.jsonl", "--media", "m", "-o", "m"], "--out m"),
-    (["export", "lhotse", "index.jsonl", "--media", "m", "-o", "m"], "--output m"),
+    (["export", "lhotse", "index.jsonl", "--media", "m", "-o", "m"], "--out m"),
     (["balance", "--seeds", "index.jsonl", "--seed-emb", "m", "--pool", "index.jsonl", "--pool-emb", "m",
       "-o", "./index.jsonl"], "--out ./index.jsonl"),
 ])

@@ -6,6 +6,9 @@ Wrap lower-level exceptions with ``raise SomeError(...) from e`` so the cause su
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class AvdataError(Exception):
     """Root of every error avdata raises on purpose."""
@@ -92,3 +95,11 @@ class OutputError(AvdataError):
 
 class InputError(AvdataError):
     """An input path that cannot be read (missing, not a regular file, no permission)."""
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` when ``word`` is close to one of ``known``, else ``""``."""
+    known = list(known)
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6) or \
+        [k for k in known if word and k and (word.startswith(k) or k.startswith(word))][:1]
+    return f" (did you mean {close[0]}?)" if close and close[0] != word else ""

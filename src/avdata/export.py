@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avdata.errors import AvdataError
+from avdata.errors import AvdataError, did_you_mean
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.sources.problems import Problems
 from avdata.sources.registry import get_index_writer, get_writer
@@ -35,6 +35,17 @@ def select_rows(table: pa.Table, split: str | None = None, origin_file: str | No
     return table
 
 
+def _what_there_is(table: pa.Table, options: ExportOptions) -> str:
+    """The splits (and origin files) the table has, with the closest to what was asked."""
+    parts = []
+    for column, asked in (("split", options.split), ("origin_file", options.origin_file)):
+        if column in table.column_names and table.num_rows and (asked is not None or column == "split"):
+            values = sorted({str(v) for v in table.column(column).to_pylist() if v is not None})
+            hint = did_you_mean(str(asked), values) if asked is not None else ""
+            parts.append(f"{column}s there: {', '.join(values[:20]) or 'none'}{hint}")
+    return "; ".join(parts) or "the table has no rows"
+
+
 def export(options: ExportOptions, problems: Problems | None = None) -> int:
     """Write the selected rows in the published format; return how many were written.
 
@@ -49,8 +60,9 @@ def export(options: ExportOptions, problems: Problems | None = None) -> int:
         return index_writer(options.table, options.media, options.output, problems or Problems())
     writer = get_writer(options.format)
     check_outputs([Output(options.output, FILE, "output")], [options.table])
-    table = select_rows(read_clips(options.table), options.split, options.origin_file)
+    whole = read_clips(options.table)
+    table = select_rows(whole, options.split, options.origin_file)
     if table.num_rows == 0:
         raise AvdataError(f"{options.table}: no rows to export (split={options.split}, "
-                          f"origin_file={options.origin_file})")
+                          f"origin_file={options.origin_file}); {_what_there_is(whole, options)}")
     return writer(table, options.output)

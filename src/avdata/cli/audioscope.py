@@ -7,7 +7,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.options import embedder_params
+from avdata.cli.options import Choice, embedder_params, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.cli.report import SHOW
 from avdata.pathcheck import DIR, FILE
@@ -37,7 +37,7 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 
 @cli.command("windows")
 @click.argument("inputs", type=InputPath(exists=True))
-@click.option("-o", "--output", required=True, help="Clip table to write (Parquet).")
+@out_option("Clip table to write (Parquet).", name="output", required=True)
 @click.option("--length", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
               help="Window length, s.")
 @click.option("--hop", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
@@ -45,17 +45,19 @@ def _finish(lines: list[str], problems: Problems, messages: list[str] = (), fail
 @click.option("--min-length", type=click.FloatRange(0, min_open=True), default=None,
               help="Keep a last window at least this long (default: only full windows).")
 @click.option("--fractions", default="0.8,0.1,0.1", show_default=True, help="Split fractions, in --split-names order.")
-@click.option("--split-names", default="train,validate,test", show_default=True)
+@click.option("--split-names", default="train,validate,test", show_default=True,
+              help="Split names, in --fractions order.")
 @click.option("--splits", "split_lists", multiple=True, type=InputPath(exists=True, dir_okay=False, readable=False),
               help="Published list whose videos keep its split (repeatable).")
 @click.option("--splits-format", default="audioscope", show_default=True, help="Format of the --splits lists.")
 @click.option("--salt", default="", help="Salt of the split hash (another salt, another stable split).")
-@click.option("--dataset", default="audioscope_v2", show_default=True)
+@click.option("--dataset", default="audioscope_v2", show_default=True,
+              help="Dataset name written in the clip table's dataset column.")
 @click.option("--manifest", default=None, help="Probe manifest (default: beside OUTPUT).")
 @executor_options()
 @click.option("--workers", type=click.IntRange(1), default=None, help="Workers (default: all cores).")
 @click.option("--retry-failed", is_flag=True, help="Probe again videos that failed in an earlier run.")
-@click.option("--progress/--no-progress", "show_progress", default=None)
+@click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
 @check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("split_lists",), inputs=("inputs",))
 def windows_command(inputs: str, output: str, length: float, hop: float, min_length: float | None, fractions: str,
                     split_names: str, split_lists: tuple[str, ...], splits_format: str, salt: str, dataset: str,
@@ -76,7 +78,7 @@ def windows_command(inputs: str, output: str, length: float, hop: float, min_len
 @cli.command("ratings")
 @click.argument("ratings", nargs=-1, required=True, type=InputPath(exists=True, dir_okay=False, readable=False))
 @click.option("--clips", required=True, type=InputPath(exists=True, dir_okay=False, readable=False), help="Clip table.")
-@click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _rated.parquet].")
+@out_option("Clip table to write [default: CLIPS stem + _rated.parquet].", name="output", default=None)
 @click.option("--min-raters", type=click.IntRange(1), default=3, show_default=True,
               help="Raters a clip needs to be unanimous.")
 @check_paths(outputs={"output": FILE}, needs=("ratings", "clips"))
@@ -102,12 +104,12 @@ def ratings_command(ratings: tuple[str, ...], clips: str, output: str | None, mi
               "(vipant: CHECKPOINT then CLIP_FILE; torchscript: MODEL.pt). Repeat for several.")
 @click.option("--min-score", type=float, default=None,
               help="Mark clips scoring at least this as filtered (scores of different models do not compare).")
-@click.option("-o", "--output", default=None, help="Clip table to write [default: CLIPS stem + _scored.parquet].")
+@out_option("Clip table to write [default: CLIPS stem + _scored.parquet].", name="output", default=None)
 @click.option("--manifest", default=None, help="Score manifest (default: beside OUTPUT).")
 @executor_options(default="inline")
-@click.option("--workers", type=click.IntRange(1), default=None)
+@click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @click.option("--retry-failed", is_flag=True, help="Score again clips that failed in an earlier run.")
-@click.option("--progress/--no-progress", "show_progress", default=None)
+@click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
 @check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("clips",), inputs=("media", "media_root", "weights"))
 def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
                   params: tuple[str, ...], weights: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
@@ -126,13 +128,13 @@ def score_command(clips: str, media: str, layout: str, media_root: str | None, e
 
 @cli.command("mom")
 @click.argument("clips", type=InputPath(exists=True, dir_okay=False, readable=False))
-@click.option("-o", "--out", required=True, type=click.Path(), help="Folder for the MoM lists.")
+@out_option("Folder for the MoM lists.", required=True, type=click.Path())
 @click.option("--partners", type=click.IntRange(1), default=5, show_default=True, help="Partners per annotated clip.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the partner draw.")
 @click.option("--partner-annotation", default=None,
               help="Draw partners from this subset (AudioScope: offscreen_unanimous) [default: unannotated clips].")
-@click.option("--splits", default="validate,test", show_default=True)
-@click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
+@click.option("--splits", default="validate,test", show_default=True, help="Splits to pair (comma-separated).")
+@click.option("--filtering", type=Choice(["filtered", "unfiltered"]), default=None,
               help="File-name prefix [default: filtered for an audioscope table, else unfiltered].")
 @check_paths(outputs={"out": DIR}, needs=("clips",))
 def mom_command(clips: str, out: str, partners: int, seed: int, partner_annotation: str | None, splits: str,

@@ -7,6 +7,7 @@ import click
 from avdata.balance.run import BalanceOptions, run_balance
 from avdata.balance.search import SearchOptions, searcher_names
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.index.weights import DEFAULT_SCHEME, scheme_names
 from avdata.pathcheck import DIR
@@ -24,8 +25,8 @@ SHOW = 20
 @click.option("--pool-emb", required=True, type=InputPath(exists=True, file_okay=False),
               help="Embeddings directory of --pool (same embedder as --seed-emb).")
 @click.option("-k", "k", type=click.IntRange(1), default=512, show_default=True, help="Neighbours per seed.")
-@click.option("-o", "--out", required=True, type=click.Path(), help="Output folder.")
-@click.option("--ann", type=click.Choice(searcher_names()), default="exact", show_default=True,
+@out_option("Output folder.", required=True, type=click.Path())
+@click.option("--ann", type=Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
 @click.option("--nlist", type=click.IntRange(1), default=None, help="ivf: number of lists (default ~sqrt(pool)).")
 @click.option("--nprobe", type=click.IntRange(1), default=None,
@@ -36,7 +37,7 @@ SHOW = 20
               help="Seeds searched exactly too, to measure an approximate search's recall.")
 @click.option("--per-label-cap", type=click.IntRange(1), default=None,
               help="Also write knn_{N/1000}k: JSON {label: [ids]} with at most N samples per label.")
-@click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
+@click.option("--scheme", type=Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
               help="Weights scheme for the output segments list.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed (samples, IVF training).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")

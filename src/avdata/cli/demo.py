@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import out_option
 from avdata.cli.paths import check_paths
 from avdata.demo import run_demo
 from avdata.pathcheck import DIR
 
 
 @cli.command("demo")
-@click.option("--out", "out_dir", default="demo-out", show_default=True, help="Folder for the demo's outputs.")
+@out_option("Folder for the demo's outputs.", name="out_dir", default="demo-out", show_default=True)
 @click.option("--workers", type=click.IntRange(1), help="Extraction processes [default: all cores].")
 @check_paths(outputs={"out_dir": DIR})
 def demo_cmd(out_dir: str, workers: int | None) -> None:

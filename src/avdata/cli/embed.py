@@ -6,7 +6,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.options import embedder_params
+from avdata.cli.options import Choice, embedder_params, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.embed import DEFAULT_EMBEDDER, embedder_names, embedder_status
 from avdata.embed.run import DTYPES, EmbedOptions, run_embed
@@ -17,13 +17,14 @@ from avdata.pathcheck import DIR
 @click.argument("index_file", type=InputPath(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the index lines' dir/aclip/frame paths are relative to.")
-@click.option("--embedder", default=DEFAULT_EMBEDDER, show_default=True, type=click.Choice(embedder_names()))
+@click.option("--embedder", default=DEFAULT_EMBEDDER, show_default=True, type=Choice(embedder_names()),
+              help="Embedder (see `avdata embedders` for what can run here).")
 @click.option("--weights", multiple=True, type=click.Path(), help="Weights file(s) the embedder needs "
               "(vipant: CHECKPOINT then CLIP_FILE; torchscript: MODEL.pt). Repeat for several.")
 @click.option("--param", "params", multiple=True, help="Embedder parameter KEY=VALUE (e.g. part=audio).")
-@click.option("-o", "--out", required=True, type=click.Path(),
-              help="Folder for embeddings.npy, meta.json and embed_manifest.parquet.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
+@out_option("Folder for embeddings.npy, meta.json and embed_manifest.parquet.", required=True, type=click.Path())
+@click.option("--dtype", type=Choice(DTYPES), default="float32", show_default=True,
+              help="Type of embeddings.npy (float16 halves its size).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes (default: all cores).")
 @executor_options()
 @click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from avdata.cli.options import Choice
 from avdata.executors import executor_names
 
 F = Callable[..., Any]
@@ -20,9 +21,10 @@ def executor_options(default: str = "local", help: str | None = None) -> Callabl
         f = click.option("--ray-address", default=None, metavar="ADDR",
                          help="With --executor ray: a running cluster ('auto' or HOST:PORT); "
                               "default: start a local Ray instance.")(f)
-        return click.option("--executor", type=click.Choice(executor_names()), default=default,
+        return click.option("--executor", type=Choice(executor_names()), default=default,
                             show_default=True,
-                            help=help or "Where per-item jobs run: inline (this process), local (a process "
-                                         "pool), ray (a Ray cluster; pip install 'avdata[ray]').")(f)
+                            help=help or "Where per-item jobs run: inline (this process, one at a time), "
+                                         "local (a process pool), threads (a thread pool: for I/O-bound "
+                                         "jobs), ray (a Ray cluster; pip install 'avdata[ray]').")(f)
 
     return deco

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import cli
+from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.cli.report import finish, live_printer
 from avdata.export import ExportOptions, export
@@ -14,14 +15,14 @@ from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
 
 
 @cli.command("export")
-@click.argument("format", type=click.Choice(FORMAT_MODULES + INDEX_FORMAT_MODULES))
+@click.argument("format", type=Choice(FORMAT_MODULES + INDEX_FORMAT_MODULES))
 @click.argument("table")
-@click.option("-o", "--output", required=True, help="File to write (with --subsets or lhotse: a folder).")
+@out_option("File to write (with --subsets or lhotse: a folder).", name="output", required=True)
 @click.option("--split", default=None, help="Only rows of this split.")
 @click.option("--origin", "origin_file", default=None, help="Only rows read from this file.")
 @click.option("--subsets", is_flag=True, help="audioscope: every split and annotated subset into the folder "
               "OUTPUT, with the published file names.")
-@click.option("--filtering", type=click.Choice(["filtered", "unfiltered"]), default=None,
+@click.option("--filtering", type=Choice(["filtered", "unfiltered"]), default=None,
               help="--subsets file-name prefix; filtered writes only rows marked filtered.")
 @click.option("--media", default=None, type=InputPath(exists=True, file_okay=False),
               help="lhotse: media root of the index file given as TABLE.")
@@ -32,7 +33,7 @@ def export_cmd(format: str, table: str, output: str, split: str | None, origin_f
     if subsets and format != "audioscope":
         raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
     kind = DIR if subsets or format in INDEX_FORMAT_MODULES else FILE
-    check_outputs([Output(output, kind, "--output")], [table, media])
+    check_outputs([Output(output, kind, "--out")], [table, media])
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
 

@@ -6,7 +6,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.options import usage_errors
+from avdata.cli.options import Choice, out_option, usage_errors
 from avdata.cli.paths import InputPath, check_paths
 from avdata.extract.job import MediaOptions
 from avdata.extract.plan import PlanOptions
@@ -20,12 +20,13 @@ from avdata.pathcheck import DIR
 @click.argument("clips", type=InputPath(exists=True, dir_okay=False))
 @click.option("--videos", required=True, type=InputPath(exists=True, file_okay=False),
               help="Video root: {DIR}/{youtube_id}.{mp4,mkv,webm,...}; path sources are relative to it.")
-@click.option("--out", required=True, type=click.Path(), help="Output root.")
+@out_option("Output root.", required=True, type=click.Path())
 @click.option("--manifest", type=click.Path(), default=None,
               help="Extraction manifest (default: OUT/extract_manifest.parquet).")
 @click.option("--fetch-manifest", type=InputPath(exists=True), default=None,
               help="Fetch manifest: each source's file and the second it starts at.")
-@click.option("--audio-format", type=click.Choice(sorted(AUDIO_FORMATS)), default="mp3", show_default=True)
+@click.option("--audio-format", type=Choice(sorted(AUDIO_FORMATS)), default="mp3", show_default=True,
+              help="Audio clip format (VIP-ANT: mp3).")
 @click.option("--sample-rate", type=int, default=None, help="Resample audio (default: keep the source's).")
 @click.option("--mono", is_flag=True, help="Mix audio down to one channel.")
 @click.option("--bitrate", type=int, default=128, show_default=True, help="MP3/Opus bit rate, kbit/s.")
@@ -40,8 +41,10 @@ from avdata.pathcheck import DIR
 @click.option("--margin", type=float, default=3.0, show_default=True, help="Seconds between a negative and the gold clip.")
 @click.option("--negative-max", type=float, default=10.0, show_default=True, help="Longest negative clip, s.")
 @click.option("--negative-min", type=float, default=5.0, show_default=True, help="Room a negative needs, s.")
-@click.option("--chunk-prefix", default="all", show_default=True)
-@click.option("--chunk-size", type=click.IntRange(1), default=35_000, show_default=True)
+@click.option("--chunk-prefix", default="all", show_default=True,
+              help="Chunk folder name prefix: PREFIX_0_35000, PREFIX_35000_70000, ...")
+@click.option("--chunk-size", type=click.IntRange(1), default=35_000, show_default=True,
+              help="Clip-table rows per chunk folder (VIP-ANT: 35000).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @executor_options()
 @click.option("--timeout", "video_timeout", type=float, default=600.0, show_default=True,

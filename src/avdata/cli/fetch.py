@@ -9,6 +9,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
@@ -19,8 +20,7 @@ from avdata.pathcheck import DIR, FILE
 @click.argument("clips", required=False, type=InputPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", "source", help="dir:PATH | fsspec URL template with {id}/{path} | youtube | "
               "ytdlp:URL_TEMPLATE")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Output directory for videos (and the manifest).")
+@out_option("Output directory for videos (and the manifest).", required=True, type=click.Path(path_type=Path))
 @click.option("--manifest", type=click.Path(path_type=Path), help="Manifest directory "
               "[default: OUT/fetch_manifest.parquet].")
 @click.option("--archive", type=click.Path(path_type=Path),
@@ -34,22 +34,28 @@ from avdata.pathcheck import DIR, FILE
 @click.option("--max-attempts", default=4, show_default=True, type=click.IntRange(1, 100),
               help="Tries per video for transient errors.")
 @click.option("--backoff", default=1.0, show_default=True, type=click.FloatRange(0), help="First retry delay (s).")
-@click.option("--max-backoff", default=60.0, show_default=True, type=click.FloatRange(0))
+@click.option("--max-backoff", default=60.0, show_default=True, type=click.FloatRange(0),
+              help="Longest wait (s) between retries of one video.")
 @click.option("--retry-permanent", is_flag=True, help="Retry videos recorded as removed/private/404...")
 @click.option("--min-free", "min_free", default=1 << 30, show_default=True, type=click.IntRange(0),
               help="Stop when fewer bytes than this would remain free.")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds allowed for each network read (connect, each block).")
 @click.option("--link", is_flag=True, help="dir: symlink found videos into OUT.")
 @click.option("--format", "fmt", help="yt-dlp format [default: best MP4 with audio <= --max-height].")
-@click.option("--max-height", default=480, show_default=True, type=click.IntRange(1))
-@click.option("--cookies", type=InputPath(exists=True, dir_okay=False, path_type=Path))
+@click.option("--max-height", default=480, show_default=True, type=click.IntRange(1),
+              help="YouTube: highest video resolution (pixels) to download.")
+@click.option("--cookies", type=InputPath(exists=True, dir_okay=False, path_type=Path),
+              help="YouTube: a Netscape cookies.txt for yt-dlp (signed-in or age-checked videos).")
 @click.option("--rate-limit", type=click.IntRange(1), help="Bytes per second per download.")
 @click.option("--sleep", default=0.0, type=click.FloatRange(0), help="Seconds between requests.")
 @click.option("--proxy", help="Proxy URL for yt-dlp.")
 @click.option("--sections/--whole", default=True, show_default=True,
               help="Download only the spans the clips need (YouTube), or whole videos.")
-@click.option("--section-before", default=DEFAULT_BEFORE, show_default=True, type=click.FloatRange(0))
-@click.option("--section-after", default=DEFAULT_AFTER, show_default=True, type=click.FloatRange(0))
+@click.option("--section-before", default=DEFAULT_BEFORE, show_default=True, type=click.FloatRange(0),
+              help="YouTube sections: seconds kept before the gold segment (room for negatives).")
+@click.option("--section-after", default=DEFAULT_AFTER, show_default=True, type=click.FloatRange(0),
+              help="YouTube sections: seconds kept after the gold segment.")
 @click.option("--exact-cuts", is_flag=True, help="Re-encode at section cuts (slower, exact).")
 @click.option("--ffmpeg", type=InputPath(exists=True, dir_okay=False, path_type=Path),
               help="ffmpeg for section downloads [default: imageio-ffmpeg's, else PATH].")
@@ -65,7 +71,8 @@ from avdata.pathcheck import DIR, FILE
               help="Total seconds one download may take (0: no limit); over it: timeout, retried.")
 @click.option("--min-rate", default=1024, show_default=True, type=click.IntRange(0),
               help="Bytes/s a download must keep up over each --rate-window (0: off); below it: too_slow, retried.")
-@click.option("--rate-window", default=30.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--rate-window", default=30.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds over which --min-rate is measured.")
 @click.option("--max-requests-per-minute", type=click.FloatRange(min=0, min_open=True),
               help="Pace requests to each source host (each proxy) across all workers and processes.")
 @click.option("--breaker", "breaker", default="5/20", show_default=True,

@@ -6,6 +6,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
@@ -28,11 +29,12 @@ def _ids(text: str) -> tuple[str, ...]:
               help="Extraction manifest (a Parquet manifest directory).")
 @click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the manifest's paths are relative to.")
-@click.option("--out", required=True, type=click.Path(), help="Folder for the index files.")
+@out_option("Folder for the index files.", required=True, type=click.Path())
 @click.option("--with-negatives", is_flag=True, help="List negative clips (n0, n1, ...) after p0.")
 @click.option("--features", is_flag=True, help="Write aclip_128 / frame_224 .npz features for p0.")
 @click.option("--no-media-check", is_flag=True, help="Trust the manifest: do not decode audio and frames.")
-@click.option("--min-audio-seconds", default=2.0, show_default=True, type=float)
+@click.option("--min-audio-seconds", default=2.0, show_default=True, type=float,
+              help="A segment is listed only if its audio lasts at least this long.")
 @click.option("--exclude-labels", default="", help="Drop segments with a label under these ontology ids.")
 @click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
 @click.option("--ontology", type=InputPath(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
@@ -68,11 +70,11 @@ def _skipped(problems: list[str], show: int = 20) -> None:
 
 @cli.command("weights")
 @click.argument("index_file", type=InputPath(exists=True, dir_okay=False))
-@click.option("--scheme", type=click.Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
+@click.option("--scheme", type=Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
               help="Per label, summed over a line's labels: vipant 1000/(count+1), inverse 1/count, "
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
                    "is drawn about equally often.")
-@click.option("--out", type=click.Path(), default=None, help="Default: INDEX_weight.csv beside it.")
+@out_option("Weights file to write [default: INDEX_weight.csv beside it].", type=click.Path(), default=None)
 @check_paths(outputs={"out": FILE}, needs=("index_file",))
 def weights_command(index_file: str, scheme: str, out: str | None) -> None:
     """Write one sample weight per line of INDEX_FILE (see --scheme)."""
@@ -84,11 +86,13 @@ def weights_command(index_file: str, scheme: str, out: str | None) -> None:
 
 @cli.command("report")
 @click.argument("index_file", type=InputPath(exists=True, dir_okay=False))
-@click.option("--out", required=True, type=click.Path(), help="Folder for report.html and plots.")
-@click.option("--weights", type=InputPath(exists=True, dir_okay=False), default=None)
+@out_option("Folder for report.html and plots.", required=True, type=click.Path())
+@click.option("--weights", type=InputPath(exists=True, dir_okay=False), default=None,
+              help="Weights file for the label-balance figures [default: INDEX_weight.csv beside it].")
 @click.option("--media", type=InputPath(exists=True, file_okay=False), default=None,
               help="Media root for the frame gallery (default: the one the index was built from).")
-@click.option("--ontology", type=InputPath(exists=True, dir_okay=False), default=None)
+@click.option("--ontology", type=InputPath(exists=True, dir_okay=False), default=None,
+              help="ontology.json for label names (default: bundled).")
 @check_paths(outputs={"out": DIR}, needs=("index_file",), inputs=("weights", "ontology"))
 def report_command(index_file: str, out: str, weights: str | None, media: str | None, ontology: str | None) -> None:
     """Write an HTML report with plots of INDEX_FILE and print a text summary."""

@@ -5,18 +5,19 @@ from __future__ import annotations
 import click
 
 from avdata.cli.main import cli
+from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import check_paths
 from avdata.cli.report import finish, live_printer
 from avdata.ingest import IngestOptions, ingest
-from avdata.pathcheck import DIR, FILE
+from avdata.pathcheck import FILE
 from avdata.sources.problems import Problems
 from avdata.sources.registry import FORMAT_MODULES
 
 
 @cli.command("ingest")
-@click.argument("format", type=click.Choice(FORMAT_MODULES))
+@click.argument("format", type=Choice(FORMAT_MODULES))
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="Clip table to write (Parquet).")
+@out_option("Clip table to write (Parquet).", name="output", required=True)
 @click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")
 @click.option("--split", default=None, help="Split for every row (default: told by each file name).")
 @click.option("--ontology", default=None, help="ontology.json to check label ids (default: bundled).")

@@ -44,6 +44,16 @@ class LazyGroup(click.Group):
             importlib.import_module(COMMAND_MODULES[cmd_name])
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        """An unknown command name is a usage error that suggests the closest command."""
+        from avdata.cli.options import did_you_mean
+
+        name = click.utils.make_str(args[0]) if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            known = [c for c in self.list_commands(ctx) if not c.startswith("_")]
+            ctx.fail(f"No such command {name!r}{did_you_mean(name, known)}; commands: {', '.join(known)}.")
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="avdata")

@@ -9,7 +9,7 @@ from avdata.audioscope.render import RenderOptions, run_render
 from avdata.audioscope.render_job import DEFAULT_MAX_LENGTH, RenderMedia
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
-from avdata.cli.options import usage_errors
+from avdata.cli.options import Choice, out_option, usage_errors
 from avdata.cli.paths import InputPath, check_paths
 from avdata.cli.report import live_printer
 from avdata.media.encode import FrameOptions
@@ -22,16 +22,19 @@ from avdata.sources.problems import Problems
 @click.argument("list_or_clips", type=InputPath(exists=True, dir_okay=False, readable=False))
 @click.option("--videos", required=True, type=InputPath(exists=True, file_okay=False),
               help="Video root: list paths are relative to it.")
-@click.option("--out", required=True, type=click.Path(), help="Output root.")
-@click.option("--format", "list_format", type=click.Choice(["auto", "audioscope", "mixit", "clips"]), default="auto",
+@out_option("Output root.", required=True, type=click.Path())
+@click.option("--format", "list_format", type=Choice(["auto", "audioscope", "mixit", "clips"]), default="auto",
               show_default=True, help="Input kind (auto: .parquet is a clip table; 4/8 columns MixIT).")
 @click.option("--split", default=None, help="Split for every row (default: told by the file name).")
 @click.option("--fetch-manifest", type=InputPath(exists=True), default=None,
               help="Fetch manifest: each source's file and the second it starts at.")
 @click.option("--manifest", type=click.Path(), default=None, help="Render manifest (default: OUT/render_manifest.parquet).")
-@click.option("--sample-rate", type=click.IntRange(1000, 384000), default=16000, show_default=True)
-@click.option("--channels", type=click.IntRange(1, 2), default=1, show_default=True)
-@click.option("--audio-format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True)
+@click.option("--sample-rate", type=click.IntRange(1000, 384000), default=16000, show_default=True,
+              help="Audio rate of the examples (AudioScope: 16000).")
+@click.option("--channels", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1: mono (the channels averaged), 2: stereo.")
+@click.option("--audio-format", type=Choice(["wav", "flac"]), default="wav", show_default=True,
+              help="Audio file format of each example.")
 @click.option("--frames", "frame_count", type=click.IntRange(0, 99), default=5, show_default=True,
               help="Frames per clip, at start + i * length / N.")
 @click.option("--short-side", type=click.IntRange(2), default=None, help="Resize frames: shorter side in pixels.")
@@ -43,7 +46,7 @@ from avdata.sources.problems import Problems
               show_default=True, help="Longest span (s) a row may ask for; a longer row fails as span_too_long.")
 @click.option("--headroom", is_flag=True, help="MoM: scale both sources by one factor when the sum would clip.")
 @click.option("--mp4", is_flag=True, help="MoM: also write video.mp4 (clip 1's pictures, the mixture as sound).")
-@click.option("--mp4-audio", type=click.Choice(["aac", "flac"]), default="aac", show_default=True,
+@click.option("--mp4-audio", type=Choice(["aac", "flac"]), default="aac", show_default=True,
               help="Soundtrack codec of --mp4 (flac: exact samples).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: all cores).")
 @executor_options()

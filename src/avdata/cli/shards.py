@@ -8,6 +8,7 @@ import click
 
 from avdata.cli.executor_options import executor_options
 from avdata.cli.main import PartialFailure, cli
+from avdata.cli.options import out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.loaders.shards import ShardOptions, write_shards
 from avdata.pathcheck import DIR
@@ -34,11 +35,11 @@ def parse_size(text: str) -> int:
 @click.argument("index_file", type=InputPath(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the index's dir/aclip/frame paths resolve below.")
-@click.option("--out", required=True, type=click.Path(), help="Folder for the shards.")
+@out_option("Folder for the shards.", required=True, type=click.Path())
 @click.option("--name", default=None, help="Shard name prefix (default: the index file's stem).")
 @click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
 @click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Random seed of --shuffle.")
 @click.option("--weights", type=InputPath(exists=True, dir_okay=False, readable=False), default=None,
               help="Weights file (default: INDEX_weight.csv beside the index, when present).")
 @click.option("--no-features", is_flag=True, help="Leave aclip_128 / frame_224 .npz out of the shards.")
