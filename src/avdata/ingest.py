@@ -14,6 +14,7 @@ from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, origins_metadata
 from avdata.sources.problems import Problems, readable_files
+from avdata.sources.sniff import check_kind
 from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
 from avdata.table import ClipTableWriter, read_clips, write_clips
 
@@ -49,6 +50,8 @@ def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], Read
     if not usable:
         raise InputError(f"none of the input files can be read ({', '.join(map(str, options.files))}); "
                          f"nothing written")
+    for path in usable:                 # a file of another kind: one line, before anything is written
+        check_kind(path, options.format)
     read_opts = ReadOptions(split=options.split, segments=tuple(options.segments), ontology=ontology,
                             threads=options.threads)
     return usable, read_opts

@@ -23,12 +23,29 @@ from avdata.paths import is_youtube_id
 from avdata.sources.audioset import SegmentsReadOptions, read_segments
 from avdata.sources.build import build_clips
 from avdata.sources.lines import TextLines, csv_rows, detect_newline
-from avdata.sources.numbers import NumberStyle, RowError, format_number, nonnegative_number
+from avdata.sources.numbers import (
+    NumberStyle,
+    RowError,
+    format_number,
+    nonnegative_number,
+)
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems, readable_files
-from avdata.sources.registry import ReadOptions, register_reader, register_writer, require_source_kind
+from avdata.sources.registry import (
+    ReadOptions,
+    register_reader,
+    register_writer,
+    require_source_kind,
+)
+from avdata.sources.sniff import is_number, register_sniffer
 
 FORMAT = "audiocaps"
+
+
+@register_sniffer(FORMAT)
+def looks_like_audiocaps_row(row: list[str]) -> bool:
+    """``audiocap_id, youtube_id, start_time, caption``."""
+    return len(row) >= 4 and row[0].isdigit() and is_youtube_id(row[1]) and is_number(row[2])
 CLIP_SECONDS = 10.0
 HEADER = ["audiocap_id", "youtube_id", "start_time", "caption"]
 

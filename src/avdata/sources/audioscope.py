@@ -19,8 +19,15 @@ import pyarrow as pa
 from avdata.sources.cliplists import ListInfo, read_clip_lists, write_clip_list
 from avdata.sources.problems import Problems
 from avdata.sources.registry import ReadOptions, register_reader, register_writer
+from avdata.sources.sniff import clip_columns, register_sniffer
 
 FORMAT = "audioscope"
+
+
+@register_sniffer(FORMAT)
+def looks_like_audioscope_row(row: list[str]) -> bool:
+    """``video path, start, end`` (a MoM pair list: two such clips)."""
+    return clip_columns(row, 3)
 _NAME = re.compile(r"^(?P<filtering>filtered|unfiltered)_(?P<split>train|validate|test)"
                    r"(?:_(?P<label>[a-z_]+?))?(?P<mom>_mom)?_clips$")
 

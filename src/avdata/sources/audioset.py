@@ -37,11 +37,24 @@ from avdata.sources.numbers import RowError, nonnegative_number
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems
-from avdata.sources.registry import (ReadOptions, register_reader, register_stream_reader, register_writer,
-                                     require_source_kind)
+from avdata.sources.registry import (
+    ReadOptions,
+    register_reader,
+    register_stream_reader,
+    register_writer,
+    require_source_kind,
+)
 from avdata.sources.segments_fast import FastSegments, parse_block, parse_block_csv
+from avdata.sources.sniff import is_number, register_sniffer
 
 FORMAT = "audioset"
+
+
+@register_sniffer(FORMAT)
+def looks_like_audioset_row(row: list[str]) -> bool:
+    """``YTID, start, end, "label ids"`` (the label field may be split by a spreadsheet re-export)."""
+    return len(row) >= 4 and is_youtube_id(row[0]) and is_number(row[1]) and is_number(row[2]) \
+        and row[3].lstrip('"').startswith("/")
 DEFAULT_CREATED = "# Segments csv created by avdata"
 COLUMN_HEADER = "# YTID, start_seconds, end_seconds, positive_labels"
 COUNT_KEYS = ("num_ytids", "num_segs", "num_unique_labels", "num_positive_labels")

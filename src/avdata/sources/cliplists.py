@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +25,13 @@ from avdata.paths import check_relative
 from avdata.sources.build import build_clips
 from avdata.sources.ids import safe_stem
 from avdata.sources.lines import TextLines, csv_rows, detect_newline
-from avdata.sources.numbers import MIXED, NumberStyle, RowError, format_number, nonnegative_number
+from avdata.sources.numbers import (
+    MIXED,
+    NumberStyle,
+    RowError,
+    format_number,
+    nonnegative_number,
+)
 from avdata.sources.origins import get_origins, with_origins
 from avdata.sources.problems import Problems
 from avdata.sources.registry import require_source_kind

@@ -14,9 +14,16 @@ import pyarrow as pa
 from avdata.sources.cliplists import ListInfo, read_clip_lists, write_clip_list
 from avdata.sources.problems import Problems
 from avdata.sources.registry import ReadOptions, register_reader, register_writer
+from avdata.sources.sniff import clip_columns, register_sniffer
 
 FORMAT = "mixit"
 DATASET = "mixit_yfcc"
+
+
+@register_sniffer(FORMAT)
+def looks_like_mixit_row(row: list[str]) -> bool:
+    """``video path, start, end, output offset`` (the test MoM list: two such clips)."""
+    return clip_columns(row, 4)
 _SPLIT = re.compile(r"(?:^|[_\-.])(train|validate|validation|val|test|eval)(?:$|[_\-.])")
 
 

@@ -9,9 +9,8 @@ messy variants, malformed rows) is returned by index for the slow path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa

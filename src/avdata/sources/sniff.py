@@ -19,7 +19,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from avdata.errors import InputError
 
@@ -27,6 +27,13 @@ SAMPLE_BYTES = 1 << 16
 SAMPLE_ROWS = 20
 MOSTLY = 0.5            # below this share of good rows a file is not of the format asked for
 CLEARLY = 0.8           # at or above this share of rows another format is what the file is
+
+# lists avdata has no reader for yet, told by their header so that the message can say what they are
+KNOWN_HEADERS = (
+    (b"label,youtube_id,time_start,time_end", "a Kinetics list (label, youtube_id, time_start, time_end, split)"),
+    (b"segment_id\tstart_time_seconds", "an AudioSet-Strong list (segment_id, start, end, label per event)"),
+    (b"annotation_id,participant_id,video_id", "an Epic-Sounds annotation file"),
+)
 
 RowSniffer = Callable[[list[str]], bool]
 _SNIFFERS: dict[str, RowSniffer] = {}
@@ -62,6 +69,7 @@ class Sniffed:
     scores: dict[str, float]
     other: str | None = None         # a description when the file is no CSV list at all
     first_bad: str = ""              # the first row that matched no format, for the message
+    judged: dict[str, int] = field(default_factory=dict)    # rows each score was taken over
 
 
 def _read_sample(path: str | os.PathLike[str]) -> bytes:
@@ -76,6 +84,9 @@ def _not_a_list(data: bytes) -> str | None:
     if data[:4] in (b"PK\x03\x04", b"\x1f\x8b\x08\x00") or data[:3] == b"\x1f\x8b\x08":
         return "a compressed archive (zip or gzip); unpack it first"
     text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    for header, kind in KNOWN_HEADERS:
+        if text[:200].lower().startswith(header):
+            return kind
     if b"\x00" in data[:4096]:
         return "a binary file"
     try:
@@ -123,18 +134,17 @@ def sniff_file(path: str | os.PathLike[str]) -> Sniffed:
     rows = _rows(data)
     if not rows:
         return Sniffed(0, {})
-    scores, first_bad = {}, ""
+    scores, judged, first_bad = {}, {}, ""
     for name, test in _SNIFFERS.items():
         good = [_safe(test, r) for r in rows]
         # a header line is not a data row: judge a format on the rest when its first row fails
-        if not good[0] and len(rows) > 1:
-            good = good[1:]
-        scores[name] = sum(good) / len(good)
+        good = good[1:] if not good[0] and len(rows) > 1 else good[:SAMPLE_ROWS]
+        scores[name], judged[name] = sum(good) / len(good), len(good)
     for r in rows[1:]:
         if not any(_safe(t, r) for t in _SNIFFERS.values()):
             first_bad = ",".join(r)[:80]
             break
-    return Sniffed(len(rows), scores, None, first_bad)
+    return Sniffed(len(rows), scores, None, first_bad, judged)
 
 
 def _safe(test: RowSniffer, row: list[str]) -> bool:
@@ -160,10 +170,11 @@ def check_kind(path: str | os.PathLike[str], fmt: str, command: str = "avdata in
     if best[0] >= CLEARLY:
         raise WrongKindError(f"{path}: this looks like {describe(best[1])}, not {describe(fmt)}; "
                              f"use `{command} {best[1]} {os.path.basename(path)}`; nothing written")
-    bad = round((1 - found.scores[fmt]) * found.rows)
+    n = found.judged[fmt]
+    bad = round((1 - found.scores[fmt]) * n)
     example = f" (e.g. {found.first_bad!r})" if found.first_bad else ""
-    raise WrongKindError(f"{path}: {bad} of the first {found.rows} rows are not {fmt} rows{example}: "
-                         f"not {describe(fmt)}?; nothing written")
+    raise WrongKindError(f"{path}: {bad} of the first {n} rows are not {fmt} rows{example}, so this is "
+                         f"not {describe(fmt)}; nothing written")
 
 
 def sniffer_names() -> list[str]:
