@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -108,57 +109,110 @@ def make_stand_in_videos(clips: pa.Table, videos: Path, spec: SynthSpec = DEMO_V
     return manifest
 
 
-def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None) -> DemoSummary:
-    """Run every stage on the bundled example; outputs go below ``out_dir``."""
+class StageLog:
+    """The demo's stages as they finish: each is recorded in ``summary.stages`` and handed to
+    ``emit`` at once (one line ``NAME  what it did (N.N s)``, then its other lines indented), with
+    paths shown relative to the output folder."""
+
+    def __init__(self, summary: DemoSummary, emit: Callable[[str], None] | None) -> None:
+        self.summary, self.emit = summary, emit
+        self.roots = sorted({str(summary.out_dir.absolute()), str(summary.out_dir)}, key=len, reverse=True)
+        self.t0 = time.monotonic()
+
+    def relative(self, line: str) -> str:
+        line = line.replace(str(example_dir()) + os.sep, "(bundled example)/")
+        for root in self.roots:
+            line = line.replace(root + os.sep, "").replace(root, ".")
+        return line
+
+    def done(self, name: str, lines: Sequence[str]) -> None:
+        seconds = time.monotonic() - self.t0
+        lines = [self.relative(y.strip()) for x in lines for y in str(x).splitlines() if y.strip()] or ["done"]
+        if lines[0].startswith(f"{name}: "):
+            lines[0] = lines[0][len(name) + 2:]
+        head = f"{name:<10} {lines[0]} ({seconds:.1f} s)"
+        self.summary.stages.extend(lines)
+        if self.emit is not None:
+            self.emit("\n".join([head, *(f"{'':<10} {x}" for x in lines[1:])]))
+        self.t0 = time.monotonic()
+
+
+def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
+             on_stage: Callable[[str], None] | None = None) -> DemoSummary:
+    """Run every stage on the bundled example; outputs go below ``out_dir``. ``on_stage`` receives
+    each stage's lines as soon as the stage finishes (the CLI prints them)."""
     out = Path(out_dir)
     problems = Problems()
+    t0 = time.monotonic()
     clips_path = ingest_example(out, problems)
     clips = read_clips(clips_path)
     summary = DemoSummary(out, clips_path, clips.num_rows, problems, info(InfoOptions(path=str(clips_path))))
-    summary.stages.append(f"ingest: {clips.num_rows} clips -> {clips_path}")
+    log = StageLog(summary, on_stage)
+    log.t0 = t0
+    log.done("ingest", [f"{clips.num_rows} clips from the bundled AudioSet, AudioCaps and AudioScope lists -> "
+                        f"{clips_path}", *_reading_problems(problems)])
 
     videos = out / "videos"
     fetch_manifest = make_stand_in_videos(clips, videos)
-    summary.stages.append(f"videos: synthetic stand-ins for the downloads -> {videos}")
+    log.done("videos", [f"synthetic stand-ins for the downloads (no network here) -> {videos}"])
 
     media = out / "media"
     summary.extract = run_extract(clips, ExtractOptions(videos=str(videos), out=str(media),
                                                         fetch_manifest=str(fetch_manifest), workers=workers))
-    summary.stages.extend(summary.extract.lines())
+    log.done("extract", summary.extract.lines())
     scope = clips.filter(pa.compute.is_in(clips.column("dataset"), pa.array(["audioscope", "audioscope_v2"])))
-    summary.stages.extend(run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
-                                                          fetch_manifest=str(fetch_manifest), workers=workers)).lines())
+    log.done("render", run_render(scope, RenderOptions(videos=str(videos), out=str(out / "render"),
+                                                       fetch_manifest=str(fetch_manifest), workers=workers)).lines())
 
     summary.index = build_index(IndexOptions(clips=clips_path, manifest=media / "extract_manifest.parquet",
                                              media=media, out=out / "index", features=True, workers=workers))
-    summary.stages.append(summary.index.summary_text())
+    log.done("index", [summary.index.summary_text()])
     index_files = sorted(summary.index.split_files.values())
     if summary.index.combined is not None:
         index_files.append(summary.index.combined.path)
+    weights = []
     for path in index_files:
         w = write_weights(WeightsOptions(path))
-        summary.stages.append(f"weights: {w.lines} lines, {w.labels} labels ({w.scheme}) -> {w.path}")
+        weights.append(f"{w.lines} lines, {w.labels} labels ({w.scheme}) -> {w.path}")
+    log.done("weights", weights)
 
     main_index = out / "index" / COMBINED_FILE
     if not main_index.exists() and index_files:
         main_index = index_files[0]
     summary.report = build_report(ReportOptions(index=main_index, out=out / "report"))
-    summary.stages.append(f"report: {summary.report.html} ({len(summary.report.plots)} plots)")
+    log.done("report", [f"{summary.report.html} ({len(summary.report.plots)} plots)"])
 
     from avdata.embed.run import EmbedOptions, run_embed
 
     if main_index.exists():
         embedded = run_embed(EmbedOptions(index=main_index, media=media, out=out / "embed", workers=workers))
-        summary.stages.append(embedded.summary_text())
-    summary.stages.extend(balance_example(out / "index", media, out, workers))
+        log.done("embed", [embedded.summary_text()])
+    log.done("balance", balance_example(out / "index", media, out, workers))
 
     from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
 
-    summary.stages.extend(run_audioscope_demo(out / "audioscope", workers=workers).stages)
+    log.done("audioscope", run_audioscope_demo(out / "audioscope", workers=workers).stages)
+    log.done("lhotse", lhotse_example(main_index, media, out / "lhotse"))
     from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
 
-    summary.stages.extend(iterate_loaders(main_index, media, out / "shards"))
+    log.done("loaders", iterate_loaders(main_index, media, out / "shards"))
     return summary
+
+
+def _reading_problems(problems: Problems) -> list[str]:
+    """Each warning and error met while reading the lists, by name (the example has a few on purpose)."""
+    return [f"{kind}: {e}" for kind, found in (("warning", problems.warnings), ("error", problems.errors))
+            for e in found]
+
+
+def lhotse_example(index: Path, media: Path, out: Path) -> list[str]:
+    """``avdata export lhotse`` of the demo's main index: recordings, supervisions and cuts."""
+    from avdata.export import ExportOptions, export
+
+    problems = Problems()
+    n = export(ExportOptions(format="lhotse", table=str(index), output=str(out), media=str(media)), problems)
+    return [f"{n} cuts (recordings, supervisions, cuts.jsonl.gz; paths relative to {out}) -> {out}",
+            *_reading_problems(problems)]
 
 
 def run_balance_demo(index_dir: str | os.PathLike[str], seed_emb: str | os.PathLike[str],

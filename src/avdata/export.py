@@ -24,6 +24,8 @@ class ExportOptions:
     split: str | None = None
     origin_file: str | None = None
     media: str | None = None          # media root, for formats written from an index file (lhotse)
+    root: str | None = None           # lhotse: paths relative to this folder (default: the output folder)
+    absolute_paths: bool = False      # lhotse: absolute paths instead
 
 
 def select_rows(table: pa.Table, split: str | None = None, origin_file: str | None = None) -> pa.Table:
@@ -57,7 +59,8 @@ def export(options: ExportOptions, problems: Problems | None = None) -> int:
         if not options.media:
             raise AvdataError(f"export {options.format}: --media (the index's media root) is required")
         check_outputs([Output(options.output, DIR, "output")], [options.table, options.media])
-        return index_writer(options.table, options.media, options.output, problems or Problems())
+        return index_writer(options.table, options.media, options.output, problems or Problems(),
+                            root=options.root, absolute=options.absolute_paths)
     writer = get_writer(options.format)
     check_outputs([Output(options.output, FILE, "output")], [options.table])
     whole = read_clips(options.table)

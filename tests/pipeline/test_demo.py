@@ -97,3 +97,35 @@ def test_demo_index_lines_resolve_to_media_that_decodes(tmp_path: Path) -> None:
     meta = json.loads((out / "index" / "src_train_segments.json").read_text())
     assert meta["split_line"] == 0                # the demo has no unbalanced rows
     assert (out / "report" / "report.html").is_file()
+
+
+def test_demo_talks_as_it_goes_with_relative_paths_and_a_lhotse_export(tmp_path: Path) -> None:
+    """issue 27: one line per stage as it finishes (not all at the end), warnings named, paths
+    relative to --out, what to open at the end, and a lhotse export among the stages."""
+    import time
+
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "avdata", "demo", "-o", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    arrivals = []
+    for line in proc.stdout:
+        arrivals.append((time.monotonic(), line.rstrip("\n")))
+    proc.wait(timeout=900)
+    end = time.monotonic()
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    heads = {line.split()[0]: t for t, line in arrivals if line and not line.startswith(" ")}
+    for stage in ("ingest", "videos", "extract", "render", "index", "weights", "report", "embed", "balance",
+                  "audioscope", "lhotse", "loaders", "done:"):
+        assert stage in heads, (stage, [x for _, x in arrivals][:5])
+    assert end - heads["ingest"] > 3.0        # the first stage was shown while the rest still ran
+    text = [x for _, x in arrivals]
+    assert any(x.strip().startswith("warning: (bundled example)/balanced_train_segments.csv:2:") for x in text)
+    assert not [x for x in text[1:-1] if str(out) in x]          # relative paths, but the last line
+    assert text[-1].startswith(f"done: open {out / 'report' / 'report.html'}")
+    cuts = out / "lhotse" / "src_train_segments_cuts.jsonl.gz"
+    import gzip
+    import json
+
+    lines = gzip.decompress(cuts.read_bytes()).decode().splitlines()
+    assert len(lines) == len((out / "index" / "src_train_segments.csv").read_text().splitlines())
+    assert json.loads(lines[0])["type"] in ("MonoCut", "MultiCut")

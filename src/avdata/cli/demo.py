@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from avdata.cli.main import PartialFailure, cli
@@ -16,14 +18,13 @@ from avdata.pathcheck import DIR
 @click.option("--workers", type=click.IntRange(1), help="Extraction processes [default: all cores].")
 @check_paths(outputs={"out_dir": DIR})
 def demo_cmd(out_dir: str, workers: int | None) -> None:
-    """Run every stage on the bundled AudioSet/AudioCaps/AudioScope sample (no network)."""
-    summary = run_demo(out_dir, workers=workers)
-    click.echo(summary.info)
-    click.echo(f"{summary.problems.n_warnings} warning(s), {summary.problems.n_errors} error(s) while reading")
-    for line in summary.stages:
-        click.echo(line)
-    if summary.report is not None:
-        click.echo(summary.report.text)
+    """Run every stage on the bundled AudioSet/AudioCaps/AudioScope sample (no network), printing
+    one line per stage as it finishes."""
+    click.echo(f"avdata demo: every stage on the bundled example, outputs below {out_dir}/")
+    summary = run_demo(out_dir, workers=workers, on_stage=click.echo)
+    click.echo(f"done: open {Path(out_dir) / 'report' / 'report.html'} (the dataset report) and "
+               f"{Path(out_dir) / 'balance' / 'knn' / 'report' / 'report.html'} (the kNN balance); the text "
+               f"report is {Path(out_dir) / 'report' / 'report.txt'}")
     if (summary.extract is not None and summary.extract.any_failed) or (
             summary.index is not None and summary.index.error_exclusions):
         raise PartialFailure()

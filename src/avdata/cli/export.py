@@ -26,9 +26,13 @@ from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
               help="--subsets file-name prefix; filtered writes only rows marked filtered.")
 @click.option("--media", default=None, type=InputPath(exists=True, file_okay=False),
               help="lhotse: media root of the index file given as TABLE.")
+@click.option("--root", default=None, type=click.Path(file_okay=False),
+              help="lhotse: write paths relative to this folder [default: the export folder].")
+@click.option("--absolute-paths", is_flag=True, help="lhotse: write absolute paths instead.")
 @check_paths(needs=("table",), inputs=("media",))   # OUTPUT is checked below: a file, or a folder
 def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,
-               subsets: bool, filtering: str | None, media: str | None) -> None:
+               subsets: bool, filtering: str | None, media: str | None, root: str | None,
+               absolute_paths: bool) -> None:
     """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, with --media)."""
     if subsets and format != "audioscope":
         raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
@@ -42,6 +46,6 @@ def export_cmd(format: str, table: str, output: str, split: str | None, origin_f
         return
     problems = Problems(on_problem=live_printer())
     n = export(ExportOptions(table=table, format=format, output=output, split=split, origin_file=origin_file,
-                             media=media), problems)
+                             media=media, root=root, absolute_paths=absolute_paths), problems)
     click.echo(f"wrote {n} row(s) to {output}")
     finish(problems)

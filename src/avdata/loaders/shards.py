@@ -3,7 +3,8 @@
 Each index line becomes one sample whose members share a key (``{id}_{clip}``, dots replaced,
 ``_{line}`` appended when an id repeats):
 
-    KEY.json            {"line": 0-based index line, "weight": float or null, "index": the line}
+    KEY.json            {"id", "labels", "line": 0-based index line, "weight": float or null,
+                         "index": the line}
     KEY.mp3             the first ``aclip`` (its own extension)
     KEY.f01.jpg ...     the frames in the line's order
     KEY.aclip_128.npz   KEY.frame_224.npz   (when the line names features and ``features`` is on)
@@ -160,7 +161,8 @@ def write_shard(job: ShardJob) -> ShardResult:
                 for line, key, weight in zip(job.lines, job.keys, job.weights):
                     rec = index.record(line)
                     members, _ = sample_members(rec, key, job.media, job.features)
-                    text = json.dumps({"line": line, "weight": weight, "index": rec}, allow_nan=False)
+                    text = json.dumps({"id": rec.get("id"), "labels": rec.get("labels") or [], "line": line,
+                                       "weight": weight, "index": rec}, allow_nan=False)
                     _add(tar, f"{key}.json", text.encode("utf-8"))
                     for m in members:
                         with open(m.path, "rb") as fh:

@@ -3,11 +3,18 @@
 Writes, in the output folder, JSON lines that ``lhotse.load_manifest`` reads:
 
 - ``{stem}_recordings.jsonl``: one ``Recording`` per index line: id ``{id}_{clip}`` (as shard keys),
-  one file source (the absolute path of ``aclip[0]``), its channels, sample rate and exact sample
-  count (the clip is decoded once to count them; lhotse checks ``duration = num_samples / rate``).
+  one file source (``aclip[0]``), its channels, sample rate and exact sample count (the clip is
+  decoded once to count them; lhotse checks ``duration = num_samples / rate``).
 - ``{stem}_supervisions.jsonl``: one ``SupervisionSegment`` per recording covering it whole:
-  ``text`` the first caption (caption sets), ``custom`` = ``labels``, ``captions``, ``bos``, ``eos``,
-  ``frames`` (absolute paths) and the 0-based ``index_line``.
+  ``text`` the first caption (caption sets), ``custom`` = ``labels`` (ontology ids),
+  ``label_names``, ``captions``, ``bos``, ``eos``, ``frames`` and the 0-based ``index_line``.
+- ``{stem}_cuts.jsonl.gz``: one cut per recording with its supervision (``MonoCut``; a stereo clip
+  is a ``MultiCut``), what ``lhotse.CutSet.from_file`` reads.
+
+Paths (audio sources, frames) are relative to ``root`` (default: the output folder), so the export
+can move with the media: ``CutSet.from_file(...).with_recording_path_prefix(ROOT)`` from anywhere;
+``root=None`` with ``absolute=True`` writes absolute paths. Video is left out: lhotse decodes video
+through torchaudio, which does not install beside the pinned torch here (see docs/loaders.md).
 
 Lines whose audio is missing or does not decode are reported (file and line) and left out.
 The probing runs on an executor in chunks of lines, with a progress bar; both files are written
@@ -16,11 +23,14 @@ atomically at the end (a rerun probes again).
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from avdata.atomic import write_text_atomic
+from avdata.atomic import write_bytes_atomic, write_text_atomic
 from avdata.errors import InputFormatError
 from avdata.executors import get_executor
 from avdata.loaders.lazy_index import LazyIndex
@@ -28,6 +38,7 @@ from avdata.loaders.shards import sample_key
 from avdata.media.inspect import check_audio
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
+from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 from avdata.sources.registry import register_index_writer
 
@@ -68,27 +79,42 @@ def probe_chunk(chunk: ProbeChunk) -> list[tuple[int, dict | None, str]]:
     return out
 
 
-def _manifests(line: int, key: str, probe: dict) -> tuple[dict, dict]:
+def _manifests(line: int, key: str, probe: dict, place: Callable[[str], str], names: Callable[[str], str]
+               ) -> tuple[dict, dict, dict]:
     rec, rate, samples = probe["rec"], probe["rate"], probe["samples"]
     duration = samples / rate
     channels = list(range(probe["channels"]))
-    recording = {"id": key, "sources": [{"type": "file", "channels": channels, "source": probe["audio"]}],
+    recording = {"id": key, "sources": [{"type": "file", "channels": channels, "source": place(probe["audio"])}],
                  "sampling_rate": rate, "num_samples": samples, "duration": duration, "channel_ids": channels}
     captions = list(rec.get("captions") or [])
     supervision: dict = {"id": key, "recording_id": key, "start": 0.0, "duration": duration,
                          "channel": channels[0] if len(channels) == 1 else channels}
     if captions:
         supervision["text"] = captions[0]
-    supervision["custom"] = {"labels": list(rec.get("labels") or []), "captions": captions,
-                             "bos": rec.get("bos"), "eos": rec.get("eos"), "frames": probe["frames"],
-                             "index_line": line}
-    return recording, supervision
+    labels = [str(x) for x in rec.get("labels") or []]
+    supervision["custom"] = {"labels": labels, "label_names": [names(x) for x in labels], "captions": captions,
+                             "bos": rec.get("bos"), "eos": rec.get("eos"),
+                             "frames": [place(f) for f in probe["frames"]], "index_line": line}
+    channel = channels[0] if len(channels) == 1 else channels
+    cut = {"id": key, "start": 0, "duration": duration, "channel": channel, "supervisions": [supervision],
+           "recording": recording, "type": "MonoCut" if len(channels) == 1 else "MultiCut"}
+    return recording, supervision, cut
+
+
+def path_placer(root: str | os.PathLike[str] | None) -> Callable[[str], str]:
+    """Absolute path -> as written: relative to ``root`` (``..`` where needed), or absolute (None)."""
+    if root is None:
+        return str
+    base = os.path.abspath(root)
+    return lambda p: os.path.relpath(p, base)
 
 
 @register_index_writer("lhotse")
 def write_lhotse(index: str, media: str, output: str, problems: Problems, *, executor: str = "local",
-                 workers: int | None = None) -> int:
-    """Write the recordings and supervisions manifests of ``index``; return how many lines."""
+                 workers: int | None = None, root: str | os.PathLike[str] | None = None,
+                 absolute: bool = False) -> int:
+    """Write the recordings, supervisions and cuts manifests of ``index``; return how many lines.
+    Paths are relative to ``root`` (default: ``output``), or absolute with ``absolute``."""
     lazy = LazyIndex(index)
     n = len(lazy)
     chunks = [ProbeChunk(str(index), str(media), i, min(i + CHUNK_LINES, n)) for i in range(0, n, CHUNK_LINES)]
@@ -101,18 +127,24 @@ def write_lhotse(index: str, media: str, output: str, problems: Problems, *, exe
             bar.update(len(rows))
     recordings: list[str] = []
     supervisions: list[str] = []
+    cuts: list[str] = []
     used: set[str] = set()
+    place = path_placer(None if absolute else (root if root is not None else output))
+    ontology = Ontology.load(None)
     for line in range(n):
         probe, error = results[line]
         if probe is None:
             problems.error(str(index), line + 1, f"left out: {error}")
             continue
-        rec_m, sup_m = _manifests(line, sample_key(probe["rec"], used, line), probe)
+        rec_m, sup_m, cut_m = _manifests(line, sample_key(probe["rec"], used, line), probe, place, ontology.name)
         recordings.append(json.dumps(rec_m) + "\n")
         supervisions.append(json.dumps(sup_m) + "\n")
+        cuts.append(json.dumps(cut_m) + "\n")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(index).stem
     write_text_atomic(out / f"{stem}_recordings.jsonl", "".join(recordings))
     write_text_atomic(out / f"{stem}_supervisions.jsonl", "".join(supervisions))
+    # mtime 0 in the gzip header: the same export gives the same bytes
+    write_bytes_atomic(out / f"{stem}_cuts.jsonl.gz", gzip.compress("".join(cuts).encode("utf-8"), mtime=0))
     return len(recordings)

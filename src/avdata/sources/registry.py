@@ -47,8 +47,8 @@ Writer = Callable[[pa.Table, "str | os.PathLike[str]"], int]
 _READERS: dict[str, Reader] = {}
 _STREAM_READERS: dict[str, StreamReader] = {}
 _WRITERS: dict[str, Writer] = {}
-# (index file, media root, output, problems) -> lines written; bad lines go to problems
-IndexWriter = Callable[[str, str, str, Problems], int]
+# (index file, media root, output, problems, root=, absolute=) -> lines written; bad lines go to problems
+IndexWriter = Callable[..., int]
 _INDEX_WRITERS: dict[str, IndexWriter] = {}
 
 
