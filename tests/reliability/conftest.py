@@ -3,8 +3,6 @@ changes anything works on ``demo_copy``), and helpers that run the CLI and finge
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -27,24 +25,3 @@ def demo_copy(demo_dir: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "D"
     shutil.copytree(demo_dir, dst, symlinks=True)
     return dst
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file below ``root`` (relative path -> digest); folders listed too."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = "dir"
-        for f in filenames:
-            p = os.path.join(dirpath, f)
-            if os.path.islink(p) or not os.path.isfile(p):
-                out[os.path.relpath(p, root)] = "special"
-                continue
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
-
-
-def avdata(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "avdata", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)

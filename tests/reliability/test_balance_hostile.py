@@ -22,7 +22,7 @@ from avdata.errors import InputFormatError, OptionError
 from avdata.index.lines import split_lines
 from avdata.index.scan import scan_index
 from avdata.manifest import read_manifest
-from conftest import avdata, tree_digest
+from reliability_helpers import avdata, tree_digest
 
 
 def _opts(d: Path, out: Path, **kw) -> BalanceOptions:

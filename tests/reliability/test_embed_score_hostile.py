@@ -17,7 +17,7 @@ from avdata.embed import get_embedder
 from avdata.embed.run import CHUNKS, EmbedOptions, run_embed
 from avdata.errors import OptionError
 from avdata.manifest import latest, read_manifest
-from conftest import avdata
+from reliability_helpers import avdata
 
 EMBED_TESTS = Path(__file__).resolve().parents[1] / "embed"
 

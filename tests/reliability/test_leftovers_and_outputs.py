@@ -14,7 +14,7 @@ from avdata.loaders import AVIndexDataset, DatasetOptions
 from avdata.loaders import shards as shards_module
 from avdata.loaders.lazy_index import sidecar_path
 from avdata.loaders.shards import ShardOptions, write_shards
-from conftest import avdata
+from reliability_helpers import avdata
 
 
 @pytest.mark.parametrize("command", [

@@ -165,7 +165,7 @@ def test_pair_positions_outside_the_clips_are_refused(demo_dir: Path) -> None:
 
 
 def test_shard_weights_that_are_not_finite_stop_the_run_naming_the_line(demo_copy: Path) -> None:
-    from conftest import avdata
+    from reliability_helpers import avdata
 
     index = demo_copy / "index" / "src_eval_segments.csv"
     lines = len(index.read_text().splitlines())

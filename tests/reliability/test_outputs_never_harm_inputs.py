@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import avdata, tree_digest
+from reliability_helpers import avdata, tree_digest
 
 # Each command once, with {D} the demo folder and {IN} the input that will be missing / a folder.
 # The output named is one the demo already wrote, so a command that ran would replace it.

@@ -11,7 +11,7 @@ import pytest
 
 from avdata.manifest import read_manifest
 from avdata.table import read_clips
-from conftest import avdata
+from reliability_helpers import avdata
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from avdata.atomic import write_text_atomic
 from avdata.balance.embeddings import IndexIds
-from avdata.index.report import ReportResult, plt, report_html, save_figure
+from avdata.index.report import ReportResult, plt, readable_log_axis, report_html, save_figure
 from avdata.sources.ontology import Ontology
 
 TOP_LABELS = 30
@@ -69,7 +69,8 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
     if labels:
         fig, ax = plt.subplots(figsize=(9, 4))
         ax.semilogy(np.maximum(b, 0.8), label=f"before: seeds + pool (CV {cv(b):.2f})")
-        ax.semilogy(np.maximum(a, 0.8), ".", ms=3, label=f"after: seeds + selected (CV {cv(a):.2f})")
+        ax.semilogy(np.maximum(a, 0.8), "o", ms=5, mfc="none", label=f"after: seeds + selected (CV {cv(a):.2f})")
+        readable_log_axis(ax.yaxis)
         ax.set_xlabel("label rank (by count before)")
         ax.set_ylabel("lines")
         ax.legend()
@@ -105,6 +106,7 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
         xs = sorted(times)
         ax.bar([str(x) for x in xs[:40]], [times[x] for x in xs[:40]], color="C4")
         ax.set_yscale("log")
+        readable_log_axis(ax.yaxis)
         ax.set_xlabel("number of seeds that chose the sample")
         ax.set_ylabel("pool samples")
         ax.set_title("Pool samples chosen by several seeds")

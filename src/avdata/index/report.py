@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -29,7 +30,8 @@ from avdata.errors import InputFormatError, UnsafePathError  # noqa: E402
 from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE  # noqa: E402
 from avdata.index.lines import iter_records  # noqa: E402
 from avdata.index.scan import IndexScan, scan_index  # noqa: E402
-from avdata.index.weights import label_balance, read_weights, sample_weights, weights_path_for  # noqa: E402
+from avdata.index.weights import (label_balance, read_weights, sample_weights, scheme_names,  # noqa: E402
+                                  weights_path_for)
 from avdata.manifest import latest, read_manifest  # noqa: E402
 from avdata.paths import safe_join  # noqa: E402
 from avdata.sources.ontology import Ontology  # noqa: E402
@@ -69,6 +71,62 @@ def _checks(index: Path) -> pa.Table | None:
     t = latest(read_manifest(d, CHECKS_SCHEMA), CHECKS_KEYS)
     keep = pc.is_in(t.column("split_file"), value_set=pa.array(_parts(index)))
     return t.filter(keep)
+
+
+CAPTIONS = {
+    "segments_per_split": "Segments listed and excluded per split file",
+    "exclusions": "Segments left out of the index, by reason",
+    "labels_top": "The most frequent labels: count in the index and expected count under weighted sampling",
+    "labels_all": "Every label by rank: count in the index (line) and expected under weighted sampling (circles)",
+    "schemes": "Label balance under each weighting scheme (coefficient of variation of per-label counts; lower "
+               "is more even)",
+    "durations": "Durations of the gold clips",
+    "audio_properties": "Audio sample rates and channels of the gold clips",
+    "frames_per_clip": "Frames per gold clip",
+    "gallery": "A few clips: middle frame, id, start and labels",
+    "balance_labels": "Per-label counts before (seeds + whole pool) and after kNN selection (seeds + selected)",
+    "balance_scores": "Cosine scores of the neighbours: all, each seed's best and each seed's k-th",
+    "balance_chosen": "How many seeds chose each selected pool sample",
+}
+
+
+def readable_log_axis(axis: Any) -> None:
+    """Ticks a person reads on a log axis: plain numbers (1, 10, 100, 1k ...) and 2x / 5x between."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_locator(LogLocator(base=10, subs="auto"))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def compare_schemes(scan: IndexScan, out: Path, plots: list[Path]) -> list[str]:
+    """Every registered weighting scheme's label balance side by side (one bar each), and which
+    evens the labels of this index out best, with why the published rule may not."""
+    if not scan.lines or not len(scan.label_ids):
+        return []
+    results = []
+    for name in scheme_names():
+        b = label_balance(scan, sample_weights(scan, name))
+        results.append((name, b.cv_weighted))
+    raw = label_balance(scan, np.ones(scan.lines)).cv_raw
+    names = ["none (raw)"] + [n for n, _ in results]
+    values = [raw] + [v for _, v in results]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    _bar(ax, names, values, "Coefficient of variation of per-label counts (lower: more even)", "C2")
+    for i, v in enumerate(values):
+        ax.texts[i].set_text(f" {v:.2f}")
+    save_figure(fig, out / "schemes.png", plots)
+    best = min(results, key=lambda r: r[1])
+    vipant = dict(results).get("vipant")
+    lines = ["label balance by weighting scheme (CV of per-label counts, lower is more even): raw "
+             f"{raw:.3f}, " + ", ".join(f"{n} {v:.3f}" for n, v in results),
+             f"best for this index: {best[0]} ({best[1]:.3f}); write it with `avdata weights INDEX --scheme {best[0]}`"]
+    if vipant is not None and vipant > raw:
+        lines.append("the published rule (vipant: 1000/(count+1) summed over a clip's labels) makes this index "
+                     "less even: clips with many labels collect the weight of each, so multi-label clips "
+                     "(and the parents that co-occur with every child, such as Music) are drawn more often")
+    return lines
 
 
 def save_figure(fig: plt.Figure, path: Path, plots: list[Path]) -> None:
@@ -153,17 +211,19 @@ def build_report(opts: ReportOptions) -> ReportResult:
         save_figure(fig, out / "labels_top.png", plots)
         fig, ax = plt.subplots(figsize=(9, 4))
         ax.semilogy(balance.counts[order], label=f"in the index (CV {balance.cv_raw:.2f})")
-        ax.semilogy(balance.expected[order], ".", ms=3,
+        ax.semilogy(np.maximum(balance.expected[order], 1e-2), "o", ms=5, mfc="none",
                     label=f"expected under weighted sampling (CV {balance.cv_weighted:.2f})")
         ax.set_xlabel("label rank (by count in the index)")
         ax.set_ylabel("segments")
+        readable_log_axis(ax.yaxis)
         ax.legend()
         ax.set_title(f"All {len(order)} labels ({wsource})")
         save_figure(fig, out / "labels_all.png", plots)
         text.append(f"labels: coefficient of variation of per-label counts {balance.cv_raw:.3f} raw, "
                     f"{balance.cv_weighted:.3f} under weighted sampling ({wsource})")
+        text += compare_schemes(scan, out, plots)
         text.append("most frequent labels (count -> expected under weighting):")
-        text += [f"  {n}: {balance.counts[i]:,.0f} -> {balance.expected[i]:,.0f}"
+        text += [f"  {n}: {balance.counts[i]:,.0f} -> {balance.expected[i]:,.1f}"
                  for n, i in zip(names[:10], top[:10])]
 
     # durations, audio properties, frames per clip
@@ -268,13 +328,19 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
 
 
 def report_html(index: Path, text: list[str], plots: list[Path]) -> str:
+    """The report page: the text summary (wrapped, never wider than the page) and each plot with a
+    caption that says what it shows."""
     esc = html.escape
-    imgs = "\n".join(f'<figure><img src="{esc(p.name)}" alt="{esc(p.stem)}"><figcaption>{esc(p.stem)}'
-                     f"</figcaption></figure>" for p in plots)
+    imgs = "\n".join(f'<figure><img src="{esc(p.name)}" alt="{esc(CAPTIONS.get(p.stem, p.stem))}">'
+                     f"<figcaption>{esc(CAPTIONS.get(p.stem, p.stem.replace('_', ' ')))}</figcaption></figure>"
+                     for p in plots)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>avdata report: {esc(index.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}img{{max-width:100%}}
-pre{{background:#f4f4f4;padding:1em;overflow-x:auto}}figure{{margin:1.5em 0}}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>avdata report: {esc(index.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;box-sizing:border-box}}
+img{{max-width:100%;height:auto}}
+pre{{background:#f4f4f4;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:0.85em}}
+figure{{margin:1.5em 0}}figcaption{{font-size:0.9em;color:#333}}</style></head>
 <body><h1>avdata report: {esc(index.name)}</h1>
 <pre>{esc(chr(10).join(text))}</pre>
 {imgs}

@@ -1,0 +1,45 @@
+"""The report page and the balance report page in headless Chromium at 1280 px (issue 27): no
+horizontal scroll, every image loaded, the scheme comparison shown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser_pages import page_check
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pages") / "demo"
+    r = subprocess.run([sys.executable, "-m", "avdata", "demo", "-o", str(out), "--workers", "2"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("page", ["report/report.html", "balance/knn/report/report.html"])
+def test_report_pages_fit_1280_px_and_every_image_loads(demo: Path, page: str) -> None:
+    m = page_check(demo / page)
+    assert m["scrollWidth"] <= m["clientWidth"], m
+    assert not m["scrolling"], m
+    assert len(m["images"]) >= 3 and all(i["ok"] for i in m["images"]), m["images"]
+    assert all(i["width"] <= m["clientWidth"] for i in m["images"])
+
+
+def test_the_report_compares_every_weighting_scheme(demo: Path) -> None:
+    from avdata.index.weights import scheme_names
+
+    html = (demo / "report" / "report.html").read_text()
+    assert "schemes.png" in html and "Label balance under each weighting scheme" in html
+    text = (demo / "report" / "report.txt").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("label balance by weighting scheme"))
+    assert all(f"{name} " in line for name in scheme_names())
+    assert "best for this index: " in text
+    assert "segments_per_split</figcaption>" not in html          # captions say what a plot shows
+
