@@ -148,7 +148,7 @@ def _stage(name: str, args: dict, queue: mp.Queue) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from avdata.index.build import IndexOptions, build_index
     from avdata.index.report import ReportOptions, build_report
-    from avdata.index.weights import WeightsOptions, write_weights
+    from avdata.weights import WeightsOptions, write_weights
 
     t = time.perf_counter()
     note = ""

@@ -27,7 +27,7 @@ from avdata.fetch.sections import hull, plan_sections
 from avdata.index.build import IndexOptions, IndexResult, build_index
 from avdata.index.entry import COMBINED_FILE
 from avdata.index.report import ReportOptions, ReportResult, build_report
-from avdata.index.weights import WeightsOptions, write_weights
+from avdata.weights import WeightsOptions, write_weights
 from avdata.info import InfoOptions, info
 from avdata.ingest import IngestOptions, ingest, merge_clip_tables
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest

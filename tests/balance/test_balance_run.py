@@ -16,7 +16,7 @@ from avdata.balance.search import SearchOptions
 from avdata.balance.run import MANIFEST_DIR, BALANCE_MANIFEST_SCHEMA, BalanceOptions, run_balance
 from avdata.cli.main import EXIT_FATAL, EXIT_OK, EXIT_SKIPPED, main
 from avdata.errors import MissingExtraError
-from avdata.index.weights import read_weights
+from avdata.weights import read_weights
 from avdata.manifest import latest, read_manifest
 from emb_dirs import filter_set, write_embeddings, write_index, yt_ids
 

@@ -33,7 +33,7 @@ def test_report_pages_fit_1280_px_and_every_image_loads(demo: Path, page: str) -
 
 
 def test_the_report_compares_every_weighting_scheme(demo: Path) -> None:
-    from avdata.index.weights import scheme_names
+    from avdata.weights import scheme_names
 
     html = (demo / "report" / "report.html").read_text()
     assert "schemes.png" in html and "Label balance under each weighting scheme" in html

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from avdata.cli.main import EXIT_FATAL, EXIT_SKIPPED, main
-from avdata.index.weights import read_weights
+from avdata.weights import read_weights
 
 
 def run(argv: list[str]) -> int:

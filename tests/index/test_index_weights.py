@@ -13,7 +13,7 @@ from real_rows import audioset_rows
 from avdata.errors import AvdataError
 from avdata.index.entry import IndexEntry
 from avdata.index.scan import scan_index
-from avdata.index.weights import (
+from avdata.weights import (
     WeightsOptions, label_balance, read_weights, weights_path_for, write_weights,
 )
 
@@ -71,7 +71,7 @@ def test_weighted_sampling_evens_out_label_frequencies(balanced_index) -> None:
 def test_balance_scheme_flattens_label_frequencies_far_more(balanced_index) -> None:
     """Raking (``--scheme balance``) gets the per-label spread far below the raw one, keeps every
     sample drawable and none dominant, and what it promises is what sampling gives."""
-    from avdata.index.weights import BALANCE_CAP, BALANCE_FLOOR
+    from avdata.weights import BALANCE_CAP, BALANCE_FLOOR
 
     path, _ = balanced_index
     scan = scan_index(path)

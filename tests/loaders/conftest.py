@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from avdata.index.build import IndexOptions, build_index
-from avdata.index.weights import WeightsOptions, write_weights
+from avdata.weights import WeightsOptions, write_weights
 
 INDEX_TESTS = Path(__file__).resolve().parents[1] / "index"
 

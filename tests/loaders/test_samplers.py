@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from avdata.errors import AvdataError
-from avdata.index.weights import WeightsOptions, write_weights
+from avdata.weights import WeightsOptions, write_weights
 from avdata.loaders.samplers import ShuffleSampler, WeightedSampler
 
 

@@ -40,6 +40,7 @@ from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.paths import safe_join
 from avdata.progress import progress
+from avdata.registry import Registry
 from avdata.sources.problems import Problems
 from avdata.table import read_clips, write_clips
 
@@ -188,17 +189,13 @@ def score_clip(task: ScoreTask) -> dict:
 
 
 MediaLayout = Callable[[str, "str | None", Problems], dict[str, MediaFiles]]
-_LAYOUTS: dict[str, MediaLayout] = {}
+# the built-in layouts are defined below, in this module
+LAYOUTS: Registry[MediaLayout] = Registry("media layout", "avdata.layouts", ("avdata.audioscope.score",))
 
 
 def register_layout(name: str) -> Callable[[MediaLayout], MediaLayout]:
     """Decorator: a reader ``(media, media_root, problems) -> {clip id: MediaFiles}`` by name."""
-
-    def deco(fn: MediaLayout) -> MediaLayout:
-        _LAYOUTS[name] = fn
-        return fn
-
-    return deco
+    return LAYOUTS.register(name)
 
 
 def _json_lines(path: Path, problems: Problems,
@@ -262,7 +259,7 @@ def read_index_media(index: str, media_root: str | None, problems: Problems) -> 
 
 
 def layout_names() -> list[str]:
-    return sorted(_LAYOUTS)
+    return LAYOUTS.names()
 
 
 def score_clips(options: ScoreOptions) -> ScoreSummary:
@@ -276,9 +273,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     check_outputs([Output(summary.output, FILE, "-o"), Output(options.manifest_path(), DIR, "--manifest")],
                   [options.clips, options.media, options.media_root])
     table = read_clips(options.clips)
-    if options.layout not in _LAYOUTS:
-        raise AvdataError(f"unknown media layout {options.layout!r}; known: {', '.join(layout_names())}")
-    examples = _LAYOUTS[options.layout](options.media, options.media_root, summary.problems)
+    examples = LAYOUTS.get(options.layout)(options.media, options.media_root, summary.problems)
     manifest = options.manifest_path()
     old = latest(read_manifest(manifest, SCORE_MANIFEST_SCHEMA), MANIFEST_KEYS).to_pylist()
     rows = {r["clip_id"]: r for r in old if r["fingerprint"] == fingerprint and r["status"] != NO_MEDIA

@@ -39,7 +39,7 @@ from avdata.balance.embeddings import (EMBEDDINGS_FILE, META_FILE, Embeddings, I
 from avdata.balance.search import (PoolView, SearchOptions, Searcher, as_unit, make_searcher, recall_at,
                                    search_all, tune_nprobe)
 from avdata.errors import MediaError, OptionError
-from avdata.index.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
+from avdata.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.progress import progress

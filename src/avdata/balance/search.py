@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avdata.errors import AvdataError, MissingExtraError, OptionError
+from avdata.registry import Registry
 
 SMALL_SAMPLE = 8192          # pools up to this size get an exact threshold from all their scores
 SAMPLE_RANK = 16             # sample size so that the threshold sits near rank ~2k of the pool
@@ -104,29 +105,25 @@ def as_unit(block: np.ndarray, *, assume_unit: bool = False) -> np.ndarray:
 
 
 Searcher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-_SEARCHERS: dict[str, Callable[[PoolView, int, SearchOptions], Searcher]] = {}
+# the built-in searchers are defined below, in this module
+SEARCHERS: Registry[Callable[[PoolView, int, SearchOptions], Searcher]] = Registry(
+    "kNN search", "avdata.searchers", ("avdata.balance.search",))
 
 
 def searcher(name: str) -> Callable:
     """Register ``factory(pool, k, opts) -> search(queries) -> (D, I)`` under ``name``."""
-
-    def deco(factory: Callable) -> Callable:
-        _SEARCHERS[name] = factory
-        return factory
-
-    return deco
+    return SEARCHERS.register(name)
 
 
 def searcher_names() -> list[str]:
-    return sorted(_SEARCHERS)
+    return SEARCHERS.names()
 
 
 def make_searcher(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
-    if opts.ann not in _SEARCHERS:
-        raise AvdataError(f"unknown search {opts.ann!r}; known: {', '.join(searcher_names())}")
+    factory = SEARCHERS.get(opts.ann)
     if k < 1:
         raise AvdataError(f"k must be at least 1 (got {k})")
-    return _SEARCHERS[opts.ann](pool, k, opts)
+    return factory(pool, k, opts)
 
 
 def select_topk(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, nrows: int, k: int

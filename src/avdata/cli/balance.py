@@ -9,7 +9,7 @@ from avdata.balance.search import SearchOptions, searcher_names
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
-from avdata.index.weights import DEFAULT_SCHEME, scheme_names
+from avdata.weights import DEFAULT_SCHEME, scheme_names
 from avdata.pathcheck import DIR
 
 SHOW = 20

@@ -11,11 +11,11 @@ from avdata.cli.report import finish, live_printer
 from avdata.export import ExportOptions, export
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.sources.problems import Problems
-from avdata.sources.registry import FORMAT_MODULES, INDEX_FORMAT_MODULES
+from avdata.sources.registry import export_format_names, get_index_writer
 
 
 @cli.command("export")
-@click.argument("format", type=Choice(FORMAT_MODULES + INDEX_FORMAT_MODULES))
+@click.argument("format", type=Choice(export_format_names()))
 @click.argument("table")
 @out_option("File to write (with --subsets or lhotse: a folder).", name="output", required=True)
 @click.option("--split", default=None, help="Only rows of this split.")
@@ -36,7 +36,7 @@ def export_cmd(format: str, table: str, output: str, split: str | None, origin_f
     """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, with --media)."""
     if subsets and format != "audioscope":
         raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
-    kind = DIR if subsets or format in INDEX_FORMAT_MODULES else FILE
+    kind = DIR if subsets or get_index_writer(format) is not None else FILE
     check_outputs([Output(output, kind, "--out")], [table, media])
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets

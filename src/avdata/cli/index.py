@@ -10,7 +10,7 @@ from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
-from avdata.index.weights import (
+from avdata.weights import (
     DEFAULT_SCHEME,
     WeightsOptions,
     scheme_names,

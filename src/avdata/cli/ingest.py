@@ -11,11 +11,11 @@ from avdata.cli.report import finish, live_printer
 from avdata.ingest import IngestOptions, ingest
 from avdata.pathcheck import FILE
 from avdata.sources.problems import Problems
-from avdata.sources.registry import FORMAT_MODULES
+from avdata.sources.registry import format_names
 
 
 @cli.command("ingest")
-@click.argument("format", type=Choice(FORMAT_MODULES))
+@click.argument("format", type=Choice(format_names()))
 @click.argument("files", nargs=-1, required=True)
 @out_option("Clip table to write (Parquet).", name="output", required=True)
 @click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")

@@ -19,14 +19,16 @@ from typing import Any
 from avdata.embed.base import ClipMedia, Embedder, EmbedderError, Embedding
 from avdata.errors import AvdataError, OptionError
 from avdata.paths import check_relative, safe_join
+from avdata.registry import Registry
 
 __all__ = ["ClipMedia", "Embedder", "Embedding", "EmbedderError", "register_embedder", "get_embedder",
            "embedder_names", "embedder_status", "media_for_line", "DEFAULT_EMBEDDER"]
 
 DEFAULT_EMBEDDER = "signal"
 
-# name -> (factory, status) ; status() returns "available" or the reason it is not
-_REGISTRY: dict[str, Callable[..., Embedder]] = {}
+# name -> factory; name -> status() ("available" or the reason it is not)
+EMBEDDERS: Registry[Callable[..., Embedder]] = Registry(
+    "embedder", "avdata.embedders", ("avdata.embed.signal", "avdata.embed.torchscript", "avdata.embed.vipant"))
 _STATUS: dict[str, Callable[..., str]] = {}
 
 
@@ -36,7 +38,7 @@ def register_embedder(name: str, status: Callable[..., str] | None = None
     ``"available"`` or why the embedder cannot run here (missing extra, missing file)."""
 
     def deco(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
-        _REGISTRY[name] = factory
+        EMBEDDERS.add(name, factory)
         if status is not None:
             _STATUS[name] = status
         return factory
@@ -44,18 +46,11 @@ def register_embedder(name: str, status: Callable[..., str] | None = None
     return deco
 
 
-def _register_builtins() -> None:
-    from avdata.embed import signal, torchscript, vipant  # noqa: F401  (each registers itself)
-
-
 def get_embedder(name: str, **params: Any) -> Embedder:
     """Build the embedder registered under ``name`` with its parameters (e.g. ``weights=...``).
     Text values (from ``--param KEY=VALUE``) are converted to the types the embedder declares
     (``typed_params``); a value of the wrong type is OptionError before anything runs."""
-    _register_builtins()
-    if name not in _REGISTRY:
-        raise AvdataError(f"unknown embedder {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    factory = _REGISTRY[name]
+    factory = EMBEDDERS.get(name)
     params = typed_params(name, factory, params)
     try:
         inspect.signature(factory).bind(**params)
@@ -113,15 +108,13 @@ def _convert(name: str, key: str, value: Any, kind: type) -> Any:
 
 
 def embedder_names() -> list[str]:
-    _register_builtins()
-    return sorted(_REGISTRY)
+    return EMBEDDERS.names()
 
 
 def embedder_status(**params: Any) -> dict[str, str]:
     """``{name: "available" | reason}`` for every registered embedder (``params``: e.g. weights)."""
-    _register_builtins()
     out = {}
-    for name in sorted(_REGISTRY):
+    for name in EMBEDDERS.names():
         check = _STATUS.get(name)
         try:
             out[name] = check(**params) if check is not None else "available"

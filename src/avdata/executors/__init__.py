@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor as FuturesExecutor, Fut
 from typing import Any, Protocol, TypeVar
 
 from avdata.errors import AvdataError
+from avdata.registry import Registry
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,17 +60,14 @@ class CallCancelled(AvdataError):
     """A remote call cancelled because the run is stopping."""
 
 
-_REGISTRY: dict[str, Callable[..., Executor]] = {}
+# "ray" imports Ray itself only when used
+EXECUTORS: Registry[Callable[..., Executor]] = Registry(
+    "executor", "avdata.executors", ("avdata.executors.local", "avdata.executors.threads", "avdata.executors.ray"))
 
 
 def register_executor(name: str) -> Callable[[Callable[..., Executor]], Callable[..., Executor]]:
     """Class decorator: make an executor available by name."""
-
-    def deco(factory: Callable[..., Executor]) -> Callable[..., Executor]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+    return EXECUTORS.register(name)
 
 
 def bounded_map(pool: FuturesExecutor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
@@ -97,18 +95,9 @@ def bounded_map(pool: FuturesExecutor, fn: Callable[[T], R], items: Iterable[T],
 _END: Any = object()
 
 
-def _register_builtins() -> None:
-    from avdata.executors import local, threads  # noqa: F401  (each registers itself)
-    import avdata.executors.ray  # noqa: F401  (registers "ray"; imports Ray itself only when used)
-
-
 def get_executor(name: str, **options: Any) -> Executor:
     """Build the executor registered under ``name`` (``inline``, ``local``, ``threads``, ...)."""
-    _register_builtins()
-
-    if name not in _REGISTRY:
-        raise AvdataError(f"unknown executor {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    return EXECUTORS.get(name)(**options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +120,7 @@ def build_executor(spec: ExecutorSpec, *, item_timeout: float | None = None,
     that could not finish (``"timeout"``, ``"worker_died"``, ``"error"``); ``shared_paths``: folders
     every worker must see (checked on a cluster). An executor that lacks an option ignores it.
     """
-    _register_builtins()
-    if spec.name not in _REGISTRY:
-        raise AvdataError(f"unknown executor {spec.name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    factory = _REGISTRY[spec.name]
+    factory = EXECUTORS.get(spec.name)
     offered = {"workers": spec.workers, "address": spec.address, "item_timeout": item_timeout,
                "on_lost": on_lost, "shared_paths": tuple(shared_paths)}
     accepted = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
@@ -142,6 +128,4 @@ def build_executor(spec: ExecutorSpec, *, item_timeout: float | None = None,
 
 
 def executor_names() -> list[str]:
-    _register_builtins()
-
-    return sorted(_REGISTRY)
+    return EXECUTORS.names()

@@ -21,9 +21,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
 from avdata.atomic import check_name_fits
-from avdata.errors import AvdataError, DiskFullError, FetchError, NameTooLongError, UnsafePathError
+from avdata.errors import AvdataError, DiskFullError, FetchError, NameTooLongError, UnsafePathError, did_you_mean
 from avdata.fetch.options import FetchOptions
 from avdata.paths import check_relative, safe_join
+from avdata.registry import Registry
 
 if TYPE_CHECKING:
     from avdata.fetch.pacing import Pacer
@@ -99,23 +100,15 @@ class Backend(Protocol):
 
 
 BackendFactory = Callable[[str, FetchOptions], Backend]
-_REGISTRY: dict[str, BackendFactory] = {}
+# the built-in backends are modules named by path: this module imports none of them (no cycle)
+BACKENDS: Registry[BackendFactory] = Registry(
+    "fetch backend", "avdata.backends",
+    ("avdata.fetch.local", "avdata.fetch.url", "avdata.fetch.youtube", "avdata.fetch.yfcc100m"))
 
 
 def register_backend(*schemes: str) -> Callable[[BackendFactory], BackendFactory]:
     """Decorator: make a backend factory available for URIs with these schemes."""
-
-    def deco(factory: BackendFactory) -> BackendFactory:
-        for s in schemes:
-            _REGISTRY[s] = factory
-        return factory
-
-    return deco
-
-
-def _load_builtin_backends() -> None:
-    from avdata.fetch import local, url, youtube  # noqa: F401  (they register themselves)
-    from avdata.fetch import yfcc100m  # noqa: F401
+    return BACKENDS.register(*schemes)
 
 
 def uri_scheme(uri: str) -> str:
@@ -128,21 +121,19 @@ def open_backend(uri: str, options: FetchOptions) -> Backend:
     """Build the backend for ``uri`` (see the module docstring)."""
     import fsspec
 
-    _load_builtin_backends()
     scheme = uri_scheme(uri)
-    factory = _REGISTRY.get(scheme)
+    factory = BACKENDS.find(scheme)
     if factory is None and scheme in fsspec.available_protocols():
-        factory = _REGISTRY["url"]
+        factory = BACKENDS.get("url")
     if factory is None:
         raise AvdataError(f"unknown fetch source {uri!r}: use dir:PATH, an fsspec URL template "
                           f"(file://, http(s)://, s3://, gs://, ...), youtube or ytdlp:URL_TEMPLATE; "
-                          f"registered: {', '.join(sorted(_REGISTRY))}")
+                          f"registered: {', '.join(BACKENDS.names())}{did_you_mean(scheme, BACKENDS.names())}")
     return factory(uri, options)
 
 
 def backend_names() -> list[str]:
-    _load_builtin_backends()
-    return sorted(_REGISTRY)
+    return BACKENDS.names()
 
 
 def output_file(out: Path, rel: str) -> Path:

@@ -30,7 +30,7 @@ from avdata.errors import InputFormatError, UnsafePathError  # noqa: E402
 from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE  # noqa: E402
 from avdata.index.lines import iter_records  # noqa: E402
 from avdata.index.scan import IndexScan, scan_index  # noqa: E402
-from avdata.index.weights import (label_balance, read_weights, sample_weights, scheme_names,  # noqa: E402
+from avdata.weights import (label_balance, read_weights, sample_weights, scheme_names,  # noqa: E402
                                   weights_path_for)
 from avdata.manifest import latest, read_manifest  # noqa: E402
 from avdata.paths import safe_join  # noqa: E402

@@ -26,6 +26,7 @@ from avdata.loaders.transforms import (AudioInput, choose_frame, crop, fbank_inp
 from avdata.media.features import AUDIO_KEY, frame_224
 from avdata.media.inspect import decode_audio
 from avdata.paths import safe_join
+from avdata.registry import Registry
 
 OUTPUTS = frozenset({"fbank", "waveform", "image", "labels"})
 AUDIO_STREAM, FRAME_STREAM = 0, 1   # independent random streams of one item
@@ -99,20 +100,16 @@ class DiskMedia:
 
 
 FeatureMode = Callable[[Mapping[str, Any], ClipMedia, DatasetOptions, int, int], dict[str, Any]]
-_MODES: dict[str, FeatureMode] = {}
+# the built-in modes (raw, npz) are defined below, in this module
+FEATURE_MODES: Registry[FeatureMode] = Registry("feature mode", "avdata.feature_modes", ("avdata.loaders.dataset",))
 
 
 def register_feature_mode(name: str) -> Callable[[FeatureMode], FeatureMode]:
-    def deco(fn: FeatureMode) -> FeatureMode:
-        _MODES[name] = fn
-        return fn
-    return deco
+    return FEATURE_MODES.register(name)
 
 
 def feature_mode(name: str) -> FeatureMode:
-    if name not in _MODES:
-        raise AvdataError(f"unknown feature mode {name!r}; known: {', '.join(sorted(_MODES))}")
-    return _MODES[name]
+    return FEATURE_MODES.get(name)
 
 
 @register_feature_mode("raw")

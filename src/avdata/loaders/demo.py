@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from avdata.errors import MissingExtraError
-from avdata.index.weights import weights_path_for
+from avdata.weights import weights_path_for
 from avdata.loaders.dataset import AVIndexDataset, DatasetOptions
 from avdata.loaders.labels import collate
 from avdata.loaders.mixture import MixtureDataset, MixtureOptions

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from avdata.errors import AvdataError
-from avdata.index.weights import read_weights
+from avdata.weights import read_weights
 
 
 def _check_rank(rank: int, world_size: int) -> None:

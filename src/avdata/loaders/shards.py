@@ -34,7 +34,7 @@ import pyarrow as pa
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
 from avdata.errors import AvdataError, InputFormatError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.index.weights import read_weights, weights_path_for
+from avdata.weights import read_weights, weights_path_for
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join, safe_name

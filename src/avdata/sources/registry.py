@@ -6,7 +6,6 @@ the ingest and export stages look formats up by name (no if/elif chains).
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import AvdataError
+from avdata.registry import Registry
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
@@ -44,80 +44,62 @@ Reader = Callable[[Sequence[str], ReadOptions, Problems], pa.Table]
 # clip ids (``make_unique``); a block's schema metadata may carry origin notes (``origins``).
 StreamReader = Callable[[Sequence[str], ReadOptions, Problems], Iterator[pa.Table]]
 Writer = Callable[[pa.Table, "str | os.PathLike[str]"], int]
-_READERS: dict[str, Reader] = {}
-_STREAM_READERS: dict[str, StreamReader] = {}
-_WRITERS: dict[str, Writer] = {}
 # (index file, media root, output, problems, root=, absolute=) -> lines written; bad lines go to problems
 IndexWriter = Callable[..., int]
-_INDEX_WRITERS: dict[str, IndexWriter] = {}
+_BUILTINS = tuple(f"avdata.sources.{m}" for m in FORMAT_MODULES + INDEX_FORMAT_MODULES)
+# one registry per role; a format plugin is a module (entry point group ``avdata.formats``) that
+# registers its reader and writer (and optionally a stream reader, index writer, sniffer) on import
+READERS: Registry[Reader] = Registry("input format", "avdata.formats", _BUILTINS)
+STREAM_READERS: Registry[StreamReader] = Registry("stream reader", "avdata.formats", _BUILTINS)
+WRITERS: Registry[Writer] = Registry("output format", "avdata.formats", _BUILTINS)
+INDEX_WRITERS: Registry[IndexWriter] = Registry("index export format", "avdata.formats", _BUILTINS)
 
 
 def register_reader(name: str) -> Callable[[Reader], Reader]:
-    def deco(fn: Reader) -> Reader:
-        _READERS[name] = fn
-        return fn
-    return deco
+    return READERS.register(name)
 
 
 def register_stream_reader(name: str) -> Callable[[StreamReader], StreamReader]:
     """Register a block-by-block reader for a format (optional; the ingest stage prefers it)."""
-    def deco(fn: StreamReader) -> StreamReader:
-        _STREAM_READERS[name] = fn
-        return fn
-    return deco
+    return STREAM_READERS.register(name)
 
 
 def register_writer(name: str) -> Callable[[Writer], Writer]:
-    def deco(fn: Writer) -> Writer:
-        _WRITERS[name] = fn
-        return fn
-    return deco
+    return WRITERS.register(name)
 
 
 def register_index_writer(name: str) -> Callable[[IndexWriter], IndexWriter]:
     """Register a writer of a format made from an index file and its media (``INDEX_FORMAT_MODULES``)."""
-    def deco(fn: IndexWriter) -> IndexWriter:
-        _INDEX_WRITERS[name] = fn
-        return fn
-    return deco
+    return INDEX_WRITERS.register(name)
 
 
 def get_index_writer(name: str) -> IndexWriter | None:
     """The index writer of ``name``, or None when ``name`` is written from a clip table."""
-    if name in INDEX_FORMAT_MODULES:
-        importlib.import_module(f"avdata.sources.{name}")
-    return _INDEX_WRITERS.get(name)
-
-
-def _load(name: str | None = None) -> None:
-    """Import the module of format ``name`` (every format module when ``name`` is not one)."""
-    for mod in (name,) if name in FORMAT_MODULES else FORMAT_MODULES:
-        importlib.import_module(f"avdata.sources.{mod}")
+    return INDEX_WRITERS.find(name)
 
 
 def get_reader(name: str) -> Reader:
-    _load(name)
-    if name not in _READERS:
-        raise AvdataError(f"unknown input format {name!r}; known: {', '.join(sorted(_READERS))}")
-    return _READERS[name]
+    return READERS.get(name)
 
 
 def get_stream_reader(name: str) -> StreamReader | None:
     """The format's stream reader, or None when it has only a whole-table reader."""
     get_reader(name)
-    return _STREAM_READERS.get(name)
+    return STREAM_READERS.find(name)
 
 
 def get_writer(name: str) -> Writer:
-    _load(name)
-    if name not in _WRITERS:
-        raise AvdataError(f"unknown output format {name!r}; known: {', '.join(sorted(_WRITERS))}")
-    return _WRITERS[name]
+    return WRITERS.get(name)
 
 
 def format_names() -> list[str]:
-    _load()
-    return sorted(set(_READERS) | set(_WRITERS))
+    """Formats ``avdata ingest`` reads (built-in and plugins)."""
+    return READERS.names()
+
+
+def export_format_names() -> list[str]:
+    """Formats ``avdata export`` writes: from a clip table, or from an index file (lhotse)."""
+    return sorted(set(WRITERS.names()) | set(INDEX_WRITERS.names()))
 
 
 def require_source_kind(table: pa.Table, kind: str, fmt: str) -> None:

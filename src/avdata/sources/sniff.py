@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from avdata.errors import InputError
+from avdata.registry import Registry
+from avdata.sources.registry import FORMAT_MODULES
 
 SAMPLE_BYTES = 1 << 16
 SAMPLE_ROWS = 20
@@ -36,7 +38,8 @@ KNOWN_HEADERS = (
 )
 
 RowSniffer = Callable[[list[str]], bool]
-_SNIFFERS: dict[str, RowSniffer] = {}
+SNIFFERS: Registry[RowSniffer] = Registry("list sniffer", "avdata.formats",
+                                          tuple(f"avdata.sources.{m}" for m in FORMAT_MODULES))
 # kinds that have no reader (yet), so that the message can still say what a file is
 _DESCRIPTIONS: dict[str, str] = {
     "audioset": "an AudioSet segments file (YTID, start, end, labels)",
@@ -53,7 +56,7 @@ class WrongKindError(InputError):
 def register_sniffer(name: str, description: str | None = None) -> Callable[[RowSniffer], RowSniffer]:
     """Register the row test of format ``name`` (``description`` says what such a file is)."""
     def deco(fn: RowSniffer) -> RowSniffer:
-        _SNIFFERS[name] = fn
+        SNIFFERS.add(name, fn)
         if description:
             _DESCRIPTIONS[name] = description
         return fn
@@ -126,7 +129,7 @@ def _rows(data: bytes) -> list[list[str]]:
 
 def sniff_file(path: str | os.PathLike[str]) -> Sniffed:
     """Score every registered format on the first rows of ``path`` (see the module docstring)."""
-    _register_builtins()
+    sniffers = dict(SNIFFERS.items())
     data = _read_sample(path)
     other = _not_a_list(data)
     if other is not None:
@@ -135,13 +138,13 @@ def sniff_file(path: str | os.PathLike[str]) -> Sniffed:
     if not rows:
         return Sniffed(0, {})
     scores, judged, first_bad = {}, {}, ""
-    for name, test in _SNIFFERS.items():
+    for name, test in sniffers.items():
         good = [_safe(test, r) for r in rows]
         # a header line is not a data row: judge a format on the rest when its first row fails
         good = good[1:] if not good[0] and len(rows) > 1 else good[:SAMPLE_ROWS]
         scores[name], judged[name] = sum(good) / len(good), len(good)
     for r in rows[1:]:
-        if not any(_safe(t, r) for t in _SNIFFERS.values()):
+        if not any(_safe(t, r) for t in sniffers.values()):
             first_bad = ",".join(r)[:80]
             break
     return Sniffed(len(rows), scores, None, first_bad, judged)
@@ -178,12 +181,7 @@ def check_kind(path: str | os.PathLike[str], fmt: str, command: str = "avdata in
 
 
 def sniffer_names() -> list[str]:
-    _register_builtins()
-    return sorted(_SNIFFERS)
-
-
-def _register_builtins() -> None:
-    from avdata.sources import audiocaps, audioscope, audioset, mixit  # noqa: F401  (each registers)
+    return SNIFFERS.names()
 
 
 def is_number(text: str) -> bool:

@@ -30,22 +30,18 @@ set the coefficient of variation of per-label counts drops only from 3.70 to 2.9
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from avdata.atomic import atomic_path
-from avdata.errors import AvdataError, InputFormatError
-from avdata.index.scan import IndexScan, scan_index
+from avdata.index.scan import IndexScan
+from avdata.registry import Registry
 
 LabelScheme = Callable[[np.ndarray], np.ndarray]    # label counts -> a weight per label
 SampleScheme = Callable[[IndexScan], np.ndarray]    # an index -> a weight per line
-_SCHEMES: dict[str, SampleScheme] = {}
+# the built-in schemes are defined below, in this module
+SCHEMES: Registry[SampleScheme] = Registry("weight scheme", "avdata.weights", ("avdata.weights.schemes",))
 DEFAULT_SCHEME = "vipant"
 BALANCE_ROUNDS = 100
 BALANCE_FLOOR = 0.01          # times the mean weight
@@ -57,7 +53,7 @@ def weight_scheme(name: str, *, per_sample: bool = False) -> Callable[[Callable]
     weights); with ``per_sample`` a ``SampleScheme`` that weighs whole lines itself."""
 
     def deco(fn: Callable) -> Callable:
-        _SCHEMES[name] = fn if per_sample else partial(_sum_over_labels, fn)
+        SCHEMES.add(name, fn if per_sample else partial(_sum_over_labels, fn))
         return fn
 
     return deco
@@ -106,104 +102,13 @@ def _balance(scan: IndexScan) -> np.ndarray:
 
 
 def scheme_names() -> list[str]:
-    return sorted(_SCHEMES)
+    return SCHEMES.names()
 
 
 def get_scheme(name: str) -> SampleScheme:
-    if name not in _SCHEMES:
-        raise AvdataError(f"unknown weight scheme {name!r}; known: {', '.join(scheme_names())}")
-    return _SCHEMES[name]
+    return SCHEMES.get(name)
 
 
 def sample_weights(scan: IndexScan, scheme: str = DEFAULT_SCHEME) -> np.ndarray:
     """Weight of every line of ``scan`` (float64)."""
     return get_scheme(scheme)(scan)
-
-
-def weights_path_for(index_path: str | os.PathLike[str]) -> Path:
-    """``.../src_unbalanced_train_segments.csv`` -> ``.../src_unbalanced_train_segments_weight.csv``."""
-    p = Path(index_path)
-    return p.with_name(f"{p.stem}_weight{p.suffix or '.csv'}")
-
-
-@dataclass(frozen=True)
-class WeightsOptions:
-    """Options of ``write_weights`` (mirrors ``avdata weights``)."""
-
-    index: str | os.PathLike[str]
-    scheme: str = DEFAULT_SCHEME
-    out: str | os.PathLike[str] | None = None   # default: beside the index, ``{stem}_weight.csv``
-
-
-@dataclass(frozen=True)
-class WeightsResult:
-    path: Path
-    lines: int
-    labels: int
-    scheme: str
-    unlabelled: int
-    problems: list[str] = field(default_factory=list)     # lines that cannot be read (weight 0)
-
-
-def write_weights(opts: WeightsOptions) -> WeightsResult:
-    """Compute the weights of an index file and write them, one float per line (``repr`` digits)."""
-    get_scheme(opts.scheme)
-    scan = scan_index(opts.index)
-    weights = sample_weights(scan, opts.scheme)
-    out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
-        chunk = 1 << 16
-        for i in range(0, len(weights), chunk):
-            fh.write("".join(f"{w!r}\n" for w in weights[i:i + chunk].tolist()))
-    return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
-                         int(np.count_nonzero(np.diff(scan.offsets) == 0)),
-                         [f"{why}; weight 0" for why in scan.bad.values()])
-
-
-def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
-    """A weights file as float64; InputFormatError names the first bad line: not a number, or a
-    weight that is negative, NaN or infinite (a sampler cannot draw by it, and JSON has no NaN)."""
-    values = []
-    try:
-        fh = open(path, "rb")     # bytes: a line that is not ASCII is reported, not a crash
-    except OSError as e:
-        raise InputFormatError(str(path), None, f"cannot read weights file ({e.strerror or e})") from e
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.strip().decode("utf-8", "backslashreplace")[:80]
-            try:
-                value = float(line)
-            except ValueError as e:
-                raise InputFormatError(str(path), lineno, f"not a float: {text!r}") from e
-            if not math.isfinite(value) or value < 0:
-                raise InputFormatError(str(path), lineno, f"weight {text!r} is not a finite number >= 0")
-            values.append(value)
-    return np.asarray(values, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class LabelBalance:
-    """Per label (``label_ids`` order): raw count and expected count under weighted sampling of as
-    many draws as there are lines; ``cv_*`` = std / mean across the labels."""
-
-    label_ids: list[str]
-    counts: np.ndarray
-    expected: np.ndarray
-
-    @property
-    def cv_raw(self) -> float:
-        return float(self.counts.std() / self.counts.mean())
-
-    @property
-    def cv_weighted(self) -> float:
-        return float(self.expected.std() / self.expected.mean())
-
-
-def label_balance(scan: IndexScan, weights: np.ndarray) -> LabelBalance:
-    """How often each label is drawn when lines are sampled with ``weights`` (with replacement)."""
-    if len(weights) != scan.lines:
-        raise AvdataError(f"{len(weights)} weights for {scan.lines} index lines in {scan.path}")
-    per_label_mass = np.bincount(scan.flat, weights=weights[scan.line_of_label()], minlength=len(scan.label_ids))
-    total = weights.sum()
-    expected = per_label_mass / total * scan.lines if total > 0 else np.zeros_like(per_label_mass)
-    return LabelBalance(scan.label_ids, scan.label_counts().astype(np.float64), expected)

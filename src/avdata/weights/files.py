@@ -1,0 +1,77 @@
+"""The weights file: ``{stem}_weight.csv`` beside an index file, one float per line, line-aligned
+with it (VIP-ANT's layout); written with a scheme (``avdata.weights.schemes``), read back checked."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avdata.atomic import atomic_path
+from avdata.errors import InputFormatError
+from avdata.index.scan import scan_index
+from avdata.weights.schemes import DEFAULT_SCHEME, get_scheme, sample_weights
+
+
+def weights_path_for(index_path: str | os.PathLike[str]) -> Path:
+    """``.../src_unbalanced_train_segments.csv`` -> ``.../src_unbalanced_train_segments_weight.csv``."""
+    p = Path(index_path)
+    return p.with_name(f"{p.stem}_weight{p.suffix or '.csv'}")
+
+
+@dataclass(frozen=True)
+class WeightsOptions:
+    """Options of ``write_weights`` (mirrors ``avdata weights``)."""
+
+    index: str | os.PathLike[str]
+    scheme: str = DEFAULT_SCHEME
+    out: str | os.PathLike[str] | None = None   # default: beside the index, ``{stem}_weight.csv``
+
+
+@dataclass(frozen=True)
+class WeightsResult:
+    path: Path
+    lines: int
+    labels: int
+    scheme: str
+    unlabelled: int
+    problems: list[str] = field(default_factory=list)     # lines that cannot be read (weight 0)
+
+
+def write_weights(opts: WeightsOptions) -> WeightsResult:
+    """Compute the weights of an index file and write them, one float per line (``repr`` digits)."""
+    get_scheme(opts.scheme)
+    scan = scan_index(opts.index)
+    weights = sample_weights(scan, opts.scheme)
+    out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        chunk = 1 << 16
+        for i in range(0, len(weights), chunk):
+            fh.write("".join(f"{w!r}\n" for w in weights[i:i + chunk].tolist()))
+    return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
+                         int(np.count_nonzero(np.diff(scan.offsets) == 0)),
+                         [f"{why}; weight 0" for why in scan.bad.values()])
+
+
+def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
+    """A weights file as float64; InputFormatError names the first bad line: not a number, or a
+    weight that is negative, NaN or infinite (a sampler cannot draw by it, and JSON has no NaN)."""
+    values = []
+    try:
+        fh = open(path, "rb")     # bytes: a line that is not ASCII is reported, not a crash
+    except OSError as e:
+        raise InputFormatError(str(path), None, f"cannot read weights file ({e.strerror or e})") from e
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            text = line.strip().decode("utf-8", "backslashreplace")[:80]
+            try:
+                value = float(line)
+            except ValueError as e:
+                raise InputFormatError(str(path), lineno, f"not a float: {text!r}") from e
+            if not math.isfinite(value) or value < 0:
+                raise InputFormatError(str(path), lineno, f"weight {text!r} is not a finite number >= 0")
+            values.append(value)
+    return np.asarray(values, dtype=np.float64)
