@@ -142,7 +142,7 @@ def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
 def all_registries() -> dict[str, Registry[Any]]:
     """Every registry, by kind, with the built-in ones created."""
     for module in ("avdata.sources.registry", "avdata.fetch.backend", "avdata.executors", "avdata.embed",
-                   "avdata.balance.search", "avdata.weights", "avdata.audioscope.score",
+                   "avdata.balance.search", "avdata.weights", "avdata.audioscope.score", "avdata.loaders.dataset",
                    "avdata.sources.sniff"):
         importlib.import_module(module)
     return dict(sorted(REGISTRIES.items()))

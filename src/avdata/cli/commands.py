@@ -24,4 +24,5 @@ COMMAND_MODULES: dict[str, str] = {
     "embed": "avdata.cli.embed",
     "embedders": "avdata.cli.embed",
     "balance": "avdata.cli.balance",
+    "plugins": "avdata.cli.plugins",
 }

@@ -33,9 +33,6 @@ from pathlib import Path
 from avdata.atomic import write_bytes_atomic, write_text_atomic
 from avdata.errors import InputFormatError
 from avdata.executors import get_executor
-from avdata.loaders.lazy_index import LazyIndex
-from avdata.loaders.shards import sample_key
-from avdata.media.inspect import check_audio
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
@@ -60,6 +57,9 @@ def _clip_path(media: str, rec: dict, kind: str, name: str) -> Path:
 
 def probe_chunk(chunk: ProbeChunk) -> list[tuple[int, dict | None, str]]:
     """(line, {recording, supervision} or None, error) for lines first..stop-1 (pure)."""
+    from avdata.loaders.lazy_index import LazyIndex      # imported when used: `avdata ingest` needs no PyAV
+    from avdata.media.inspect import check_audio
+
     index = LazyIndex(chunk.index)
     out: list[tuple[int, dict | None, str]] = []
     for line in range(chunk.first, chunk.stop):
@@ -115,6 +115,9 @@ def write_lhotse(index: str, media: str, output: str, problems: Problems, *, exe
                  absolute: bool = False) -> int:
     """Write the recordings, supervisions and cuts manifests of ``index``; return how many lines.
     Paths are relative to ``root`` (default: ``output``), or absolute with ``absolute``."""
+    from avdata.loaders.lazy_index import LazyIndex
+    from avdata.loaders.shards import sample_key
+
     lazy = LazyIndex(index)
     n = len(lazy)
     chunks = [ProbeChunk(str(index), str(media), i, min(i + CHUNK_LINES, n)) for i in range(0, n, CHUNK_LINES)]
