@@ -27,7 +27,6 @@ from avdata.fetch.sections import hull, plan_sections
 from avdata.index.build import IndexOptions, IndexResult, build_index
 from avdata.index.entry import COMBINED_FILE
 from avdata.index.report import ReportOptions, ReportResult, build_report
-from avdata.weights import WeightsOptions, write_weights
 from avdata.info import InfoOptions, info
 from avdata.ingest import IngestOptions, ingest, merge_clip_tables
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
@@ -35,6 +34,7 @@ from avdata.media.synth import SynthSpec, make_video
 from avdata.paths import safe_join, safe_name
 from avdata.sources.problems import Problems
 from avdata.table import read_clips, write_clips
+from avdata.weights import WeightsOptions, write_weights
 
 EXAMPLE = "data/example"
 LISTS = (
@@ -189,7 +189,7 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
         log.done("embed", [embedded.summary_text()])
     log.done("balance", balance_example(out / "index", media, out, workers))
 
-    from avdata.audioscope.demo_steps import run_audioscope_demo   # AudioScope: windows, ratings, pairs
+    from avdata.audioscope.demo_steps import run_audioscope_demo  # AudioScope: windows, ratings, pairs
 
     log.done("audioscope", run_audioscope_demo(out / "audioscope", workers=workers).stages)
     log.done("lhotse", lhotse_example(main_index, media, out / "lhotse"))

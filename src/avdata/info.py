@@ -3,7 +3,6 @@ their ontology names, and a histogram of clip durations."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np

@@ -14,8 +14,8 @@ from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, origins_metadata
 from avdata.sources.problems import Problems, readable_files
-from avdata.sources.sniff import check_kind
 from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
+from avdata.sources.sniff import check_kind
 from avdata.table import ClipTableWriter, read_clips, write_clips
 
 

@@ -22,8 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from avdata.atomic import sweep_temp_files, write_text_atomic
-from avdata.audioscope.render_job import (Clip, RenderJob, RenderMedia, RenderTask, VideoFile, error_row,
-                                          render_video)
+from avdata.audioscope.render_job import Clip, RenderJob, RenderMedia, RenderTask, VideoFile, error_row, render_video
 from avdata.errors import OptionError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.extract.run import LOST_ROWS, VideoFinder
@@ -108,7 +107,8 @@ class RenderSummary:
 
     def lines(self) -> list[str]:
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
-        out = [f"render: {self.rows} examples from {self.videos} videos in {self.seconds:.1f} s ({rate:.1f} examples/s)",
+        out = [f"render: {self.rows} examples from {self.videos} videos in {self.seconds:.1f} s ({rate:.1f}"
+               f" examples/s)",
                f"  done {self.done}, skipped (already complete) {self.skipped}, failed {sum(self.failed.values())}"]
         out += [f"    {code}: {n}" for code, n in sorted(self.failed.items(), key=lambda x: (-x[1], x[0]))]
         if self.failed_before:
@@ -149,7 +149,8 @@ def _guess_format(path: str | os.PathLike[str]) -> str:
 
 def _tasks(table: pa.Table) -> list[RenderTask]:
     cols = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
-            for name in ("clip_id", "source", "source_kind", "start", "end", "offset", "pair_source", "pair_start", "pair_end",
+            for name in ("clip_id", "source", "source_kind", "start", "end", "offset", "pair_source",
+                         "pair_start", "pair_end",
                          "pair_offset", "split", "annotation", "filtered")}
     tasks = []
     for i, cid in enumerate(cols["clip_id"]):

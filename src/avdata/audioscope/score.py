@@ -21,7 +21,6 @@ reuses the scores and retries failures only with ``retry_failed``.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections import Counter
 from collections.abc import Callable

@@ -211,7 +211,8 @@ def find_videos(inputs: str) -> Iterator[ProbeTask]:
     if not root.exists():
         raise AvdataError(f"{inputs}: no such folder or fetch manifest")
     if _is_manifest(root):
-        from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS as FETCH_KEYS
+        from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+        from avdata.fetch.schema import MANIFEST_KEYS as FETCH_KEYS
 
         rows = latest(read_manifest(root, FETCH_MANIFEST_SCHEMA), FETCH_KEYS).to_pylist()
         base = root.parent

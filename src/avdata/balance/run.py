@@ -30,19 +30,33 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from avdata.balance import outputs
-from avdata.atomic import atomic_path
 from avdata.arrays import read_npz
-from avdata.atomic import is_temp_name, sweep_temp_files
-from avdata.balance.embeddings import (EMBEDDINGS_FILE, META_FILE, Embeddings, IndexIds, check_same_space,
-                                       load_embeddings, read_index_ids)
-from avdata.balance.search import (PoolView, SearchOptions, Searcher, as_unit, make_searcher, recall_at,
-                                   search_all, tune_nprobe)
+from avdata.atomic import atomic_path, is_temp_name, sweep_temp_files
+from avdata.balance import outputs
+from avdata.balance.embeddings import (
+    EMBEDDINGS_FILE,
+    META_FILE,
+    Embeddings,
+    IndexIds,
+    check_same_space,
+    load_embeddings,
+    read_index_ids,
+)
+from avdata.balance.search import (
+    PoolView,
+    Searcher,
+    SearchOptions,
+    as_unit,
+    make_searcher,
+    recall_at,
+    search_all,
+    tune_nprobe,
+)
 from avdata.errors import MediaError, OptionError
-from avdata.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.progress import progress
+from avdata.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
 
 MANIFEST_DIR = "balance_manifest.parquet"
 TUNE_SEEDS = 64                         # seeds searched exactly to tune an IVF's nprobe

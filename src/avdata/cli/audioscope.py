@@ -112,14 +112,18 @@ def ratings_command(ratings: tuple[str, ...], clips: str, output: str | None, mi
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")
 @check_paths(outputs={"output": FILE, "manifest": DIR}, needs=("clips",), inputs=("media", "media_root", "weights"))
 def score_command(clips: str, media: str, layout: str, media_root: str | None, embedder: str,
-                  params: tuple[str, ...], weights: tuple[str, ...], min_score: float | None, output: str | None, manifest: str | None,
+                  params: tuple[str, ...], weights: tuple[str,
+                                                          ...], min_score: float | None, output: str | None,
+                                                          manifest: str | None,
                   executor: str,
-                      ray_address: str | None, workers: int | None, retry_failed: bool, show_progress: bool | None) -> None:
+                      ray_address: str | None, workers: int | None, retry_failed: bool,
+                      show_progress: bool | None) -> None:
     """Audio-visual coincidence score of every clip of CLIPS (cosine of the audio and image parts)."""
     from avdata.audioscope.score import ScoreOptions, score_clips
 
     s = score_clips(ScoreOptions(clips=clips, media=media, layout=layout, media_root=media_root,
-                                 embedder=embedder, params=embedder_params(params), weights=weights, output=output, min_score=min_score,
+                                 embedder=embedder, params=embedder_params(params), weights=weights, output=output,
+                                 min_score=min_score,
                                  manifest=manifest, executor=executor,
                                      ray_address=ray_address, workers=workers, retry_failed=retry_failed,
                                  show_progress=show_progress))

@@ -9,8 +9,8 @@ from avdata.balance.search import SearchOptions, searcher_names
 from avdata.cli.main import PartialFailure, cli
 from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
-from avdata.weights import DEFAULT_SCHEME, scheme_names
 from avdata.pathcheck import DIR
+from avdata.weights import DEFAULT_SCHEME, scheme_names
 
 SHOW = 20
 
@@ -32,18 +32,21 @@ SHOW = 20
 @click.option("--nprobe", type=click.IntRange(1), default=None,
               help="ivf: lists visited per seed (default: the smallest power of two reaching --target-recall "
                    "against exact on 64 seeds).")
-@click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True, help="ivf: see --nprobe.")
+@click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True,
+              help="ivf: see --nprobe.")
 @click.option("--recall-sample", type=click.IntRange(0), default=256, show_default=True,
               help="Seeds searched exactly too, to measure an approximate search's recall.")
 @click.option("--per-label-cap", type=click.IntRange(1), default=None,
               help="Also write knn_{N/1000}k: JSON {label: [ids]} with at most N samples per label.")
 @click.option("--scheme", type=Choice(scheme_names()), default=DEFAULT_SCHEME, show_default=True,
               help="Weights scheme for the output segments list.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed (samples, IVF training).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Random seed (samples, IVF training).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @check_paths(outputs={"out": DIR}, needs=("seeds", "pool"), inputs=("seed_emb", "pool_emb"))
 def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int, out: str, ann: str,
-                    nlist: int | None, nprobe: int | None, target_recall: float, recall_sample: int, per_label_cap: int | None,
+                    nlist: int | None, nprobe: int | None, target_recall: float, recall_sample: int,
+                    per_label_cap: int | None,
                     scheme: str, seed: int, no_report: bool) -> None:
     """Top-k cosine neighbours of every seed in the pool; writes VIP-ANT's kNN filter files."""
     if k < 1:
@@ -52,7 +55,8 @@ def balance_command(seeds: str, seed_emb: str, pool: str, pool_emb: str, k: int,
         raise click.BadParameter("must be at least 1", param_hint="--per-label-cap")
     res = run_balance(BalanceOptions(
         seeds=seeds, seed_emb=seed_emb, pool=pool, pool_emb=pool_emb, out=out, k=k,
-        search=SearchOptions(ann=ann, nlist=nlist, nprobe=nprobe, target_recall=target_recall, seed=seed), per_label_cap=per_label_cap,
+        search=SearchOptions(ann=ann, nlist=nlist, nprobe=nprobe, target_recall=target_recall,
+                             seed=seed), per_label_cap=per_label_cap,
         recall_sample=recall_sample, weights_scheme=scheme, report=not no_report))
     for line in res.skipped[:SHOW]:
         click.echo(f"error: {line}", err=True)

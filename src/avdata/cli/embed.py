@@ -37,7 +37,8 @@ def embed_command(index_file: str, media: str, embedder: str, weights: tuple[str
                   retry_failed: bool) -> None:
     """Write one embedding row per line of INDEX_FILE (row i = line i)."""
     res = run_embed(EmbedOptions(index=index_file, media=media, out=out, embedder=embedder, weights=weights,
-                                 params=embedder_params(params), dtype=dtype, executor=executor, ray_address=ray_address,
+                                 params=embedder_params(params), dtype=dtype, executor=executor,
+                                 ray_address=ray_address,
                                  workers=workers,
                                  chunk_rows=chunk_rows, retry_failed=retry_failed))
     for line, cid, code, message in res.failures:

@@ -37,8 +37,10 @@ from avdata.pathcheck import DIR
 @click.option("--jpeg-quality", type=click.IntRange(1, 31), default=2, show_default=True,
               help="JPEG quality on ffmpeg's -q:v scale (2 best .. 31).")
 @click.option("--short-side", type=int, default=None, help="Resize frames so the shorter side has this many pixels.")
-@click.option("--negatives", type=click.IntRange(0, 99), default=2, show_default=True, help="Negative clips per segment.")
-@click.option("--margin", type=float, default=3.0, show_default=True, help="Seconds between a negative and the gold clip.")
+@click.option("--negatives", type=click.IntRange(0, 99), default=2, show_default=True,
+              help="Negative clips per segment.")
+@click.option("--margin", type=float, default=3.0, show_default=True,
+              help="Seconds between a negative and the gold clip.")
 @click.option("--negative-max", type=float, default=10.0, show_default=True, help="Longest negative clip, s.")
 @click.option("--negative-min", type=float, default=5.0, show_default=True, help="Room a negative needs, s.")
 @click.option("--chunk-prefix", default="all", show_default=True,
@@ -70,7 +72,8 @@ def extract_command(clips: str, videos: str, out: str, manifest: str | None, fet
     )
     options = ExtractOptions(videos=videos, out=out, manifest=manifest, fetch_manifest=fetch_manifest,
                              media=media, chunk_prefix=chunk_prefix, chunk_size=chunk_size,
-                             workers=workers, executor=executor, ray_address=ray_address, video_timeout=video_timeout or None,
+                             workers=workers, executor=executor, ray_address=ray_address,
+                             video_timeout=video_timeout or None,
                              retry_failed=retry_failed, show_progress=show_progress)
     summary = run_extract(clips, options)
     for line in summary.lines():

@@ -10,13 +10,13 @@ from avdata.cli.options import Choice, out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.index.build import IndexOptions, build_index
 from avdata.index.report import ReportOptions, build_report
+from avdata.pathcheck import DIR, FILE
 from avdata.weights import (
     DEFAULT_SCHEME,
     WeightsOptions,
     scheme_names,
     write_weights,
 )
-from avdata.pathcheck import DIR, FILE
 
 
 def _ids(text: str) -> tuple[str, ...]:

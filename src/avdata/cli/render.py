@@ -28,7 +28,8 @@ from avdata.sources.problems import Problems
 @click.option("--split", default=None, help="Split for every row (default: told by the file name).")
 @click.option("--fetch-manifest", type=InputPath(exists=True), default=None,
               help="Fetch manifest: each source's file and the second it starts at.")
-@click.option("--manifest", type=click.Path(), default=None, help="Render manifest (default: OUT/render_manifest.parquet).")
+@click.option("--manifest", type=click.Path(), default=None,
+              help="Render manifest (default: OUT/render_manifest.parquet).")
 @click.option("--sample-rate", type=click.IntRange(1000, 384000), default=16000, show_default=True,
               help="Audio rate of the examples (AudioScope: 16000).")
 @click.option("--channels", type=click.IntRange(1, 2), default=1, show_default=True,
@@ -58,9 +59,11 @@ from avdata.sources.problems import Problems
 def render_command(list_or_clips: str, videos: str, out: str, list_format: str, split: str | None,
                    fetch_manifest: str | None, manifest: str | None, sample_rate: int, channels: int,
                    audio_format: str, frame_count: int, short_side: int | None, jpeg_quality: int,
-                   mixit_length: float, max_length: float, headroom: bool, mp4: bool, mp4_audio: str, workers: int | None,
+                   mixit_length: float, max_length: float, headroom: bool, mp4: bool, mp4_audio: str,
+                   workers: int | None,
                    executor: str,
-                       ray_address: str | None, video_timeout: float, retry_failed: bool, show_progress: bool | None) -> None:
+                       ray_address: str | None, video_timeout: float, retry_failed: bool,
+                       show_progress: bool | None) -> None:
     """Render every row of LIST_OR_CLIPS: audio, frames and examples.jsonl (MoM lists: mixtures)."""
     with usage_errors():
         media = RenderMedia(sample_rate=sample_rate, channels=channels, audio_format=audio_format,

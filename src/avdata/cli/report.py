@@ -30,6 +30,7 @@ def finish(problems: Problems, limit: int = SHOW) -> None:
     if total > limit:
         click.echo(f"... {total - limit} more problem(s) not shown", err=True)
     if total:
-        click.echo(f"avdata: {problems.n_errors} error(s) (rows or files skipped), {problems.n_warnings} warning(s)", err=True)
+        click.echo(f"avdata: {problems.n_errors} error(s) (rows or files skipped), {problems.n_warnings}"
+                   f" warning(s)", err=True)
     if problems.n_errors:
         raise PartialFailure()

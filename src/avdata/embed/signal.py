@@ -43,8 +43,15 @@ import numpy as np
 from PIL import Image
 
 from avdata.embed import register_embedder
-from avdata.embed.base import (ClipEmbedError, ClipMedia, EmbedderError, Embedding, file_sha256, fingerprint_of,
-                               l2_normalise)
+from avdata.embed.base import (
+    ClipEmbedError,
+    ClipMedia,
+    EmbedderError,
+    Embedding,
+    file_sha256,
+    fingerprint_of,
+    l2_normalise,
+)
 from avdata.errors import MediaError
 
 STATS_FILE = "signal_stats.json"

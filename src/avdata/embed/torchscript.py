@@ -15,7 +15,6 @@ share one space. D is found by running the module once on zeros when it is loade
 from __future__ import annotations
 
 import importlib.util
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,16 @@ from typing import Any
 import numpy as np
 
 from avdata.embed import register_embedder
-from avdata.embed.base import (ClipMedia, EmbedderError, Embedding, file_sha256, fingerprint_of, l2_normalise,
-                               require_file)
-from avdata.embed.vipant import DEFAULT_NORMS, MAX_AUDIO_LEN, jit_load, import_torch, middle_frame_input, vipant_fbank
+from avdata.embed.base import (
+    ClipMedia,
+    EmbedderError,
+    Embedding,
+    file_sha256,
+    fingerprint_of,
+    l2_normalise,
+    require_file,
+)
+from avdata.embed.vipant import DEFAULT_NORMS, MAX_AUDIO_LEN, import_torch, jit_load, middle_frame_input, vipant_fbank
 
 
 def _status(weights: tuple[str, ...] = (), **_: Any) -> str:

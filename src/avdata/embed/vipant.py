@@ -26,7 +26,6 @@ the normalised tower outputs, ``vector`` is ``normalise(audio + image)`` (``part
 from __future__ import annotations
 
 import importlib.util
-
 import math
 import re
 from collections.abc import Mapping
@@ -37,8 +36,16 @@ from typing import Any
 import numpy as np
 
 from avdata.embed import register_embedder
-from avdata.embed.base import (ClipEmbedError, ClipMedia, EmbedderError, Embedding, file_sha256, fingerprint_of,
-                               l2_normalise, require_file)
+from avdata.embed.base import (
+    ClipEmbedError,
+    ClipMedia,
+    EmbedderError,
+    Embedding,
+    file_sha256,
+    fingerprint_of,
+    l2_normalise,
+    require_file,
+)
 from avdata.errors import MediaError, MissingExtraError
 
 CHECKPOINT_SOURCE = ("VIP-ANT's README (github.com/zhaoyanpeng/vipant, the pre-trained VA model, "

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor as FuturesExecutor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Executor as FuturesExecutor
 from typing import Any, Protocol, TypeVar
 
 from avdata.errors import AvdataError

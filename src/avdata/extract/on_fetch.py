@@ -58,7 +58,7 @@ class ExtractOnFetch:
     def close(self) -> None:
         self._writer.close()
 
-    def __enter__(self) -> "ExtractOnFetch":
+    def __enter__(self) -> ExtractOnFetch:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -31,8 +31,7 @@ from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.fetch.scan import check_clips
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.manifest import (SEQ_COLUMN, STATUS_OK, ManifestWriter, latest, manifest_columns, read_latest,
-                             read_manifest)
+from avdata.manifest import SEQ_COLUMN, STATUS_OK, ManifestWriter, latest, manifest_columns, read_latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
 

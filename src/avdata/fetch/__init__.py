@@ -11,8 +11,8 @@ templates, ``youtube``, ``ytdlp:``. The manifest schema is ``avdata.fetch.schema
 
 from avdata.fetch.backend import FetchContext, Fetched, FetchJob, backend_names, open_backend, register_backend
 from avdata.fetch.options import FetchOptions
-from avdata.fetch.report import FetchReport, fetch_report
 from avdata.fetch.plan import plan_jobs
+from avdata.fetch.report import FetchReport, fetch_report
 from avdata.fetch.runner import FetchResult, FetchSummary, fetch
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.fetch.sections import plan_sections

@@ -63,7 +63,7 @@ class FetchContext:
     stop: threading.Event = field(default_factory=threading.Event)
     on_landing: Callable[[FetchJob, Fetched], None] | None = None
     proxy: str | None = None                              # this attempt's proxy (--proxies), if any
-    pacer: "Pacer | None" = None                          # shared pacing (--max-requests-per-minute)
+    pacer: Pacer | None = None                          # shared pacing (--max-requests-per-minute)
 
     def pace(self, url: str) -> None:
         """Wait for this host's next request slot (no-op without pacing); stops early when the run does."""

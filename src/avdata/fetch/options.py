@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 from avdata.fetch.schema import DEFAULT_ARCHIVE_NAME, DEFAULT_MANIFEST_NAME, DEFAULT_RUN_LOG_NAME
+from avdata.fetch.sections import DEFAULT_AFTER, DEFAULT_BEFORE
 
 
 @dataclass(frozen=True)

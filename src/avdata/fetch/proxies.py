@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from avdata.errors import AvdataError, InputFormatError
@@ -130,7 +130,7 @@ class RoutePool:
                 self.cond.notify_all()
 
     def _log(self, route: Route, e: BreakerEvent) -> None:
-        at = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
+        at = datetime.now(UTC).strftime("%H:%M:%S UTC")
         via = "" if route.proxy is None else f" via proxy {route.name}"
         if e.kind == "trip":
             others = sum(1 for r in self.routes if r.breaker.state == "closed")

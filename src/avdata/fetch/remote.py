@@ -56,7 +56,7 @@ class AttemptOutcome:
     retry_after: float | None = None
 
     @classmethod
-    def failed(cls, err: FetchError | DiskFullError) -> "AttemptOutcome":
+    def failed(cls, err: FetchError | DiskFullError) -> AttemptOutcome:
         if isinstance(err, DiskFullError):
             return cls(error_class=DISK_FULL, message=one_line(err), transient=True)
         return cls(error_class=err.error_class, message=err.message, transient=err.transient,

@@ -47,7 +47,7 @@ class FetchResult:
         return row
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "FetchResult":
+    def from_row(cls, row: dict[str, Any]) -> FetchResult:
         names = {f.name for f in fields(cls)} - {"file"}
         return cls(**{k: v for k, v in row.items() if k in names})
 

@@ -44,11 +44,11 @@ from avdata.fetch.classify import BAN_CLASSES, as_fetch_error, one_line, redact
 from avdata.fetch.local import LocalTreeBackend
 from avdata.fetch.options import FetchOptions
 from avdata.fetch.pacing import PACING_DIR, Pacer
-from avdata.fetch.resume import plan_resume
 from avdata.fetch.plan import iter_jobs, source_spans
 from avdata.fetch.proxies import GaveUp, RoutePool, read_proxies
 from avdata.fetch.remote import RemoteAttempts
 from avdata.fetch.result import FetchResult, landed_result
+from avdata.fetch.resume import plan_resume
 from avdata.fetch.runlog import append_run_log
 from avdata.fetch.scan import PLAN_COLUMNS, bulk_missing, check_clips, read_plan_columns
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA, MANIFEST_KEYS, STATUS_OK, STOP_CLASSES

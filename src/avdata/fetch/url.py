@@ -19,8 +19,7 @@ from urllib.parse import quote
 
 from avdata.atomic import atomic_path
 from avdata.errors import AvdataError, DiskFullError, FetchError, UnsafePathError
-from avdata.fetch.backend import (FetchContext, Fetched, FetchJob, output_file, register_backend,
-                                  youtube_file_name)
+from avdata.fetch.backend import FetchContext, Fetched, FetchJob, output_file, register_backend, youtube_file_name
 from avdata.fetch.classify import classify_exception, redact
 from avdata.fetch.limits import DownloadClock
 from avdata.fetch.media_check import verify_media

@@ -49,7 +49,7 @@ class YfccSettings:
     https: str | None = DEFAULT_HTTPS
 
     @classmethod
-    def from_uri(cls, uri: str) -> "YfccSettings":
+    def from_uri(cls, uri: str) -> YfccSettings:
         _, _, rest = uri.partition(":")
         values: dict[str, Any] = {}
         try:

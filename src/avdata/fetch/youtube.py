@@ -22,10 +22,24 @@ from urllib.parse import quote
 
 from avdata.atomic import temp_stem
 from avdata.errors import AvdataError, DiskFullError, FetchError, MissingExtraError
-from avdata.fetch.backend import (FetchContext, Fetched, FetchJob, output_file, register_backend,
-                                  remove_quietly, youtube_file_name)
-from avdata.fetch.classify import (classify_exception, classify_message, classify_status, http_status, one_line,
-                                   redact, retry_after)
+from avdata.fetch.backend import (
+    FetchContext,
+    Fetched,
+    FetchJob,
+    output_file,
+    register_backend,
+    remove_quietly,
+    youtube_file_name,
+)
+from avdata.fetch.classify import (
+    classify_exception,
+    classify_message,
+    classify_status,
+    http_status,
+    one_line,
+    redact,
+    retry_after,
+)
 from avdata.fetch.limits import DownloadClock
 from avdata.fetch.media_check import verify_media
 from avdata.fetch.options import FetchOptions

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avdata.manifest import iter_manifest, layout
+from avdata.manifest import iter_manifest
 from avdata.table import iter_clips
 
 TARGET = "_target"       # spill columns: the clip-table row a manifest row joins ...

@@ -60,12 +60,24 @@ from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.index import fast
 from avdata.index.align import Aligner, TableKeys, spill_folder
 from avdata.index.combined import CombinedResult, write_combined
+from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.json_columns import joined_bytes
 from avdata.index.reuse import reused
-from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
-    GOLD_CLIP, LABEL_EXCLUDED, LABEL_NOT_KEPT, OK, UNKNOWN_EXTRACT_STATUS, ClipFiles, ClipResult,
-    SegmentResult, SegmentTask, check_segment, clip_files_repr, fingerprint_of, options_repr, settle,
+    GOLD_CLIP,
+    LABEL_EXCLUDED,
+    LABEL_NOT_KEPT,
+    OK,
+    UNKNOWN_EXTRACT_STATUS,
+    ClipFiles,
+    ClipResult,
+    SegmentResult,
+    SegmentTask,
+    check_segment,
+    clip_files_repr,
+    fingerprint_of,
+    options_repr,
+    settle,
 )
 from avdata.manifest import ManifestWriter, manifest_parts
 from avdata.progress import progress
@@ -589,7 +601,8 @@ def _merge(inputs: _Inputs, batch: _Batch, lines: pa.Array, rows: pa.Table, posi
     new_lines, listed, check_rows = [], np.zeros(batch.rows.num_rows, dtype=bool), []
     for pos, seg, (task, info) in zip(positions.tolist(), segs, tasks):
         for clip_row in _check_rows(seg, info.split_file):
-            check_rows.append({**clip_row, fast.ROW_COLUMN: batch.offset + pos, fast.KIND_COLUMN: kind_of[clip_row["clip"]]})
+            check_rows.append({**clip_row, fast.ROW_COLUMN: batch.offset + pos,
+                               fast.KIND_COLUMN: kind_of[clip_row["clip"]]})
         if seg.ok:
             listed[pos] = True
             new_lines.append(_entry(seg, task, info).to_line())

@@ -27,9 +27,22 @@ from avdata.errors import UnsafePathError
 from avdata.index import json_columns as jc
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.validate import (
-    AUDIO_TOO_SHORT, EXTRACT_MESSAGE_PREFIX, EXTRACT_STATUS_PREFIX, GOLD_CLIP, LABEL_EXCLUDED,
-    ID_SEPARATORS, LABEL_NOT_KEPT, NO_AUDIO_FILE, NO_AUDIO_FILE_MESSAGE, NO_FRAME_DECODES, NO_FRAME_LISTED_MESSAGE,
-    NO_P0_MESSAGE, NOT_EXTRACTED, OK, UNKNOWN_EXTRACT_STATUS, _checked_dir,
+    AUDIO_TOO_SHORT,
+    EXTRACT_MESSAGE_PREFIX,
+    EXTRACT_STATUS_PREFIX,
+    GOLD_CLIP,
+    ID_SEPARATORS,
+    LABEL_EXCLUDED,
+    LABEL_NOT_KEPT,
+    NO_AUDIO_FILE,
+    NO_AUDIO_FILE_MESSAGE,
+    NO_FRAME_DECODES,
+    NO_FRAME_LISTED_MESSAGE,
+    NO_P0_MESSAGE,
+    NOT_EXTRACTED,
+    OK,
+    UNKNOWN_EXTRACT_STATUS,
+    _checked_dir,
     too_short_message,
 )
 

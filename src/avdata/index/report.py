@@ -25,16 +25,15 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from avdata.atomic import atomic_path, write_text_atomic  # noqa: E402
-from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, read_summary  # noqa: E402
 from avdata.errors import InputFormatError, UnsafePathError  # noqa: E402
+from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, read_summary  # noqa: E402
 from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE  # noqa: E402
 from avdata.index.lines import iter_records  # noqa: E402
 from avdata.index.scan import IndexScan, scan_index  # noqa: E402
-from avdata.weights import (label_balance, read_weights, sample_weights, scheme_names,  # noqa: E402
-                                  weights_path_for)
 from avdata.manifest import latest, read_manifest  # noqa: E402
 from avdata.paths import safe_join  # noqa: E402
 from avdata.sources.ontology import Ontology  # noqa: E402
+from avdata.weights import label_balance, read_weights, sample_weights, scheme_names, weights_path_for  # noqa: E402
 
 TOP_LABELS = 30
 GALLERY = 12
@@ -166,7 +165,6 @@ def build_report(opts: ReportOptions) -> ReportResult:
     balance = label_balance(scan, weights) if scan.lines else None
     out.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
-    sections: list[str] = []
     text: list[str] = [f"report of {index} ({scan.lines:,} lines, {len(scan.label_ids)} labels)"]
     if scan.bad:
         text.append(f"unreadable lines: {len(scan.bad):,} (left out; the first: {next(iter(scan.bad.values()))})")

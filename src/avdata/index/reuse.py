@@ -139,7 +139,8 @@ def _check_rows(prev: pa.Table, idx: np.ndarray, split: pa.Array, offset: int, k
         "message": pc.fill_null(t.column("message"), ""), "feature_error": pc.fill_null(t.column("feature_error"), ""),
         "frames_total": pc.fill_null(t.column("frames_total"), 0), "frames": frames,
         "frames_ok": pc.list_value_length(frames).cast(pa.int32()),
-        "files": _lists(t.column("files")), "sizes": _lists(t.column("sizes")), "mtimes_ns": _lists(t.column("mtimes_ns")),
+        "files": _lists(t.column("files")), "sizes": _lists(t.column("sizes")),
+        "mtimes_ns": _lists(t.column("mtimes_ns")),
     })
     table = pa.table({name: columns[name] for name in schema.names}).cast(schema)
     return fast.with_order(table, idx, offset, kind)

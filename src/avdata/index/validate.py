@@ -76,7 +76,7 @@ class SegmentTask:
     min_audio_seconds: float = 2.0
     check_media: bool = True
     features: bool = False
-    previous: tuple["ClipResult | None", ...] = ()  # last run's result per clip (aligned with clips)
+    previous: tuple[ClipResult | None, ...] = ()  # last run's result per clip (aligned with clips)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ from avdata.arrays import fbank_array, frame_arrays, read_npz
 from avdata.errors import AvdataError, MediaError
 from avdata.loaders.labels import LabelMap, ontology_labels, to_tensors
 from avdata.loaders.lazy_index import LazyIndex
-from avdata.loaders.transforms import (AudioInput, choose_frame, crop, fbank_input, fit_frames, fixed_waveform,
-                                       item_rng)
+from avdata.loaders.transforms import AudioInput, choose_frame, crop, fbank_input, fit_frames, fixed_waveform, item_rng
 from avdata.media.features import AUDIO_KEY, frame_224
 from avdata.media.inspect import decode_audio
 from avdata.paths import safe_join

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from avdata.errors import MissingExtraError
-from avdata.weights import weights_path_for
 from avdata.loaders.dataset import AVIndexDataset, DatasetOptions
 from avdata.loaders.labels import collate
 from avdata.loaders.mixture import MixtureDataset, MixtureOptions
 from avdata.loaders.samplers import WeightedSampler
 from avdata.loaders.shards import ShardOptions, write_shards
+from avdata.weights import weights_path_for
 
 BATCH = 4
 

@@ -219,7 +219,8 @@ class MixtureDataset:
         a, b = self.pair(i)
         s1 = self.clips.waveform(a, self.options)
         s2 = self.clips.waveform(b, self.options)
-        item: dict[str, Any] = {"index": i, "pair": np.array([a, b]), "ids": [self.clips.clip_id(a), self.clips.clip_id(b)],
+        item: dict[str, Any] = {"index": i, "pair": np.array([a, b]), "ids": [self.clips.clip_id(a),
+                                                                              self.clips.clip_id(b)],
                                 "mixture": s1 + s2, "sources": np.stack([s1, s2])}
         if self.options.image:
             item["frame"], item["image"] = self.clips.image(a, self.options, self.epoch)

@@ -34,11 +34,11 @@ import pyarrow as pa
 from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
 from avdata.errors import AvdataError, InputFormatError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.weights import read_weights, weights_path_for
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
+from avdata.weights import read_weights, weights_path_for
 
 MANIFEST = "shards_manifest.parquet"
 SHARD_MANIFEST_SCHEMA = pa.schema([
@@ -137,7 +137,8 @@ def sample_members(rec: dict, key: str, media: str, features: bool) -> tuple[lis
     if not aclips:
         raise AvdataError("the line lists no audio clip")
     ext = str(aclips[0]).split(".", 1)[1] if "." in str(aclips[0]) else "audio"
-    members.append(Member(f"{key}.{ext}", str(safe_join(media, f"{rel_dir}aclip/{cid}.{aclips[0]}", follow_links=True))))
+    members.append(Member(f"{key}.{ext}", str(safe_join(media, f"{rel_dir}aclip/{cid}.{aclips[0]}",
+                                                        follow_links=True))))
     for k, frame in enumerate(rec.get("frame") or [], 1):
         fext = str(frame).rsplit(".", 1)[-1]
         members.append(Member(f"{key}.f{k:02d}.{fext}",
@@ -258,7 +259,8 @@ def write_shards(options: ShardOptions) -> ShardSummary:
             summary.failed.append(ShardResult(job.name, row["status"], error=row["error"], message=row["message"]))
         else:
             todo.append(job)
-    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address), shared_paths=[str(options.out)])
+    executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
+                              shared_paths=[str(options.out)])
     with ManifestWriter(manifest, SHARD_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "shards", unit="shard", enabled=options.show_progress) as bar:
         plans = {j.name: j.plan for j in todo}

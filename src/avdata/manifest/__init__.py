@@ -143,7 +143,7 @@ class ManifestWriter:
         self.flush()
         self._close_journal()
 
-    def __enter__(self) -> "ManifestWriter":
+    def __enter__(self) -> ManifestWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

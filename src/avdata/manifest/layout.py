@@ -24,12 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from avdata.errors import SchemaError
-
 from avdata.atomic import atomic_path
+from avdata.errors import SchemaError
 from avdata.keyset import KeySet
 
 PREFIX = "part-"

@@ -1,7 +1,7 @@
 """Kaldi's log-mel filterbank, vectorised with numpy: the same numbers as ``media.features.fbank``
 (kaldi-native-fbank) to about 1e-3 in the log (both compute in float32, in different orders), with one batched FFT
-and one matrix product, and only the frames asked for. Used where throughput matters (the ``signal`` embedder); the ``aclip_128``
-features and the ``vipant`` embedder keep kaldi-native-fbank as the reference.
+and one matrix product, and only the frames asked for. Used where throughput matters (the ``signal`` embedder);
+the ``aclip_128`` features and the ``vipant`` embedder keep kaldi-native-fbank as the reference.
 
 Steps, as Kaldi (``FbankComputer`` with ``FBANK`` parameters): frames of ``int(rate * 25 ms)``
 samples every ``int(rate * 10 ms)`` (snip_edges), per-frame DC removal, pre-emphasis 0.97

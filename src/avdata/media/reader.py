@@ -66,11 +66,12 @@ class _AudioPiece:
     data: np.ndarray | None
 
     @classmethod
-    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int, origin: Fraction = Fraction(0)) -> "_AudioPiece":
+    def of(cls, frame: av.AudioFrame, rate: int, lo: int, hi: int, origin: Fraction = Fraction(0)) -> _AudioPiece:
         pos = None
         if frame.pts is not None:
             tb = frame.time_base                 # int / int: the exact ratio, correctly rounded
-            pos = float((frame.pts * tb - origin) * rate) if origin else frame.pts * tb.numerator * rate / tb.denominator
+            pos = (float((frame.pts * tb - origin) * rate) if origin
+                   else frame.pts * tb.numerator * rate / tb.denominator)
         n = frame.samples
         data = None
         if pos is None or (pos + n > lo and pos < hi):
@@ -223,7 +224,7 @@ class MediaReader:
     def close(self) -> None:
         self.container.close()
 
-    def __enter__(self) -> "MediaReader":
+    def __enter__(self) -> MediaReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

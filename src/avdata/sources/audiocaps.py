@@ -164,7 +164,7 @@ def write_audiocaps(table: pa.Table, path: str | os.PathLike[str]) -> int:
     cols = table.column_names
     out: list[tuple[int, int, list[str]]] = []
     n = 0
-    for i, r in enumerate(table.to_pylist()):
+    for _i, r in enumerate(table.to_pylist()):
         lines = r.get("caption_lines") if "caption_lines" in cols else None
         cids = r.get("caption_ids") if "caption_ids" in cols else None
         for k, cap in enumerate(r["captions"]):

@@ -57,7 +57,7 @@ def _clip_path(media: str, rec: dict, kind: str, name: str) -> Path:
 
 def probe_chunk(chunk: ProbeChunk) -> list[tuple[int, dict | None, str]]:
     """(line, {recording, supervision} or None, error) for lines first..stop-1 (pure)."""
-    from avdata.loaders.lazy_index import LazyIndex      # imported when used: `avdata ingest` needs no PyAV
+    from avdata.loaders.lazy_index import LazyIndex  # imported when used: `avdata ingest` needs no PyAV
     from avdata.media.inspect import check_audio
 
     index = LazyIndex(chunk.index)

@@ -52,7 +52,7 @@ class Ontology:
             self.parents = {k: tuple(v) for k, v in parents.items()}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> "Ontology":
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Ontology:
         """Read ``ontology.json``; without a path, the copy bundled with avdata."""
         if path is None:
             text = resources.files("avdata").joinpath("data/ontology.json").read_text("utf-8")
