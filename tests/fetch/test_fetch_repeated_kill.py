@@ -4,19 +4,16 @@ and the run ends with every video fetched once and the manifest consistent."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.manifest import latest, read_manifest
 from fetch_tables import clip_table
+from kill_loop import kill_repeatedly
 from loopback import Behaviour, LoopbackServer
 
 
@@ -40,30 +37,12 @@ def test_ten_early_kills_in_a_row_each_make_progress(tmp_path: Path, server: Loo
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "avdata", "fetch", str(clips), "--source", server.url + "/v/{id}.mp4",
            "--out", str(out), "--workers", "1", "--min-free", "0", "--no-progress"]
-    rng = np.random.default_rng(9)
-    counts = [0]
-    for _ in range(10):
-        before = _finals(out)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0, at, landed = time.monotonic(), float(rng.uniform(0.3, 3.0)), None
-        try:      # kill at a random moment, but only after one more file landed (files, not the manifest)
-            while proc.poll() is None and time.monotonic() - t0 < 60:
-                now = time.monotonic()
-                if landed is None and _finals(out) > before:
-                    landed = now
-                if landed is not None and now - t0 >= at and now - landed >= 0.3:
-                    break
-                time.sleep(0.01)
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        ok = _ok(out)
-        for v, r in ok.items():           # every recorded video is complete under its final name
+    def every_recorded_video_is_whole() -> None:
+        for v, r in _ok(out).items():
             assert (out / r["path"]).read_bytes() == small_video, v
-        counts.append(len(ok))
-        if len(ok) == len(ids):
-            break
+
+    counts = kill_repeatedly(cmd, lambda: _finals(out), lambda: len(_ok(out)), len(ids),
+                             every_recorded_video_is_whole, seed=9, group=False)
     assert all(b > a for a, b in zip(counts, counts[1:])), counts
     gets = dict(server.gets)
     final = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

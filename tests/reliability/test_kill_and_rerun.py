@@ -4,34 +4,20 @@ byte-identical; keep a test per stage"; fetch, extract, index, embed and balance
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from avdata.atomic import TEMP_PREFIX
+from kill_loop import kill_after_progress
 
 pytestmark = pytest.mark.slow
 
 
 def _files(root: Path, pattern: str) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob(pattern)) if p.is_file()}
-
-
-def _kill_when(argv: list[str], done: callable, timeout: float = 300) -> None:
-    """Start ``avdata ARGV``, SIGKILL its process group as soon as ``done()`` (or when it ends)."""
-    proc = subprocess.Popen([sys.executable, "-m", "avdata", *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    t0 = time.monotonic()
-    while proc.poll() is None and not done() and time.monotonic() - t0 < timeout:
-        time.sleep(0.02)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _run(argv: list[str]) -> None:
@@ -44,7 +30,8 @@ def test_shards_killed_after_the_first_shard_rerun_gives_the_same_bytes(demo_dir
     args = [str(index), "--media", str(demo_dir / "media"), "--target-size", "300000", "--shuffle", "--workers", "2"]
     fresh, killed = tmp_path / "fresh", tmp_path / "killed"
     _run(["shards", *args, "--out", str(fresh)])
-    _kill_when(["shards", *args, "--out", str(killed)], lambda: len(list(killed.glob("*.tar"))) >= 2)
+    kill_after_progress([sys.executable, "-m", "avdata", "shards", *args, "--out", str(killed)],
+                        lambda: len(list(killed.glob("*.tar"))) if killed.exists() else 0, settle=0.0)
     assert not (killed / "src_train_segments.shards.json").exists()     # the kill came before the end
     _run(["shards", *args, "--out", str(killed)])
     assert _files(killed, "*.tar") == _files(fresh, "*.tar") and len(_files(fresh, "*.tar")) >= 3
@@ -59,7 +46,8 @@ def test_render_killed_after_the_first_example_rerun_gives_the_same_bytes(demo_d
     args = [str(lists[0]), "--videos", str(demo_dir / "audioscope" / "videos"), "--workers", "2"]
     fresh, killed = tmp_path / "fresh", tmp_path / "killed"
     _run(["render", *args, "--out", str(fresh)])
-    _kill_when(["render", *args, "--out", str(killed)], lambda: any(killed.rglob("audio.wav")))
+    kill_after_progress([sys.executable, "-m", "avdata", "render", *args, "--out", str(killed)],
+                        lambda: len(list(killed.rglob("audio.wav"))) if killed.exists() else 0, settle=0.0)
     _run(["render", *args, "--out", str(killed)])
     want = _files(fresh, "*.wav") | _files(fresh, "*.jpg")
     assert want and (_files(killed, "*.wav") | _files(killed, "*.jpg")) == want

@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 from avdata.extract.run import ExtractOptions, run_extract  # noqa: E402
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS  # noqa: E402
 from avdata.manifest import latest, read_manifest  # noqa: E402
-from test_extract_resume import check_outputs, make_corpus  # noqa: E402
+from extract_corpus import check_outputs, make_corpus  # noqa: E402
 
 TIMING = ("seconds",)
 

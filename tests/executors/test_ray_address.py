@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 
 from avdata.executors.ray import ClusterError, check_reachable  # noqa: E402
-from test_extract_resume import make_corpus  # noqa: E402
+from extract_corpus import make_corpus  # noqa: E402
 
 
 def _closed_port() -> int:

@@ -21,7 +21,7 @@ from avdata.cli.main import main
 from avdata.sources.build import build_clips
 from avdata.table import read_clips, write_clips
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "avdata" / "data" / "example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "avdata" / "data" / "example"
 SETPRIV = shutil.which("setpriv")
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 

@@ -18,7 +18,7 @@ import pytest
 from avdata.manifest import ManifestWriter, compact, latest, layout, manifest_parts, read_manifest, status_counts
 
 SCHEMA = pa.schema([("item", pa.string()), ("status", pa.string()), ("n", pa.int64())])
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 _CHILD = r"""
 import sys, pyarrow as pa

@@ -5,7 +5,7 @@ import pytest
 from avdata.errors import InputFormatError
 from avdata.sources.ontology import MUSIC, SPEECH, Ontology, label_index
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "audioset" / "ontology.json"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "audioset" / "ontology.json"
 
 
 def test_bundled_ontology_has_632_classes_and_speech_subtree() -> None:

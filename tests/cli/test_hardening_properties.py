@@ -25,7 +25,7 @@ from avdata.sources.problems import Problems
 from avdata.sources.registry import FORMAT_MODULES, ReadOptions, get_reader
 from avdata.table import write_clips
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "avdata" / "data" / "example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "avdata" / "data" / "example"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 # -- readers --------------------------------------------------------------------------------------
