@@ -54,13 +54,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
-from avdata.errors import SchemaError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.index import fast
-from avdata.index.align import Aligner, TableKeys, spill_folder
+from avdata.index.checks import (  # noqa: F401
+    CHECKS_DIR,
+    CHECKS_FLUSH_ROWS,
+    CHECKS_KEYS,
+    CHECKS_PART_ROWS,
+    CHECKS_SCHEMA,
+    CHECKS_TMP_GLOB,
+    SUMMARY_FILE,
+    leftover_checks,
+    previous_result,
+    read_summary,
+)
 from avdata.index.combined import CombinedResult, write_combined
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
+from avdata.index.inputs import Batch, Inputs, RowInfo, batches, clip_files, label_verdict, open_inputs, read_clips_rows
 from avdata.index.json_columns import joined_bytes
 from avdata.index.reuse import reused
 from avdata.index.validate import (
@@ -69,7 +79,6 @@ from avdata.index.validate import (
     LABEL_NOT_KEPT,
     OK,
     UNKNOWN_EXTRACT_STATUS,
-    ClipFiles,
     ClipResult,
     SegmentResult,
     SegmentTask,
@@ -79,40 +88,10 @@ from avdata.index.validate import (
     options_repr,
     settle,
 )
-from avdata.manifest import ManifestWriter, manifest_parts
+from avdata.manifest import ManifestWriter
 from avdata.progress import progress
-from avdata.sources.ontology import Ontology
-from avdata.table import iter_clips
 
-CHECKS_DIR = "index_checks.parquet"
-CHECKS_TMP_GLOB = f".tmp-*-{CHECKS_DIR}"
-CHECKS_FLUSH_ROWS = 10_000
-CHECKS_PART_ROWS = 1 << 18   # a journal becomes a part this often: turning it into one holds it whole
-SUMMARY_FILE = "index_summary.json"
 LABEL_REASONS = frozenset({LABEL_EXCLUDED, LABEL_NOT_KEPT})
-
-CHECKS_SCHEMA = pa.schema([
-    pa.field("clip_id", pa.string()),
-    pa.field("clip", pa.string()),
-    pa.field("split_file", pa.string()),
-    pa.field("status", pa.string()),
-    pa.field("message", pa.string()),
-    pa.field("audio_seconds", pa.float64()),
-    pa.field("sample_rate", pa.int32()),
-    pa.field("channels", pa.int32()),
-    pa.field("frames_ok", pa.int32()),
-    pa.field("frames_total", pa.int32()),
-    pa.field("aclip_128", pa.string()),
-    pa.field("frame_224", pa.string()),
-    pa.field("feature_error", pa.string()),
-    pa.field("aclip", pa.string()),
-    pa.field("frames", pa.list_(pa.string())),
-    pa.field("fingerprint", pa.string()),        # inputs the result depends on (see validate)
-    pa.field("files", pa.list_(pa.string())),    # files read or written, relative to the media root
-    pa.field("sizes", pa.list_(pa.int64())),     # their sizes (-1: missing) ...
-    pa.field("mtimes_ns", pa.list_(pa.int64())),  # ... and mtime_ns, when checked
-])
-CHECKS_KEYS = ("clip_id", "clip")
 
 
 @dataclass(frozen=True)
@@ -176,148 +155,18 @@ class IndexResult:
         return "\n".join(lines)
 
 
-def _label_sets(opts: IndexOptions) -> tuple[frozenset[str], frozenset[str]]:
-    if not opts.exclude_labels and not opts.keep_labels:
-        return frozenset(), frozenset()
-    ontology = Ontology.load(opts.ontology)
-    unknown = ontology.unknown([*opts.exclude_labels, *opts.keep_labels])
-    if unknown:
-        raise SchemaError(f"label filter names unknown ontology id(s): {', '.join(sorted(unknown))}")
-    return (frozenset(ontology.descendants(opts.exclude_labels)) if opts.exclude_labels else frozenset(),
-            frozenset(ontology.descendants(opts.keep_labels)) if opts.keep_labels else frozenset())
-
-
-def _label_verdict(labels: list[str], exclude: frozenset[str], keep: frozenset[str]) -> str | None:
-    if exclude and any(lab in exclude for lab in labels):
-        return LABEL_EXCLUDED
-    if keep and not any(lab in keep for lab in labels):
-        return LABEL_NOT_KEPT
-    return None
-
-
-def _negative_kinds(kinds: set[str]) -> list[str]:
-    """The negative clip kinds of a manifest in listing order (n0, n1, ..., n10)."""
-    negatives = {k for k in kinds if k and k != GOLD_CLIP}
-    return sorted(negatives, key=lambda k: (k[:1], int(k[1:]) if k[1:].isdigit() else 0, k))
-
-
-def _clip_files(row: dict | None) -> ClipFiles | None:
-    if row is None or row.get("clip_id") is None:
-        return None
-    return ClipFiles(
-        clip=row["clip"], status=row["status"] or UNKNOWN_EXTRACT_STATUS, audio_file=row["audio_file"],
-        frame_files=tuple(row["frame_files"] or ()), audio_samples=row["audio_samples"],
-        sample_rate=row["sample_rate"], channels=row["channels"],
-    )
-
-
-_MANIFEST_COLUMNS = ["clip_id", "clip", "dir", "audio_file", "frame_files", "audio_samples",
-                     "sample_rate", "channels", "status"]
-
-
-@dataclass(frozen=True)
-class _RowInfo:
-    split_file: str
-    id: str
-    bos: str
-    eos: str
-    labels: list[str]
-    captions: list[str] | None
-
-
-def _leftover_checks(out: Path) -> list[Path]:
-    """Check folders that killed runs left (``.tmp-*-index_checks.parquet``), oldest first."""
-    return sorted((d for d in out.glob(CHECKS_TMP_GLOB) if d.is_dir()),
-                  key=lambda d: min((p.name for p in manifest_parts(d)), default=""))
-
-
-def _previous_result(row: dict | None) -> ClipResult | None:
-    """A check row as the ``ClipResult`` it recorded (None for rows without file stamps)."""
-    if row is None or row.get("clip_id") is None or not row["fingerprint"]:
-        return None
-    return ClipResult(
-        clip=row["clip"], status=row["status"], message=row["message"] or "", aclip=row["aclip"],
-        frames=tuple(row["frames"] or ()), frames_total=row["frames_total"] or 0,
-        audio_seconds=row["audio_seconds"], sample_rate=row["sample_rate"], channels=row["channels"],
-        aclip_128=row["aclip_128"], frame_224=row["frame_224"], feature_error=row["feature_error"] or "",
-        fingerprint=row["fingerprint"],
-        stamps=tuple(zip(row["files"] or (), row["sizes"] or (), row["mtimes_ns"] or ())),
-    )
-
-
-@dataclass
-class _Inputs:
-    """The extraction manifest and the previous checks, spilled to be read back aligned with the
-    clip table a batch at a time (``avdata.index.align``); the clip table itself is read batch by
-    batch."""
-
-    clips: str | os.PathLike[str]
-    kinds: list[str]
-    manifest: Aligner
-    previous: Aligner | None
-    exclude: frozenset[str]
-    keep: frozenset[str]
-    media_root: str
-
-
-@dataclass
-class _Batch:
-    offset: int
-    rows: pa.Table                 # clip-table rows
-    manifest: list[pa.Table]       # per clip kind, aligned with rows (null rows: none)
-    previous: list[pa.Table]       # per clip kind, aligned with rows (empty list: none read)
-
-
-_CLIP_COLUMNS = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
-_MANIFEST_SCHEMA = pa.schema([EXTRACT_MANIFEST_SCHEMA.field(c) for c in _MANIFEST_COLUMNS])
-
-
-@contextlib.contextmanager
-def _inputs(opts: IndexOptions, out: Path, previous: list[Path] | None) -> Iterator[_Inputs]:
-    """The run's inputs; ``previous``: check folders to reuse (oldest first), None to read none.
-    The spill files live in ``out`` while the run lasts."""
-    exclude, keep = _label_sets(opts)
-    folder = spill_folder(out)
-    try:
-        keys = TableKeys(opts.clips, read_clips_rows(opts.clips))
-        manifest = Aligner(keys, folder / "manifest", _MANIFEST_SCHEMA, opts.batch_rows)
-        manifest.add(opts.manifest)
-        manifest.finish()
-        kinds = [GOLD_CLIP] + (_negative_kinds(manifest.kinds) if opts.with_negatives else [])
-        checks = None
-        if previous is not None:
-            checks = Aligner(keys, folder / "previous", CHECKS_SCHEMA, opts.batch_rows)
-            for d in previous:
-                checks.add(d)
-            checks.finish()
-        del keys
-        yield _Inputs(opts.clips, kinds, manifest, checks, exclude, keep, str(Path(opts.media).resolve()))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _batches(inputs: _Inputs, batch_rows: int) -> Iterator[_Batch]:
-    offset = 0
-    for rows in iter_clips(inputs.clips, _CLIP_COLUMNS, batch_rows):
-        n = rows.num_rows
-        ids = rows.column("clip_id").combine_chunks()
-        yield _Batch(offset, rows, inputs.manifest.batch(offset, ids, inputs.kinds),
-                     inputs.previous.batch(offset, ids, inputs.kinds) if inputs.previous else [])
-        offset += n
-
-
-def _segment(opts: IndexOptions, inputs: _Inputs, row_no: int, row: dict, aligned: list[dict | None],
-             prev: list[dict | None], split_file: str) -> tuple[SegmentTask, _RowInfo]:
+def _segment(opts: IndexOptions, inputs: Inputs, row_no: int, row: dict, aligned: list[dict | None],
+             prev: list[dict | None], split_file: str) -> tuple[SegmentTask, RowInfo]:
     """The check task of a segment that passed the label filter, and what its line needs."""
     files, previous_results = [], []
     for a, b in zip(aligned, prev or [None] * len(aligned)):
-        f = _clip_files(a)
+        f = clip_files(a)
         if f is not None:
             files.append(f)
-            previous_results.append(_previous_result(b))
+            previous_results.append(previous_result(b))
     gold_dir = aligned[0]["dir"] if aligned[0] is not None else None
     captions = row["captions"] if (row["dataset"] in CAPTION_DATASETS or row["captions"]) else None
-    info = _RowInfo(split_file, row["clip_id"], format_time(row["start"]), format_time(row["end"]),
+    info = RowInfo(split_file, row["clip_id"], format_time(row["start"]), format_time(row["end"]),
                     row["labels"], captions)
     task = SegmentTask(
         row=row_no, clip_id=row["clip_id"], dir=gold_dir or "", clips=tuple(files),
@@ -327,10 +176,10 @@ def _segment(opts: IndexOptions, inputs: _Inputs, row_no: int, row: dict, aligne
     return task, info
 
 
-def _plan(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter
-          ) -> Iterator[tuple[SegmentTask, _RowInfo]]:
+def _plan(opts: IndexOptions, inputs: Inputs, result: IndexResult, checks: ManifestWriter
+          ) -> Iterator[tuple[SegmentTask, RowInfo]]:
     """Tasks in clip-table order; rows dropped by the label filter are counted here, not checked."""
-    for batch in _batches(inputs, opts.batch_rows):
+    for batch in batches(inputs, opts.batch_rows):
         rows = batch.rows.to_pylist()
         aligned = [t.to_pylist() for t in batch.manifest]
         prev = [t.to_pylist() for t in batch.previous]
@@ -338,7 +187,7 @@ def _plan(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: Mani
             split_file = split_file_name(row["dataset"], row["split"])
             if split_file not in result.split_files:
                 result.split_files[split_file] = Path(opts.out) / split_file
-            verdict = _label_verdict(row["labels"], inputs.exclude, inputs.keep)
+            verdict = label_verdict(row["labels"], inputs.exclude, inputs.keep)
             if verdict is not None:
                 _count_segment(result, split_file, SegmentResult(batch.offset + i, row["clip_id"],
                                (ClipResult(GOLD_CLIP, verdict),)), checks)
@@ -379,7 +228,7 @@ def _count_segment(result: IndexResult, split_file: str, seg: SegmentResult, che
         result.feature_errors[err] += 1
 
 
-def _entry(seg: SegmentResult, task: SegmentTask, info: _RowInfo) -> IndexEntry:
+def _entry(seg: SegmentResult, task: SegmentTask, info: RowInfo) -> IndexEntry:
     good = [c for c in seg.clips if c.ok]
     gold = good[0]
     return IndexEntry(
@@ -400,13 +249,13 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
     reads_files = opts.check_media or opts.features
-    leftovers = _leftover_checks(out)
+    leftovers = leftover_checks(out)
     # without media checks nothing is reused (see the module docstring): the previous checks are not read
     previous = [p for p in [out / CHECKS_DIR, *leftovers] if p.exists()] if (reads_files or per_segment) else None
     checks_tmp = out / f".tmp-{os.getpid()}-{CHECKS_DIR}"
     done_tmp = out / f".tmp-{os.getpid()}d-{CHECKS_DIR}"    # decoded results, durable as they finish
     with contextlib.ExitStack() as stack:
-        inputs = stack.enter_context(_inputs(opts, out, previous))   # previous checks read (spilled) here
+        inputs = stack.enter_context(open_inputs(opts, out, previous))   # previous checks read (spilled) here
         for d in (checks_tmp, done_tmp):
             shutil.rmtree(d, ignore_errors=True)
         checks = stack.enter_context(ManifestWriter(checks_tmp, CHECKS_SCHEMA, keys=CHECKS_KEYS,
@@ -443,10 +292,10 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     return result
 
 
-def _index_per_segment(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter,
+def _index_per_segment(opts: IndexOptions, inputs: Inputs, result: IndexResult, checks: ManifestWriter,
                        handle: Callable[[str], IO[bytes]], bar: Any, executor: Any) -> None:
     """Every segment through ``check_segment`` on the executor, results taken in table order."""
-    pending: deque[tuple[SegmentTask, _RowInfo]] = deque()
+    pending: deque[tuple[SegmentTask, RowInfo]] = deque()
 
     def tasks() -> Iterator[SegmentTask]:
         for task, info in _plan(opts, inputs, result, checks):
@@ -462,14 +311,14 @@ def _index_per_segment(opts: IndexOptions, inputs: _Inputs, result: IndexResult,
         bar.update(1)
 
 
-def _index_vectorised(opts: IndexOptions, inputs: _Inputs, result: IndexResult, checks: ManifestWriter,
+def _index_vectorised(opts: IndexOptions, inputs: Inputs, result: IndexResult, checks: ManifestWriter,
                       handle: Callable[[str], IO[bytes]], bar: Any, executor: Any,
                       done: ManifestWriter | None) -> None:
     """Batches decided by ``fast.check_batch``. Without media checks, the segments it leaves over
     go through ``check_segment`` inline; with them, ``_media_batch`` decides what needs no file
     read and sends only the rest to the executor. Both are merged back in table order."""
     run = fast.TrustedRun(tuple(inputs.kinds), inputs.exclude, inputs.keep, opts.min_audio_seconds, CHECKS_SCHEMA)
-    for batch in _batches(inputs, opts.batch_rows):
+    for batch in batches(inputs, opts.batch_rows):
         outcome = fast.check_batch(batch.rows, batch.manifest, batch.offset, run, with_lines=done is None)
         for name in pc.unique(outcome.split_files).to_pylist():
             result.split_files.setdefault(name, Path(opts.out) / name)
@@ -491,8 +340,8 @@ def _index_vectorised(opts: IndexOptions, inputs: _Inputs, result: IndexResult, 
         pa.default_memory_pool().release_unused()  # a batch's temporaries back to the system, not kept
 
 
-def _tasks(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome,
-           positions: np.ndarray) -> list[tuple[SegmentTask, _RowInfo]]:
+def _tasks(opts: IndexOptions, inputs: Inputs, batch: Batch, outcome: fast.BatchOutcome,
+           positions: np.ndarray) -> list[tuple[SegmentTask, RowInfo]]:
     """The check tasks of the segments at ``positions`` of a batch (with their previous results)."""
     take = pa.array(positions, pa.int64())
     rows = batch.rows.take(take).to_pylist()
@@ -504,7 +353,7 @@ def _tasks(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.Bat
             for j, (pos, row, split_file) in enumerate(zip(positions.tolist(), rows, splits))]
 
 
-def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fast.BatchOutcome,
+def _media_batch(opts: IndexOptions, inputs: Inputs, batch: Batch, outcome: fast.BatchOutcome,
                  executor: Any, done: ManifestWriter, bar: Any) -> tuple[pa.Array, pa.Table]:
     """One batch with media checks. Segments whose gold clip has no audio file to open (label
     filters, not extracted, failed, no audio file) keep ``fast``'s check rows, fingerprinted;
@@ -547,7 +396,7 @@ def _media_batch(opts: IndexOptions, inputs: _Inputs, batch: _Batch, outcome: fa
     return _merge(inputs, batch, lines, rows, positions, [segs[task.row] for task, _ in tasks], tasks)
 
 
-def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.Table) -> pa.Table:
+def _fingerprinted(opts: IndexOptions, inputs: Inputs, batch: Batch, rows: pa.Table) -> pa.Table:
     """``rows`` (gold check rows of segments that open no file) with the fingerprint
     ``validate.check_clip`` gives a clip whose manifest row exists (label-filtered rows get none)."""
     at = rows.column(fast.ROW_COLUMN).to_numpy() - batch.offset
@@ -569,7 +418,7 @@ def _fingerprinted(opts: IndexOptions, inputs: _Inputs, batch: _Batch, rows: pa.
 _FILES_COLUMNS = ["clip", "status", "audio_file", "frame_files", "audio_samples", "sample_rate", "channels"]
 
 
-def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, list[str]], list[str]]:
+def _fingerprints(opts: IndexOptions, inputs: Inputs) -> Callable[[pa.Table, list[str]], list[str]]:
     """``validate._fingerprint`` of manifest rows under their gold clip's dir, column-wise:
     ``repr(ClipFiles)`` is shared by rows with the same files (a batch's failures share most)."""
     options = options_repr(SegmentTask(0, "", "", (), inputs.media_root, opts.min_audio_seconds,
@@ -583,7 +432,7 @@ def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, li
                 manifest_rows.column("clip_id").to_pylist(), dirs, zip(*columns)):
             key = (clip, status, audio, tuple(frames or ()), samples, rate, channels)
             text = reprs.get(key)
-            if text is None:     # as _clip_files makes it
+            if text is None:     # as clip_files makes it
                 text = clip_files_repr(clip, status or UNKNOWN_EXTRACT_STATUS, *key[2:])
                 if len(reprs) < 4096:
                     reprs[key] = text
@@ -593,8 +442,8 @@ def _fingerprints(opts: IndexOptions, inputs: _Inputs) -> Callable[[pa.Table, li
     return digests
 
 
-def _merge(inputs: _Inputs, batch: _Batch, lines: pa.Array, rows: pa.Table, positions: np.ndarray,
-           segs: list[SegmentResult], tasks: list[tuple[SegmentTask, _RowInfo]]) -> tuple[pa.Array, pa.Table]:
+def _merge(inputs: Inputs, batch: Batch, lines: pa.Array, rows: pa.Table, positions: np.ndarray,
+           segs: list[SegmentResult], tasks: list[tuple[SegmentTask, RowInfo]]) -> tuple[pa.Array, pa.Table]:
     """The results of the segments at ``positions`` (checked one by one) joined with the
     vectorised lines and check rows (check rows sorted by segment, then clip kind)."""
     kind_of = {k: i for i, k in enumerate(inputs.kinds)}
@@ -660,8 +509,8 @@ def _count_checks(result: IndexResult, rows: pa.Table) -> None:
         result.negatives_dropped[status] += n
 
 
-def _ordered(results: Iterator[SegmentResult], pending: deque[tuple[SegmentTask, _RowInfo]]
-             ) -> Iterator[tuple[SegmentResult, SegmentTask, _RowInfo]]:
+def _ordered(results: Iterator[SegmentResult], pending: deque[tuple[SegmentTask, RowInfo]]
+             ) -> Iterator[tuple[SegmentResult, SegmentTask, RowInfo]]:
     """Yield results in task order. ``pending`` is filled (in order) as tasks are handed out; the
     executor's bounded window keeps the number of results waiting here small."""
     waiting: dict[int, SegmentResult] = {}
@@ -670,16 +519,6 @@ def _ordered(results: Iterator[SegmentResult], pending: deque[tuple[SegmentTask,
         while pending and pending[0][0].row in waiting:
             task, info = pending.popleft()
             yield waiting.pop(task.row), task, info
-
-
-def read_clips_rows(path: str | os.PathLike[str]) -> int:
-    """Rows of a clip table, from the Parquet footer."""
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.ParquetFile(os.path.abspath(path)).metadata.num_rows
-    except (OSError, pa.ArrowInvalid) as e:
-        raise SchemaError(f"{path}: not a readable Parquet clip table ({e})") from e
 
 
 def _write_summary(opts: IndexOptions, result: IndexResult) -> None:
@@ -696,11 +535,3 @@ def _write_summary(opts: IndexOptions, result: IndexResult) -> None:
         "combined": None if result.combined is None else result.combined.to_dict(),
     }
     write_text_atomic(result.out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
-
-
-def read_summary(index_dir: str | os.PathLike[str]) -> dict | None:
-    """The ``index_summary.json`` beside an index, or None."""
-    path = Path(index_dir) / SUMMARY_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text("utf-8"))

@@ -26,7 +26,7 @@ import pyarrow.compute as pc  # noqa: E402
 
 from avdata.atomic import atomic_path, write_text_atomic  # noqa: E402
 from avdata.errors import InputFormatError, UnsafePathError  # noqa: E402
-from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, read_summary  # noqa: E402
+from avdata.index.checks import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA, read_summary  # noqa: E402
 from avdata.index.entry import BALANCED_FILE, COMBINED_FILE, UNBALANCED_FILE  # noqa: E402
 from avdata.index.lines import iter_records  # noqa: E402
 from avdata.index.scan import IndexScan, scan_index  # noqa: E402
