@@ -11,6 +11,7 @@ import pickle
 import zipfile
 import zlib
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def load_npy(path: str | os.PathLike[str], mmap_mode: str | None = None) -> np.ndarray:
+def load_npy(path: str | os.PathLike[str], mmap_mode: Literal["r", "r+", "c"] | None = None) -> np.ndarray:
     """An ``.npy`` array (memory-mapped with ``mmap_mode``); InputFormatError naming the file on
     any decode error (no pickles)."""
     try:
@@ -42,9 +43,10 @@ def read_npz(source: str | os.PathLike[str] | bytes, where: str, code: str = "np
     """Every array of an ``.npz`` (a path or its bytes); MediaError(``code``) naming ``where``."""
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
-        with np.load(handle, allow_pickle=False) as z:
-            if not isinstance(z, Mapping):
-                raise ValueError("an .npy array, not an .npz archive")
+        loaded = np.load(handle, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("an .npy array, not an .npz archive")
+        with loaded as z:
             return {k: z[k] for k in z.files}
     except DECODE_ERRORS as e:
         raise MediaError(code, f"{where}: not a readable .npz ({_reason(e)})") from e

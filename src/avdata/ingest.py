@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     return IngestResult(Path(options.output), out.rows, problems)
 
 
-def merge_clip_tables(paths: list[str | os.PathLike[str]]) -> pa.Table:
+def merge_clip_tables(paths: Sequence[str | os.PathLike[str]]) -> pa.Table:
     """One clip table from several clip-table files (ids made unique across them; per-stage
     columns that only some have are null elsewhere; origin notes kept)."""
     return make_unique(concat_with_origins([read_clips(p) for p in paths]))

@@ -57,6 +57,8 @@ class KeySet:
 
     def __init__(self, capacity: int = 0, *, secret: bytes | None = None, hashes_like: KeySet | None = None) -> None:
         """``hashes_like``: hash keys as that set does (so one ``hash`` serves both)."""
+        self._secret: bytes
+        self._siphash: bool
         if hashes_like is not None:
             self._secret, self._siphash = hashes_like._secret, hashes_like._siphash
         else:
@@ -99,16 +101,17 @@ class KeySet:
         nulls = [i for i, v in enumerate(values) if v is None]
         if nulls:
             values = ["" if v is None else v for v in values]
+        text = [str(v) for v in values] if nulls else values      # no None left
         if self._siphash:
-            first = np.fromiter(map(hash, values), dtype=np.int64, count=n)
-            second = np.fromiter(map(hash, [v + "\x01" for v in values]), dtype=np.int64, count=n)
+            first = np.fromiter(map(hash, text), dtype=np.int64, count=n)
+            second = np.fromiter(map(hash, [str(v) + "\x01" for v in text]), dtype=np.int64, count=n)
             raw = np.stack([first, second], axis=1).view(np.uint64)
         else:
             base = self._base
             digests = []
-            for v in values:
+            for v in text:
                 h = base.copy()
-                h.update(v.encode())
+                h.update(str(v).encode())
                 digests.append(h.digest())
             raw = np.frombuffer(b"".join(digests), dtype="<u8").reshape(-1, 2).copy()
         if nulls:       # no string hashes so: the second part differs from any string's

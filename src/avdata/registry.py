@@ -80,7 +80,8 @@ class Registry(Generic[T]):
             self._loading = False
 
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint) -> None:
-        package = ep.dist.name if getattr(ep, "dist", None) is not None else ep.value.split(".")[0]
+        dist = getattr(ep, "dist", None)
+        package = dist.name if dist is not None else ep.value.split(".")[0]
         try:
             obj = ep.load()
         except Exception as e:  # noqa: BLE001 - a broken plugin is named, never a traceback

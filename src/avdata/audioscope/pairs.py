@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -144,7 +145,7 @@ def _pairs(anchors: pa.Table, pool: pa.Table, pool_videos: np.ndarray, codes: di
 
 
 def _pair_table(rows: Sequence[tuple], dataset: str, split: str, annotation: str, origin: str) -> pa.Table:
-    cols = list(zip(*rows)) if rows else [[] for _ in range(6)]
+    cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in range(6)]
     ids = [f"{clip_id_for(r[0], r[1], r[2])}__{clip_id_for(r[3], r[4], r[5])}" for r in rows]
     return build_clips(len(rows), {
         "clip_id": ids, "source": list(cols[0]), "source_kind": "path", "start": list(cols[1]),

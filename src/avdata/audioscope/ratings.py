@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -133,20 +134,21 @@ def apply_ratings(options: RatingsOptions) -> RatingsSummary:
                 merged[rater] = label if merged.get(rater, label) == label else CONFLICT
     summary.rows = sum(len(v) for v in votes.values())
     cols = table.select(["source", "start", "end", "annotation"]).to_pydict()
-    annotation, raters = [], []
+    annotation: list[Any] = []
+    raters: list[int | None] = []
     seen = set()
     for src, s, e, ann in zip(cols["source"], cols["start"], cols["end"], cols["annotation"]):
         key = _key(src, s, e)
-        v = votes.get(key)
-        if v is None:
+        clip_votes = votes.get(key)
+        if clip_votes is None:
             annotation.append(ann)
             raters.append(None)
             continue
         seen.add(key)
-        subset = decide(v, options.min_raters)
-        summary.outcomes[subset or ("too_few_raters" if len(v) < options.min_raters else "not_unanimous")] += 1
+        subset = decide(clip_votes, options.min_raters)
+        summary.outcomes[subset or ("too_few_raters" if len(clip_votes) < options.min_raters else "not_unanimous")] += 1
         annotation.append(subset)
-        raters.append(len(v))
+        raters.append(len(clip_votes))
     for key in sorted(set(votes) - seen):
         summary.problems.warn(options.ratings[0] if len(options.ratings) == 1 else ",".join(options.ratings),
                               None, f"{key[0]} {key[1] / 1000:g}-{key[2] / 1000:g}: rated but not in {options.clips}")

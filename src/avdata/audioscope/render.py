@@ -148,10 +148,11 @@ def _guess_format(path: str | os.PathLike[str]) -> str:
 
 
 def _tasks(table: pa.Table) -> list[RenderTask]:
-    cols = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
-            for name in ("clip_id", "source", "source_kind", "start", "end", "offset", "pair_source",
-                         "pair_start", "pair_end",
-                         "pair_offset", "split", "annotation", "filtered")}
+    names = ("clip_id", "source", "source_kind", "start", "end", "offset", "pair_source", "pair_start", "pair_end",
+             "pair_offset", "split", "annotation", "filtered")
+    cols: dict[str, list[Any]] = {
+        name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+        for name in names}
     tasks = []
     for i, cid in enumerate(cols["clip_id"]):
         split = cols["split"][i] or "all"

@@ -270,7 +270,7 @@ def score_clips(options: ScoreOptions) -> ScoreSummary:
     fingerprint = embedder.fingerprint()
     summary = ScoreSummary(output=options.output_path(), fingerprint=fingerprint)
     check_outputs([Output(summary.output, FILE, "-o"), Output(options.manifest_path(), DIR, "--manifest")],
-                  [options.clips, options.media, options.media_root])
+                  [p for p in (options.clips, options.media, options.media_root) if p is not None])
     table = read_clips(options.clips)
     examples = LAYOUTS.get(options.layout)(options.media, options.media_root, summary.problems)
     manifest = options.manifest_path()

@@ -76,6 +76,7 @@ def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
         try:
             if err is not None:
                 raise err
+            assert rec is not None
             vid = field_str(rec, "id", path, lineno)
             labs = field_labels(rec, path, lineno)
         except InputFormatError as e:

@@ -84,7 +84,7 @@ def write_balance_report(r: BalanceReportInput) -> ReportResult:
         lo, hi = float(r.D[valid].min()), float(r.D[valid].max())
         if not hi - lo > 1e-6:            # near-identical scores: histogram bins need a finite width
             lo, hi = lo - 1e-3, hi + 1e-3
-        edges = np.linspace(lo, hi, 51)
+        edges = np.linspace(lo, hi, 51).tolist()
         ax.hist(r.D[valid], bins=edges, alpha=0.6, label="all neighbours")
         first = r.D[:, 0][valid[:, 0]]
         ax.hist(first, bins=edges, alpha=0.6, label="best neighbour")

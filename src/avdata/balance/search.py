@@ -168,14 +168,16 @@ def _scan(q: np.ndarray, pool: PoolView, k: int, thr: np.ndarray) -> tuple[np.nd
         parts.append((rr, cc + off, S[rr, cc]))
         held += len(rr)
         if held > COMPACT_FACTOR * nq * k:
-            D, I, counts = select_topk(*(np.concatenate(x) for x in zip(*parts)), nq, k)
+            rr_all, cc_all, vv_all = (np.concatenate(x) for x in zip(*parts))
+            D, I, counts = select_topk(rr_all, cc_all, vv_all, nq, k)
             thr = np.where(counts >= k, D[:, -1], thr)
             keep = I >= 0
             parts = [(np.nonzero(keep)[0], I[keep], D[keep])]
             held = len(parts[0][0])
     if not parts:
         return select_topk(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), nq, k)
-    return select_topk(*(np.concatenate(x) for x in zip(*parts)), nq, k)
+    rr_all, cc_all, vv_all = (np.concatenate(x) for x in zip(*parts))
+    return select_topk(rr_all, cc_all, vv_all, nq, k)
 
 
 @searcher("exact")

@@ -3,6 +3,8 @@ calls one function of ``avdata.audioscope``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from avdata.cli.executor_options import executor_options
@@ -21,7 +23,7 @@ def _floats(text: str) -> tuple[float, ...]:
         raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _finish(lines: list[str], problems: Problems, messages: list[str] = (), failed: int = 0) -> None:
+def _finish(lines: list[str], problems: Problems, messages: Sequence[str] = (), failed: int = 0) -> None:
     """Print problems (``FILE:LINE: reason``), skipped items and the summary; exit 1 if anything was skipped."""
     shown = [f"error: {e}" for e in problems.errors] + [f"warning: {w}" for w in problems.warnings]
     shown += [f"skipped: {m}" for m in messages]

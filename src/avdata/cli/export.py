@@ -37,7 +37,7 @@ def export_cmd(format: str, table: str, output: str, split: str | None, origin_f
     if subsets and format != "audioscope":
         raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
     kind = DIR if subsets or get_index_writer(format) is not None else FILE
-    check_outputs([Output(output, kind, "--out")], [table, media])
+    check_outputs([Output(output, kind, "--out")], [p for p in (table, media) if p is not None])
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
 

@@ -131,9 +131,9 @@ def image_blocks(rgb: np.ndarray) -> dict[str, np.ndarray]:
 
 def load_frame(path: Path | IO[bytes], side: int = IMAGE_SIDE) -> np.ndarray:
     """Decode a frame JPEG at reduced size (JPEG draft mode, then a fixed resize): uint8 RGB."""
-    with Image.open(path) as im:
-        im.draft("RGB", (side, side))
-        im = im.convert("RGB")
+    with Image.open(path) as opened:
+        opened.draft("RGB", (side, side))
+        im = opened.convert("RGB")
         w, h = im.size
         scale = side / max(w, h)
         if scale < 1.0:

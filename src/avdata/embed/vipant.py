@@ -295,6 +295,7 @@ class VipantEmbedder:
                 x = torch.from_numpy(self.image_input(media))[None]
                 i = l2_normalise(self.image_model(x)[0].numpy())
         vector = l2_normalise(a + i) if a is not None and i is not None else (a if a is not None else i)
+        assert vector is not None               # part is one of PARTS (checked when built)
         return Embedding(vector=vector, audio=a, image=i)
 
 

@@ -124,7 +124,7 @@ def build_executor(spec: ExecutorSpec, *, item_timeout: float | None = None,
     factory = EXECUTORS.get(spec.name)
     offered = {"workers": spec.workers, "address": spec.address, "item_timeout": item_timeout,
                "on_lost": on_lost, "shared_paths": tuple(shared_paths)}
-    accepted = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
+    accepted: set[str] = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set()
     return factory(**{k: v for k, v in offered.items() if k in accepted and v is not None})
 
 

@@ -37,7 +37,7 @@ class FetchReport:
     def format(self) -> str:
         lines = [f"sources: {self.sources}  available: {self.available} ({100 * self.fraction:.2f}%)"]
         if self.clips is not None:
-            frac = self.clips_available / self.clips if self.clips else 0.0
+            frac = (self.clips_available or 0) / self.clips if self.clips else 0.0
             lines.append(f"clips:   {self.clips}  with a video: {self.clips_available} ({100 * frac:.2f}%)")
         lines.append(f"bytes:   {self.bytes}")
         lines.append(f"obtained {self.available:,} of {self.sources:,} videos ({100 * self.fraction:.2f}%)")

@@ -61,7 +61,7 @@ def is_done(row: dict | None, out: Path) -> bool:
     if row.get("deleted"):
         return True
     p = row.get("path")
-    return bool(p) and (out / p).exists()
+    return bool(p) and (out / str(p)).exists()
 
 
 class _SourceIndex:

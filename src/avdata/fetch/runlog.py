@@ -10,6 +10,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 
 def append_run_log(path: Path, started: float, routes: dict, counts: dict) -> None:
@@ -30,7 +31,7 @@ def append_run_log(path: Path, started: float, routes: dict, counts: dict) -> No
 def read_run_log(path: Path) -> dict:
     """Totals over all runs: ``runs``, ``paused_seconds`` and per route ``trips``, ``paused_seconds``,
     ``attempts`` (a Counter of outcomes). Unreadable lines are skipped."""
-    total = {"runs": 0, "paused_seconds": 0.0, "routes": {}}
+    total: dict[str, Any] = {"runs": 0, "paused_seconds": 0.0, "routes": {}}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):

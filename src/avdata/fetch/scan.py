@@ -124,7 +124,7 @@ def encode_sources(table: pa.Table) -> EncodedSources:
     n = len(src)
     pair = table.column("pair_source").cast(pa.string()) if "pair_source" in table.column_names else None
     has_pairs = pair is not None and pair.null_count < n
-    both = pa.chunked_array(src.chunks + pair.chunks, pa.string()) if has_pairs else src
+    both = pa.chunked_array(src.chunks + pair.chunks, pa.string()) if pair is not None and has_pairs else src
     order = pc.array_sort_indices(both).to_numpy()        # stable; nulls last
     order = order[:len(both) - both.null_count]
     ordered = pc.take(both, pa.array(order))

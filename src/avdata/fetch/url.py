@@ -15,6 +15,7 @@ import hashlib
 import string
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 from avdata.atomic import atomic_path
@@ -129,7 +130,7 @@ class UrlTemplateBackend:
     def _open_store(self, url: str, proxy: str | None = None):  # noqa: ANN202  (filesystem, path in it)
         import fsspec
 
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if self.protocol in _QUOTED_SCHEMES:
             import aiohttp
 

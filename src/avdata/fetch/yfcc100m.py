@@ -130,12 +130,15 @@ class YfccBackend:
     def check_proxies(self, proxies: list[str]) -> None:
         """``--proxies`` for S3 are refused up front, as the ``url`` backend refuses them for ``s3://``
         (without s3fs only the HTTPS template is used, and it takes http(s) proxies)."""
-        (self.s3 if self.has_s3fs else self.https).check_proxies(proxies)
+        backend = self.s3 if self.has_s3fs else self.https
+        if backend is not None:
+            backend.check_proxies(proxies)
 
     def fetch(self, job: FetchJob, ctx: FetchContext) -> Fetched:
         if job.kind != "path":
             raise FetchError("bad_source", f"{job.source}: YFCC100M sources are video paths, not YouTube ids")
         if not self.has_s3fs:
+            assert self.https is not None           # checked when the backend was made
             return self.https.fetch(job, ctx)
         try:
             return self.s3.fetch(job, ctx)

@@ -92,7 +92,7 @@ def classify_ytdlp_error(e: BaseException) -> FetchError:
         return inner_exc
     status = http_status(inner_exc) if isinstance(inner_exc, BaseException) else None
     if status is not None and status >= 400:
-        err = classify_status(status, msg, retry_after(inner_exc))
+        err = classify_status(status, msg, retry_after(inner_exc) if isinstance(inner_exc, BaseException) else None)
         if status == 403:   # YouTube answers 403 to throttled clients: worth another try
             return FetchError(err.error_class, err.message, transient=True)
         return err

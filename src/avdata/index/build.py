@@ -232,7 +232,7 @@ def _entry(seg: SegmentResult, task: SegmentTask, info: RowInfo) -> IndexEntry:
     good = [c for c in seg.clips if c.ok]
     gold = good[0]
     return IndexEntry(
-        dir=task.dir, aclip=[c.aclip for c in good], frame=[f for c in good for f in c.frames],
+        dir=task.dir, aclip=[c.aclip for c in good if c.aclip is not None], frame=[f for c in good for f in c.frames],
         aclip_128=gold.aclip_128, frame_224=gold.frame_224, id=info.id, bos=info.bos, eos=info.eos,
         labels=info.labels, captions=info.captions,
     )

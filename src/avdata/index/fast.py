@@ -179,7 +179,7 @@ def _layout_prefixes(clip_id: pa.Array, gold_dir: pa.Array) -> tuple[pa.Array, p
     """Per row, ``{dir}/aclip/{id}.`` and ``{dir}/frame/{id}.`` (dir as ``_checked_dir`` cleans it);
     null where the dir or the id could lead out of the media root."""
     codes = gold_dir.dictionary_encode()
-    clean = []
+    clean: list[str | None] = []
     for d in codes.dictionary.to_pylist():
         try:
             clean.append(f"{_checked_dir(d)}/" if d else "")

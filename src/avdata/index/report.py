@@ -143,7 +143,7 @@ def _bar(ax: plt.Axes, labels: list[str], values: list[float], title: str, color
     ax.invert_yaxis()
     ax.set_title(title)
     for yi, v in zip(y, values):
-        ax.text(v, yi, f" {v:,.0f}", va="center", fontsize=8)
+        ax.text(v, float(yi), f" {v:,.0f}", va="center", fontsize=8)
 
 
 def build_report(opts: ReportOptions) -> ReportResult:
@@ -293,8 +293,8 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
         return None
     wanted = set(np.linspace(0, scan.lines - 1, min(n, scan.lines)).astype(int).tolist())
     tiles = []
-    for lineno, rec, err in iter_records(index):
-        if lineno - 1 not in wanted or err is not None or (lineno - 1) in scan.bad:
+    for lineno, rec, _ in iter_records(index):
+        if lineno - 1 not in wanted or rec is None or (lineno - 1) in scan.bad:
             continue
         frames = [str(f) for f in rec.get("frame") or []]
         frames = [f for f in frames if f.startswith("p0.")] or frames
@@ -316,8 +316,8 @@ def _gallery(index: Path, scan: IndexScan, media: str | os.PathLike[str], ontolo
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (img, rec) in zip(axes.flat, tiles):
-        ax.imshow(img)
+    for ax, (picture, rec) in zip(axes.flat, tiles):
+        ax.imshow(picture)
         names = ", ".join(ontology.name(lab) for lab in rec["labels"][:3]) or "(no labels)"
         ax.set_title(f"{rec.get('id')} {rec.get('bos')}s\n{names}", fontsize=7)
     path = out / "gallery.png"

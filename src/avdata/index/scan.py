@@ -63,6 +63,7 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
         try:
             if err is not None:
                 raise err
+            assert rec is not None
             labels = field_labels(rec, path, lineno)
             line = (_count(rec, "frame", path, lineno), _count(rec, "aclip", path, lineno),
                     field_seconds(rec, "bos", path, lineno), field_seconds(rec, "eos", path, lineno))

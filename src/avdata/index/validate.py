@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from avdata.errors import MediaError, UnsafePathError
 from avdata.media.features import write_aclip_128, write_frame_224
@@ -250,6 +251,9 @@ def _check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
     total = len(frame_names)
     if not task.check_media and not task.features:  # names only: no file is touched
         return _trusted(files, aclip, frame_names, task.min_audio_seconds)
+    seconds: float | None
+    rate: int | None
+    channels: int | None
     if task.check_media:
         audio = check_audio(audio_path)
         if not audio.ok:
@@ -260,7 +264,7 @@ def _check_clip(task: SegmentTask, files: ClipFiles) -> ClipResult:
         rate, channels = files.sample_rate, files.channels
         seconds = (files.audio_samples / rate) if (files.audio_samples is not None and rate) else None
         good = list(zip(frame_names, frame_paths))
-    props = dict(audio_seconds=seconds, sample_rate=rate, channels=channels, frames_total=total)
+    props: dict[str, Any] = dict(audio_seconds=seconds, sample_rate=rate, channels=channels, frames_total=total)
     if seconds is not None and seconds < task.min_audio_seconds:
         return ClipResult(files.clip, AUDIO_TOO_SHORT, too_short_message(audio_path, seconds, task.min_audio_seconds),
                           **props)
@@ -276,7 +280,8 @@ def _trusted(files: ClipFiles, aclip: str, frame_names: list[str], min_seconds: 
     """The result without media checks: the manifest's word for duration, rate and channels."""
     rate, samples = files.sample_rate, files.audio_samples
     seconds = samples / rate if (samples is not None and rate) else None
-    props = dict(audio_seconds=seconds, sample_rate=rate, channels=files.channels, frames_total=len(frame_names))
+    props: dict[str, Any] = dict(audio_seconds=seconds, sample_rate=rate, channels=files.channels,
+                                 frames_total=len(frame_names))
     if seconds is not None and seconds < min_seconds:
         return ClipResult(files.clip, AUDIO_TOO_SHORT, too_short_message(files.audio_file, seconds, min_seconds),
                           **props)

@@ -136,14 +136,14 @@ def write_aclip_128(audio_path: str | os.PathLike[str], out_path: str | os.PathL
     feats = aclip_128(audio_path)
     with atomic_path(out_path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{AUDIO_KEY: feats})
+            np.savez_compressed(fh, **{AUDIO_KEY: feats})  # type: ignore[arg-type]  # numpy's stub types the kwargs as allow_pickle
     return feats.shape
 
 
 def frame_224(image_path: str | os.PathLike[str], size: int = IMAGE_SIZE) -> np.ndarray:
     """One frame as VIP-ANT's image transform makes it: float32 (3, size, size), CLIP-normalised."""
-    with Image.open(image_path) as img:
-        img = img.convert("RGB")
+    with Image.open(image_path) as opened:
+        img = opened.convert("RGB")
         w, h = img.size
         if w <= h:
             new_w, new_h = size, int(size * h / w)
@@ -185,5 +185,5 @@ def write_frame_224(frames: Sequence[tuple[int, str | os.PathLike[str] | None]],
             continue
     with atomic_path(Path(out_path)) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: see above
     return made

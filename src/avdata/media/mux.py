@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -47,7 +48,7 @@ def write_mp4(path: str | os.PathLike[str], frames: list[tuple[float, av.VideoFr
     layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as out:
-            vstream = None
+            vstream: Any = None
             if frames:
                 width, height = frames[0][1].width // 2 * 2, frames[0][1].height // 2 * 2
                 vstream = out.add_stream("libx264", rate=25)

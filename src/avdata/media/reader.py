@@ -241,6 +241,7 @@ class MediaReader:
             return
         self._fresh = False
         anchor = self.vstream if self.vstream is not None else self.astream
+        assert anchor is not None                   # a reader has at least one stream
         target = self.origin + Fraction(max(0.0, t)).limit_denominator(1_000_000)
         try:
             self.container.seek(int(math.floor(target / anchor.time_base)), stream=anchor, backward=True)
@@ -268,6 +269,7 @@ class MediaReader:
             if at <= 0 or not self._landed_late(decoded, packets, start, first, want_audio, want_video):
                 break
         if want_audio:
+            assert self.astream is not None
             rate = self.sample_rate
             s0, s1 = int(round(start * rate)), int(round(end * rate))
             span.sample_rate = rate
@@ -389,6 +391,7 @@ class MediaReader:
         """Did the seek land after what the span needs (no keyframe at or before the first frame
         wanted, or audio that starts after ``start``)? Then the caller seeks further back."""
         if want_video and packets:                  # no packets at all: the video ended before
+            assert self.vstream is not None
             vtb = self.vstream.time_base
             keys = [p.pts * vtb.numerator / vtb.denominator - float(self.origin) for p in packets if p.key]
             if not keys or min(keys) > first + 1e-6:
@@ -421,6 +424,7 @@ class MediaReader:
         # pre-roll is counted from the clip's start, not from the keyframe the seek landed on
         audio_from = None
         if want_audio:
+            assert self.astream is not None
             atb = self.astream.time_base
             audio_from = math.floor((start - AUDIO_PREROLL + origin) * atb.denominator / atb.numerator)
         try:
@@ -437,7 +441,7 @@ class MediaReader:
                         audio_done = True
                 elif packet.stream is self.vstream and not video_done:
                     pts = packet.pts if packet.pts is not None else packet.dts
-                    if pts is None:
+                    if pts is None or vtb is None:
                         continue
                     dts = packet.dts if packet.dts is not None else pts
                     packets.append(_Pkt(packet, pts, dts, bool(packet.is_keyframe)))
@@ -481,6 +485,7 @@ class MediaReader:
                        deadline: float | None, skip_nonref: bool) -> None:
         """Decode only what the targets need: per target, from its GOP's keyframe to it."""
         vs = self.vstream
+        assert vs is not None
         vtb = vs.time_base
         # presentation order of the frames the span holds, and where each sits in decode order
         order = sorted(range(len(packets)), key=lambda i: packets[i].pts)

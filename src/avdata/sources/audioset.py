@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -123,10 +124,16 @@ class _Header:
 def _block_rows(block: LineBlock, fast: FastSegments, file: str, header: _Header,
                 problems: Problems) -> tuple[list, list, list, list, list]:
     """Run the slow path over the lines the fast parser left; returns column lists."""
-    lines_out, ids, starts, ends, labels = [], [], [], [], []
+    lines_out: list[Any] = []
+    ids: list[Any] = []
+    starts: list[Any] = []
+    ends: list[Any] = []
+    labels: list[Any] = []
     if not len(fast.other_lines):
         return lines_out, ids, starts, ends, labels
-    if fast.line_starts is None:
+    starts_at: np.ndarray
+    ends_at: np.ndarray
+    if fast.line_starts is None or fast.line_ends is None:
         ends_at = np.flatnonzero(np.frombuffer(block.data, np.uint8) == 10)
         starts_at = np.concatenate([[0], ends_at[:-1] + 1])
     else:

@@ -156,13 +156,13 @@ class YoutubeIdSet:
     def add(self, ids: pa.Array, keys: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Add ``ids``; return a bool per id: was it in the set already (or earlier in ``ids``)?
         ``keys``: ``youtube_keys(ids)`` if already computed (e.g. on a worker thread)."""
-        keys, bucket = keys if keys is not None else youtube_keys(ids)
-        seen = np.zeros(len(keys), dtype=bool)
+        hashed, bucket = keys if keys is not None else youtube_keys(ids)
+        seen = np.zeros(len(hashed), dtype=np.bool_)
         for b, held in enumerate(self._buckets):
             rows = np.flatnonzero(bucket == b)
             if not len(rows):
                 continue
-            mine = keys[rows]
+            mine = hashed[rows]
             new = np.sort(mine)
             present = held.find(new)
             twice = new[1:] == new[:-1]

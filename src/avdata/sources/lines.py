@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -155,7 +155,7 @@ class TextLines:
         return self._lines
 
 
-def csv_rows(lines: TextLines, problems: Problems, **fmt: object) -> Iterator[tuple[list[str], int]]:
+def csv_rows(lines: TextLines, problems: Problems, **fmt: Any) -> Iterator[tuple[list[str], int]]:
     """``csv.reader`` rows of ``lines`` (strict quoting), each with the number of the line it began on.
 
     A row csv cannot read (a field over csv's size limit, an unclosed quote at the end of the file,

@@ -54,6 +54,7 @@ class Ontology:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Ontology:
         """Read ``ontology.json``; without a path, the copy bundled with avdata."""
+        text: str | bytes
         if path is None:
             text = resources.files("avdata").joinpath("data/ontology.json").read_text("utf-8")
             where = "avdata/data/ontology.json"
