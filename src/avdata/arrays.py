@@ -38,6 +38,18 @@ def load_npy(path: str | os.PathLike[str], mmap_mode: Literal["r", "r+", "c"] | 
         raise InputFormatError(str(path), None, f"not a readable .npy array ({_reason(e)})") from e
 
 
+def npy_is(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: str) -> bool:
+    """Does ``path`` hold a whole ``.npy`` array of this shape and dtype (header and every byte of
+    its data: a truncated or zero-byte file is not)?"""
+    if not os.path.isfile(path):
+        return False
+    try:
+        arr = load_npy(path, mmap_mode="r")
+    except InputFormatError:
+        return False
+    return arr.shape == shape and str(arr.dtype) == dtype
+
+
 def read_npz(source: str | os.PathLike[str] | bytes, where: str, code: str = "npz_unreadable"
              ) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` (a path or its bytes); MediaError(``code``) naming ``where``."""

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from avdata.arrays import load_npy
+from avdata.arrays import load_npy, npy_is
 from avdata.atomic import atomic_path, is_temp_name, sweep_temp_files, write_text_atomic
 from avdata.embed import DEFAULT_EMBEDDER, get_embedder, media_for_line
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder
@@ -323,31 +323,13 @@ def _embed_lines(opts: EmbedOptions, index: Path, lines: list[bytes], media: Pat
 
 
 def _matrix_ok(path: Path, rows: int, dim: int, dtype: str) -> bool:
-    """Does the finished ``embeddings.npy`` read back whole with the expected shape and dtype?
-    (A truncated one is made again from scratch.)"""
-    if not path.is_file():
-        return False
-    try:
-        arr = load_npy(path, mmap_mode="r")
-    except InputFormatError:
-        return False
-    return arr.shape == (rows, dim) and str(arr.dtype) == dtype
-
-
-def _chunk_shape(k: int, chunk_rows: int, rows: int, dim: int) -> tuple[int, int]:
-    return min(chunk_rows, rows - k * chunk_rows), dim
+    """Does the finished ``embeddings.npy`` read back whole? (A truncated one is made again.)"""
+    return npy_is(path, (rows, dim), dtype)
 
 
 def _chunk_ok(out: Path, k: int, chunk_rows: int, rows: int, dim: int) -> bool:
-    """Is chunk ``k`` on disk, whole (its header and every byte of its data) and of the right shape?"""
-    path = _chunk_path(out, k)
-    if not path.is_file():
-        return False
-    try:
-        arr = load_npy(path, mmap_mode="r")
-    except InputFormatError:
-        return False
-    return arr.shape == _chunk_shape(k, chunk_rows, rows, dim) and arr.dtype == np.float32
+    """Is chunk ``k`` on disk, whole and of the right shape? (A truncated one is embedded again.)"""
+    return npy_is(_chunk_path(out, k), (min(chunk_rows, rows - k * chunk_rows), dim), "float32")
 
 
 def remove_chunks(out: Path) -> None:
