@@ -40,12 +40,10 @@ journal becomes a Parquet part every ``CHECKS_PART_ROWS`` rows.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,7 +51,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avdata.atomic import atomic_path, write_text_atomic
+from avdata.atomic import atomic_path
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.index import fast
 from avdata.index.checks import (  # noqa: F401
@@ -68,15 +66,14 @@ from avdata.index.checks import (  # noqa: F401
     previous_result,
     read_summary,
 )
-from avdata.index.combined import CombinedResult, write_combined
+from avdata.index.combined import write_combined
 from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
 from avdata.index.inputs import Batch, Inputs, RowInfo, batches, clip_files, label_verdict, open_inputs, read_clips_rows
 from avdata.index.json_columns import joined_bytes
+from avdata.index.options import LABEL_REASONS, IndexOptions, IndexResult, write_summary  # noqa: F401
 from avdata.index.reuse import reused
 from avdata.index.validate import (
     GOLD_CLIP,
-    LABEL_EXCLUDED,
-    LABEL_NOT_KEPT,
     OK,
     UNKNOWN_EXTRACT_STATUS,
     ClipResult,
@@ -90,69 +87,6 @@ from avdata.index.validate import (
 )
 from avdata.manifest import ManifestWriter
 from avdata.progress import progress
-
-LABEL_REASONS = frozenset({LABEL_EXCLUDED, LABEL_NOT_KEPT})
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Options of ``build_index`` (mirrors ``avdata index``)."""
-
-    clips: str | os.PathLike[str]
-    manifest: str | os.PathLike[str]
-    media: str | os.PathLike[str]
-    out: str | os.PathLike[str]
-    with_negatives: bool = False
-    features: bool = False
-    check_media: bool = True
-    min_audio_seconds: float = 2.0
-    exclude_labels: tuple[str, ...] = ()
-    keep_labels: tuple[str, ...] = ()
-    ontology: str | os.PathLike[str] | None = None
-    executor: str = "local"
-    workers: int | None = None
-    ray_address: str | None = None
-    progress: bool | None = None
-    batch_rows: int = 65536
-
-
-@dataclass
-class IndexResult:
-    """What ``build_index`` wrote and counted."""
-
-    out: Path
-    split_files: dict[str, Path] = field(default_factory=dict)
-    listed: Counter = field(default_factory=Counter)             # split file -> segments listed
-    excluded: Counter = field(default_factory=Counter)           # reason -> segments
-    excluded_by_split: dict[str, Counter] = field(default_factory=dict)
-    negatives_listed: int = 0
-    negatives_dropped: Counter = field(default_factory=Counter)  # reason -> negative clips
-    features_made: int = 0
-    feature_errors: Counter = field(default_factory=Counter)
-    combined: CombinedResult | None = None
-
-    @property
-    def error_exclusions(self) -> int:
-        """Segments excluded for a media or extraction problem (label filters are not errors)."""
-        return sum(n for reason, n in self.excluded.items() if reason not in LABEL_REASONS)
-
-    def summary_text(self) -> str:
-        lines = [f"index written to {self.out}"]
-        for name in sorted(self.split_files):
-            exc = sum(self.excluded_by_split.get(name, Counter()).values())
-            lines.append(f"  {name}: {self.listed[name]} listed, {exc} excluded")
-        for reason, n in self.excluded.most_common():
-            lines.append(f"  excluded {reason}: {n}")
-        if self.negatives_listed or self.negatives_dropped:
-            lines.append(f"  negative clips listed: {self.negatives_listed}, dropped: "
-                         f"{sum(self.negatives_dropped.values())}")
-        if self.features_made or self.feature_errors:
-            lines.append(f"  features made: {self.features_made}, errors: {dict(self.feature_errors)}")
-        if self.combined is not None:
-            lines.append(f"  {self.combined.path.name}: balanced part starts after line "
-                         f"{self.combined.split_line} ({self.combined.unbalanced_lines} unbalanced + "
-                         f"{self.combined.balanced_lines} balanced)")
-        return "\n".join(lines)
 
 
 def _segment(opts: IndexOptions, inputs: Inputs, row_no: int, row: dict, aligned: list[dict | None],
@@ -288,7 +222,7 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
         if d != checks_tmp:
             shutil.rmtree(d, ignore_errors=True)
     result.combined = write_combined(out)
-    _write_summary(opts, result)
+    write_summary(opts, result)
     return result
 
 
@@ -519,19 +453,3 @@ def _ordered(results: Iterator[SegmentResult], pending: deque[tuple[SegmentTask,
         while pending and pending[0][0].row in waiting:
             task, info = pending.popleft()
             yield waiting.pop(task.row), task, info
-
-
-def _write_summary(opts: IndexOptions, result: IndexResult) -> None:
-    summary = {
-        "options": {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in asdict(opts).items()},
-        "splits": {name: {"listed": result.listed[name],
-                          "excluded": dict(result.excluded_by_split.get(name, Counter()))}
-                   for name in sorted(result.split_files)},
-        "excluded_by_reason": dict(result.excluded.most_common()),
-        "negatives_listed": result.negatives_listed,
-        "negatives_dropped": dict(result.negatives_dropped),
-        "features_made": result.features_made,
-        "feature_errors": dict(result.feature_errors),
-        "combined": None if result.combined is None else result.combined.to_dict(),
-    }
-    write_text_atomic(result.out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")

@@ -22,7 +22,7 @@ from avdata.sources.ontology import Ontology
 from avdata.table import iter_clips
 
 if TYPE_CHECKING:
-    from avdata.index.build import IndexOptions
+    from avdata.index.options import IndexOptions
 
 
 def label_sets(opts: IndexOptions) -> tuple[frozenset[str], frozenset[str]]:
