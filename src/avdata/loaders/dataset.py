@@ -10,6 +10,7 @@ The same ``make_item`` builds items from files on disk and from WebDataset sampl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -168,11 +169,28 @@ def make_item(rec: Mapping[str, Any], line: int, media: ClipMedia, opts: Dataset
     return to_tensors(item) if opts.tensors else item
 
 
+def dataset_options(options: object, media: str | os.PathLike[str] | None) -> DatasetOptions:
+    """``options`` checked (a clear TypeError for anything but ``DatasetOptions``), with ``media``."""
+    if options is None:
+        if media is None:
+            raise TypeError("AVIndexDataset needs the media root: AVIndexDataset(index, media=ROOT) or "
+                            "AVIndexDataset(index, DatasetOptions(media=ROOT, ...))")
+        return DatasetOptions(media=str(media))
+    if not isinstance(options, DatasetOptions):
+        raise TypeError(f"options must be a DatasetOptions, not {type(options).__name__} ({options!r:.60}); "
+                        "for a media root write AVIndexDataset(index, media=ROOT)")
+    return options if media is None else dataclasses.replace(options, media=str(media))
+
+
 class AVIndexDataset:
     """Map-style dataset over an index file (lazy: see ``LazyIndex``); pickles as paths and options."""
 
-    def __init__(self, index: str | os.PathLike[str], options: DatasetOptions,
-                 sidecar_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, index: str | os.PathLike[str], options: DatasetOptions | None = None,
+                 sidecar_dir: str | os.PathLike[str] | None = None, *,
+                 media: str | os.PathLike[str] | None = None) -> None:
+        """``AVIndexDataset(index, DatasetOptions(media=ROOT, ...))``, or ``AVIndexDataset(index,
+        media=ROOT)`` for the default options (``media`` also overrides the options' root)."""
+        options = dataset_options(options, media)
         self.index = LazyIndex(index, sidecar_dir)
         self.options = options
         self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
