@@ -41,3 +41,17 @@ def ray_session():
     yield None
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ``avdata demo`` folder per session, read-only for the tests that share it (a test that
+    changes anything copies it first: ``demo_copy`` in tests/reliability)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo_session") / "demo"
+    r = subprocess.run([sys.executable, "-m", "avdata", "demo", "--out", str(out), "--workers", "2"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

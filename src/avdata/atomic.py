@@ -140,3 +140,18 @@ def sweep_temp_files(root: str | os.PathLike[str]) -> int:
                 os.unlink(os.path.join(dirpath, name))
                 removed += 1
     return removed
+
+
+def remove_own_files(folder: str | os.PathLike[str], names: re.Pattern[str]) -> None:
+    """Remove the files of ``folder`` whose names a stage gives its own files (``names``) and avdata's
+    temporaries, then ``folder`` itself if nothing else is in it: a user's files there stay.
+    A symlinked folder is not entered."""
+    path = Path(folder)
+    if not path.is_dir() or path.is_symlink():
+        return
+    for entry in path.iterdir():
+        if names.fullmatch(entry.name) or is_temp_name(entry.name):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        path.rmdir()

@@ -3,8 +3,6 @@ horizontal scroll, every image loaded, the scheme comparison shown."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pages") / "demo"
-    r = subprocess.run([sys.executable, "-m", "avdata", "demo", "-o", str(out), "--workers", "2"],
-                       capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out
+def demo(demo_dir: Path) -> Path:
+    return demo_dir             # the session's demo folder (tests/conftest.py), read only
 
 
 @pytest.mark.parametrize("page", ["report/report.html", "balance/knn/report/report.html"])

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from avdata.arrays import read_npz
-from avdata.atomic import atomic_path, is_temp_name, sweep_temp_files
+from avdata.atomic import atomic_path, remove_own_files, sweep_temp_files
 from avdata.balance import outputs
 from avdata.balance.embeddings import (
     EMBEDDINGS_FILE,
@@ -284,13 +284,8 @@ def _remove_blocks(blocks: Path) -> None:
     if not root.is_dir() or root.is_symlink():
         return
     for folder in root.iterdir():
-        if not RUN_KEY.fullmatch(folder.name) or not folder.is_dir() or folder.is_symlink():
-            continue
-        for f in folder.iterdir():
-            if BLOCK_NAME.fullmatch(f.name) or is_temp_name(f.name):
-                f.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        if RUN_KEY.fullmatch(folder.name):
+            remove_own_files(folder, BLOCK_NAME)
     with contextlib.suppress(OSError):
         root.rmdir()
 

@@ -18,7 +18,6 @@ gives the same bytes as an uninterrupted run. A changed index or embedder finger
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from avdata.arrays import load_npy, npy_is
-from avdata.atomic import atomic_path, is_temp_name, sweep_temp_files, write_text_atomic
+from avdata.atomic import atomic_path, remove_own_files, sweep_temp_files, write_text_atomic
 from avdata.embed import DEFAULT_EMBEDDER, get_embedder, media_for_line
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder
 from avdata.errors import AvdataError, InputFormatError, MediaError
@@ -335,15 +334,7 @@ def _chunk_ok(out: Path, k: int, chunk_rows: int, rows: int, dim: int) -> bool:
 def remove_chunks(out: Path) -> None:
     """Remove the chunk files this stage wrote (``chunk-NNNNNN.npy`` and avdata temporaries), then
     the ``chunks`` folder if nothing else is in it: a user's own files there are never touched."""
-    folder = out / CHUNKS
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    for entry in folder.iterdir():
-        if CHUNK_NAME.fullmatch(entry.name) or is_temp_name(entry.name):
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+    remove_own_files(out / CHUNKS, CHUNK_NAME)
 
 
 def _chunk_start(out: Path, k: int, chunk_rows: int, rows: int, dim: int, exists: bool) -> np.ndarray:
