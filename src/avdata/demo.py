@@ -189,6 +189,10 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
         log.done("embed", [embedded.summary_text()])
     log.done("balance", balance_example(out / "index", media, out, workers))
 
+    from avdata.train.demo_steps import model_example  # the model: train, then score and balance with it
+
+    for name, lines in model_example(main_index, media, out, scope, workers):
+        log.done(name, lines)
     from avdata.audioscope.demo_steps import run_audioscope_demo  # AudioScope: windows, ratings, pairs
 
     log.done("audioscope", run_audioscope_demo(out / "audioscope", workers=workers).stages)
@@ -230,19 +234,22 @@ def run_balance_demo(index_dir: str | os.PathLike[str], seed_emb: str | os.PathL
     return res.lines()
 
 
-def balance_example(index_dir: Path, media: Path, out: Path, workers: int | None) -> list[str]:
-    """Embed the demo's balanced split (the seeds) and eval split (the pool), then balance."""
+def balance_example(index_dir: Path, media: Path, out: Path, workers: int | None, embedder: str = "signal",
+                    weights: tuple[str, ...] = ()) -> list[str]:
+    """Embed the demo's balanced split (the seeds) and eval split (the pool) with ``embedder``, then
+    balance, below ``out/balance`` (the default embedder) or ``out/balance_EMBEDDER``."""
     from avdata.embed.run import EmbedOptions, run_embed
     from avdata.index.entry import BALANCED_FILE
 
     pool_file = "src_eval_segments.csv"
     if not (index_dir / BALANCED_FILE).exists() or not (index_dir / pool_file).exists():
         return ["balance: skipped (the example has no balanced or eval lines)"]
+    folder = out / ("balance" if embedder == "signal" else f"balance_{embedder}")
     lines = []
     for name, tag in ((BALANCED_FILE, "seeds"), (pool_file, "pool")):
-        res = run_embed(EmbedOptions(index=index_dir / name, media=media, out=out / "balance" / f"emb_{tag}",
-                                     workers=workers))
+        res = run_embed(EmbedOptions(index=index_dir / name, media=media, out=folder / f"emb_{tag}",
+                                     embedder=embedder, weights=weights, workers=workers))
         lines.append(f"{tag}: {res.summary_text()}")
-    lines += run_balance_demo(index_dir, out / "balance" / "emb_seeds", out / "balance" / "emb_pool",
-                              out / "balance" / "knn", pool_file=pool_file)
+    lines += run_balance_demo(index_dir, folder / "emb_seeds", folder / "emb_pool", folder / "knn",
+                              pool_file=pool_file)
     return lines

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from browser_pages import page_check
 
 pytestmark = pytest.mark.slow
@@ -37,3 +36,12 @@ def test_the_report_compares_every_weighting_scheme(demo: Path) -> None:
     assert "best for this index: " in text
     assert "segments_per_split</figcaption>" not in html          # captions say what a plot shows
 
+
+
+def test_the_model_report_fits_and_shows_its_curves(demo: Path) -> None:
+    """issue 19: avdata train's report.html (the demo trains a few epochs) in the browser."""
+    m = page_check(demo / "train" / "report.html")
+    assert m["scrollWidth"] <= m["clientWidth"], m
+    assert len(m["images"]) == 1 and m["images"][0]["ok"], m["images"]
+    html = (demo / "train" / "report.html").read_text()
+    assert "validation AUC" in html and "261,601 parameters" in html

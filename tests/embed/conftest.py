@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import Corpus, build_corpus
+from class_corpus import Corpus, build_corpus
 
 PER_CLASS = 12     # 11 others of the seed's class: a perfect top-10 is possible
 

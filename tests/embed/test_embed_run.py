@@ -17,7 +17,7 @@ from avdata.embed import embedder_status, get_embedder, media_for_line
 from avdata.embed.run import EMBED_MANIFEST_SCHEMA, EmbedMismatchError, EmbedOptions, run_embed
 from avdata.errors import UnsafePathError
 from avdata.manifest import latest, read_manifest
-from corpus import Corpus
+from class_corpus import Corpus
 
 
 def avdata(*args: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from avdata.embed.signal import clip_fbank
 from avdata.media.features import fbank, write_aclip_128
 from avdata.media.inspect import decode_audio
 from avdata.media.kaldi_fbank import fast_fbank
-from corpus import CLASSES, Corpus
+from class_corpus import CLASSES, Corpus
 
 TOP = 10
 

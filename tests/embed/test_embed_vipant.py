@@ -16,7 +16,7 @@ from avdata.embed.base import EmbedderError  # noqa: E402
 from avdata.embed.vipant import vipant_fbank  # noqa: E402
 from avdata.media.encode import AudioOptions, write_audio  # noqa: E402
 from avdata.media.inspect import decode_audio  # noqa: E402
-from corpus import Corpus  # noqa: E402
+from class_corpus import Corpus  # noqa: E402
 from vipant_files import write_checkpoint, write_clip  # noqa: E402
 
 SMALL = {"width": 64, "layers": 2, "embed_dim": 32}

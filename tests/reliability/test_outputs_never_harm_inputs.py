@@ -39,6 +39,7 @@ WRITERS = {
               "{D}/audioscope/clips_rated.parquet"],
     "mom": ["mom", "{IN}", "-o", "{D}/audioscope/mom"],
     "shards": ["shards", "{IN}", "--media", "{D}/media", "--out", "{D}/shards"],
+    "train": ["train", "{IN}", "--media", "{D}/media", "-o", "{D}/train"],
 }
 
 
@@ -87,6 +88,7 @@ def test_an_input_named_as_an_output_or_a_derived_output_is_refused(demo_copy: P
                     "-o", f"{d}/audioscope/ratings.csv"],
         "windows": ["windows", f"{d}/audioscope/videos", "-o", f"{d}/audioscope/clips.parquet", "--splits",
                     f"{d}/audioscope/clips.parquet"],
+        "train derived card": ["train", f"{d}/train/card.json", "--media", f"{d}/media", "-o", f"{d}/train"],
     }
     # the balance pool that is a derived output: make it a real 6-line index of the demo
     shutil.copy(d / "index" / "src_eval_segments.csv", pool)

@@ -24,5 +24,6 @@ COMMAND_MODULES: dict[str, str] = {
     "embed": "avdata.cli.embed",
     "embedders": "avdata.cli.embed",
     "balance": "avdata.cli.balance",
+    "train": "avdata.cli.train",
     "plugins": "avdata.cli.plugins",
 }

@@ -19,6 +19,7 @@ gives the same bytes as an uninterrupted run. A changed index or embedder finger
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -66,11 +67,15 @@ class EmbedderSpec:
     name: str
     weights: tuple[str, ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
+    factory: str | None = None      # "module:attr" of an embedder that is not registered (avdata train's inputs)
 
     def build(self) -> Embedder:
         kwargs = dict(self.params)
         if self.weights:
             kwargs["weights"] = self.weights
+        if self.factory is not None:
+            module, _, attr = self.factory.partition(":")
+            return getattr(importlib.import_module(module), attr)(**kwargs)
         return get_embedder(self.name, **kwargs)
 
 
@@ -84,6 +89,7 @@ class EmbedOptions:
     embedder: str = DEFAULT_EMBEDDER
     weights: tuple[str, ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
+    factory: str | None = None         # see EmbedderSpec.factory
     dtype: str = "float32"
     executor: str = "local"
     workers: int | None = None
@@ -222,7 +228,7 @@ def run_embed(opts: EmbedOptions) -> EmbedResult:
     """Embed every line of ``opts.index`` (see the module docstring)."""
     index, out, media = Path(opts.index), Path(opts.out), Path(opts.media)
     lines, sha = read_index_lines(index)
-    spec = EmbedderSpec(opts.embedder, tuple(str(w) for w in opts.weights), tuple(opts.params))
+    spec = EmbedderSpec(opts.embedder, tuple(str(w) for w in opts.weights), tuple(opts.params), opts.factory)
     embedder = spec.build()
     _WORKER_EMBEDDERS[spec] = embedder      # inline runs and forked workers reuse it (weights loaded once)
     ident = _identity(opts, embedder, len(lines), sha)

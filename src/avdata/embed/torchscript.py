@@ -60,14 +60,18 @@ class TorchScriptEmbedder:
         self.path = require_file(self.weights[0], "TorchScript module", "your own export (torch.jit.save)")
         if self.threads > 0:
             torch.set_num_threads(self.threads)
-        try:
-            self.module = jit_load(torch, self.path).eval()
-        except (RuntimeError, ValueError) as e:
-            raise EmbedderError(f"{self.path}: not a TorchScript module ({' '.join(str(e).split())[:200]})") from e
+        self.module = self.load_module(torch).eval()
         audio = np.zeros((self.max_audio_len, 128), np.float32)
         image = np.zeros((3, 224, 224), np.float32)
         a, i = self._run(audio, image)
         self.dim = int(a.shape[0])
+
+    def load_module(self, torch: Any) -> Any:
+        """The TorchScript module in ``self.path`` (EmbedderError, one line, for any other file)."""
+        try:
+            return jit_load(torch, self.path)
+        except (RuntimeError, ValueError) as e:
+            raise EmbedderError(f"{self.path}: not a TorchScript module ({' '.join(str(e).split())[:200]})") from e
 
     def _run(self, audio: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         torch = import_torch()

@@ -304,26 +304,39 @@ def vipant_fbank(media: ClipMedia, max_len: int = MAX_AUDIO_LEN, norms: tuple[fl
     """VIP-ANT's audio input: fbank of the first channel (mean removed), cut or zero-padded to
     ``max_len`` frames, then ``(x - norms[0]) / norms[1]``. Reuses the ``aclip_128`` npz. Audio
     below 22.05 kHz (render's 16 kHz default) is first resampled up (``rate_for_fbank``)."""
+    feats = clip_fbank(media)[:max_len]
+    if feats.shape[0] < max_len:
+        feats = np.pad(feats, ((0, max_len - feats.shape[0]), (0, 0)))
+    return ((feats - norms[0]) / norms[1]).astype(np.float32)
+
+
+def clip_fbank(media: ClipMedia, use_npz: bool = True, fast: bool = False) -> np.ndarray:
+    """The clip's raw 128-bin fbank, all its frames (no cut, no padding, not normalised): the
+    ``aclip_128`` npz when ``use_npz`` and the index names one that exists, else decoded from the
+    audio clip (first channel, mean removed; below 22.05 kHz resampled up; ``fast``: numpy's
+    ``fast_fbank``, the same numbers to about 1e-3). ClipEmbedError on failure."""
     from avdata.arrays import fbank_array, read_npz
     from avdata.media.features import AUDIO_KEY, fbank, rate_for_fbank
     from avdata.media.inspect import decode_audio
 
-    if media.fbank is not None and media.fbank.is_file():
+    if use_npz and media.fbank is not None and media.fbank.is_file():
         where = str(media.fbank)
-        feats = fbank_array(read_npz(media.fbank, where, "bad_fbank"), AUDIO_KEY, where)
-    elif media.audio is not None:
         try:
-            audio, rate = decode_audio(media.audio)
-            mono, rate = rate_for_fbank(audio[0] - audio[0].mean(), rate)    # 16 kHz renders: see rate_for_fbank
-            feats = fbank(mono, rate)
+            return fbank_array(read_npz(media.fbank, where, "bad_fbank"), AUDIO_KEY, where)
         except MediaError as e:
             raise ClipEmbedError(e.code, e.message) from e
-    else:
+    if media.audio is None:
         raise ClipEmbedError("no_audio", "the index line names no audio clip")
-    feats = feats[:max_len]
-    if feats.shape[0] < max_len:
-        feats = np.pad(feats, ((0, max_len - feats.shape[0]), (0, 0)))
-    return ((feats - norms[0]) / norms[1]).astype(np.float32)
+    try:
+        audio, rate = decode_audio(media.audio)
+        mono, rate = rate_for_fbank(audio[0] - audio[0].mean(), rate)    # 16 kHz renders: see rate_for_fbank
+        if fast:
+            from avdata.media.kaldi_fbank import fast_fbank
+
+            return fast_fbank(mono, rate)
+        return fbank(mono, rate)
+    except MediaError as e:
+        raise ClipEmbedError(e.code, e.message) from e
 
 
 def middle_frame_input(media: ClipMedia, size: int = 224) -> np.ndarray:

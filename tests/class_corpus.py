@@ -8,13 +8,19 @@ Four classes, each tying a sound texture to a picture:
     click  click trains (random rate)                    yellow, dots
 
 Every clip draws its own parameters (pitch, sweep range, shade, stripe period, phase...) from a
-seeded ``numpy.random.Generator``, so clips of a class are alike but not equal. ``build_corpus``
+seeded ``numpy.random.Generator``, so clips of a class are alike but not equal. With
+``distractors`` (0..1) every clip also gets cues that belong to one modality only and say nothing
+about the class: background noise of a random level in the audio, a random background colour in
+the pictures (what an audio-visual model should ignore and a hand-made descriptor cannot). With
+``objects``, half the clips (at random) also show a white disc and sound its beeps (4 Hz, 3 kHz): an
+on-screen source, a tie between audio and pictures within a class. ``build_corpus``
 writes one short video per clip, an AudioSet segment list naming the class labels, and runs the
 real pipeline on them: ingest -> extract -> index. Any test or benchmark can import it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -39,7 +45,8 @@ WIDTH, HEIGHT = 96, 64
 VIDEO_SECONDS = 5.0
 
 
-def class_audio(cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS, rate: int = RATE) -> np.ndarray:
+def class_audio(cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS, rate: int = RATE,
+                distractors: float = 0.0) -> np.ndarray:
     """Mono float32 audio of one clip of class ``cls``."""
     t = np.arange(int(seconds * rate)) / rate
     if cls == "tone":
@@ -61,6 +68,11 @@ def class_audio(cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECON
     else:
         raise ValueError(cls)
     s = s / (np.abs(s).max() + 1e-9) * rng.uniform(0.2, 0.5)
+    if distractors > 0:         # brown-ish noise of a random level: audio-only, unrelated to the class
+        noise = np.cumsum(rng.standard_normal(t.size))
+        noise = np.convolve(noise - np.convolve(noise, np.ones(400) / 400, mode="same"), np.ones(3) / 3, "same")
+        s = s + noise / (np.abs(noise).max() + 1e-9) * rng.uniform(0, 0.5) * distractors
+        s = s / max(1.0, float(np.abs(s).max()) / 0.9)
     return s.astype(np.float32)
 
 
@@ -69,12 +81,18 @@ class FrameStyle:
     colour: tuple[int, int, int]
     period: float
     phase: float
+    background: tuple[int, int, int] | None = None     # a distractor: replaces the dimmed class colour
+    disc: tuple[float, float] | None = None            # an on-screen source (centre as fractions of the size)
 
 
-def class_style(cls: str, rng: np.random.Generator) -> FrameStyle:
+def class_style(cls: str, rng: np.random.Generator, distractors: float = 0.0) -> FrameStyle:
     base = {"tone": (220, 40, 40), "chirp": (40, 200, 60), "noise": (40, 70, 220), "click": (230, 210, 40)}[cls]
     shade = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in base)
-    return FrameStyle(shade, float(rng.uniform(6, 14)), float(rng.uniform(0, 6)))  # type: ignore[arg-type]
+    background = None
+    if distractors > 0:
+        background = tuple(int(x) for x in rng.integers(0, 256, 3))
+    return FrameStyle(shade, float(rng.uniform(6, 14)), float(rng.uniform(0, 6)),  # type: ignore[arg-type]
+                      background)  # type: ignore[arg-type]
 
 
 def class_frame(cls: str, style: FrameStyle, t: float, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
@@ -90,14 +108,24 @@ def class_frame(cls: str, style: FrameStyle, t: float, width: int = WIDTH, heigh
     else:
         m = (np.hypot((xx + shift) % (2 * p) - p, yy % (2 * p) - p) < p * 0.45)
     colour = np.array(style.colour, dtype=np.float64)
-    img = np.where(m[..., None], colour, colour * 0.35 + 20)
+    back = colour * 0.35 + 20 if style.background is None else np.array(style.background, dtype=np.float64)
+    img = np.where(m[..., None], colour, back)
+    if style.disc is not None:
+        cx, cy = (style.disc[0] + 0.05 * t) % 1.0 * width, style.disc[1] * height
+        img[np.hypot(xx - cx, yy - cy) < height * 0.18] = 255
     return img.astype(np.uint8)
 
 
-def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS) -> Path:
+def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS,
+                      distractors: float = 0.0, objects: bool = False) -> Path:
     """An mp4 (H.264 + AAC, mono 44.1 kHz) of one clip of class ``cls``."""
-    audio = class_audio(cls, rng, seconds)
-    style = class_style(cls, rng)
+    audio = class_audio(cls, rng, seconds, distractors=distractors)
+    style = class_style(cls, rng, distractors)
+    if objects and rng.integers(2):
+        t = np.arange(audio.size) / RATE
+        beeps = np.sin(2 * np.pi * 3000 * t) * ((t * 4) % 1.0 < 0.3) * 0.3
+        audio = (audio + beeps / max(1.0, float(np.abs(audio + beeps).max()) / 0.9)).astype(np.float32)
+        style = dataclasses.replace(style, disc=(float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.3, 0.7))))
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
         vs = c.add_stream("libx264", rate=FPS)
@@ -139,7 +167,7 @@ class Corpus:
 
 
 def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 2,
-                 seconds: float = VIDEO_SECONDS) -> Corpus:
+                 seconds: float = VIDEO_SECONDS, distractors: float = 0.0, objects: bool = False) -> Corpus:
     """Write the corpus's videos and run ingest, extract and index on them (see the docstring).
     Videos last ``seconds``; each clip is the segment from 0.5 s to ``seconds - 0.5``."""
     rng = np.random.default_rng(seed)
@@ -149,7 +177,7 @@ def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 
         for k in range(per_class):
             for cls in CLASSES:
                 cid = clip_id(cls, k)
-                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds)
+                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds, distractors, objects)
                 rows.append(f'{cid}, 0.500, {seconds - 0.5:.3f}, "{LABELS[cls]}"')
                 fetched.write({"source": cid, "source_kind": "youtube", "status": STATUS_OK, "path": target.name,
                                "offset": 0.0, "section_end": None, "bytes": target.stat().st_size,
