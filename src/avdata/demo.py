@@ -167,6 +167,9 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
     summary.index = build_index(IndexOptions(clips=clips_path, manifest=media / "extract_manifest.parquet",
                                              media=media, out=out / "index", features=True, workers=workers))
     log.done("index", [summary.index.summary_text()])
+    from avdata.index.demo_published import published_example  # VIP-ANT's own files as input
+
+    log.done("vipant", published_example(example_dir(), videos, fetch_manifest, out / "vipant", workers))
     index_files = sorted(summary.index.split_files.values())
     if summary.index.combined is not None:
         index_files.append(summary.index.combined.path)

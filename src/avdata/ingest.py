@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from avdata.sources.origins import concat_with_origins, get_origins, origins_met
 from avdata.sources.problems import Problems, readable_files
 from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
 from avdata.sources.sniff import check_kind
-from avdata.table import ClipTableWriter, read_clips, write_clips
+from avdata.table import CLIP_SCHEMA, ClipTableWriter, read_clips, write_clips
 
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """``format``: audioset, audiocaps, audioscope or mixit; ``files``: the lists to read;
+    """``format``: audioset, audiocaps, audioscope, mixit or vipant; ``files``: the lists to read;
     ``output``: the clip table to write; ``split`` overrides file-name splits; ``segments``: AudioSet
     segment files whose labels are joined (AudioCaps); ``ontology``: an ontology.json to check label
     ids against (default: the bundled copy)."""
@@ -34,6 +35,7 @@ class IngestOptions:
     segments: tuple[str, ...] = ()
     ontology: str | None = None
     threads: int = 2
+    weights: tuple[str, ...] = ()        # vipant: the weights file of each index file, in order
 
 
 @dataclass
@@ -54,7 +56,7 @@ def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], Read
     for path in usable:                 # a file of another kind: one line, before anything is written
         check_kind(path, options.format)
     read_opts = ReadOptions(split=options.split, segments=tuple(options.segments), ontology=ontology,
-                            threads=options.threads)
+                            threads=options.threads, weights=tuple(options.weights))
     return usable, read_opts
 
 
@@ -72,7 +74,7 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     the file is the same table ``read_lists`` gives. The inputs are checked before the output is
     opened: when none can be read, InputError and an existing output stays as it was."""
     problems = problems if problems is not None else Problems()
-    check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments])
+    check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments, *options.weights])
     stream = get_stream_reader(options.format)
     if stream is None:
         table = read_lists(options, problems)
@@ -80,8 +82,12 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
         return IngestResult(Path(options.output), table.num_rows, problems)
     usable, read_opts = _inputs(options, problems)
     origins: dict = {}
-    with ClipTableWriter(options.output) as out:
-        for block in stream(usable, read_opts, problems):
+    blocks = stream(usable, read_opts, problems)
+    first = next(blocks, None)
+    # a format's own columns (e.g. vipant's index_*) come after the clip schema's: the first block says
+    schema = CLIP_SCHEMA if first is None else pa.schema(list(first.schema), metadata=CLIP_SCHEMA.metadata)
+    with ClipTableWriter(options.output, schema) as out:
+        for block in itertools.chain([first] if first is not None else [], blocks):
             origins.update(get_origins(block))
             out.write(block)
         if origins:

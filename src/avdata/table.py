@@ -307,7 +307,8 @@ def iter_clips(path: str | os.PathLike[str], columns: Sequence[str], batch_rows:
     absent = [c for c in columns if c not in names and c in REQUIRED_COLUMNS]
     if absent:
         raise SchemaError(f"{path}: clip table lacks required column(s): {', '.join(absent)}")
-    fields = [CLIP_SCHEMA.field(c) for c in columns]
+    fields = [CLIP_SCHEMA.field(c) if CLIP_SCHEMA.get_field_index(c) >= 0 else parquet.schema_arrow.field(c)
+              for c in columns]          # a stage's own columns keep the file's type
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=[c for c in columns if c in names]):
         arrays = []
         for f in fields:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from real_rows import audioset_rows
 
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.manifest import ManifestWriter
-from avdata.media.synth import draw_time_frame, reference_audio
 from avdata.media.encode import AudioOptions, write_audio
+from avdata.media.synth import draw_time_frame, reference_audio
 from avdata.table import clips_from_records, write_clips
-from real_rows import audioset_rows
 
 CHUNK = "all_0_35000"
 FRAMES = 4

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from real_rows import audioset_rows
 
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
 from avdata.manifest import ManifestWriter
 from avdata.table import clips_from_records, write_clips
-from real_rows import audioset_rows
 
 SPEECH = "/m/09x0r"
 NASTY = ['say "hi"', "back\\slash", "tab\there", "new\nline", "café", "naïve – dash", "emoji 😀",

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from mixed_inputs import make_mixed
 
 import avdata.index.align as align
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.index.align import Aligner, TableKeys, key_hashes
 from avdata.manifest import SEQ_COLUMN, latest, read_manifest
 from avdata.table import read_clips, write_clips
-from mixed_inputs import make_mixed
 
 COLUMNS = ["clip_id", "clip", "dir", "audio_file", "frame_files", "audio_samples", "sample_rate", "status"]
 SCHEMA = pa.schema([EXTRACT_MANIFEST_SCHEMA.field(c) for c in COLUMNS])

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from avdata.index import IndexOptions, build_index
+from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA
 from avdata.index.combined import read_split_line
 from avdata.manifest import latest, read_manifest
 from avdata.media.features import frame_224_to_rgb
 from avdata.media.synth import read_frame_time_ms
-from avdata.index.build import CHECKS_DIR, CHECKS_KEYS, CHECKS_SCHEMA
 
 PUBLISHED_KEYS = ["dir", "aclip", "frame", "id", "bos", "eos", "labels"]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from mixed_inputs import NASTY, SPEECH, empty_manifest, make_mixed
 
 from avdata.errors import UnsafePathError
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
@@ -21,7 +22,6 @@ from avdata.index.build import CHECKS_DIR, CHECKS_SCHEMA, CHECKS_TMP_GLOB, Index
 from avdata.index.fast import strip_prefix
 from avdata.index.validate import _name_in_layout
 from avdata.manifest import SEQ_COLUMN, ManifestWriter, latest, read_manifest
-from mixed_inputs import NASTY, SPEECH, empty_manifest, make_mixed
 
 
 @pytest.fixture(scope="module")

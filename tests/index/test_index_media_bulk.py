@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mixed_inputs import SPEECH
 
 import avdata.index.build as build
 import avdata.index.validate as validate
@@ -16,7 +17,6 @@ from avdata.index import IndexOptions, build_index
 from avdata.index.build import CHECKS_DIR, CHECKS_SCHEMA, CHECKS_TMP_GLOB, SegmentTask
 from avdata.index.validate import ClipFiles, _fingerprint
 from avdata.manifest import SEQ_COLUMN, read_manifest
-from mixed_inputs import SPEECH
 
 CHUNK = chunk_dir(0, "all", 35_000)
 

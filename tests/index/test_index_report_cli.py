@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from avdata.cli.main import EXIT_FATAL, EXIT_SKIPPED, main
+from avdata.cli.main import EXIT_SKIPPED, main
 from avdata.weights import read_weights
 
 

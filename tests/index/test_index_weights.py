@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from real_rows import audioset_rows
+
 from avdata.errors import AvdataError
 from avdata.index.entry import IndexEntry
 from avdata.index.scan import scan_index
 from avdata.weights import (
-    WeightsOptions, label_balance, read_weights, weights_path_for, write_weights,
+    WeightsOptions,
+    label_balance,
+    read_weights,
+    weights_path_for,
+    write_weights,
 )
 
 

@@ -75,9 +75,19 @@ def _skipped(problems: list[str], show: int = 20) -> None:
                    "inverse_sqrt 1/sqrt(count); or balance: per-sample weights raked until every label "
                    "is drawn about equally often.")
 @out_option("Weights file to write [default: INDEX_weight.csv beside it].", type=click.Path(), default=None)
-@check_paths(outputs={"out": FILE}, needs=("index_file",))
-def weights_command(index_file: str, scheme: str, out: str | None) -> None:
+@click.option("--compare", type=InputPath(exists=True, dir_okay=False), default=None, metavar="PUBLISHED",
+              help="Compare with a published weights file (line-aligned) instead of writing: largest "
+                   "differences and the lines beyond float rounding.")
+@check_paths(outputs={"out": FILE}, needs=("index_file",), inputs=("compare",),
+             reads_only=lambda kw: kw.get("compare") is not None)
+def weights_command(index_file: str, scheme: str, out: str | None, compare: str | None) -> None:
     """Write one sample weight per line of INDEX_FILE (see --scheme)."""
+    if compare is not None:
+        from avdata.weights.compare import compare_weights
+
+        for line in compare_weights(index_file, compare, scheme).lines_text(index_file, compare, scheme):
+            click.echo(line)
+        return
     res = write_weights(WeightsOptions(index_file, scheme, out))
     click.echo(f"{res.path}: {res.lines} weights ({res.scheme}, {res.labels} labels, "
                f"{res.unlabelled} line(s) without labels get 0)")

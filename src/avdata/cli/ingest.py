@@ -21,12 +21,14 @@ from avdata.sources.registry import format_names
 @click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")
 @click.option("--split", default=None, help="Split for every row (default: told by each file name).")
 @click.option("--ontology", default=None, help="ontology.json to check label ids (default: bundled).")
-@check_paths(outputs={"output": FILE}, inputs=("files", "segments", "ontology"))
+@click.option("--weights", multiple=True, help="vipant: the weights file of each index file (line-aligned), "
+                                               "in the order of FILES.")
+@check_paths(outputs={"output": FILE}, inputs=("files", "segments", "ontology", "weights"))
 def ingest_cmd(format: str, files: tuple[str, ...], output: str, segments: tuple[str, ...],
-               split: str | None, ontology: str | None) -> None:
+               split: str | None, ontology: str | None, weights: tuple[str, ...]) -> None:
     """Read published list FILES of FORMAT into one clip table."""
     problems = Problems(on_problem=live_printer())
     result = ingest(IngestOptions(format=format, files=files, output=output, split=split,
-                                  segments=segments, ontology=ontology), problems)
+                                  segments=segments, ontology=ontology, weights=weights), problems)
     click.echo(f"wrote {result.rows} clip(s) to {result.output}")
     finish(problems)

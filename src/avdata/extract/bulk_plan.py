@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from avdata.extract.plan import chunk_dir
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
@@ -35,6 +36,8 @@ from avdata.table import CLIP_SCHEMA
 ROW_COLUMN = "_row"
 CHUNK_ROWS = 1 << 15      # clip rows per planning batch
 PLAN_COLUMNS = ("clip_id", "source", "source_kind", "start", "end")
+# a table read from VIP-ANT's published index files (``sources.vipant``): where each line's media go
+INDEX_PLAN_COLUMNS = ("index_dir", "index_name", "index_aclip", "index_frame")
 _SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.\-]*$"
 _ODD_SPACE = r"(\s\s)|[\t\n\r\f\v]|(^\s)|(\s$)"
 _UNCLEAN = r"(^/)|(\\)|(\x00)|(//)|(^\.\.?(/|$))|(/\.\.?(/|$))|(/$)|(^[A-Za-z]:)|(^$)"
@@ -149,9 +152,10 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
     plan = BulkPlan(remaining=pa.table({}), segments=0, failed_before=0, videos_missing=0, missing=0)
     offset = 0
     pool = pa.default_memory_pool()
-    for batch in clip_batches(clips, PLAN_COLUMNS, batch_rows):
+    columns = plan_columns(clips)
+    for batch in clip_batches(clips, columns, batch_rows):
         n = batch.num_rows
-        t = batch.select(list(PLAN_COLUMNS)).append_column(
+        t = batch.select(list(columns)).append_column(
             ROW_COLUMN, pa.array(np.arange(offset, offset + n, dtype=np.int64)))
         offset += n
         h = state.hash(t.column("clip_id"))
@@ -190,13 +194,30 @@ def bulk_plan(clips: pa.Table | str | os.PathLike[str], videos: Path, stems: lis
         if per_item.any():
             kept.append(t.filter(pa.array(per_item)))
         pool.release_unused()       # the batch's buffers go back to the system, not to a growing cache
-    schema = pa.schema([*(f for f in _plan_schema()), pa.field(ROW_COLUMN, pa.int64())])
+    schema = pa.schema([*(f for f in _plan_schema(columns)), pa.field(ROW_COLUMN, pa.int64())])
     plan.remaining = pa.concat_tables(kept) if kept else schema.empty_table()
     return plan
 
 
-def _plan_schema() -> list[pa.Field]:
-    return [CLIP_SCHEMA.field(c) for c in PLAN_COLUMNS]
+def plan_columns(clips: pa.Table | str | os.PathLike[str]) -> tuple[str, ...]:
+    """The columns the plan reads: the clip columns, and the published index columns when the table
+    has them (then each line's media go where the line says)."""
+    if isinstance(clips, pa.Table):
+        names = clips.column_names
+    else:
+        try:
+            names = pq.read_schema(os.path.abspath(clips)).names
+        except (OSError, pa.ArrowException):
+            return PLAN_COLUMNS             # the plan's own read says what is wrong with the file
+    return PLAN_COLUMNS + tuple(c for c in INDEX_PLAN_COLUMNS if c in names)
+
+
+_INDEX_TYPES = {"index_dir": pa.string(), "index_name": pa.string(), "index_aclip": pa.list_(pa.string()),
+                "index_frame": pa.list_(pa.string())}
+
+
+def _plan_schema(columns: tuple[str, ...] = PLAN_COLUMNS) -> list[pa.Field]:
+    return [CLIP_SCHEMA.field(c) if c in PLAN_COLUMNS else pa.field(c, _INDEX_TYPES[c]) for c in columns]
 
 
 _NOT_MISSING, _NO_STEM, _NO_PATH, _FETCH_FAILED = 0, 1, 2, 3
@@ -292,12 +313,22 @@ def _messages(source: pa.Array, reason: np.ndarray, status_at: np.ndarray, reprs
     return message
 
 
+def _dirs(gone: pa.Table, prefix: str, size: int) -> pa.Array:
+    """Each row's folder: the published line's ``dir``, else its chunk folder."""
+    if not gone.num_rows:
+        return pa.array([], pa.string())
+    chunks = chunk_dirs(gone.column(ROW_COLUMN).to_numpy(), prefix, size)
+    if "index_dir" in gone.column_names:
+        return pc.coalesce(gone.column("index_dir").combine_chunks(), chunks)
+    return chunks
+
+
 def _error_rows(gone: pa.Table, message: pa.Array, prefix: str, size: int) -> pa.Table:
     """``error_row(seg, "p0", "missing_video", message)`` for every row of ``gone``, column-wise."""
     k = gone.num_rows
     cols = {
         "clip_id": gone.column("clip_id"), "clip": pa.array(["p0"] * k, pa.string()),
-        "dir": chunk_dirs(gone.column(ROW_COLUMN).to_numpy(), prefix, size) if k else pa.array([], pa.string()),
+        "dir": _dirs(gone, prefix, size),
         "source": gone.column("source"), "start": gone.column("start"), "end": gone.column("end"),
         "frame_files": pa.array([[]] * k, pa.list_(pa.string())),
         "frame_times": pa.array([[]] * k, pa.list_(pa.float64())),

@@ -47,6 +47,12 @@ class SegmentTask:
     end: float
     dir: str
     done: frozenset[str] = frozenset()
+    name: str | None = None             # the media's ``{id}`` when not the clip id (a published line's id)
+    wanted: tuple[tuple[str, str, int], ...] | None = None   # published: (clip, audio ext, frames) to cut
+
+    @property
+    def file_id(self) -> str:
+        return self.name or self.clip_id
 
 
 @dataclass(frozen=True)
@@ -126,10 +132,34 @@ def extract_video(job: VideoJob) -> list[Row]:
             if not clips:
                 rows.append(_outside_row(seg, reader, job.offset, start))
                 continue
+            if seg.wanted is not None:
+                rows += _published_clips(job, reader, jpeg, seg, clips, deadline)
+                continue
             for clip in clips:
                 if clip.name in seg.done:
                     continue
                 rows.append(_extract_clip(job, reader, jpeg, seg, clip, deadline))
+    return rows
+
+
+def _published_clips(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: SegmentTask,
+                     planned: list[ClipSpan], deadline: float | None) -> list[Row]:
+    """The clips a published line lists, each with its own frame count; a listed clip the video
+    has no room for is an error row (the line cannot be kept as published)."""
+    spans = {c.name: c for c in planned}
+    rows = []
+    for name, ext, frames in seg.wanted or ():
+        if name in seg.done:
+            continue
+        span = spans.get(name)
+        if span is None:
+            rows.append(error_row(seg, name, "no_room", f"the line lists {name}, but the video "
+                                                       f"({reader.duration + job.offset:.3f} s) has no room for it"))
+        elif ext and ext != job.options.audio.format:
+            rows.append(error_row(seg, name, "bad_option", f"the line names a .{ext} audio clip; extract writes "
+                                                           f".{job.options.audio.format} (--audio-format {ext})"))
+        else:
+            rows.append(_extract_clip(job, reader, jpeg, seg, span, deadline, frames))
     return rows
 
 
@@ -147,13 +177,13 @@ def _outside_row(seg: SegmentTask, reader: MediaReader, offset: float, start: fl
 
 
 def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: SegmentTask,
-                  clip: ClipSpan, deadline: float | None) -> Row:
+                  clip: ClipSpan, deadline: float | None, frames: int | None = None) -> Row:
     t0 = time.monotonic()
     opts = job.options
     row = error_row(seg, clip.name, "ok", "", start=clip.start + job.offset, end=clip.end + job.offset)
     out = Path(job.out)
     problems: list[tuple[str, str]] = []
-    times = frame_timestamps(clip.start, clip.end, opts.frames.count)
+    times = frame_timestamps(clip.start, clip.end, opts.frames.count if frames is None else frames)
     try:
         span = reader.read_span(clip.start, clip.end, times, deadline=deadline, skip_nonref=opts.skip_nonref)
         if reader.astream is None:
@@ -165,7 +195,7 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
             rate, bitrate, note = opts.audio.resolve(span.sample_rate)
             channels = opts.audio.output_channels(span.audio.shape[0])
             samples = convert_audio(span.audio, span.sample_rate, rate, channels)
-            rel = f"{seg.dir}/aclip/{audio_name(seg.clip_id, clip.name, opts.audio.format)}"
+            rel = f"{seg.dir}/aclip/{audio_name(seg.file_id, clip.name, opts.audio.format)}"
             with output_errors(rel):
                 write_audio(safe_join(out, rel), samples, rate, opts.audio, bitrate)
             row.update(audio_file=rel, audio_samples=int(samples.shape[1]), sample_rate=rate, channels=channels,
@@ -178,7 +208,7 @@ def _extract_clip(job: VideoJob, reader: MediaReader, jpeg: JpegWriter, seg: Seg
                 for k, (frame, t) in enumerate(zip(span.frames, span.frame_times), start=1):
                     if frame is None or t is None or t < clip.start - STALE_FRAME:
                         continue                    # missing, or a stale frame from before the clip
-                    rel = f"{seg.dir}/frame/{frame_name(seg.clip_id, clip.name, len(times), k)}"
+                    rel = f"{seg.dir}/frame/{frame_name(seg.file_id, clip.name, len(times), k)}"
                     with output_errors(rel):
                         jpeg.write(safe_join(out, rel), frame)
                     files.append(rel)

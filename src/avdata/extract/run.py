@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 from avdata.atomic import sweep_temp_files
 from avdata.errors import AvdataError, UnsafePathError
 from avdata.executors import ExecutorSpec, build_executor
-from avdata.extract.bulk_plan import PLAN_COLUMNS, ROW_COLUMN, bulk_plan
+from avdata.extract.bulk_plan import INDEX_PLAN_COLUMNS, PLAN_COLUMNS, ROW_COLUMN, bulk_plan
 from avdata.extract.job import MediaOptions, Row, SegmentTask, VideoJob, error_row, extract_video
 from avdata.extract.plan import chunk_dir
+from avdata.extract.published import published_segment
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
 from avdata.fetch.scan import check_clips
 from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
@@ -191,6 +192,7 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
         prev.setdefault(row["clip_id"], []).append(row)
     groups: dict[tuple[str, str], list[SegmentTask]] = {}
     cols = {name: clips.column(name).to_pylist() for name in ("clip_id", "source", "source_kind", "start", "end")}
+    published = {name: clips.column(name).to_pylist() for name in INDEX_PLAN_COLUMNS if name in clips.column_names}
     # rows left over by the bulk plan carry their position in the whole table (chunk folders)
     positions = clips.column(ROW_COLUMN).to_pylist() if ROW_COLUMN in clips.column_names else range(clips.num_rows)
     seen: set[str] = set()
@@ -208,8 +210,12 @@ def plan_segments(clips: pa.Table, options: ExtractOptions, previous: pa.Table,
             summary.failed_before += len(failed)
             continue
         summary.clips_skipped += len(done)
-        seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]),
-                          chunk_dir(positions[i], options.chunk_prefix, options.chunk_size), done)
+        chunk = chunk_dir(positions[i], options.chunk_prefix, options.chunk_size)
+        seg = SegmentTask(clip_id, cols["source"][i], float(cols["start"][i]), float(cols["end"][i]), chunk, done)
+        if published and published["index_dir"][i] is not None:
+            seg = published_segment(seg, published["index_dir"][i], published["index_name"][i],
+                                    published.get("index_aclip", [None] * (i + 1))[i] or [],
+                                    published.get("index_frame", [None] * (i + 1))[i] or [])
         groups.setdefault((cols["source_kind"][i], cols["source"][i]), []).append(seg)
     return groups
 

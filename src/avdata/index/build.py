@@ -40,6 +40,7 @@ journal becomes a Parquet part every ``CHECKS_PART_ROWS`` rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections import Counter, deque
@@ -71,6 +72,7 @@ from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_
 from avdata.index.inputs import Batch, Inputs, RowInfo, batches, clip_files, label_verdict, open_inputs, read_clips_rows
 from avdata.index.json_columns import joined_bytes
 from avdata.index.options import LABEL_REASONS, IndexOptions, IndexResult, write_summary  # noqa: F401
+from avdata.index.published import is_published, write_published
 from avdata.index.reuse import reused
 from avdata.index.validate import (
     GOLD_CLIP,
@@ -179,6 +181,9 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     vectorised path (the reference the vectorised path must equal byte for byte; tests compare).
     """
     total = read_clips_rows(opts.clips)     # an unreadable table stops the run before anything is written
+    published = is_published(opts.clips)    # VIP-ANT's own files: written back as published (published.py)
+    if published and not opts.with_negatives:
+        opts = dataclasses.replace(opts, with_negatives=True)     # their lines may list n0, n1
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     result = IndexResult(out=out)
@@ -198,6 +203,10 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
         handles: dict[str, IO[bytes]] = {}
 
         def handle(split_file: str) -> IO[bytes]:
+            if published:                   # the published files are written from their own lines
+                split_file = os.devnull
+                if split_file not in handles:
+                    handles[split_file] = stack.enter_context(open(os.devnull, "wb"))
             if split_file not in handles:
                 tmp = stack.enter_context(atomic_path(out / split_file))
                 handles[split_file] = stack.enter_context(open(tmp, "wb"))
@@ -221,7 +230,11 @@ def build_index(opts: IndexOptions, *, per_segment: bool = False) -> IndexResult
     for d in [*leftovers, done_tmp]:  # their results live on in the new checks
         if d != checks_tmp:
             shutil.rmtree(d, ignore_errors=True)
-    result.combined = write_combined(out)
+    if published:
+        result.split_files.clear()
+        result.published = write_published(opts.clips, out, opts.features, opts.published_split_line)
+    else:
+        result.combined = write_combined(out)
     write_summary(opts, result)
     return result
 

@@ -8,6 +8,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from avdata.atomic import write_text_atomic
 from avdata.index.checks import SUMMARY_FILE
@@ -37,6 +38,7 @@ class IndexOptions:
     ray_address: str | None = None
     progress: bool | None = None
     batch_rows: int = 65536
+    published_split_line: int = 1_715_367     # published tables: VIP-ANT's splitting line of src_train_segments.csv
 
 
 @dataclass
@@ -53,6 +55,7 @@ class IndexResult:
     features_made: int = 0
     feature_errors: Counter = field(default_factory=Counter)
     combined: CombinedResult | None = None
+    published: list[Any] = field(default_factory=list)             # index.published.Coverage per published file
 
     @property
     def error_exclusions(self) -> int:
@@ -61,6 +64,7 @@ class IndexResult:
 
     def summary_text(self) -> str:
         lines = [f"index written to {self.out}"]
+        lines += [cov.line() for cov in self.published]
         for name in sorted(self.split_files):
             exc = sum(self.excluded_by_split.get(name, Counter()).values())
             lines.append(f"  {name}: {self.listed[name]} listed, {exc} excluded")
@@ -90,5 +94,6 @@ def write_summary(opts: IndexOptions, result: IndexResult) -> None:
         "features_made": result.features_made,
         "feature_errors": dict(result.feature_errors),
         "combined": None if result.combined is None else result.combined.to_dict(),
+        "published": [cov.to_dict() for cov in result.published],
     }
     write_text_atomic(result.out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")

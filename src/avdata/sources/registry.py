@@ -18,7 +18,7 @@ from avdata.registry import Registry
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
-FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit")
+FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant")
 # formats written from an index file and its media root (not from a clip table): export only
 INDEX_FORMAT_MODULES = ("lhotse",)
 
@@ -37,6 +37,7 @@ class ReadOptions:
     ontology: Ontology | None = None
     threads: int = 2
     block_bytes: int | None = None
+    weights: tuple[str, ...] = ()        # vipant: a weights file per index file, line-aligned, in order
 
 
 Reader = Callable[[Sequence[str], ReadOptions, Problems], pa.Table]

@@ -38,6 +38,7 @@ KNOWN_HEADERS = (
 )
 
 RowSniffer = Callable[[list[str]], bool]
+VIPANT_KIND = "a VIP-ANT index file (JSON lines; `avdata ingest vipant` reads it; see also `avdata embed`)"
 SNIFFERS: Registry[RowSniffer] = Registry("list sniffer", "avdata.formats",
                                           tuple(f"avdata.sources.{m}" for m in FORMAT_MODULES))
 # kinds that have no reader (yet), so that the message can still say what a file is
@@ -109,7 +110,7 @@ def _json_kind(text: bytes) -> str:
     except (ValueError, RecursionError):
         obj = None
     if isinstance(obj, dict) and {"dir", "id"} <= set(obj) and ("aclip" in obj or "frame" in obj):
-        return "a VIP-ANT index file (JSON lines; see `avdata embed`, `avdata shards`, the loaders)"
+        return VIPANT_KIND
     if b'"child_ids"' in text[:SAMPLE_BYTES] or (b'"id"' in text[:2000] and b'"name"' in text[:2000]):
         return "AudioSet's ontology.json (give it with --ontology)"
     return "a JSON file"
@@ -158,6 +159,8 @@ def _safe(test: RowSniffer, row: list[str]) -> bool:
 
 
 def describe(name: str) -> str:
+    if name == "vipant":
+        return "a VIP-ANT index file"
     return _DESCRIPTIONS.get(name, f"a {name} list")
 
 
@@ -165,6 +168,12 @@ def check_kind(path: str | os.PathLike[str], fmt: str, command: str = "avdata in
     """Raise WrongKindError (one line) unless ``path`` looks like a ``fmt`` list (see the module
     docstring); a file with no rows passes (the reader says what it finds)."""
     found = sniff_file(path)
+    if fmt == "vipant":                      # JSON lines, not a CSV list: told by the first line alone
+        if found.other == VIPANT_KIND or (found.other is None and not found.rows):
+            return
+        best = max(((s, n) for n, s in found.scores.items()), default=(0.0, ""))
+        what = found.other or (describe(best[1]) if best[0] >= MOSTLY else "a CSV list")
+        raise WrongKindError(f"{path}: this looks like {what}, not {describe(fmt)}; nothing written")
     if found.other is not None:
         raise WrongKindError(f"{path}: this looks like {found.other}, not {describe(fmt)}; nothing written")
     if not found.rows or fmt not in found.scores or found.scores[fmt] >= MOSTLY:

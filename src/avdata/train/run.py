@@ -163,7 +163,11 @@ def run_train(opts: TrainOptions) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
     fingerprint = data_fingerprint(opts)
-    identity = {"options": opts.identity(), "data": fingerprint}
+    # what decides the weights: the index files' bytes and the inputs' recipe, not where they are
+    # (a copied or moved folder resumes)
+    identity = {"options": opts.identity(),
+                "data": {"index": [{k: f[k] for k in ("sha256", "lines")} for f in fingerprint["index"]],
+                         "inputs": fingerprint["inputs"]}}
     ckpt_path, card_path, model_path = out / CHECKPOINT, out / CARD, out / MODEL
     result = TrainResult(out, model_path)
     checkpoint = None if opts.restart else _read_checkpoint(torch, ckpt_path, identity)
@@ -208,7 +212,8 @@ def run_train(opts: TrainOptions) -> TrainResult:
     t0 = time.time()
     run_epochs(model, optimizer, data, epochs=opts.epochs, start=done, batch_size=opts.batch_size,
                seed=opts.seed, device=device, history=history, on_epoch=save, show_progress=opts.progress)
-    card = make_card(opts, identity, model, history, data, left, str(device), time.time() - t0)
+    card = make_card(opts, {**identity, "data": fingerprint}, model, history, data, left, str(device),
+                     time.time() - t0)
     scripted = export_model(model.to("cpu"))
     with atomic_path(model_path) as tmp:
         save_model(scripted, str(tmp), {"kind": MODEL_KIND, "version": MODEL_VERSION, "dim": opts.dim})

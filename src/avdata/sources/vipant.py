@@ -1,0 +1,260 @@
+"""VIP-ANT's published index files as input (``src_full_balanced_train_segments.csv``, ...).
+
+One clip-table row per line. Besides the clip-table columns each row keeps what it takes to build
+the media where the line says and to give the line back byte for byte:
+
+==================  ==============  =========================================================
+column              type            meaning
+==================  ==============  =========================================================
+index_dir           string          the line's ``dir`` (a chunk folder, e.g. ``all_0_35000``)
+index_name          string          the line's ``id``: the ``{id}`` of its media file names
+index_aclip         list<string>    ``aclip`` names (``p0.mp3``, ``n0.mp3``, ...)
+index_frame         list<string>    ``frame`` names (``p0.4_01.jpg`` ... : clip, count, number)
+index_aclip_128     string (null)   ``aclip_128`` name, when the line has one
+index_frame_224     string (null)   ``frame_224`` name, when the line has one
+index_line          binary          the line's bytes, its line end included
+index_weight        binary (null)   the line of the weights file given beside it (``--weights``)
+==================  ==============  =========================================================
+
+``start``/``end`` come from ``bos``/``eos`` (``"130.000"``), labels and captions from the line;
+``source`` is the id (YouTube). Splits come from the published file names
+(``src_full_eval_segments.csv`` -> eval, ``src_train_segments.csv`` -> train, ``src_audiocaps_val.csv``
+-> audiocaps val). A line that is not an index line, or whose ``dir`` or names would leave the media
+root, is one problem (``FILE:LINE: reason``) and is left out; the rest goes on. ``write_vipant``
+writes the kept lines' bytes in table order: a file ingested whole comes back byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from avdata.atomic import atomic_path
+from avdata.errors import AvdataError, UnsafePathError
+from avdata.paths import check_relative
+from avdata.sources.build import build_clips
+from avdata.sources.ids import YoutubeIdSet, suffix_repeats
+from avdata.sources.problems import Problems
+from avdata.sources.registry import ReadOptions, register_reader, register_stream_reader, register_writer
+
+FORMAT = "vipant"
+BLOCK_LINES = 1 << 16
+INDEX_COLUMNS = ("index_dir", "index_name", "index_aclip", "index_frame", "index_aclip_128", "index_frame_224",
+                 "index_line", "index_weight")
+CLIP_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")     # a plain file name: no folder, no leading dot
+_SPLITS = {"eval_segments": ("audioset", "eval"), "balanced_train_segments": ("audioset", "balanced_train"),
+           "unbalanced_train_segments": ("audioset", "unbalanced_train"), "train_segments": ("audioset", "train")}
+
+
+def split_of(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(dataset, split) told by a published file name (``src_full_eval_segments.csv`` -> audioset eval)."""
+    stem = Path(path).name.split(".")[0]
+    stem = stem.removeprefix("src_").removeprefix("full_")
+    if stem in _SPLITS:
+        return _SPLITS[stem]
+    if stem.startswith("audiocaps_"):
+        return "audiocaps", stem.removeprefix("audiocaps_")
+    return "audioset", stem
+
+
+_GOOD_NAMES: set[tuple[str, ...]] = set()       # name lists already checked (the same few repeat on every line)
+_GOOD_DIRS: set[str] = set()
+
+
+def _names(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'{key}' is not a list of names (got {value!r:.60})")
+    names = tuple(value)
+    if names not in _GOOD_NAMES:
+        for v in value:
+            if not CLIP_NAME.fullmatch(v):
+                raise UnsafePathError(f"'{key}' name {v!r:.60} is not a plain file name")
+        if len(_GOOD_NAMES) < 10_000:
+            _GOOD_NAMES.add(names)
+    return value
+
+
+def _check_dir(d: Any) -> str:
+    if not isinstance(d, str) or not d:
+        raise ValueError(f"'dir' is not a folder name (got {d!r:.60})")
+    if d not in _GOOD_DIRS:
+        check_relative(d)                            # no absolute path, no '..'
+        if len(_GOOD_DIRS) < 100_000:
+            _GOOD_DIRS.add(d)
+    return d
+
+
+def _optional_name(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CLIP_NAME.fullmatch(value):
+        raise UnsafePathError(f"'{key}' {value!r:.60} is not a plain file name")
+    return value
+
+
+def _seconds(value: Any, key: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"'{key}' is not a number (got {value!r})")
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{key}' is not a number (got {value!r:.60})") from None
+    if s != s or s in (float("inf"), float("-inf")):
+        raise ValueError(f"'{key}' is not finite (got {value!r:.60})")
+    return s
+
+
+def parse_index_line(raw: bytes) -> dict[str, Any]:
+    """The columns of one line (without its line end); ValueError / UnsafePathError saying why not."""
+    text = raw.rstrip(b"\r\n").decode("utf-8-sig")
+    obj = json.loads(text)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    missing = [k for k in ("dir", "id", "bos", "eos") if k not in obj]
+    if missing:
+        raise ValueError(f"not an index line: no {', '.join(repr(k) for k in missing)}")
+    cid = obj["id"]
+    if not isinstance(cid, str) or not CLIP_NAME.fullmatch(cid):
+        raise UnsafePathError(f"'id' {cid!r:.60} is not a plain file name")
+    d = _check_dir(obj["dir"])
+    start, end = _seconds(obj["bos"], "bos"), _seconds(obj["eos"], "eos")
+    if end <= start:
+        raise ValueError(f"'eos' {obj['eos']!r} is not after 'bos' {obj['bos']!r}")
+    labels = obj.get("labels") or []
+    captions = obj.get("captions") or []
+    for key, value in (("labels", labels), ("captions", captions)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"'{key}' is not a list of strings")
+    return {"clip_id": cid, "source": cid, "start": start, "end": end, "labels": labels, "captions": captions,
+            "index_dir": d, "index_name": cid, "index_aclip": _names(obj.get("aclip") or [], "aclip"),
+            "index_frame": _names(obj.get("frame") or [], "frame"),
+            "index_aclip_128": _optional_name(obj.get("aclip_128"), "aclip_128"),
+            "index_frame_224": _optional_name(obj.get("frame_224"), "frame_224")}
+
+
+def _lines_with_ends(path: str) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, bytes with the line end) of every line, streamed."""
+    with open(path, "rb") as fh:          # binary lines end at LF; a CR before it stays in the line
+        yield from enumerate(fh, 1)
+
+
+def _count_lines(path: str) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def _block(rows: list[dict[str, Any]], path: str, dataset: str, split: str) -> pa.Table:
+    n = len(rows)
+    cols: dict[str, Any] = {k: [r[k] for r in rows] for k in ("clip_id", "source", "start", "end", "labels",
+                                                              "captions", "origin_line")}
+    cols.update(source_kind="youtube", dataset=dataset, split=split, origin_file=path)
+    cols["index_dir"] = pa.array([r["index_dir"] for r in rows], pa.string())
+    cols["index_name"] = pa.array([r["index_name"] for r in rows], pa.string())
+    cols["index_aclip"] = pa.array([r["index_aclip"] for r in rows], pa.list_(pa.string()))
+    cols["index_frame"] = pa.array([r["index_frame"] for r in rows], pa.list_(pa.string()))
+    cols["index_aclip_128"] = pa.array([r["index_aclip_128"] for r in rows], pa.string())
+    cols["index_frame_224"] = pa.array([r["index_frame_224"] for r in rows], pa.string())
+    cols["index_line"] = pa.array([r["index_line"] for r in rows], pa.binary())
+    cols["index_weight"] = pa.array([r.get("index_weight") for r in rows], pa.binary())
+    return build_clips(n, cols)
+
+
+def _file_blocks(path: str, weights: str | None, options: ReadOptions, problems: Problems) -> Iterator[pa.Table]:
+    dataset, split = split_of(path)
+    if options.split:
+        split = options.split
+    weight_lines: Iterator[tuple[int, bytes]] | None = None
+    if weights:
+        n_index, n_weights = _count_lines(path), _count_lines(weights)
+        if n_index != n_weights:
+            problems.error(weights, None, f"{n_weights} lines, but its index {path} has {n_index}; weights not kept")
+        else:
+            weight_lines = _lines_with_ends(weights)
+    rows: list[dict[str, Any]] = []
+    for lineno, raw in _lines_with_ends(path):
+        weight = next(weight_lines)[1] if weight_lines is not None else None
+        try:
+            row = parse_index_line(raw)
+        except UnicodeDecodeError as e:
+            problems.error(path, lineno, f"line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                         f"{e.start + 1})")
+            continue
+        except (ValueError, RecursionError) as e:
+            problems.error(path, lineno, str(e) if not isinstance(e, json.JSONDecodeError)
+                           else f"not a JSON line ({e.msg} at column {e.colno})")
+            continue
+        except (UnsafePathError, AvdataError) as e:
+            problems.error(path, lineno, f"refused: {e}")
+            continue
+        row["origin_line"] = lineno
+        row["index_line"] = raw
+        row["index_weight"] = weight
+        rows.append(row)
+        if len(rows) >= BLOCK_LINES:
+            yield _block(rows, path, dataset, split)
+            rows = []
+    if rows:
+        yield _block(rows, path, dataset, split)
+
+
+def _pairs(paths: Sequence[str], options: ReadOptions, problems: Problems) -> list[tuple[str, str | None]]:
+    weights = list(options.weights)
+    if len(weights) > len(paths):
+        raise AvdataError(f"{len(weights)} --weights files for {len(paths)} index file(s): give one per index "
+                          "file, in the same order")
+    return [(p, weights[k] if k < len(weights) else None) for k, p in enumerate(paths)]
+
+
+@register_stream_reader(FORMAT)
+def stream_vipant(paths: Sequence[str], options: ReadOptions, problems: Problems) -> Iterator[pa.Table]:
+    """Registry entry: the rows of every file, block by block, clip ids made unique as ``make_unique``
+    does (the media keep the line's own id: ``index_name``)."""
+    seen = YoutubeIdSet()
+    taken: set[str] = set()
+    for path, weights in _pairs(paths, options, problems):
+        for block in _file_blocks(path, weights, options, problems):
+            repeats = seen.add(block.column("clip_id").combine_chunks())
+            yield suffix_repeats(block, repeats, taken)
+
+
+@register_reader(FORMAT)
+def read_vipant(paths: Sequence[str], options: ReadOptions, problems: Problems) -> pa.Table:
+    """Registry entry: the whole table (see ``stream_vipant``)."""
+    blocks = list(stream_vipant(paths, options, problems))
+    if not blocks:
+        return build_clips(0, {k: pa.array([], t) for k, t in _EMPTY.items()})
+    return pa.concat_tables(blocks)
+
+
+_EMPTY = {"index_dir": pa.string(), "index_name": pa.string(), "index_aclip": pa.list_(pa.string()),
+          "index_frame": pa.list_(pa.string()), "index_aclip_128": pa.string(), "index_frame_224": pa.string(),
+          "index_line": pa.binary(), "index_weight": pa.binary()}
+
+
+def has_published_lines(table: pa.Table | pa.Schema) -> bool:
+    """Does the table carry published index lines (read by this module)?"""
+    names = table.names if isinstance(table, pa.Schema) else table.column_names
+    return "index_line" in names
+
+
+@register_writer(FORMAT)
+def write_vipant(table: pa.Table, path: str | os.PathLike[str]) -> int:
+    """The rows' published lines, byte for byte, in table order (atomic). Returns lines written."""
+    if not has_published_lines(table):
+        raise AvdataError("cannot write VIP-ANT lines: this clip table was not read from VIP-ANT index files "
+                          "(`avdata index` writes index files from any clip table)")
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for batch in table.select(["index_line"]).to_batches(BLOCK_LINES):
+            lines = [x for x in batch.column(0).to_pylist() if x is not None]
+            fh.write(b"".join(lines))
+            n += len(lines)
+    return n
