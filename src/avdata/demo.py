@@ -203,7 +203,22 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
     from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
 
     log.done("loaders", iterate_loaders(main_index, media, out / "shards"))
+    log.done("browse", browse_example(out, main_index, media))
     return summary
+
+
+def browse_example(out: Path, index: Path, media: Path) -> list[str]:
+    """``avdata browse`` pages of the demo's index, its kNN balance and its rendered AudioScope clips."""
+    from avdata.browse.run import BrowseOptions, run_browse
+
+    scored = out / "score" / "clips_scored.parquet"
+    targets = [("index", index, media, None), ("balance", out / "balance" / "knn", media, None),
+               ("render", out / "render", None, scored if scored.is_file() else None)]
+    lines = []
+    for name, target, root, scores in targets:
+        if target.exists():
+            lines += run_browse(BrowseOptions(target, out / "browse" / name, media=root, scores=scores)).lines()
+    return lines
 
 
 def _reading_problems(problems: Problems) -> list[str]:

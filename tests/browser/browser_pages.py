@@ -56,3 +56,29 @@ def page_check(page: Path, width: int = 1280) -> dict:
     import html
 
     return json.loads(html.unescape(body[:body.find("</pre>")]))
+
+
+def dump_after(page: Path, script: str, width: int = 1280) -> str:
+    """Open a copy of ``page`` (beside it) whose ``script`` runs on load (it may click, fill in,
+    navigate) and return the DOM Chromium has in the end."""
+    probe = page.with_name(f".probe-{page.name}")
+    probe.write_text(page.read_text("utf-8").replace(
+        "</body>", f'<script>window.addEventListener("load", () => {{ {script} }});</script></body>'), "utf-8")
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            r = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
+                                "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    finally:
+        probe.unlink()
+    assert r.stdout.strip(), (r.returncode, r.stderr[-2000:])
+    return r.stdout
+
+
+def screenshot(page: Path, out: Path, width: int = 1280, height: int = 900) -> Path:
+    """A PNG of ``page`` as headless Chromium draws it."""
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                            "--hide-scrollbars", f"--screenshot={out}", page.as_uri()],
+                           capture_output=True, text=True, timeout=120)
+    assert out.is_file(), (r.returncode, r.stderr[-2000:])
+    return out

@@ -40,6 +40,7 @@ WRITERS = {
     "mom": ["mom", "{IN}", "-o", "{D}/audioscope/mom"],
     "shards": ["shards", "{IN}", "--media", "{D}/media", "--out", "{D}/shards"],
     "train": ["train", "{IN}", "--media", "{D}/media", "-o", "{D}/train"],
+    "browse": ["browse", "{IN}", "--media", "{D}/media", "-o", "{D}/browse/index"],
 }
 
 

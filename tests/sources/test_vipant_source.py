@@ -147,3 +147,24 @@ def test_a_csv_list_is_not_taken_for_an_index_file(tmp_path: Path, test_data: Pa
                         str(tmp_path / "x.parquet")], capture_output=True, text=True)
     assert r.returncode == 3 and "not a VIP-ANT index file" in r.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_the_column_wise_reader_gives_the_line_by_line_table(tmp_path: Path) -> None:
+    """A clean block is parsed column-wise (Arrow's JSON reader); a block with anything odd goes line
+    by line; both give the same rows for the same clean lines."""
+    from avdata.sources.vipant import _fast_block, _slow_block
+
+    files = published_files(tmp_path)
+    for name, data in files.items():
+        lines = data.splitlines(keepends=True) if b"\r" not in data else data.split(b"\n")
+        if b"\r" in data:
+            lines = [x + b"\n" for x in lines[:-1]] + [lines[-1]]
+        weights = [f"{k}.5\n".encode() for k in range(len(lines))]
+        fast = _fast_block(lines, 1, weights, name, "audioset", "x")
+        slow = _slow_block(lines, 1, weights, name, "audioset", "x", Problems())
+        assert fast is not None, name
+        assert fast.to_pylist() == slow.to_pylist(), name
+    odd = [line("--PJHxphWEs").encode() + b"\n", b"\n", line("-0DLPzsiXXE").encode() + b"\n"]
+    assert _fast_block(odd, 1, None, "f", "audioset", "x") is None          # a blank line: per line
+    problems = Problems()
+    assert _slow_block(odd, 1, None, "f", "audioset", "x", problems).num_rows == 2 and problems.n_errors == 1

@@ -25,5 +25,6 @@ COMMAND_MODULES: dict[str, str] = {
     "embedders": "avdata.cli.embed",
     "balance": "avdata.cli.balance",
     "train": "avdata.cli.train",
+    "browse": "avdata.cli.browse",
     "plugins": "avdata.cli.plugins",
 }

@@ -22,9 +22,10 @@ def demo_cmd(out_dir: str, workers: int | None) -> None:
     one line per stage as it finishes."""
     click.echo(f"avdata demo: every stage on the bundled example, outputs below {out_dir}/")
     summary = run_demo(out_dir, workers=workers, on_stage=click.echo)
-    click.echo(f"done: open {Path(out_dir) / 'report' / 'report.html'} (the dataset report) and "
-               f"{Path(out_dir) / 'balance' / 'knn' / 'report' / 'report.html'} (the kNN balance); the text "
-               f"report is {Path(out_dir) / 'report' / 'report.txt'}")
+    click.echo(f"done: open {Path(out_dir) / 'report' / 'report.html'} (the dataset report), "
+               f"{Path(out_dir) / 'balance' / 'knn' / 'report' / 'report.html'} (the kNN balance) and "
+               f"{Path(out_dir) / 'browse' / 'index' / 'index.html'} (look at and listen to the clips; also "
+               f"browse/balance, browse/render); the text report is {Path(out_dir) / 'report' / 'report.txt'}")
     if (summary.extract is not None and summary.extract.any_failed) or (
             summary.index is not None and summary.index.error_exclusions):
         raise PartialFailure()

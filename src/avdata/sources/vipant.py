@@ -26,6 +26,8 @@ writes the kept lines' bytes in table order: a file ingested whole comes back by
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
 import re
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path
 from avdata.errors import AvdataError, UnsafePathError
@@ -140,12 +143,6 @@ def parse_index_line(raw: bytes) -> dict[str, Any]:
             "index_frame_224": _optional_name(obj.get("frame_224"), "frame_224")}
 
 
-def _lines_with_ends(path: str) -> Iterator[tuple[int, bytes]]:
-    """(1-based number, bytes with the line end) of every line, streamed."""
-    with open(path, "rb") as fh:          # binary lines end at LF; a CR before it stays in the line
-        yield from enumerate(fh, 1)
-
-
 def _count_lines(path: str) -> int:
     with open(path, "rb") as fh:
         return sum(1 for _ in fh)
@@ -167,20 +164,40 @@ def _block(rows: list[dict[str, Any]], path: str, dataset: str, split: str) -> p
     return build_clips(n, cols)
 
 
+def _chunks(path: str, size: int) -> Iterator[list[bytes]]:
+    """The file's lines (line ends kept) ``size`` at a time."""
+    with open(path, "rb") as fh:
+        while chunk := list(itertools.islice(fh, size)):
+            yield chunk
+
+
 def _file_blocks(path: str, weights: str | None, options: ReadOptions, problems: Problems) -> Iterator[pa.Table]:
     dataset, split = split_of(path)
     if options.split:
         split = options.split
-    weight_lines: Iterator[tuple[int, bytes]] | None = None
+    weight_chunks: Iterator[list[bytes]] | None = None
     if weights:
         n_index, n_weights = _count_lines(path), _count_lines(weights)
         if n_index != n_weights:
             problems.error(weights, None, f"{n_weights} lines, but its index {path} has {n_index}; weights not kept")
         else:
-            weight_lines = _lines_with_ends(weights)
+            weight_chunks = _chunks(weights, BLOCK_LINES)
+    first = 1
+    for lines in _chunks(path, BLOCK_LINES):
+        wlines = next(weight_chunks) if weight_chunks is not None else None
+        block = _fast_block(lines, first, wlines, path, dataset, split)
+        if block is None:               # something odd in this block: line by line, each problem named
+            block = _slow_block(lines, first, wlines, path, dataset, split, problems)
+        first += len(lines)
+        if block.num_rows:
+            yield block
+
+
+def _slow_block(lines: list[bytes], first: int, wlines: list[bytes] | None, path: str, dataset: str, split: str,
+                problems: Problems) -> pa.Table:
     rows: list[dict[str, Any]] = []
-    for lineno, raw in _lines_with_ends(path):
-        weight = next(weight_lines)[1] if weight_lines is not None else None
+    for k, raw in enumerate(lines):
+        lineno = first + k
         try:
             row = parse_index_line(raw)
         except UnicodeDecodeError as e:
@@ -196,13 +213,74 @@ def _file_blocks(path: str, weights: str | None, options: ReadOptions, problems:
             continue
         row["origin_line"] = lineno
         row["index_line"] = raw
-        row["index_weight"] = weight
+        row["index_weight"] = wlines[k] if wlines is not None else None
         rows.append(row)
-        if len(rows) >= BLOCK_LINES:
-            yield _block(rows, path, dataset, split)
-            rows = []
-    if rows:
-        yield _block(rows, path, dataset, split)
+    return _block(rows, path, dataset, split)
+
+
+_JSON_SCHEMA = pa.schema([("dir", pa.string()), ("aclip", pa.list_(pa.string())), ("frame", pa.list_(pa.string())),
+                          ("aclip_128", pa.string()), ("frame_224", pa.string()), ("id", pa.string()),
+                          ("bos", pa.string()), ("eos", pa.string()), ("labels", pa.list_(pa.string())),
+                          ("captions", pa.list_(pa.string()))])
+_NAME_RE = CLIP_NAME.pattern.join("^$")
+
+
+def _fast_block(lines: list[bytes], first: int, wlines: list[bytes] | None, path: str, dataset: str,
+                split: str) -> pa.Table | None:
+    """The block parsed column-wise (Arrow's JSON reader, checks on columns); None when any line
+    is not a plain published line, so that the per-line path can name it."""
+    import pyarrow.json as pj
+
+    data = b"".join(lines)
+    if first == 1 and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        t = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                         parse_options=pj.ParseOptions(explicit_schema=_JSON_SCHEMA,
+                                                       unexpected_field_behavior="ignore"))
+        if t.num_rows != len(lines):
+            return None                 # blank lines: rows no longer match lines
+        for key in ("dir", "id", "bos", "eos"):
+            if t.column(key).null_count:
+                return None
+        ids, dirs = t.column("id").combine_chunks(), t.column("dir").combine_chunks()
+        if not pc.all(pc.match_substring_regex(ids, _NAME_RE)).as_py():
+            return None
+        for d in pc.unique(dirs).to_pylist():
+            if d not in _GOOD_DIRS:
+                _check_dir(d)
+        for key in ("aclip", "frame"):
+            names = pc.list_flatten(t.column(key).combine_chunks())
+            if len(names) and not pc.all(pc.match_substring_regex(names, _NAME_RE)).as_py():
+                return None
+        for key in ("aclip_128", "frame_224"):
+            col = pc.drop_null(t.column(key).combine_chunks())
+            if len(col) and not pc.all(pc.match_substring_regex(col, _NAME_RE)).as_py():
+                return None
+        start = pc.cast(t.column("bos"), pa.float64())
+        end = pc.cast(t.column("eos"), pa.float64())
+        if not pc.all(pc.is_finite(start)).as_py() or not pc.all(pc.is_finite(end)).as_py() \
+                or not pc.all(pc.greater(end, start)).as_py():
+            return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnsafePathError, AvdataError, ValueError):
+        return None
+    n = t.num_rows
+    empty = pa.array([[]] * n, pa.list_(pa.string())) if n else pa.array([], pa.list_(pa.string()))
+    cols: dict[str, Any] = {
+        "clip_id": ids, "source": ids, "start": start, "end": end,
+        "labels": pc.fill_null(t.column("labels"), empty) if t.column("labels").null_count else t.column("labels"),
+        "captions": pc.fill_null(t.column("captions"), empty) if t.column("captions").null_count
+        else t.column("captions"),
+        "origin_line": pa.array(range(first, first + n), pa.int64()),
+        "source_kind": "youtube", "dataset": dataset, "split": split, "origin_file": path,
+        "index_dir": dirs, "index_name": ids,
+        "index_aclip": pc.fill_null(t.column("aclip"), empty) if t.column("aclip").null_count else t.column("aclip"),
+        "index_frame": pc.fill_null(t.column("frame"), empty) if t.column("frame").null_count else t.column("frame"),
+        "index_aclip_128": t.column("aclip_128"), "index_frame_224": t.column("frame_224"),
+        "index_line": pa.array(lines, pa.binary()),
+        "index_weight": pa.array(wlines, pa.binary()) if wlines is not None else pa.nulls(n, pa.binary()),
+    }
+    return build_clips(n, cols)
 
 
 def _pairs(paths: Sequence[str], options: ReadOptions, problems: Problems) -> list[tuple[str, str | None]]:
