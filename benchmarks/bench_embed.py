@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from class_corpus import build_corpus  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from avdata.embed import ClipMedia, get_embedder, media_for_line  # noqa: E402
 from avdata.embed.run import EmbedOptions, run_embed  # noqa: E402
 from avdata.executors import get_executor  # noqa: E402
 from avdata.media.inspect import decode_audio  # noqa: E402
-from class_corpus import build_corpus  # noqa: E402
 
 _EMBEDDER = None
 

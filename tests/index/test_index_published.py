@@ -48,7 +48,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 _line("vipantDDD04", 1.0, ("p0", "n0"))]                  # 12 s: no room for n0
     captions = [_line("vipantAAA01", 12.0, dir="audiocaps_val_0_1000", captions=["a tone", "\u00e9t\u00e9 \u2014"]),
                 _line("vipant-CC03", 20.0, dir="audiocaps_val_0_1000", captions=["noise"])]
-    files = {"src_full_balanced_train_segments.csv": b"".join(balanced), "src_audiocaps_val.csv": b"".join(captions)}
+    combined = [_line("vipant_BB02", 3.0, dir="train_0_35000"), _line("vipantGONE5", 0.0, dir="train_0_35000"),
+                _line("vipantAAA01", 20.0, dir="train_35000_70000"), _line("vipant-CC03", 5.0, dir="train_35000_70000")]
+    files = {"src_full_balanced_train_segments.csv": b"".join(balanced), "src_audiocaps_val.csv": b"".join(captions),
+             "src_train_segments.csv": b"".join(combined)}
     for name, data in files.items():
         (root / name).write_bytes(data)
     weights = root / "src_balanced_train_segments_weight.csv"
@@ -63,7 +66,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     "--workers", "2")
         assert r.returncode in (0, 1), r.stderr
         r = _avdata("index", str(out / "clips.parquet"), "--manifest", str(root / "media" / "extract_manifest.parquet"),
-                    "--media", str(root / "media"), "--out", str(out / "index"), "--features", "--workers", "2")
+                    "--media", str(root / "media"), "--out", str(out / "index"), "--features", "--workers", "2",
+                    "--published-split-line", "2")
         assert r.returncode in (0, 1), r.stderr
         res[name] = (out / "index", r.stdout)
     return {"root": root, "files": files, "index": res, "weights": weights}
@@ -91,6 +95,16 @@ def test_audiocaps_lines_with_captions_come_back_too(built: dict) -> None:
     name = "src_audiocaps_val.csv"
     index, _ = built["index"][name]
     assert (index / name).read_bytes() == built["files"][name]
+
+
+def test_the_combined_file_reports_its_new_splitting_line(built: dict) -> None:
+    name = "src_train_segments.csv"
+    index, stdout = built["index"][name]
+    cov = json.loads((index / "src_train_segments_coverage.json").read_text())
+    assert cov["kept"] == 3 and cov["published_split_line"] == 2 and cov["split_line"] == 1
+    assert "splitting line 2 -> 1" in stdout
+    published = built["files"][name].splitlines(keepends=True)
+    assert (index / name).read_bytes() == b"".join([published[0], published[2], published[3]])
 
 
 def _vipant_style_items(root: Path, index_file: Path) -> list[tuple[np.ndarray, np.ndarray, Path, list[Path]]]:

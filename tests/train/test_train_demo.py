@@ -59,3 +59,24 @@ def test_balance_with_avc_writes_the_filter_files_in_the_same_format(demo_dir: P
         assert _shape(signal / name) == _shape(avc / name), name
     meta = json.loads((demo_dir / "balance_avc" / "emb_seeds" / "meta.json").read_text())
     assert meta["embedder"] == "avc" and meta["dim"] == 128
+
+
+def test_train_reads_the_npz_features_the_index_names(demo_dir: Path, tmp_path: Path) -> None:
+    """--features npz: the aclip_128 / frame_224 files instead of decoding; the same prepared inputs
+    as raw decoding up to fast_fbank's 1e-3 and JPEG re-reading."""
+    import numpy as np
+
+    from avdata.train.inputs import DIM, HEADER
+    from avdata.train.options import TrainOptions
+    from avdata.train.run import run_train
+
+    index = demo_dir / "index" / "src_train_segments.csv"
+    runs = {}
+    for features in ("npz", "raw"):
+        res = run_train(TrainOptions(index=(str(index),), media=str(demo_dir / "media"), out=str(tmp_path / features),
+                                     epochs=1, batch_size=4, workers=1, features=features))
+        assert res.card["data"]["left_out"] == {} and res.card["options"]["features"] == features
+        runs[features] = np.load(next((tmp_path / features / "inputs").iterdir()) / "embeddings.npy")
+    assert runs["npz"].shape == runs["raw"].shape == (12, DIM)
+    assert np.array_equal(runs["npz"][:, :2], runs["raw"][:, :2])          # audio rows and frame counts
+    assert np.abs(runs["npz"][:, HEADER:].astype(np.float32) - runs["raw"][:, HEADER:].astype(np.float32)).max() < 0.05

@@ -39,17 +39,20 @@ def _ids(text: str) -> tuple[str, ...]:
 @click.option("--keep-labels", default="", help="Keep only segments with a label under these ontology ids.")
 @click.option("--ontology", type=InputPath(exists=True, dir_okay=False), help="ontology.json (default: bundled).")
 @click.option("--workers", type=int, default=None, help="Processes for the media checks (default: all cores).")
+@click.option("--published-split-line", type=click.IntRange(0), default=1_715_367, show_default=True,
+              help="A table read with `ingest vipant`: the splitting line of its src_train_segments.csv.")
 @executor_options()
 @check_paths(outputs={"out": DIR}, needs=("clips",), inputs=("manifest", "ontology"))
 def index_command(clips: str, manifest: str, media: str, out: str, with_negatives: bool, features: bool,
                   no_media_check: bool, min_audio_seconds: float, exclude_labels: str, keep_labels: str,
-                  ontology: str | None, workers: int | None, executor: str, ray_address: str | None) -> None:
+                  ontology: str | None, workers: int | None, published_split_line: int, executor: str,
+                  ray_address: str | None) -> None:
     """Write VIP-ANT split files and src_train_segments.csv from CLIPS joined with the manifest."""
     res = build_index(IndexOptions(
         clips=clips, manifest=manifest, media=media, out=out, with_negatives=with_negatives,
         features=features, check_media=not no_media_check, min_audio_seconds=min_audio_seconds,
         exclude_labels=_ids(exclude_labels), keep_labels=_ids(keep_labels), ontology=ontology,
-        workers=workers, executor=executor, ray_address=ray_address,
+        workers=workers, executor=executor, ray_address=ray_address, published_split_line=published_split_line,
     ))
     click.echo(res.summary_text())
     if res.error_exclusions:
