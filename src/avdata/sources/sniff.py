@@ -172,8 +172,15 @@ def check_kind(path: str | os.PathLike[str], fmt: str, command: str = "avdata in
         if found.other == VIPANT_KIND or (found.other is None and not found.rows):
             return
         best = max(((s, n) for n, s in found.scores.items()), default=(0.0, ""))
-        what = found.other or (describe(best[1]) if best[0] >= MOSTLY else "a CSV list")
-        raise WrongKindError(f"{path}: this looks like {what}, not {describe(fmt)}; nothing written")
+        if found.other is None and best[0] >= CLEARLY:
+            raise WrongKindError(f"{path}: this looks like {describe(best[1])}, not {describe(fmt)}; "
+                                 f"use `{command} {best[1]} {os.path.basename(path)}`; nothing written")
+        if found.other is not None or best[0] >= MOSTLY:
+            what = found.other or describe(best[1])
+            raise WrongKindError(f"{path}: this looks like {what}, not {describe(fmt)}; nothing written")
+        n = min(found.rows, SAMPLE_ROWS)
+        raise WrongKindError(f"{path}: {n} of the first {n} rows are not JSON index lines; this looks like a CSV "
+                             f"list, not {describe(fmt)}; nothing written")
     if found.other is not None:
         raise WrongKindError(f"{path}: this looks like {found.other}, not {describe(fmt)}; nothing written")
     if not found.rows or fmt not in found.scores or found.scores[fmt] >= MOSTLY:
