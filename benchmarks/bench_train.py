@@ -62,22 +62,20 @@ def floor(model: torch.nn.Module, device: torch.device, batch: int, window: int,
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     audio = torch.randn(batch, 1, window, 64, device=device)
     image = torch.randn(batch, 3, 56, 56, device=device)
-    for _ in range(2):                      # warm-up
-        loss = model.loss(*model(audio, image))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = model.loss(*model(audio, image))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - t0)
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            loss = model.loss(*model(audio, image))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    run(2)                                  # warm-up
+    return steps * batch / run(steps)
 
 
 def bench_epochs(matrix: np.ndarray, device: torch.device, batch: int, window: int) -> None:
@@ -99,10 +97,11 @@ def bench_epochs(matrix: np.ndarray, device: torch.device, batch: int, window: i
 
 
 def bench_prepare(n: int, workers: int, tmp: Path) -> None:
+    from train_corpus import small_corpus
+
     from avdata.embed.run import EmbedOptions, run_embed
     from avdata.train.options import TrainOptions
     from avdata.train.run import prepare_inputs
-    from train_corpus import small_corpus
 
     corpus = small_corpus(tmp / "media_corpus", videos=n)
     t0 = time.perf_counter()

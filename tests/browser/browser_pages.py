@@ -39,17 +39,23 @@ def chromium() -> str:
     return found
 
 
+def _dump_probe(page: Path, extra: str, width: int) -> subprocess.CompletedProcess:
+    """Chromium's final DOM of a copy of ``page`` (beside it, so relative links resolve) with
+    ``extra`` before ``</body>``."""
+    probe = page.with_name(f".probe-{page.name}")
+    probe.write_text(page.read_text("utf-8").replace("</body>", extra + "</body>"), "utf-8")
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
+                                   "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    finally:
+        probe.unlink()
+
+
 def page_check(page: Path, width: int = 1280) -> dict:
     """Open ``page`` (a copy with a measuring script, beside the original so its images load) in
     headless Chromium at ``width`` px and return what the script measured."""
-    probe = page.with_name(f".probe-{page.name}")
-    probe.write_text(page.read_text("utf-8").replace("</body>", CHECK + "</body>"), "utf-8")
-    try:
-        with tempfile.TemporaryDirectory() as profile:
-            r = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
-                                "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    finally:
-        probe.unlink()
+    r = _dump_probe(page, CHECK, width)
     start = r.stdout.find('<pre id="avdata-check">')
     assert start >= 0, (r.returncode, r.stderr[-2000:])
     body = r.stdout[start + len('<pre id="avdata-check">'):]
@@ -61,15 +67,7 @@ def page_check(page: Path, width: int = 1280) -> dict:
 def dump_after(page: Path, script: str, width: int = 1280) -> str:
     """Open a copy of ``page`` (beside it) whose ``script`` runs on load (it may click, fill in,
     navigate) and return the DOM Chromium has in the end."""
-    probe = page.with_name(f".probe-{page.name}")
-    probe.write_text(page.read_text("utf-8").replace(
-        "</body>", f'<script>window.addEventListener("load", () => {{ {script} }});</script></body>'), "utf-8")
-    try:
-        with tempfile.TemporaryDirectory() as profile:
-            r = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
-                                "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    finally:
-        probe.unlink()
+    r = _dump_probe(page, f'<script>window.addEventListener("load", () => {{ {script} }});</script>', width)
     assert r.stdout.strip(), (r.returncode, r.stderr[-2000:])
     return r.stdout
 

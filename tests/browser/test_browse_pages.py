@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_pages import dump_after, page_check, screenshot
 from PIL import Image
 
 from avdata.browse.run import BrowseOptions, run_browse, serve
 from avdata.media.inspect import decode_audio
-from browser_pages import dump_after, page_check, screenshot
 
 pytestmark = pytest.mark.slow
 IDS = re.compile(r'data-id="([^"]*)"')
@@ -100,7 +100,8 @@ def test_the_label_filter_shows_the_clips_that_have_the_label(sites: dict[str, P
 def test_render_pages_show_scores_and_annotations(sites: dict[str, Path]) -> None:
     from avdata.table import read_clips
 
-    scored = {r["clip_id"]: r["score"] for r in read_clips(sites["demo"] / "score" / "clips_scored.parquet").to_pylist()}
+    table = read_clips(sites["demo"] / "score" / "clips_scored.parquet").to_pylist()
+    scored = {r["clip_id"]: r["score"] for r in table}
     text = (sites["render"] / "pages" / "page-0001.html").read_text()
     shown = dict(re.findall(r'data-id="([^"]+)"[^>]*data-score="([^"]+)"', text))
     assert shown and all(float(v) == pytest.approx(scored[k], abs=1e-6) for k, v in shown.items())

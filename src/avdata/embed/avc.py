@@ -9,24 +9,18 @@ normalised sum. The file must carry avdata's description (``avdata_avc.json``, w
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from avdata.embed import register_embedder
 from avdata.embed.base import EmbedderError, file_sha256, fingerprint_of
-from avdata.embed.torchscript import TorchScriptEmbedder
+from avdata.embed.torchscript import TorchScriptEmbedder, module_status
 
 
 def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
-    if importlib.util.find_spec("torch") is None:
-        return "needs the 'torch' package: pip install 'avdata[torch]'"
-    if len(weights) != 1:
-        return "needs --weights OUT/model.pt (the model `avdata train` wrote)"
-    return "available" if Path(weights[0]).is_file() else f"file not found: {weights[0]}"
+    return module_status(weights, "OUT/model.pt (the model `avdata train` wrote)")
 
 
 @register_embedder("avc", status=_status)

@@ -34,12 +34,17 @@ from avdata.embed.base import (
 from avdata.embed.vipant import DEFAULT_NORMS, MAX_AUDIO_LEN, import_torch, jit_load, middle_frame_input, vipant_fbank
 
 
-def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
+def module_status(weights: tuple[str, ...], needs: str) -> str:
+    """"available", or why an embedder of one TorchScript file cannot run here (``needs``: what to give)."""
     if importlib.util.find_spec("torch") is None:
         return "needs the 'torch' package: pip install 'avdata[torch]'"
     if len(weights) != 1:
-        return "needs --weights MODEL.pt (your TorchScript module; see avdata.embed.torchscript)"
+        return f"needs --weights {needs}"
     return "available" if Path(weights[0]).is_file() else f"file not found: {weights[0]}"
+
+
+def _status(weights: tuple[str, ...] = (), **_: Any) -> str:
+    return module_status(weights, "MODEL.pt (your TorchScript module; see avdata.embed.torchscript)")
 
 
 @register_embedder("torchscript", status=_status)
