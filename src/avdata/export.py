@@ -63,6 +63,11 @@ def export(options: ExportOptions, problems: Problems | None = None) -> int:
                             root=options.root, absolute=options.absolute_paths)
     writer = get_writer(options.format)
     check_outputs([Output(options.output, FILE, "output")], [options.table])
+    from_file = getattr(writer, "from_file", None)      # a writer that streams the table's file itself
+    if callable(from_file):
+        n = from_file(options.table, options.output, split=options.split, origin_file=options.origin_file)
+        if n:
+            return int(n)
     whole = read_clips(options.table)
     table = select_rows(whole, options.split, options.origin_file)
     if table.num_rows == 0:

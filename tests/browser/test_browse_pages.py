@@ -114,6 +114,16 @@ def test_missing_media_is_a_placeholder_and_reruns_change_nothing(sites: dict[st
     shutil.copytree(demo / "media", media)
     first = json.loads((demo / "index" / "src_eval_segments.csv").read_text().splitlines()[0])
     (media / first["dir"] / "frame" / f"{first['id']}.{first['frame'][1]}").unlink()
+    second = json.loads((demo / "index" / "src_eval_segments.csv").read_text().splitlines()[1])
+    for name in second["frame"]:
+        (media / second["dir"] / "frame" / f"{second['id']}.{name}").unlink()
+    from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+    from avdata.manifest import ManifestWriter
+
+    with ManifestWriter(media / "extract_manifest.parquet", EXTRACT_MANIFEST_SCHEMA, keys=MANIFEST_KEYS) as w:
+        w.write({"clip_id": second["id"], "clip": "p0", "dir": second["dir"], "source": second["id"],
+                 "start": 0.0, "end": 10.0, "frame_files": [], "frame_times": [], "status": "decode_error",
+                 "message": "a test says so", "seconds": 0.0})
     out = tmp_path / "site"
     (out).mkdir()
     (out / "notes.txt").write_text("mine")
@@ -121,6 +131,7 @@ def test_missing_media_is_a_placeholder_and_reruns_change_nothing(sites: dict[st
     run_browse(opts)
     page = out / "pages" / "page-0001.html"
     assert "frame 2: file not found" in page.read_text()
+    assert "frame 1: file not found (extract decode_error: a test says so)" in page.read_text()
     assert all(i["ok"] for i in page_check(page)["images"])
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     run_browse(opts)

@@ -30,12 +30,39 @@ class Target(Protocol):
     def page(self, k: int, size: int) -> Sequence[Card | Group]: ...
 
 
+class Reasons:
+    """Why a clip's files are missing, from the extraction manifest (its latest row per clip, read
+    once, the first time a file is missing)."""
+
+    def __init__(self, manifest: Path | None) -> None:
+        self.manifest = manifest if manifest is not None and manifest.is_dir() else None
+        self._failed: dict[tuple[str, str], str] | None = None
+
+    def __call__(self, cid: str, name: str) -> str:
+        clip = name.split(".")[0]
+        if self.manifest is None:
+            return "file not found"
+        if self._failed is None:
+            from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS
+            from avdata.manifest import STATUS_OK, read_latest
+
+            rows = read_latest(self.manifest, EXTRACT_MANIFEST_SCHEMA, MANIFEST_KEYS,
+                               ["clip_id", "clip", "status", "message"]).to_pylist()
+            self._failed = {(r["clip_id"], r["clip"]): f"{r['status']}: {r['message']}"[:200]
+                            for r in rows if r["status"] != STATUS_OK}
+        why = self._failed.get((cid, clip))
+        return f"file not found (extract {why})" if why else "file not found"
+
+
 def _labels(ids: Sequence[str], ontology: Ontology) -> list[tuple[str, str]]:
     return [(i, ontology.name(i)) for i in ids]
 
 
-def index_card(rec: dict[str, Any], media: Path, out: Path, ontology: Ontology, split: str) -> Card:
-    """A card for one index line: its frames (thumbnails), its clips' players, labels, link."""
+def index_card(rec: dict[str, Any], media: Path, out: Path, ontology: Ontology, split: str,
+               reasons: Reasons | None = None) -> Card:
+    """A card for one index line: its frames (thumbnails), its clips' players, labels, link; a
+    missing file is a placeholder saying why (``reasons``: the extraction manifest's word)."""
+    reasons = reasons or Reasons(None)
     cid, d = str(rec.get("id") or ""), str(rec.get("dir") or "")
     card = Card(cid, split, _labels([str(x) for x in rec.get("labels") or []], ontology),
                 [str(c) for c in rec.get("captions") or []])
@@ -54,14 +81,15 @@ def index_card(rec: dict[str, Any], media: Path, out: Path, ontology: Ontology, 
             card.frames.append(Frame(None, f"refused: {e}"))
             continue
         thumb, reason = thumbnail(src, out, f"{d}/{cid}.{name}")
-        card.frames.append(Frame(thumb, reason))
+        card.frames.append(Frame(thumb, reasons(cid, str(name)) if reason == "file not found" else reason))
     for name in rec.get("aclip") or []:
         try:
             src = safe_join(media, f"{d}/aclip/{cid}.{name}", follow_links=True)
         except UnsafePathError as e:
             card.audios.append((str(name), None, f"refused: {e}"))
             continue
-        card.audios.append((str(name), src if src.is_file() else None, "file not found"))
+        there = src.is_file()
+        card.audios.append((str(name), src if there else None, "" if there else reasons(cid, str(name))))
     return card
 
 
@@ -74,6 +102,7 @@ class IndexTarget:
     def __init__(self, index: Path, media: Path, out: Path, ontology: Ontology) -> None:
         self.index, self.media, self.out, self.ontology = index, media, out, ontology
         self.lines = LazyIndex(index, sidecar_dir=out / ".cache")
+        self.reasons = Reasons(media / "extract_manifest.parquet")
         self.title = f"{index.name}: clips"
         self.split = index.name.split(".")[0]
 
@@ -88,7 +117,7 @@ class IndexTarget:
             except InputFormatError as e:
                 cards.append(Card(f"line {i + 1}", self.split, meta=[f"unreadable line: {e.reason}"]))
                 continue
-            cards.append(index_card(rec, self.media, self.out, self.ontology, self.split))
+            cards.append(index_card(rec, self.media, self.out, self.ontology, self.split, self.reasons))
         return cards
 
 
@@ -115,6 +144,7 @@ class BalanceTarget:
                 self.records.setdefault(str(rec.get("id")), rec)
         self.seeds = [json.loads(x) for x in self.knn.read_text("utf-8").splitlines() if x.strip()]
         self.media, self.out, self.ontology = media, out, ontology
+        self.reasons = Reasons(media / "extract_manifest.parquet")
         self.title = f"{folder.name}: seeds and their {k} nearest neighbours"
 
     def count(self) -> int:
@@ -124,7 +154,7 @@ class BalanceTarget:
         rec = self.records.get(cid)
         if rec is None:
             return Card(cid, split, meta=["no line for this id in the segments file"])
-        return index_card(rec, self.media, self.out, self.ontology, split)
+        return index_card(rec, self.media, self.out, self.ontology, split, self.reasons)
 
     def page(self, k: int, size: int) -> list[Group]:
         groups = []

@@ -323,6 +323,46 @@ def has_published_lines(table: pa.Table | pa.Schema) -> bool:
     return "index_line" in names
 
 
+def write_vipant_from_file(table_path: str | os.PathLike[str], path: str | os.PathLike[str], *,
+                           split: str | None = None, origin_file: str | None = None) -> int:
+    """``write_vipant`` straight from a clip-table file, a batch at a time (memory: one batch), the
+    rows selected as ``avdata export`` selects them; 0 (nothing written) when no row is selected or
+    the file holds no published lines (then export says why)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(os.path.abspath(table_path))
+    except (OSError, pa.ArrowInvalid):
+        return 0
+    if "index_line" not in pf.schema_arrow.names:
+        return 0
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for batch in pf.iter_batches(batch_size=BLOCK_LINES, columns=["index_line", "split", "origin_file"]):
+            t = pa.Table.from_batches([batch])
+            if split is not None:
+                t = t.filter(pc.equal(t.column("split").cast(pa.string()), split))
+            if origin_file is not None:
+                t = t.filter(pc.equal(t.column("origin_file").cast(pa.string()), origin_file))
+            lines = [x for x in t.column("index_line").to_pylist() if x is not None]
+            fh.write(b"".join(lines))
+            n += len(lines)
+        if not n:
+            raise _NothingSelected
+    return n
+
+
+class _NothingSelected(Exception):
+    """No row selected: the atomic write is abandoned (nothing replaces an existing output)."""
+
+
+def _from_file(table_path: str | os.PathLike[str], path: str | os.PathLike[str], **select: str | None) -> int:
+    try:
+        return write_vipant_from_file(table_path, path, **select)
+    except _NothingSelected:
+        return 0
+
+
 @register_writer(FORMAT)
 def write_vipant(table: pa.Table, path: str | os.PathLike[str]) -> int:
     """The rows' published lines, byte for byte, in table order (atomic). Returns lines written."""
@@ -336,3 +376,6 @@ def write_vipant(table: pa.Table, path: str | os.PathLike[str]) -> int:
             fh.write(b"".join(lines))
             n += len(lines)
     return n
+
+
+write_vipant.from_file = _from_file  # type: ignore[attr-defined]  # export streams the file
