@@ -36,6 +36,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mixit.write_text("data/videos/mp4/000/aaa/000aaa01.mp4,0.0,5.0,2.5\n"
                      "data/videos/mp4/111/bbb/111bbb02.mp4,1.0,11.0,0.0\n")
     out["mixit"] = mixit
+    vgg = d / "vggsound.csv"
+    vgg.write_bytes(b'---g-f_I2yQ,1,people marching,test\r\n--5OkAjCI7g,40,"female speech, woman speaking",train\r\n'
+                    b"--8puiAGLhs,30,police car (siren),train\r\n")
+    out["vggsound"] = vgg
     if (SHARED / "audiocaps" / "test.csv").is_file():
         out["audiocaps (shared test.csv)"] = SHARED / "audiocaps" / "test.csv"
     if (SHARED / "audioset" / "balanced_train_segments.csv").is_file():
