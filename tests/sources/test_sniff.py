@@ -40,6 +40,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vgg.write_bytes(b'---g-f_I2yQ,1,people marching,test\r\n--5OkAjCI7g,40,"female speech, woman speaking",train\r\n'
                     b"--8puiAGLhs,30,police car (siren),train\r\n")
     out["vggsound"] = vgg
+    kin = d / "kinetics_600_val.csv"
+    kin.write_text("label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,417,427,val\n"
+                   "air drumming,--nQbRBEz2s,104,114,val\n")
+    out["kinetics"] = kin
     if (SHARED / "audiocaps" / "test.csv").is_file():
         out["audiocaps (shared test.csv)"] = SHARED / "audiocaps" / "test.csv"
     if (SHARED / "audioset" / "balanced_train_segments.csv").is_file():
@@ -99,8 +103,8 @@ def test_every_format_refuses_every_other_formats_file_in_one_line(fmt: str, fil
             f"use `avdata ingest {other} {path.name}`" in lines[0], lines[0]
         assert keep.read_bytes() == b"the user's table"
     for name, (path, says) in _others(tmp_path).items():
-        if fmt == "vipant" and name == "index":
-            continue                    # a VIP-ANT index file is vipant's own (tests/sources/test_vipant_source.py)
+        if (fmt, name) in (("vipant", "index"), ("kinetics", "kinetics")):
+            continue                    # its own format (tests/sources/test_vipant_source.py, test_kinetics_source.py)
         r = _ingest(fmt, path, keep)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 3 and len(lines) == 1 and says in lines[0], (fmt, name, r.stderr)

@@ -18,7 +18,7 @@ from avdata.registry import Registry
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
-FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound")
+FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound", "kinetics")
 # formats written from an index file and its media root (not from a clip table): export only
 INDEX_FORMAT_MODULES = ("lhotse",)
 

@@ -36,7 +36,7 @@ SPLITS = ("train", "test")
 def looks_like_vggsound_row(row: list[str]) -> bool:
     """``youtube_id, start_seconds, label name, split``."""
     return len(row) == 4 and is_youtube_id(row[0]) and row[1].strip().isdigit() and not row[2].startswith("/") \
-        and row[3].strip() in SPLITS
+        and not is_number(row[2]) and row[3].strip() in SPLITS
 
 
 def _ends_with_newline(path: str) -> bool:

@@ -1,0 +1,70 @@
+"""issue 21 (Kinetics): the Kinetics-400, Kinetics-600 and test layouts in and out byte for byte
+(header, quoting of labels with spaces in K400, is_cc, line ends), each row its own span."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from avdata.ingest import IngestOptions, ingest
+from avdata.sources.problems import Problems
+from avdata.table import read_clips
+
+SHARED_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "kinetics" / "kinetics-400_val_sample.csv"
+LAYOUTS = {
+    "kinetics-400_val.csv": b'label,youtube_id,time_start,time_end,split,is_cc\nabseiling,0wR5jVB-WPk,417,427,val,0\n'
+                            b'"air drumming",--nQbRBEz2s,104,114,val,0\n"playing bagpipes",-3rcJ2F2qBk,3,13,val,1\n',
+    "kinetics_600_val.csv": b"label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,417,427,val\n"
+                            b"air drumming,--nQbRBEz2s,104,114,val\n",
+    "kinetics_600_test.csv": b"youtube_id,time_start,time_end,split\n0wR5jVB-WPk,417,427,test\n"
+                             b"--nQbRBEz2s,104,114,test",
+}
+
+
+def _round_trip(src: Path, tmp_path: Path) -> bytes:
+    for args in (["ingest", "kinetics", str(src), "-o", str(tmp_path / "c.parquet")],
+                 ["export", "kinetics", str(tmp_path / "c.parquet"), "-o", str(tmp_path / "back.csv")]):
+        r = subprocess.run([sys.executable, "-m", "avdata", *args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    return (tmp_path / "back.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_round_trip_is_byte_identical(tmp_path: Path, name: str) -> None:
+    src = tmp_path / name
+    src.write_bytes(LAYOUTS[name])
+    assert _round_trip(src, tmp_path) == LAYOUTS[name]
+
+
+def test_the_published_sample_round_trips(tmp_path: Path) -> None:
+    if not SHARED_SAMPLE.is_file():
+        pytest.skip("../shared is not beside the project")
+    assert _round_trip(SHARED_SAMPLE, tmp_path) == SHARED_SAMPLE.read_bytes()
+
+
+def test_rows_keep_their_own_span_label_and_is_cc(tmp_path: Path) -> None:
+    src = tmp_path / "kinetics-400_val.csv"
+    src.write_bytes(LAYOUTS["kinetics-400_val.csv"])
+    ingest(IngestOptions(format="kinetics", files=(str(src),), output=str(tmp_path / "c.parquet")))
+    rows = read_clips(tmp_path / "c.parquet").to_pylist()
+    assert [(r["clip_id"], r["start"], r["end"], r["labels"], r["split"], r["kinetics_is_cc"]) for r in rows] == [
+        ("0wR5jVB-WPk", 417.0, 427.0, ["abseiling"], "val", "0"),
+        ("--nQbRBEz2s", 104.0, 114.0, ["air drumming"], "val", "0"),
+        ("-3rcJ2F2qBk", 3.0, 13.0, ["playing bagpipes"], "val", "1")]
+
+
+def test_bad_rows_cost_one_line_each(tmp_path: Path) -> None:
+    src = tmp_path / "kinetics_600_val.csv"
+    src.write_text("label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,417,427,val\n"
+                   "abseiling,bad id,1,11,val\nabseiling,--nQbRBEz2s,x,11,val\nabseiling,--nQbRBEz2s,20,10,val\n"
+                   "abseiling,0wR5jVB-WPk,417,427,val\nabseiling,--nQbRBEz2s,1,11\n")
+    problems = Problems()
+    res = ingest(IngestOptions(format="kinetics", files=(str(src),), output=str(tmp_path / "c.parquet")), problems)
+    assert res.rows == 1
+    reasons = {e.line: e.reason for e in problems.errors}
+    assert sorted(reasons) == [3, 4, 5, 6, 7]
+    assert "YouTube id" in reasons[3] and "not numbers" in reasons[4] and "not after" in reasons[5]
+    assert "repeated segment" in reasons[6] and "expected 5 fields" in reasons[7]
