@@ -14,8 +14,9 @@ from avdata.sources.problems import Problems
 from avdata.sources.registry import export_format_names, get_index_writer
 
 
-@cli.command("export")
-@click.argument("format", type=Choice(export_format_names()))
+@cli.command("export", help=f"Write the clips of TABLE as a FORMAT list ({', '.join(export_format_names())}; "
+                            "lhotse: TABLE is an index file, with --media).")
+@click.argument("format", type=Choice(export_format_names()), metavar="FORMAT")
 @click.argument("table")
 @out_option("File to write (with --subsets or lhotse: a folder).", name="output", required=True)
 @click.option("--split", default=None, help="Only rows of this split.")

@@ -14,8 +14,9 @@ from avdata.sources.problems import Problems
 from avdata.sources.registry import format_names
 
 
-@cli.command("ingest")
-@click.argument("format", type=Choice(format_names()))
+@cli.command("ingest", help=f"Read published list FILES of FORMAT ({', '.join(format_names())}) into one "
+                            "clip table.")
+@click.argument("format", type=Choice(format_names()), metavar="FORMAT")
 @click.argument("files", nargs=-1, required=True)
 @out_option("Clip table to write (Parquet).", name="output", required=True)
 @click.option("--segments", multiple=True, help="AudioSet segment CSV(s) whose labels are joined (audiocaps).")
