@@ -24,7 +24,8 @@ import pyarrow as pa
 from avdata.atomic import atomic_path
 from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
-from avdata.sources.lines import TextLines, csv_rows, detect_newline
+from avdata.sources.lines import TextLines, csv_rows, detect_newline, ends_with_newline
+from avdata.sources.numbers import format_number
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems, readable_files
 from avdata.sources.registry import ReadOptions, register_reader, register_writer, require_source_kind
@@ -48,19 +49,19 @@ def looks_like_kinetics_row(row: list[str]) -> bool:
     return False
 
 
-def _raw_lines(path: str) -> tuple[list[bytes], bool]:
+def _head_lines(path: str, size: int = 1 << 16) -> list[bytes]:
+    """The file's first lines (from its first ``size`` bytes): header and quoting are told there."""
     with open(path, "rb") as fh:
-        data = fh.read()
-    return data.splitlines(), data.endswith((b"\n", b"\r"))
+        return fh.read(size).splitlines()[:200]
 
 
 def read_kinetics_file(path: str, problems: Problems, split: str | None = None) -> pa.Table:
     """One Kinetics CSV into a clip table (ids made unique later by ingest)."""
-    raw, final = _raw_lines(path)
+    raw = _head_lines(path)
     header: tuple[str, ...] | None = None
     cols: dict[str, list] = {k: [] for k in ("id", "start", "end", "label", "split", "is_cc", "line")}
     seen: set[tuple[str, float, float]] = set()
-    quoted = any(x.startswith(b'"') for x in raw[1:200])
+    quoted = any(x.startswith(b'"') for x in raw[1:])
     for row, line in csv_rows(TextLines(path, problems, path), problems):
         if not row or all(not f.strip() for f in row):
             continue
@@ -104,7 +105,7 @@ def read_kinetics_file(path: str, problems: Problems, split: str | None = None) 
     })
     has_header = bool(raw) and tuple(raw[0].decode("utf-8", "replace").lstrip("\ufeff").split(",")) in HEADERS
     notes = {"format": FORMAT, "columns": list(header), "header": has_header,
-             "quote_spaces": quoted, "newline": detect_newline(path), "final_newline": final}
+             "quote_spaces": quoted, "newline": detect_newline(path), "final_newline": ends_with_newline(path)}
     return with_origins(table, {path: notes})
 
 
@@ -113,10 +114,6 @@ def read_kinetics(paths: Sequence[str], options: ReadOptions, problems: Problems
     """Registry entry: every file's rows in order."""
     return concat_with_origins([read_kinetics_file(p, problems, options.split)
                                 for p in readable_files(paths, problems)])
-
-
-def _number(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
 def _field(text: str, quote_spaces: bool) -> str:
@@ -139,7 +136,8 @@ def write_kinetics(table: pa.Table, path: str | os.PathLike[str]) -> int:
     names = ["source", "start", "end", "labels", "split"] + (["kinetics_is_cc"] if has_cc else [])
     for r in table.select(names).to_pylist():
         values = {"label": _field((r["labels"] or [""])[0], quote), "youtube_id": r["source"],
-                  "time_start": _number(r["start"]), "time_end": _number(r["end"]), "split": r["split"],
+                  "time_start": format_number(r["start"], "short"), "time_end": format_number(r["end"], "short"),
+                  "split": r["split"],
                   "is_cc": (r.get("kinetics_is_cc") or "0")}
         out.append(",".join(values[c] for c in columns))
     text = newline.join(out) + (newline if notes.get("final_newline", True) and out else "")

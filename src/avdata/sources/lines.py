@@ -93,6 +93,16 @@ def detect_newline(path: str | os.PathLike[str]) -> str:
     return "\r" if b"\r" in head and b"\n" not in head else "\n"
 
 
+def ends_with_newline(path: str | os.PathLike[str]) -> bool:
+    """Does the file end with a line end (LF or CR)? (Writers that give a file back byte for byte.)"""
+    with open(path, "rb") as fh:
+        try:
+            fh.seek(-1, os.SEEK_END)
+        except OSError:                 # empty file
+            return False
+        return fh.read(1) in (b"\n", b"\r")
+
+
 def split_lines(data: bytes) -> list[bytes]:
     """The lines of a block without their LF (and without a CR before it)."""
     lines = data.split(b"\n")[:-1]

@@ -21,7 +21,8 @@ import pyarrow as pa
 from avdata.atomic import atomic_path
 from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
-from avdata.sources.lines import TextLines, csv_rows, detect_newline
+from avdata.sources.lines import TextLines, csv_rows, detect_newline, ends_with_newline
+from avdata.sources.numbers import format_number
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems, readable_files
 from avdata.sources.registry import ReadOptions, register_reader, register_writer, require_source_kind
@@ -39,13 +40,6 @@ def looks_like_vggsound_row(row: list[str]) -> bool:
         and not is_number(row[2]) and row[3].strip() in SPLITS
 
 
-def _ends_with_newline(path: str) -> bool:
-    with open(path, "rb") as fh:
-        try:
-            fh.seek(-1, os.SEEK_END)
-        except OSError:
-            return False
-        return fh.read(1) in (b"\n", b"\r")
 
 
 def read_vggsound_file(path: str, problems: Problems, split: str | None = None) -> pa.Table:
@@ -89,7 +83,7 @@ def read_vggsound_file(path: str, problems: Problems, split: str | None = None) 
         "labels": pa.array(labels, pa.list_(pa.string())), "dataset": FORMAT,
         "split": pa.array(splits, pa.string()), "origin_file": path, "origin_line": pa.array(lines, pa.int64()),
     })
-    notes = {"format": FORMAT, "newline": detect_newline(path), "final_newline": _ends_with_newline(path)}
+    notes = {"format": FORMAT, "newline": detect_newline(path), "final_newline": ends_with_newline(path)}
     return with_origins(table, {path: notes})
 
 
@@ -98,10 +92,6 @@ def read_vggsound(paths: Sequence[str], options: ReadOptions, problems: Problems
     """Registry entry: every file's rows in order."""
     return concat_with_origins([read_vggsound_file(p, problems, options.split)
                                 for p in readable_files(paths, problems)])
-
-
-def _number(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
 @register_writer(FORMAT)
@@ -116,7 +106,7 @@ def write_vggsound(table: pa.Table, path: str | os.PathLike[str]) -> int:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator=newline, quoting=csv.QUOTE_MINIMAL)
     for r in table.select(["source", "start", "labels", "split"]).to_pylist():
-        writer.writerow([r["source"], _number(r["start"]), (r["labels"] or [""])[0], r["split"]])
+        writer.writerow([r["source"], format_number(r["start"], "short"), (r["labels"] or [""])[0], r["split"]])
     text = buf.getvalue()
     if not notes.get("final_newline", True) and text.endswith(newline):
         text = text[:-len(newline)]

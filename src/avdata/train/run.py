@@ -64,9 +64,14 @@ def data_fingerprint(opts: TrainOptions) -> dict[str, Any]:
     """The index files (path, sha256, lines) and the inputs' recipe: what the weights were made of."""
     files = []
     for p in opts.index:
-        data = Path(p).read_bytes()
-        files.append({"path": str(Path(p).resolve()), "sha256": hashlib.sha256(data).hexdigest(),
-                      "lines": data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)})
+        digest, lines, last = hashlib.sha256(), 0, b"\n"
+        with open(p, "rb") as fh:           # a block at a time: an index of millions of lines is not held
+            while block := fh.read(1 << 20):
+                digest.update(block)
+                lines += block.count(b"\n")
+                last = block[-1:]
+        files.append({"path": str(Path(p).resolve()), "sha256": digest.hexdigest(),
+                      "lines": lines + (0 if last == b"\n" else 1)})   # numbered as the index readers number them
     return {"index": files, "media": str(Path(opts.media).resolve()),
             "inputs": InputsEmbedder(opts.features).fingerprint()}
 
