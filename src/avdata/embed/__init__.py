@@ -1,4 +1,5 @@
-"""Embedders: one registry, one module per embedder (``signal``, ``vipant``, ``torchscript``, ``avc``).
+"""Embedders: one registry, one module per embedder (``signal``, ``fingerprint``, ``vipant``, ``torchscript``,
+``avc``).
 
 ``get_embedder(name, **params)`` builds one; ``embedder_status()`` says which can run here and why
 not; ``media_for_line(line, root)`` resolves an index line's media below the media root. The stage
@@ -29,7 +30,8 @@ DEFAULT_EMBEDDER = "signal"
 # name -> factory; name -> status() ("available" or the reason it is not)
 EMBEDDERS: Registry[Callable[..., Embedder]] = Registry(
     "embedder", "avdata.embedders",
-    ("avdata.embed.signal", "avdata.embed.torchscript", "avdata.embed.vipant", "avdata.embed.avc"))
+    ("avdata.embed.signal", "avdata.embed.fingerprint", "avdata.embed.torchscript", "avdata.embed.vipant",
+     "avdata.embed.avc"))
 _STATUS: dict[str, Callable[..., str]] = {}
 
 
