@@ -19,14 +19,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from avdata.extract.run import ExtractOptions, run_extract
-from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
-from avdata.index.build import IndexOptions, build_index
-from avdata.ingest import IngestOptions, ingest
-from avdata.manifest import STATUS_OK, ManifestWriter
-from avdata.sources.problems import Problems
-from tests.class_corpus import (
+from class_corpus import (
     CLASSES,
     FPS,
     HEIGHT,
@@ -38,6 +31,13 @@ from tests.class_corpus import (
     class_style,
     write_class_video,
 )
+
+from avdata.extract.run import ExtractOptions, run_extract
+from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
+from avdata.index.build import IndexOptions, build_index
+from avdata.ingest import IngestOptions, ingest
+from avdata.manifest import STATUS_OK, ManifestWriter
+from avdata.sources.problems import Problems
 
 SECONDS = 5.0
 PLANTED = {"dup": ("dupaa000001", "dupbb000001"), "leak": ("leake000001", "leakt000001"),

@@ -92,6 +92,7 @@ class AuditResult:
     leaks: list[tuple[str, str]] = field(default_factory=list)     # (training side, evaluation side) "split:id"
     problems: list[str] = field(default_factory=list)              # one line per clip not measured
     clean: dict[str, int] = field(default_factory=dict)            # written file -> lines kept
+    reused: int = 0                                                 # clips measured by an earlier run
 
     def summary_text(self) -> str:
         flags = ", ".join(f"{k} {self.counts.get(k, 0)}" for k in (*FLAGS, "duplicate", "leak"))
@@ -137,9 +138,11 @@ def _read_lines(paths: list[Path]) -> _Lines:
     return out
 
 
-def _measure(opts: AuditOptions, paths: list[Path], out: Path) -> tuple[list[np.ndarray], list[str], list[dict]]:
-    """Run the measuring embed pass of every index file; its matrices and one line per failure."""
-    mats, problems, statuses = [], [], []
+def _measure(opts: AuditOptions, paths: list[Path], out: Path
+             ) -> tuple[list[np.ndarray], list[str], list[dict], int]:
+    """Run the measuring embed pass of every index file: its matrices, one line per failure, the
+    failed lines' codes per file and how many clips an earlier run had measured already."""
+    mats, problems, statuses, reused = [], [], [], 0
     for k, path in enumerate(paths):
         folder = out / "measures" / f"{k:02d}_{path.stem}"
         res = run_embed(EmbedOptions(index=path, media=opts.media, out=folder, embedder="audit", factory=FACTORY,
@@ -147,12 +150,13 @@ def _measure(opts: AuditOptions, paths: list[Path], out: Path) -> tuple[list[np.
                                      executor=opts.executor, workers=opts.workers, ray_address=opts.ray_address,
                                      chunk_rows=opts.chunk_rows, progress=opts.progress, retry_failed=True))
         mats.append(np.load(res.embeddings, mmap_mode="r"))
+        reused += res.already_done
         failed = {}
         for line, cid, code, message in res.failures:
             problems.append(f"{path}:{line + 1}: {cid or '-'}: {code}: {message}")
             failed[line] = code
         statuses.append(failed)
-    return mats, problems, statuses
+    return mats, problems, statuses, reused
 
 
 def run_audit(opts: AuditOptions) -> AuditResult:
@@ -162,7 +166,7 @@ def run_audit(opts: AuditOptions) -> AuditResult:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = _read_lines(paths)
-    mats, problems, statuses = _measure(opts, paths, out)
+    mats, problems, statuses, reused = _measure(opts, paths, out)
     n = len(lines.ids)
     head = np.vstack([np.asarray(m[:, :HEAD]) for m in mats]) if n else np.zeros((0, HEAD), np.float32)
     file_of = np.concatenate(lines.file_of) if n else np.zeros(0, np.int32)
@@ -208,7 +212,7 @@ def run_audit(opts: AuditOptions) -> AuditResult:
     table = pa.table(columns, schema=AUDIT_SCHEMA)
     with atomic_path(out / CLIPS_FILE) as tmp:
         pq.write_table(table, tmp)
-    res = AuditResult(out, n, problems=lines.problems + problems, groups=n_groups, leaks=leaks)
+    res = AuditResult(out, n, problems=problems, groups=n_groups, leaks=leaks, reused=reused)
     res.counts = {"still": int(still.sum()), "silent": int(silent.sum()), "short": int(short.sum()),
                   "duplicate": int((group >= 0).sum()), "leak": int(leak.sum()), "unmeasured": int((~ok).sum())}
     if opts.clean is not None:

@@ -26,5 +26,8 @@ COMMAND_MODULES: dict[str, str] = {
     "balance": "avdata.cli.balance",
     "train": "avdata.cli.train",
     "browse": "avdata.cli.browse",
+    "audit": "avdata.cli.audit",
+    "lock": "avdata.cli.lock",
+    "diff": "avdata.cli.lock",
     "plugins": "avdata.cli.plugins",
 }
