@@ -31,6 +31,15 @@ def is_youtube_id(text: str) -> bool:
     return _YOUTUBE_ID.fullmatch(text) is not None
 
 
+_PLAIN_RELATIVE = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.\-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.\-]*")
+
+
+def is_plain_relative(rel: str) -> bool:
+    """A quick yes for the common safe case: relative, ``/``-separated parts of ``[A-Za-z0-9_.-]``
+    none of which starts with a dot (so no ``.`` or ``..``). False means: ask ``check_relative``."""
+    return _PLAIN_RELATIVE.fullmatch(rel) is not None
+
+
 def check_relative(rel: str) -> PurePosixPath:
     """Return ``rel`` as a clean relative POSIX path, or raise UnsafePathError.
 

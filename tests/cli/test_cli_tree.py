@@ -15,7 +15,7 @@ from avdata.cli.options import AliasOption, Choice
 
 _register_commands()
 COMMANDS = {n: c for n, c in sorted(cli.commands.items()) if not n.startswith("_")}
-READS_ONLY = {"info", "embedders", "plugins"}
+READS_ONLY = {"info", "embedders", "plugins", "diff"}
 
 
 def _options(cmd: click.Command) -> list[click.Option]:

@@ -27,7 +27,7 @@ class DupeOptions:
     threshold: float = DEFAULT_THRESHOLD
     k: int = DEFAULT_K
     ann: str = "auto"                  # auto | exact | flat | ivf
-    nprobe: int | None = None
+    nprobe: int | None = 8              # ivf: lists visited (duplicates sit very close: few lists suffice)
     block: int = 4096
 
 

@@ -52,10 +52,10 @@ def lock_command(index_files: tuple[str, ...], media: str, out: str | None, chec
                                 extract_manifest=extract_manifest, threads=threads))
     for line in res2.problems[:SHOWN]:
         click.echo(f"avdata: {line}", err=True)
-    if len(res2.problems) > SHOWN:
-        click.echo(f"avdata: ... and {len(res2.problems) - SHOWN} more", err=True)
+    if res2.problem_count > SHOWN:
+        click.echo(f"avdata: ... and {res2.problem_count - SHOWN} more", err=True)
     click.echo(res2.summary_text())
-    if res2.problems:
+    if res2.problem_count:
         raise PartialFailure()
 
 

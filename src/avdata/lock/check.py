@@ -1,7 +1,7 @@
 """``avdata lock --check FILE.lock --media ROOT``: does a built set still match its lock?
 
 The lock's seal is checked first (``format.verify``); then every file is looked up under the media
-root (never outside it: a path from the lock is joined with ``safe_join``) and hashed by a pool of
+root (never outside it: a path from the lock is checked lexically, no absolute path, no ``..``) and hashed by a pool of
 threads when its size agrees. One line per missing or changed file; exit 0 only when all match.
 """
 
@@ -17,7 +17,7 @@ from avdata.embed.base import file_sha256
 from avdata.errors import AvdataError
 from avdata.lock.format import iter_clips, verify
 from avdata.lock.write import ordered_map
-from avdata.paths import safe_join
+from avdata.paths import check_relative, is_plain_relative
 from avdata.progress import progress
 
 
@@ -62,7 +62,7 @@ def check_lock(lock: str | os.PathLike[str], media: str | os.PathLike[str], thre
     """Check every file of ``lock`` under ``media``."""
     end = verify(lock)
     res = CheckResult(Path(lock))
-    root = Path(media)
+    root = Path(media).resolve()
 
     def items() -> Iterator[tuple[str, Path | None, str, int, str]]:
         for _, rec in iter_clips(lock):
@@ -73,10 +73,12 @@ def check_lock(lock: str | os.PathLike[str], media: str | os.PathLike[str], thre
                 res.lines.append(res.missing[-1])
             for entry in rec["files"]:
                 rel, size, sha = entry
+                path: Path | None = None
                 try:
-                    path: Path | None = safe_join(root, str(rel), follow_links=True)
+                    clean = rel if is_plain_relative(str(rel)) else check_relative(str(rel)).as_posix()
+                    path = Path(os.path.join(root, clean))
                 except AvdataError:
-                    path = None
+                    pass
                 res.files += 1
                 yield str(rel), path, where, int(size), str(sha)
 

@@ -29,10 +29,11 @@ from avdata.embed.base import file_sha256
 from avdata.errors import AvdataError, InputFormatError
 from avdata.index.lines import iter_raw_lines, parse_line
 from avdata.lock.format import FORMAT, HEADER_KEY, clip_digest, dumps, trailer
-from avdata.paths import check_relative, safe_join
+from avdata.paths import check_relative, is_plain_relative
 from avdata.progress import progress
 from avdata.sources.vipant import split_of
 
+KEEP = 1000            # problem lines kept (all are counted)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -57,28 +58,32 @@ class LockResult:
     clips: int = 0
     files: int = 0
     bytes: int = 0
-    problems: list[str] = field(default_factory=list)       # one line per clip with a missing file or bad line
+    problems: list[str] = field(default_factory=list)       # first KEEP lines: a clip missing a file, a bad line
+    problem_count: int = 0
 
     def summary_text(self) -> str:
         return (f"lock: {self.clips} clips, {self.files} files ({self.bytes / 1e6:.1f} MB) -> {self.out}; "
-                f"{len(self.problems)} clip(s) with a problem")
+                f"{self.problem_count} clip(s) with a problem")
 
 
 def line_files(rec: dict[str, Any], root: Path) -> list[tuple[str, Path]]:
-    """(path relative to the media root, absolute path) of every file an index line names."""
+    """(path relative to the media root, absolute path) of every file an index line names; ``root``
+    resolved by the caller. Paths are checked lexically (``is_plain_relative``, else
+    ``check_relative``): none leaves the root."""
     d, cid = str(rec.get("dir") or ""), str(rec.get("id") or "")
     if not d or not cid:
         raise AvdataError("index line has no 'dir' or 'id'")
-    base = check_relative(d).as_posix()
     out = []
 
     def names(value: Any) -> list[str]:
         return [] if value is None else [value] if isinstance(value, str) else [str(v) for v in value]
 
-    for folder, key in (("aclip", "aclip"), ("frame", "frame"), ("aclip_128", "aclip_128"), ("frame_224", "frame_224")):
+    for key in ("aclip", "frame", "aclip_128", "frame_224"):
         for name in names(rec.get(key)):
-            rel = f"{base}/{folder}/{cid}.{name}"
-            out.append((rel, safe_join(root, rel, follow_links=True)))
+            rel = f"{d}/{key}/{cid}.{name}"
+            if not is_plain_relative(rel):
+                rel = check_relative(rel).as_posix()
+            out.append((rel, Path(os.path.join(root, rel))))
     return out
 
 
@@ -206,7 +211,7 @@ def _coverage(opts: LockOptions, paths: list[Path], lines: dict[str, int], rows:
 def run_lock(opts: LockOptions) -> LockResult:
     """Write the lock of the index files' clips (see the module docstring)."""
     paths = [Path(p) for p in opts.index]
-    root = Path(opts.media)
+    root = Path(opts.media).resolve()
     rows = SourceRows(opts.clips) if opts.clips is not None else None
     shas, lines = {}, {}
     for p in paths:
@@ -229,7 +234,9 @@ def run_lock(opts: LockOptions) -> LockResult:
         for done in ordered_map(pool, hash_clip, tasks, 4 * max(1, opts.threads)):
             bar.update(1)
             if done.problem:
-                res.problems.append(done.problem)
+                res.problem_count += 1
+                if len(res.problems) < KEEP:
+                    res.problems.append(done.problem)
             if done.record is None:
                 continue
             if rows is not None:
