@@ -10,6 +10,7 @@ a leak. Groups are the connected components (union-find).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class DupeOptions:
     k: int = DEFAULT_K
     ann: str = "auto"                  # auto | exact | flat | ivf
     nprobe: int | None = 8              # ivf: lists visited (duplicates sit very close: few lists suffice)
+    nlist: int | None = None            # ivf: default 2 sqrt(n) (short lists: each probe is cheap)
     block: int = 4096
 
 
@@ -88,7 +90,8 @@ def vector_edges(vectors: np.ndarray, valid: np.ndarray, opts: DupeOptions,
     ann = opts.ann if opts.ann != "auto" else ("exact" if len(rows) <= EXACT_UP_TO else "ivf")
     pool = PoolView(vectors, rows, unit=False)
     k = min(opts.k + 1, len(rows))
-    search = make_searcher(pool, k, SearchOptions(ann=ann, nprobe=opts.nprobe))
+    nlist = opts.nlist or max(1, min(2 * round(math.sqrt(len(rows))), len(rows) // 39))
+    search = make_searcher(pool, k, SearchOptions(ann=ann, nprobe=opts.nprobe, nlist=nlist))
     A, B, S = [], [], []
     for a in range(0, len(rows), opts.block):
         q = pool.gather(a, min(len(rows), a + opts.block))
