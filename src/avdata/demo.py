@@ -203,6 +203,10 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
     from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
 
     log.done("loaders", iterate_loaders(main_index, media, out / "shards"))
+    from avdata.audit.demo_steps import audit_example  # junk, duplicates and leaks; a lock of the build
+
+    for name, lines in audit_example(out / "audit", workers):
+        log.done(name, lines)
     log.done("browse", browse_example(out, main_index, media))
     return summary
 

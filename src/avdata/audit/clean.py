@@ -37,6 +37,8 @@ def removed_rows(table: pa.Table) -> np.ndarray:
     ids = np.array(table.column("id").to_pylist(), dtype=object)
     train = np.array(["train" in s for s in table.column("split").to_pylist()], dtype=bool)
     rows = np.flatnonzero(group >= 0)
+    if not len(rows):
+        return flagged
     order = np.argsort(group[rows], kind="stable")
     rows = rows[order]
     bounds = np.r_[0, np.flatnonzero(np.diff(group[rows])) + 1, len(rows)]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avdata.atomic import atomic_path, write_text_atomic
@@ -185,7 +185,9 @@ def run_audit(opts: AuditOptions) -> AuditResult:
 
     bar = progress(2 * n, "audit: duplicates", "clip", enabled=opts.progress)
     da, db = digest_edges(head[:, len(MEASURES):len(MEASURES) + DIGEST_PARTS], ok)
-    vectors = np.vstack([m[:, HEAD:] for m in mats]).astype(np.float32) if n else np.zeros((0, 1), np.float32)
+    # one index file: its memory map, read a block at a time by the search; several: one matrix
+    vectors = (mats[0][:, HEAD:] if len(mats) == 1 else
+               np.vstack([m[:, HEAD:] for m in mats]).astype(np.float32) if n else np.zeros((0, 1), np.float32))
     split = AUDIO_DIM if opts.embedder == "fingerprint" else None
     va, vb, _ = vector_edges(vectors, ok, DupeOptions(threshold=opts.threshold, k=opts.k, ann=opts.ann),
                              on_block=bar.update, split=split)
@@ -258,21 +260,26 @@ def _groups(root: np.ndarray, ids: np.ndarray, split: np.ndarray, train_side: np
     return group, leak, leak_with, len(by_group), leaks
 
 
+def _per_split(table: pa.Table) -> dict[str, dict[str, int]]:
+    """Counts per split of clips, unmeasured clips and each flag (Arrow group-by: no row objects)."""
+    counts = pa.table({
+        "split": table.column("split"),
+        "clips": pa.array(np.ones(table.num_rows, dtype=np.int64)),
+        "unmeasured": pc.cast(pc.not_equal(table.column("status"), "ok"), pa.int64()),
+        **{f: pc.cast(table.column(f).fill_null(False), pa.int64()) for f in FLAGS},
+        "duplicate": pc.cast(pc.is_valid(table.column("dup_group")), pa.int64()),
+        "leak": pc.cast(table.column("leak"), pa.int64())})
+    names = ["clips", "unmeasured", *FLAGS, "duplicate", "leak"]
+    grouped = counts.group_by("split").aggregate([(k, "sum") for k in names]).to_pylist()
+    return {g["split"]: {k: int(g[f"{k}_sum"]) for k in names} for g in sorted(grouped, key=lambda g: g["split"])}
+
+
 def _write_summary(opts: AuditOptions, res: AuditResult, table: pa.Table) -> None:
-    per_split: dict[str, Counter] = {}
-    for row in table.select(["split", "status", *FLAGS, "dup_group", "leak"]).to_pylist():
-        c = per_split.setdefault(row["split"], Counter())
-        c["clips"] += 1
-        c["unmeasured"] += row["status"] != "ok"
-        for flag in FLAGS:
-            c[flag] += bool(row[flag])
-        c["duplicate"] += row["dup_group"] is not None
-        c["leak"] += bool(row["leak"])
     options = {k: (list(v) if isinstance(v, tuple) else (str(v) if isinstance(v, Path) else v))
                for k, v in asdict(opts).items()}
     summary: dict[str, Any] = {
         "options": options, "clips": res.rows, "counts": res.counts, "groups": res.groups,
-        "per_split": {s: dict(c) for s, c in sorted(per_split.items())},
+        "per_split": _per_split(table),
         "leaks": [{"train": t, "held_out": h} for t, h in res.leaks[:10000]],
         "not_measured": res.problems[:1000], "clean": res.clean,
     }

@@ -25,7 +25,8 @@ def demo_cmd(out_dir: str, workers: int | None) -> None:
     click.echo(f"done: open {Path(out_dir) / 'report' / 'report.html'} (the dataset report), "
                f"{Path(out_dir) / 'balance' / 'knn' / 'report' / 'report.html'} (the kNN balance) and "
                f"{Path(out_dir) / 'browse' / 'index' / 'index.html'} (look at and listen to the clips; also "
-               f"browse/balance, browse/render); the text report is {Path(out_dir) / 'report' / 'report.txt'}")
+               f"browse/balance, browse/render), {Path(out_dir) / 'audit' / 'audit' / 'groups.html'} (the audit's "
+               f"duplicates, leaks and junk clips); the text report is {Path(out_dir) / 'report' / 'report.txt'}")
     if (summary.extract is not None and summary.extract.any_failed) or (
             summary.index is not None and summary.index.error_exclusions):
         raise PartialFailure()

@@ -79,9 +79,39 @@ def read_frame_time_ms(rgb: np.ndarray) -> int:
     return value
 
 
+def seeded_audio(start_sample: int, n: int, rate: int, channels: int, seed: int) -> np.ndarray:
+    """Another video's sound (``seed`` > 0): two tones, one vibrato and one tremolo, at frequencies
+    and rates drawn from ``seed``; a function of the sample index only (any chunking gives the same)."""
+    rng = np.random.default_rng(seed)
+    f1, f2 = rng.uniform(200, 900), rng.uniform(1200, 4000)
+    trem, vib, depth = rng.uniform(0.3, 3.0), rng.uniform(0.5, 5.0), rng.uniform(5, 60)
+    t = np.arange(start_sample, start_sample + n, dtype=np.float64) / rate
+    signal = (0.3 * np.sin(2 * np.pi * f1 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * trem * t))
+              + 0.2 * np.sin(2 * np.pi * f2 * t + depth / vib * np.sin(2 * np.pi * vib * t)))
+    return np.stack([signal * (1 - 0.25 * c) for c in range(channels)]).astype(np.float32)
+
+
+def draw_seeded_frame(time_ms: int, width: int, height: int, seed: int) -> np.ndarray:
+    """Another video's picture (``seed`` > 0): broad stripes of a colour, period, angle and speed
+    drawn from ``seed``, moving with ``time_ms``, and a disc drifting across them."""
+    rng = np.random.default_rng(seed)
+    colour, back, disc = rng.integers(40, 255, 3), rng.integers(0, 120, 3), rng.integers(0, 255, 3)
+    period, angle, speed = rng.uniform(0.3, 0.8) * width, rng.uniform(0, np.pi), rng.uniform(0.05, 0.3)
+    x0, y0, drift = rng.uniform(0.2, 0.8), rng.uniform(0.3, 0.7), rng.uniform(0.02, 0.06)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    phase = (xx * np.cos(angle) + yy * np.sin(angle)) / period + speed * time_ms / 1000.0   # all relative to
+    # the frame's size, so that the same seed at another size is the same picture
+    img = np.where(((phase % 1.0) < 0.5)[..., None], colour, back)
+    cx, cy = ((x0 + drift * time_ms / 1000.0) % 1.0) * width, y0 * height
+    img[np.hypot(xx - cx, yy - cy) < height * 0.22] = disc
+    return img.astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class SynthSpec:
-    """What to generate. ``keyint_seconds`` sets the keyframe spacing (closed GOPs)."""
+    """What to generate. ``keyint_seconds`` sets the keyframe spacing (closed GOPs). ``seed`` > 0
+    draws another video's sound and picture (``seeded_audio``, ``draw_seeded_frame``) instead of
+    the time-coded reference; ``still``: one picture throughout; ``silent``: digital silence."""
 
     duration: float = 12.0
     width: int = 320
@@ -94,6 +124,9 @@ class SynthSpec:
     keyint_seconds: float = 2.0
     vfr: bool = False                     # irregular frame times (mp4/mkv)
     audio_bitrate: int = 128_000
+    seed: int = 0
+    still: bool = False
+    silent: bool = False
 
 
 _FAST_VIDEO_OPTIONS = {
@@ -149,7 +182,12 @@ def make_video(path: str | os.PathLike[str], spec: SynthSpec = SynthSpec()) -> P
             nonlocal next_sample
             while astream is not None and next_sample < min(until_sample, total_samples):
                 n = min(chunk, total_samples - next_sample)
-                data = reference_audio(next_sample, n, spec.sample_rate, spec.channels)
+                if spec.silent:
+                    data = np.zeros((spec.channels, n), dtype=np.float32)
+                elif spec.seed:
+                    data = seeded_audio(next_sample, n, spec.sample_rate, spec.channels, spec.seed)
+                else:
+                    data = reference_audio(next_sample, n, spec.sample_rate, spec.channels)
                 frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=astream.layout.name)
                 frame.sample_rate = spec.sample_rate
                 frame.pts = next_sample
@@ -162,7 +200,10 @@ def make_video(path: str | os.PathLike[str], spec: SynthSpec = SynthSpec()) -> P
             for t in frame_times:
                 push_audio(int(round((t + 0.5) * spec.sample_rate)))
                 ms = int(round(t * 1000))
-                frame = av.VideoFrame.from_ndarray(draw_time_frame(ms, spec.width, spec.height), format="rgb24")
+                shown = 0 if spec.still else ms
+                picture = (draw_seeded_frame(shown, spec.width, spec.height, spec.seed) if spec.seed
+                           else draw_time_frame(shown, spec.width, spec.height))
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
                 if spec.vfr:
                     frame.pts = ms
                     frame.time_base = Fraction(1, 1000)
