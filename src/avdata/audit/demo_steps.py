@@ -27,7 +27,8 @@ from avdata.sources.problems import Problems
 LABEL = "/m/04rlf"
 BASE = SynthSpec(duration=12.0, width=160, height=96, fps=10, channels=1)
 #          id           split  file   spec changes
-VIDEOS: list[tuple[str, str, str, dict[str, Any]]] = [("clean0001aa", "train", "mp4", {"seed": 1}), ("clean0002aa", "train", "mp4", {"seed": 2}),
+VIDEOS: list[tuple[str, str, str, dict[str, Any]]] = [
+          ("clean0001aa", "train", "mp4", {"seed": 1}), ("clean0002aa", "train", "mp4", {"seed": 2}),
           ("clean0003aa", "train", "mp4", {"seed": 3}), ("clean0004aa", "train", "mp4", {"seed": 4}),
           ("clean0005aa", "eval", "mp4", {"seed": 5}), ("clean0006aa", "eval", "mp4", {"seed": 6}),
           ("reupload01a", "train", "mkv", {"seed": 1, "width": 96, "height": 58, "video_codec": "mpeg4",
