@@ -155,6 +155,7 @@ def test_clean_into_the_index_folder_is_refused_and_nothing_changes(planted: Aud
              "--clean", str(folder))
     assert r.returncode == 3 and "overwrite the input" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "a").exists()          # refused before any work
 
 
 def test_the_audit_page_shows_the_groups_with_pictures_that_load(audited) -> None:

@@ -41,6 +41,8 @@ WRITERS = {
     "shards": ["shards", "{IN}", "--media", "{D}/media", "--out", "{D}/shards"],
     "train": ["train", "{IN}", "--media", "{D}/media", "-o", "{D}/train"],
     "browse": ["browse", "{IN}", "--media", "{D}/media", "-o", "{D}/browse/index"],
+    "audit": ["audit", "{IN}", "--media", "{D}/audit/media", "-o", "{D}/audit/audit", "--clean", "{D}/audit/clean"],
+    "lock": ["lock", "{IN}", "--media", "{D}/audit/media", "-o", "{D}/audit/build.lock"],
 }
 
 
@@ -106,7 +108,7 @@ def test_the_walk_covers_every_command_that_writes() -> None:
     from avdata.cli.main import _register_commands, cli
 
     _register_commands()
-    reads_only = {"info", "embedders", "demo", "plugins"}     # demo writes only into its own --out from bundled data
+    reads_only = {"info", "embedders", "demo", "plugins", "diff"}     # demo writes only into its own --out from bundled data
     commands = {c for c in cli.commands if not c.startswith("_")}      # tests register "_test-..." ones
     assert commands - reads_only <= {k.split("-")[0] for k in WRITERS}, \
         commands - reads_only - {k.split("-")[0] for k in WRITERS}

@@ -52,16 +52,24 @@ def removed_rows(table: pa.Table) -> np.ndarray:
     return flagged
 
 
-def write_clean(opts: AuditOptions, paths: list[Path], table: pa.Table, folder: Path) -> dict[str, int]:
-    """Write the kept lines of every index file and their weights under ``folder``; lines kept per file."""
+def check_clean_folder(paths: list[Path], folder: Path) -> list[Path]:
+    """The files ``--clean`` will write (index and weights files), or OutputError when one of them
+    is an input (checked before any work)."""
     targets = [folder / p.name for p in paths]
-    for target in targets:
+    written = targets + [weights_path_for(t) for t in targets]
+    for target in written:
         for inp in paths:
             if target.exists() and _same(target, inp):
                 raise OutputError(f"--clean {folder}: {target.name} would overwrite the input {inp}; choose "
                                   "another folder")
     if len({t.name for t in targets}) < len(targets):
         raise OutputError(f"--clean {folder}: two index files share a name; clean them in separate runs")
+    return targets
+
+
+def write_clean(opts: AuditOptions, paths: list[Path], table: pa.Table, folder: Path) -> dict[str, int]:
+    """Write the kept lines of every index file and their weights under ``folder``; lines kept per file."""
+    targets = check_clean_folder(paths, folder)
     folder.mkdir(parents=True, exist_ok=True)
     drop = removed_rows(table)
     start, kept = 0, {}

@@ -161,6 +161,9 @@ def run_audit(opts: AuditOptions) -> AuditResult:
     groups.html under ``opts.out`` (and the clean index files under ``opts.clean``)."""
     paths = [Path(p) for p in opts.index]
     out = Path(opts.out)
+    if opts.clean is not None:
+        from avdata.audit.clean import check_clean_folder
+        check_clean_folder(paths, Path(opts.clean))
     out.mkdir(parents=True, exist_ok=True)
     lines = _read_lines(paths)
     mats, problems, statuses, reused = _measure(opts, paths, out)
