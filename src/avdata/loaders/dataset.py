@@ -11,6 +11,7 @@ The same ``make_item`` builds items from files on disk and from WebDataset sampl
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from avdata.arrays import fbank_array, frame_arrays, read_npz
-from avdata.errors import AvdataError, MediaError
+from avdata.errors import AvdataError, InputFormatError, MediaError
 from avdata.loaders.labels import LabelMap, ontology_labels, to_tensors
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.loaders.transforms import AudioInput, choose_frame, crop, fbank_input, fit_frames, fixed_waveform, item_rng
@@ -29,6 +30,8 @@ from avdata.paths import safe_join
 from avdata.registry import Registry
 
 OUTPUTS = frozenset({"fbank", "waveform", "image", "labels"})
+ON_ERROR = ("raise", "skip")
+log = logging.getLogger("avdata.loaders")
 AUDIO_STREAM, FRAME_STREAM = 0, 1   # independent random streams of one item
 FBANK_FRAMES_PER_SECOND = 100       # 10 ms shift
 
@@ -46,11 +49,14 @@ class DatasetOptions:
     image_size: int = 224
     labels: tuple[str, ...] | None = None        # label map; None: the bundled ontology's classes
     tensors: bool = False                        # torch tensors instead of numpy arrays
+    on_error: str = "raise"                      # a missing or broken file: "raise", or "skip" (logged, None)
 
     def __post_init__(self) -> None:
         unknown = set(self.outputs) - OUTPUTS
         if unknown:
             raise AvdataError(f"unknown outputs {sorted(unknown)}; known: {sorted(OUTPUTS)}")
+        if self.on_error not in ON_ERROR:
+            raise AvdataError(f"on_error must be one of {', '.join(ON_ERROR)} (got {self.on_error!r})")
         feature_mode(self.features)
 
 
@@ -206,8 +212,17 @@ class AVIndexDataset:
     def record(self, i: int) -> dict[str, Any]:
         return self.index.record(i)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, i: int) -> dict[str, Any] | None:
+        """The item of line ``i``; with ``on_error="skip"`` a line whose files are missing or broken
+        is logged (``avdata.loaders`` logger, naming FILE:LINE) and gives None, which ``collate``
+        leaves out: every other item keeps its place in the epoch's order."""
         i = int(i)
-        rec = self.index.record(i)
-        media = DiskMedia(self.options.media, rec)
-        return make_item(rec, i % len(self), media, self.options, self.labels, self.epoch, str(self.index.path))
+        try:
+            rec = self.index.record(i)
+            media = DiskMedia(self.options.media, rec)
+            return make_item(rec, i % len(self), media, self.options, self.labels, self.epoch, str(self.index.path))
+        except (MediaError, InputFormatError) as e:
+            if self.options.on_error == "raise":
+                raise
+            log.warning("skipped %s:%d: %s", self.index.path, i % max(1, len(self)) + 1, e)
+            return None

@@ -68,13 +68,17 @@ def to_tensors(item: dict[str, Any]) -> dict[str, Any]:
     return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
 
 
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+def collate(batch: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Stack arrays and numbers of a list of items into tensors; keep strings and lists as lists
-    (captions differ in count per clip, which torch's default collate cannot stack)."""
+    (captions differ in count per clip, which torch's default collate cannot stack). Items that
+    ``on_error="skip"`` left out (None) are dropped; a batch of none at all is ``{}``."""
     torch = require_torch()
+    items = [item for item in batch if item is not None]
+    if not items:
+        return {}
     out: dict[str, Any] = {}
-    for key in batch[0]:
-        values = [item[key] for item in batch]
+    for key in items[0]:
+        values = [item[key] for item in items]
         first = values[0]
         if isinstance(first, np.ndarray):
             out[key] = torch.from_numpy(np.stack(values))

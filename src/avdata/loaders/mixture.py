@@ -72,10 +72,11 @@ class IndexClips:
     def __init__(self, dataset: AVIndexDataset, options: MixtureOptions) -> None:
         base = dataset.options
         self.audio = AVIndexDataset(dataset.index.path, dataclasses.replace(
-            base, features="raw", outputs=("waveform", "labels"), tensors=False, train=False, audio=options.audio))
+            base, features="raw", outputs=("waveform", "labels"), tensors=False, train=False, audio=options.audio,
+            on_error="raise"))
         self.frames = AVIndexDataset(dataset.index.path, dataclasses.replace(
             base, outputs=("image",), tensors=False, train=options.train, seed=options.seed,
-            image_size=options.image_size))
+            image_size=options.image_size, on_error="raise"))
 
     def __len__(self) -> int:
         return len(self.audio)
@@ -84,11 +85,14 @@ class IndexClips:
         return str(self.audio.record(i).get("id", ""))
 
     def waveform(self, i: int, options: MixtureOptions) -> np.ndarray:
-        return self.audio[i]["waveform"]
+        item = self.audio[i]
+        assert item is not None         # the clip datasets are built with on_error="raise"
+        return item["waveform"]
 
     def image(self, i: int, options: MixtureOptions, epoch: int) -> tuple[str, np.ndarray]:
         self.frames.set_epoch(epoch)
         item = self.frames[i]
+        assert item is not None
         return item["frame"], item["image"]
 
     def labels(self, i: int) -> np.ndarray | None:

@@ -6,6 +6,13 @@ and index line, so they do not depend on which node or worker reads a sample). S
 first between ranks (``rank::world_size`` of the shard list), then between DataLoader workers
 (``webdataset.split_by_worker``), so an epoch visits every sample exactly once provided there are at
 least ``world_size * num_workers`` shards (fewer leaves some workers idle, never duplicates).
+
+**Mid-epoch resume**: each iteration (each DataLoader worker has its own) counts the samples it
+handed out; ``state_dict()`` is ``{"epoch", "yielded"}`` and after ``load_state_dict`` the next
+iteration skips that many samples of its share (before decoding them). ``torchdata``'s
+``StatefulDataLoader`` keeps one such state per worker and gives each back to its worker.
+**Errors**: ``DatasetOptions(on_error="skip")`` logs a sample, or a shard, that cannot be read or
+decoded (``avdata.loaders`` logger) and goes on with the next; ``"raise"`` (the default) stops.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 
 from avdata.arrays import read_npz
 from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError, UnsafePathError
-from avdata.loaders.dataset import DatasetOptions, make_item
+from avdata.loaders.dataset import DatasetOptions, log, make_item
 from avdata.loaders.labels import LabelMap, ontology_labels
 from avdata.media.features import frame_224
 from avdata.media.inspect import decode_audio_bytes
@@ -76,9 +83,10 @@ def read_shard_list(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
         raise InputFormatError(str(p), None, f"not a shard list ({type(e).__name__}: {e})") from e
 
 
-def open_shards(data: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def open_shards(data: Iterator[dict[str, Any]], skip: bool = False) -> Iterator[dict[str, Any]]:
     """Open each shard as a plain local file (``{"url": path}`` -> ``+ "stream"``). WebDataset's own
-    opener is never used: it hands ``pipe:`` URLs to a shell."""
+    opener is never used: it hands ``pipe:`` URLs to a shell. ``skip``: a shard that cannot be
+    opened is logged and left out instead of stopping the epoch."""
     for sample in data:
         path = sample["url"]
         if not os.path.isabs(path):
@@ -86,8 +94,17 @@ def open_shards(data: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         try:
             stream = open(path, "rb")  # noqa: SIM115  closed by the tar expander's end
         except OSError as e:
+            if skip:
+                log.warning("skipped shard %s: %s", path, e.strerror or e)
+                continue
             raise MediaError("shard_unreadable", f"{path}: {e.strerror or e}") from e
         yield {**sample, "stream": stream}
+
+
+def _log_and_continue(exn: Exception) -> bool:
+    """webdataset's handler for ``on_error="skip"``: log the broken tar member or shard, go on."""
+    log.warning("skipped part of a shard: %s: %s", type(exn).__name__, exn)
+    return True
 
 
 class TarMedia:
@@ -162,9 +179,25 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
         self.rank, self.world_size = rank, world_size
         self.shuffle_shards, self.seed = shuffle_shards, seed
         self.epoch = 0
+        self.yielded = 0
+        self.resume_at: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this iteration (this worker's share of this rank's shards) stands."""
+        return {"epoch": self.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the epoch of ``state``; the next iteration skips its first ``yielded`` samples."""
+        try:
+            self.epoch, self.yielded = int(state["epoch"]), int(state["yielded"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise AvdataError(f"not a ShardReader state (needs epoch and yielded): {state!r:.80}") from e
+        if self.yielded < 0:
+            raise AvdataError(f"ShardReader state yielded {self.yielded} is negative")
+        self.resume_at = self.yielded
 
     def __len__(self) -> int:
         """Samples this rank reads in one epoch."""
@@ -176,16 +209,36 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
             urls = [urls[i] for i in np.random.default_rng([self.seed, self.epoch]).permutation(len(urls))]
         return urls
 
-    def pipeline(self) -> Any:
+    def samples(self) -> Any:
+        """This rank's and worker's raw samples (tar members grouped by key), not decoded."""
         wds = _webdataset()
         from webdataset.tariterators import group_by_keys, tar_file_expander
 
+        skip = self.options.on_error == "skip"
+        expand = partial(tar_file_expander, handler=_log_and_continue) if skip else tar_file_expander
+        group = partial(group_by_keys, handler=_log_and_continue) if skip else group_by_keys
         return wds.DataPipeline(
             wds.SimpleShardList(self.urls()),
             partial(_split_ranks, self.rank, self.world_size),
             wds.split_by_worker,
-            open_shards, tar_file_expander, group_by_keys,
-            wds.map(partial(decode_sample, self.options, self.labels, self.epoch)))
+            partial(open_shards, skip=skip), expand, group)
+
+    def pipeline(self) -> Any:
+        """The decoded items (``samples`` mapped by ``decode_sample``), as a webdataset pipeline."""
+        wds = _webdataset()
+        return wds.DataPipeline(self.samples(), wds.map(partial(decode_sample, self.options, self.labels,
+                                                                 self.epoch)))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.pipeline())
+        start, self.resume_at = self.resume_at or 0, None
+        self.yielded = start
+        for k, sample in enumerate(self.samples()):
+            if k < start:
+                continue                        # resumed: this worker's first samples were served before
+            self.yielded += 1
+            try:
+                yield decode_sample(self.options, self.labels, self.epoch, sample)
+            except (MediaError, InputFormatError, KeyError, ValueError) as e:
+                if self.options.on_error == "raise":
+                    raise
+                log.warning("skipped %s:%s: %s", sample.get("__url__", "?"), sample.get("__key__", "?"), e)
