@@ -200,6 +200,7 @@ def run_demo(out_dir: str | os.PathLike[str], workers: int | None = None,
 
     log.done("audioscope", run_audioscope_demo(out / "audioscope", workers=workers).stages)
     log.done("lhotse", lhotse_example(main_index, media, out / "lhotse"))
+    log.done("hf", hf_example(out / "index", media, out / "hf"))
     from avdata.loaders.demo import iterate_loaders  # the end of the pipeline: one batch per loader
 
     log.done("loaders", iterate_loaders(main_index, media, out / "shards"))
@@ -239,6 +240,21 @@ def lhotse_example(index: Path, media: Path, out: Path) -> list[str]:
     n = export(ExportOptions(format="lhotse", table=str(index), output=str(out), media=str(media)), problems)
     return [f"{n} cuts (recordings, supervisions, cuts.jsonl.gz; paths relative to {out}) -> {out}",
             *_reading_problems(problems)]
+
+
+def hf_example(index_dir: Path, media: Path, out: Path) -> list[str]:
+    """``avdata export hf`` of the demo's split files: a folder ``datasets.load_dataset`` reads."""
+    from avdata.export import ExportOptions, export
+
+    files = [p for p in sorted(index_dir.glob("src_*.csv")) if not p.stem.endswith("_weight")
+             and p.name != COMBINED_FILE]
+    if not files:
+        return ["no index files"]
+    problems = Problems()
+    n = export(ExportOptions(format="hf", table=str(files[0]), more=tuple(map(str, files[1:])), output=str(out),
+                             media=str(media)), problems)
+    return [f"{n} rows in {len(files)} splits (Parquet, README.md card) -> {out}; "
+            f"datasets.load_dataset(\"{out}\") reads it", *_reading_problems(problems)]
 
 
 def run_balance_demo(index_dir: str | os.PathLike[str], seed_emb: str | os.PathLike[str],

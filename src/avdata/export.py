@@ -26,6 +26,7 @@ class ExportOptions:
     media: str | None = None          # media root, for formats written from an index file (lhotse)
     root: str | None = None           # lhotse: paths relative to this folder (default: the output folder)
     absolute_paths: bool = False      # lhotse: absolute paths instead
+    more: tuple[str, ...] = ()        # hf: further index files (one split each) beside ``table``
 
 
 def select_rows(table: pa.Table, split: str | None = None, origin_file: str | None = None) -> pa.Table:
@@ -58,9 +59,12 @@ def export(options: ExportOptions, problems: Problems | None = None) -> int:
     if index_writer is not None:
         if not options.media:
             raise AvdataError(f"export {options.format}: --media (the index's media root) is required")
-        check_outputs([Output(options.output, DIR, "output")], [options.table, options.media])
-        return index_writer(options.table, options.media, options.output, problems or Problems(),
+        check_outputs([Output(options.output, DIR, "output")], [options.table, *options.more, options.media])
+        tables = (options.table, *options.more) if options.more else options.table
+        return index_writer(tables, options.media, options.output, problems or Problems(),
                             root=options.root, absolute=options.absolute_paths)
+    if options.more:
+        raise AvdataError(f"export {options.format}: one TABLE at a time (several index files: export hf)")
     writer = get_writer(options.format)
     check_outputs([Output(options.output, FILE, "output")], [options.table])
     from_file = getattr(writer, "from_file", None)      # a writer that streams the table's file itself

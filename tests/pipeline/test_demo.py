@@ -115,7 +115,7 @@ def test_demo_talks_as_it_goes_with_relative_paths_and_a_lhotse_export(tmp_path:
     assert proc.returncode == 0, proc.stderr.read()[-2000:]
     heads = {line.split()[0]: t for t, line in arrivals if line and not line.startswith(" ")}
     for stage in ("ingest", "videos", "extract", "render", "index", "weights", "report", "embed", "balance",
-                  "vipant", "train", "score", "audioscope", "lhotse", "loaders", "audit", "lock", "browse", "done:"):
+                  "vipant", "train", "score", "audioscope", "lhotse", "hf", "loaders", "audit", "lock", "browse", "done:"):
         assert stage in heads, (stage, [x for _, x in arrivals][:5])
     assert end - heads["ingest"] > 3.0        # the first stage was shown while the rest still ran
     text = [x for _, x in arrivals]

@@ -15,9 +15,9 @@ from avdata.sources.registry import export_format_names, get_index_writer
 
 
 @cli.command("export", help=f"Write the clips of TABLE as a FORMAT list ({', '.join(export_format_names())}; "
-                            "lhotse: TABLE is an index file, with --media).")
+                            "lhotse: TABLE is an index file, hf: one or more index files, with --media).")
 @click.argument("format", type=Choice(export_format_names()), metavar="FORMAT")
-@click.argument("table")
+@click.argument("table", nargs=-1, required=True)
 @out_option("File to write (with --subsets or lhotse: a folder).", name="output", required=True)
 @click.option("--split", default=None, help="Only rows of this split.")
 @click.option("--origin", "origin_file", default=None, help="Only rows read from this file.")
@@ -31,22 +31,26 @@ from avdata.sources.registry import export_format_names, get_index_writer
               help="lhotse: write paths relative to this folder [default: the export folder].")
 @click.option("--absolute-paths", is_flag=True, help="lhotse: write absolute paths instead.")
 @check_paths(needs=("table",), inputs=("media",))   # OUTPUT is checked below: a file, or a folder
-def export_cmd(format: str, table: str, output: str, split: str | None, origin_file: str | None,
+def export_cmd(format: str, table: tuple[str, ...], output: str, split: str | None, origin_file: str | None,
                subsets: bool, filtering: str | None, media: str | None, root: str | None,
                absolute_paths: bool) -> None:
-    """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, with --media)."""
+    """Write the clips of TABLE as a FORMAT list (lhotse: TABLE is an index file, hf: one or more
+    index files, with --media)."""
+    if len(table) > 1 and format != "hf":
+        raise click.UsageError(f"export {format} takes one TABLE (several index files: export hf)")
+    first, more = table[0], tuple(table[1:])
     if subsets and format != "audioscope":
         raise click.UsageError("--subsets writes AudioScope lists: use FORMAT audioscope")
     kind = DIR if subsets or get_index_writer(format) is not None else FILE
-    check_outputs([Output(output, kind, "--out")], [p for p in (table, media) if p is not None])
+    check_outputs([Output(output, kind, "--out")], [p for p in (*table, media) if p is not None])
     if subsets:
         from avdata.audioscope.subsets import SubsetExportOptions, export_subsets
 
-        for path, n in export_subsets(SubsetExportOptions(table=table, out=output, filtering=filtering)).items():
+        for path, n in export_subsets(SubsetExportOptions(table=first, out=output, filtering=filtering)).items():
             click.echo(f"wrote {n} row(s) to {path}")
         return
     problems = Problems(on_problem=live_printer())
-    n = export(ExportOptions(table=table, format=format, output=output, split=split, origin_file=origin_file,
-                             media=media, root=root, absolute_paths=absolute_paths), problems)
+    n = export(ExportOptions(table=first, format=format, output=output, split=split, origin_file=origin_file,
+                             media=media, root=root, absolute_paths=absolute_paths, more=more), problems)
     click.echo(f"wrote {n} row(s) to {output}")
     finish(problems)

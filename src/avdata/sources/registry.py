@@ -20,7 +20,7 @@ from avdata.sources.problems import Problems
 
 FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound", "kinetics")
 # formats written from an index file and its media root (not from a clip table): export only
-INDEX_FORMAT_MODULES = ("lhotse",)
+INDEX_FORMAT_MODULES = ("lhotse", "hf")
 
 
 @dataclass(frozen=True)
