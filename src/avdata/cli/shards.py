@@ -12,6 +12,7 @@ from avdata.cli.options import out_option
 from avdata.cli.paths import InputPath, check_paths
 from avdata.loaders.shards import ShardOptions, write_shards
 from avdata.pathcheck import DIR
+from avdata.storage import is_remote, parse_storage_options
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
@@ -35,7 +36,8 @@ def parse_size(text: str) -> int:
 @click.argument("index_file", type=InputPath(exists=True, dir_okay=False, readable=False))
 @click.option("--media", required=True, type=InputPath(exists=True, file_okay=False),
               help="Media root the index's dir/aclip/frame paths resolve below.")
-@out_option("Folder for the shards.", required=True, type=click.Path())
+@out_option("Folder for the shards: a path, or an object-store URL (s3://bucket/prefix, any fsspec URL).",
+            required=True, type=str)
 @click.option("--name", default=None, help="Shard name prefix (default: the index file's stem).")
 @click.option("--target-size", default="1GB", show_default=True, help="Close a shard near this size.")
 @click.option("--shuffle", is_flag=True, help="Shuffle the lines before sharding (see --seed).")
@@ -46,16 +48,26 @@ def parse_size(text: str) -> int:
 @click.option("--workers", type=int, default=None, help="Processes writing shards (default: all cores).")
 @executor_options()
 @click.option("--retry-failed", is_flag=True, help="Write again the shards a previous run failed on.")
-@check_paths(outputs={"out": DIR}, needs=("index_file", "weights"), inputs=("media",))
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+              help="fsspec option of a URL --out (e.g. endpoint_url=http://host:9000); credentials come from "
+                   "the usual configuration, never from a file avdata writes.")
+@click.option("--state", type=click.Path(file_okay=False), default=None,
+              help="URL --out: local folder for the manifest while writing [default: ~/.cache/avdata/shards/...].")
+# a URL --out is checked by writing a probe object (write_shards), a local one here
+@check_paths(outputs={"out": DIR}, needs=("index_file", "weights"), inputs=("media",),
+             reads_only=lambda kw: is_remote(kw["out"]))
 def shards_command(index_file: str, media: str, out: str, name: str | None, target_size: str, shuffle: bool,
                    seed: int, weights: str | None, no_features: bool, workers: int | None, executor: str,
-                   ray_address: str | None, retry_failed: bool) -> None:
-    """Write INDEX_FILE's samples as WebDataset tars NAME-000000.tar ... and NAME.shards.json."""
+                   ray_address: str | None, retry_failed: bool, storage_option: tuple[str, ...],
+                   state: str | None) -> None:
+    """Write INDEX_FILE's samples as WebDataset tars NAME-000000.tar ... and NAME.shards.json
+    (into a folder, or uploaded to an object store)."""
     res = write_shards(ShardOptions(index=index_file, media=media, out=out, name=name,
                                     target_size=parse_size(target_size), shuffle=shuffle, seed=seed,
                                     weights=weights, features=not no_features, workers=workers, executor=executor,
-                                        ray_address=ray_address,
-                                    retry_failed=retry_failed))
+                                    ray_address=ray_address, retry_failed=retry_failed,
+                                    storage_options=tuple(parse_storage_options(storage_option).items()),
+                                    state=state))
     for msg in res.skipped[:20]:
         click.echo(msg, err=True)
     if len(res.skipped) > 20:

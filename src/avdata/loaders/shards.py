@@ -15,27 +15,40 @@ depends only on the index, the media sizes and (shuffle, seed), so a rerun skips
 manifest row (``shards_manifest.parquet``) is ok for the same plan and whose tar is still there.
 Each tar is written under a temporary name and renamed. A line whose media is missing is skipped
 with one message naming the index file and line.
+
+``out`` may be an object-store URL (``s3://bucket/prefix``, any fsspec URL; ``storage_options``
+for endpoints and the like, credentials from the usual configuration): each worker writes its tar
+to a local temporary file and uploads it whole to its final key (a PUT, or a multipart upload
+completed at the end: no object ever looks finished before it is), retried on failure; the shard
+list and the manifest are uploaded beside the shards at the end. The manifest is kept in a local
+state folder meanwhile (``state``; default ``~/.cache/avdata/shards/<hash of the URL>``, fetched
+from the store when absent), so a rerun skips the shards already there for the same plan. An
+unreachable or unauthorised store is one line before any work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from avdata.atomic import atomic_path, sweep_temp_files, write_text_atomic
+from avdata import storage
+from avdata.atomic import TEMP_PREFIX, atomic_path, sweep_temp_files, write_text_atomic
 from avdata.errors import AvdataError, InputFormatError
 from avdata.executors import ExecutorSpec, build_executor
 from avdata.loaders.lazy_index import LazyIndex
-from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
+from avdata.manifest import STATUS_OK, ManifestWriter, compact, latest, read_manifest
 from avdata.paths import safe_join, safe_name
 from avdata.progress import progress
 from avdata.weights import read_weights, weights_path_for
@@ -68,6 +81,8 @@ class ShardOptions:
     ray_address: str | None = None
     retry_failed: bool = False
     show_progress: bool | None = None
+    storage_options: tuple[tuple[str, Any], ...] = ()   # fsspec options of a URL ``out`` (e.g. endpoint_url)
+    state: str | None = None              # URL ``out``: local folder for the manifest while writing
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,8 @@ class ShardJob:
     lines: tuple[int, ...]
     keys: tuple[str, ...]
     weights: tuple[float | None, ...]
+    remote: str | None = None                       # the final URL when ``out`` is an object store
+    storage_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,7 @@ class ShardResult:
 
 @dataclass
 class ShardSummary:
-    shard_list: Path | None
+    shard_list: Path | str | None          # a URL when the shards went to an object store
     shards: int = 0
     samples: int = 0
     written: int = 0
@@ -152,25 +169,40 @@ def sample_members(rec: dict, key: str, media: str, features: bool) -> tuple[lis
     return members, size
 
 
-def write_shard(job: ShardJob) -> ShardResult:
-    """Write one tar atomically (pure: a job in, a file and a result out)."""
-    t0 = time.monotonic()
+def _write_tar(job: ShardJob, target: str | os.PathLike[str]) -> None:
     index = LazyIndex(job.index)
+    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+        for line, key, weight in zip(job.lines, job.keys, job.weights):
+            rec = index.record(line)
+            members, _ = sample_members(rec, key, job.media, job.features)
+            text = json.dumps({"id": rec.get("id"), "labels": rec.get("labels") or [], "line": line,
+                               "weight": weight, "index": rec}, allow_nan=False)
+            _add(tar, f"{key}.json", text.encode("utf-8"))
+            for m in members:
+                with open(m.path, "rb") as fh:
+                    _add(tar, m.name, fh.read())
+
+
+def write_shard(job: ShardJob) -> ShardResult:
+    """Write one tar atomically, on disk or uploaded whole to an object store (pure: a job in, a
+    file and a result out; runs on any worker, which uploads it itself)."""
+    t0 = time.monotonic()
+    where = job.remote or job.path
     try:
-        with atomic_path(job.path) as tmp:
-            with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-                for line, key, weight in zip(job.lines, job.keys, job.weights):
-                    rec = index.record(line)
-                    members, _ = sample_members(rec, key, job.media, job.features)
-                    text = json.dumps({"id": rec.get("id"), "labels": rec.get("labels") or [], "line": line,
-                                       "weight": weight, "index": rec}, allow_nan=False)
-                    _add(tar, f"{key}.json", text.encode("utf-8"))
-                    for m in members:
-                        with open(m.path, "rb") as fh:
-                            _add(tar, m.name, fh.read())
-        size = os.stat(job.path).st_size
+        if job.remote is None:
+            with atomic_path(job.path) as tmp:
+                _write_tar(job, tmp)
+            size = os.stat(job.path).st_size
+        else:
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tar")
+            os.close(fd)
+            try:
+                _write_tar(job, tmp_name)
+                size = storage.upload(tmp_name, job.remote, dict(job.storage_options))
+            finally:
+                os.unlink(tmp_name)
     except (OSError, AvdataError, ValueError) as e:     # ValueError: a NaN in a line (not JSON)
-        return ShardResult(job.name, "error", error=type(e).__name__, message=f"{job.path}: {e}",
+        return ShardResult(job.name, "error", error=type(e).__name__, message=f"{where}: {e}",
                            seconds=time.monotonic() - t0)
     return ShardResult(job.name, STATUS_OK, len(job.lines), size, seconds=time.monotonic() - t0)
 
@@ -236,11 +268,42 @@ def write_shard_list(out: Path, name: str, results: dict[str, ShardResult]) -> P
     return path
 
 
+def state_folder(url: str) -> Path:
+    """The default local state folder of a URL ``out`` (its manifest while shards are written)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "avdata" / "shards"
+    return base / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+
+
+def _remote_state(options: ShardOptions) -> Path:
+    """The local state folder of a URL ``out``, with the store's manifest when the folder has none."""
+    state = Path(options.state) if options.state else state_folder(str(options.out))
+    state.mkdir(parents=True, exist_ok=True)
+    if not (state / MANIFEST).exists():
+        fs, path = storage.open_fs(storage.join(str(options.out), MANIFEST), dict(options.storage_options))
+        if fs.exists(path):
+            fs.get(path, str(state / MANIFEST), recursive=True)
+    return state
+
+
+def _remote_size(options: ShardOptions, url: str) -> int | None:
+    fs, path = storage.open_fs(url, dict(options.storage_options))
+    try:
+        return int(fs.info(path)["size"])
+    except FileNotFoundError:
+        return None
+
+
 def write_shards(options: ShardOptions) -> ShardSummary:
     """Write the shards of an index (resuming a previous run) and the shard list."""
-    out = Path(options.out)
+    remote = storage.is_remote(options.out)
+    if remote:
+        storage.check_writable(str(options.out), dict(options.storage_options))    # one line before any work
+    out = _remote_state(options) if remote else Path(storage.local_path(options.out))
     name = safe_name(options.name or Path(options.index).stem)
     jobs, skipped = plan_shards(options, name, out)     # bad weights stop the run before anything is written
+    if remote:
+        jobs = [dataclasses.replace(j, remote=storage.join(str(options.out), f"{j.name}.tar"),
+                                    storage_options=options.storage_options) for j in jobs]
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
     manifest = out / MANIFEST
@@ -251,8 +314,9 @@ def write_shards(options: ShardOptions) -> ShardSummary:
     for job in jobs:
         row = done.get(job.name)
         on_disk = Path(job.path)
-        if row and row["plan"] == job.plan and row["status"] == STATUS_OK and on_disk.is_file() \
-                and on_disk.stat().st_size == row["bytes"]:
+        if row is not None and row["plan"] == job.plan and row["status"] == STATUS_OK and (
+                _remote_size(options, job.remote) == row["bytes"] if job.remote else
+                on_disk.is_file() and on_disk.stat().st_size == row["bytes"]):
             results[job.name] = ShardResult(job.name, STATUS_OK, row["samples"], row["bytes"])
             summary.resumed += 1
         elif row and row["plan"] == job.plan and row["status"] != STATUS_OK and not options.retry_failed:
@@ -260,7 +324,7 @@ def write_shards(options: ShardOptions) -> ShardSummary:
         else:
             todo.append(job)
     executor = build_executor(ExecutorSpec(options.executor, options.workers, options.ray_address),
-                              shared_paths=[str(options.out)])
+                              shared_paths=[] if remote else [str(out)])
     with ManifestWriter(manifest, SHARD_MANIFEST_SCHEMA) as writer, \
             progress(len(todo), "shards", unit="shard", enabled=options.show_progress) as bar:
         plans = {j.name: j.plan for j in todo}
@@ -278,4 +342,20 @@ def write_shards(options: ShardOptions) -> ShardSummary:
     sweep_temp_files(out)      # again: a killed run's workers may have still been ending at the start
     if not summary.failed:
         summary.shard_list = write_shard_list(out, name, results)
+    if remote:
+        _publish(options, out, summary, name)
     return summary
+
+
+def _publish(options: ShardOptions, state: Path, summary: ShardSummary, name: str) -> None:
+    """Upload the manifest (always) and the shard list (when every shard is there) beside the shards."""
+    fs, path = storage.open_fs(str(options.out), dict(options.storage_options))
+    compact(state / MANIFEST, ["shard"], SHARD_MANIFEST_SCHEMA)
+    target = storage.join(path, MANIFEST)
+    if fs.exists(target):
+        fs.rm(target, recursive=True)
+    fs.put(str(state / MANIFEST), target, recursive=True)
+    if summary.shard_list is not None:
+        url = storage.join(str(options.out), Path(summary.shard_list).name)
+        storage.upload(summary.shard_list, url, dict(options.storage_options))
+        summary.shard_list = url

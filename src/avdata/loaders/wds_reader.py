@@ -23,11 +23,12 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
+from avdata import storage
 from avdata.arrays import read_npz
 from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError, UnsafePathError
 from avdata.loaders.dataset import DatasetOptions, log, make_item
@@ -44,27 +45,35 @@ except ImportError:  # without torch the reader is a plain iterable
     _IterableBase = object  # type: ignore[misc,assignment]
 
 
-def shard_path(list_path: Path, url: object, entry: int) -> Path:
-    """Where shard ``url`` (entry ``entry`` of the list at ``list_path``) lies: only a plain
-    relative name inside the list's folder is taken. A scheme (``pipe:``, ``file:``, ``s3:`` ...),
-    an absolute path or a ``..`` part is refused with one line naming the list and the entry."""
+def shard_relative(list_name: str, url: object, entry: int) -> PurePosixPath:
+    """Shard ``url`` (entry ``entry`` of the list ``list_name``) as a plain relative name inside the
+    list's folder. A scheme (``pipe:``, ``file:``, ``s3:`` ...), an absolute path or a ``..`` part is
+    refused with one line naming the list and the entry."""
     where = f"shard {entry + 1}"
     if not isinstance(url, str):
-        raise InputFormatError(str(list_path), None, f"{where}: url is not a string ({url!r})")
+        raise InputFormatError(list_name, None, f"{where}: url is not a string ({url!r})")
     if _SCHEME.match(url):
-        raise InputFormatError(str(list_path), None, f"{where}: url {url!r} has a scheme; only file names "
+        raise InputFormatError(list_name, None, f"{where}: url {url!r} has a scheme; only file names "
                                "relative to the list's folder are read")
     try:
-        rel = check_relative(url)
+        return check_relative(url)
     except UnsafePathError as e:
-        raise InputFormatError(str(list_path), None, f"{where}: url {url!r} refused ({e})") from None
-    return list_path.parent.resolve().joinpath(*rel.parts)
+        raise InputFormatError(list_name, None, f"{where}: url {url!r} refused ({e})") from None
 
 
-def read_shard_list(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
-    """(tar path, samples) for every shard of a ``*.shards.json`` file, paths made absolute and
-    checked to lie inside the list's folder (see ``shard_path``)."""
-    p = Path(path)
+def shard_path(list_path: Path, url: object, entry: int) -> Path:
+    """Where shard ``url`` of the list at ``list_path`` lies on disk (``shard_relative``'s checks)."""
+    return list_path.parent.resolve().joinpath(*shard_relative(str(list_path), url, entry).parts)
+
+
+def read_shard_list(path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+                    ) -> list[tuple[str, int]]:
+    """(tar path or URL, samples) for every shard of a ``*.shards.json`` file (a path, or an
+    object-store URL), each made absolute and checked to lie inside the list's folder (see
+    ``shard_path``: an entry is a plain relative name, never a URL of its own)."""
+    if storage.is_remote(path):
+        return _read_remote_list(str(path), storage_options or {})
+    p = Path(storage.local_path(path))
     try:
         doc = json.loads(p.read_text("utf-8"))
         entries = doc["shardlist"]
@@ -83,21 +92,55 @@ def read_shard_list(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
         raise InputFormatError(str(p), None, f"not a shard list ({type(e).__name__}: {e})") from e
 
 
-def open_shards(data: Iterator[dict[str, Any]], skip: bool = False) -> Iterator[dict[str, Any]]:
-    """Open each shard as a plain local file (``{"url": path}`` -> ``+ "stream"``). WebDataset's own
-    opener is never used: it hands ``pipe:`` URLs to a shell. ``skip``: a shard that cannot be
-    opened is logged and left out instead of stopping the epoch."""
+def _read_remote_list(url: str, storage_options: dict[str, Any]) -> list[tuple[str, int]]:
+    fs, path = storage.open_fs(url, storage_options)
+    try:
+        doc = json.loads(fs.cat_file(path).decode("utf-8"))
+        entries = doc["shardlist"]
+        if not isinstance(entries, list):
+            raise TypeError("shardlist is not a list")
+        base = url.rsplit("/", 1)[0]
+        out = []
+        for i, s in enumerate(entries):
+            n = int(s["nsamples"])
+            if n < 0:
+                raise ValueError(f"shard {i + 1}: nsamples {n} is negative")
+            out.append((storage.join(base, shard_relative(url, s["url"], i).as_posix()), n))
+        return out
+    except InputFormatError:
+        raise
+    except FileNotFoundError:
+        raise InputFormatError(url, None, "no such shard list") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise InputFormatError(url, None, f"not a shard list ({type(e).__name__}: {e})") from e
+
+
+def _open_shard(path: str, storage_options: dict[str, Any]) -> Any:
+    if storage.is_remote(path):      # sequential reads, a block at a time: no full download first
+        fs, key = storage.open_fs(path, storage_options)
+        return fs.open(key, "rb", block_size=8 << 20, cache_type="readahead")
+    if not os.path.isabs(path):
+        raise InputFormatError(str(path), None, "shard path is not absolute (not from read_shard_list)")
+    return open(path, "rb")  # noqa: SIM115  closed by the tar expander's end
+
+
+def open_shards(data: Iterator[dict[str, Any]], skip: bool = False,
+                storage_options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Open each shard (``{"url": path or URL}`` -> ``+ "stream"``): a local file, or an object read
+    through fsspec. WebDataset's own opener is never used: it hands ``pipe:`` URLs to a shell.
+    ``skip``: a shard that cannot be opened is logged and left out instead of stopping the epoch."""
     for sample in data:
         path = sample["url"]
-        if not os.path.isabs(path):
-            raise InputFormatError(str(path), None, "shard path is not absolute (not from read_shard_list)")
         try:
-            stream = open(path, "rb")  # noqa: SIM115  closed by the tar expander's end
-        except OSError as e:
+            stream = _open_shard(path, storage_options or {})
+        except (OSError, AvdataError) as e:
+            if isinstance(e, InputFormatError):
+                raise
+            why = getattr(e, "strerror", None) or e
             if skip:
-                log.warning("skipped shard %s: %s", path, e.strerror or e)
+                log.warning("skipped shard %s: %s", path, why)
                 continue
-            raise MediaError("shard_unreadable", f"{path}: {e.strerror or e}") from e
+            raise MediaError("shard_unreadable", f"{path}: {why}") from e
         yield {**sample, "stream": stream}
 
 
@@ -169,11 +212,13 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
     """Items from the shards of a shard list (see the module docstring)."""
 
     def __init__(self, shard_list: str | os.PathLike[str], options: DatasetOptions, *, rank: int = 0,
-                 world_size: int = 1, shuffle_shards: bool = False, seed: int = 0) -> None:
+                 world_size: int = 1, shuffle_shards: bool = False, seed: int = 0,
+                 storage_options: dict[str, Any] | None = None) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise AvdataError(f"rank {rank} is not in 0..{world_size - 1}")
         _webdataset()
-        self.shards = read_shard_list(shard_list)
+        self.storage_options = dict(storage_options or {})
+        self.shards = read_shard_list(shard_list, self.storage_options)
         self.options = options
         self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
         self.rank, self.world_size = rank, world_size
@@ -221,7 +266,7 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
             wds.SimpleShardList(self.urls()),
             partial(_split_ranks, self.rank, self.world_size),
             wds.split_by_worker,
-            partial(open_shards, skip=skip), expand, group)
+            partial(open_shards, skip=skip, storage_options=self.storage_options), expand, group)
 
     def pipeline(self) -> Any:
         """The decoded items (``samples`` mapped by ``decode_sample``), as a webdataset pipeline."""
