@@ -177,3 +177,21 @@ def test_a_failing_upload_is_retried_and_the_object_is_whole(demo_dir: Path, buc
         assert proxy.requests[key] > 12
     body = _objects(bucket, "run4/")[key]
     assert hashlib.sha256(body).hexdigest() == local_tars["src_train_segments-000001.tar"]
+
+
+def test_the_ray_workers_upload_the_shards_themselves(demo_dir: Path, bucket: str, tmp_path: Path,
+                                                      local_tars: dict[str, str], ray_session: None) -> None:
+    """The chain's last step on Ray: workers write and upload the tars (the driver keeps only the
+    manifest); the objects equal a local run's."""
+    from avdata.loaders.shards import ShardOptions, write_shards
+
+    so = (("endpoint_url", bucket), ("key", CREDS["AWS_ACCESS_KEY_ID"]), ("secret", CREDS["AWS_SECRET_ACCESS_KEY"]))
+    res = write_shards(ShardOptions(index=str(demo_dir / "index" / "src_train_segments.csv"),
+                                    media=str(demo_dir / "media"), out=f"s3://{BUCKET}/ray", target_size=1_200_000,
+                                    executor="ray", workers=2, storage_options=so, state=str(tmp_path / "state"),
+                                    show_progress=False))
+    assert not res.failed and res.written == len(local_tars)
+    tars = {k.split("/")[-1]: hashlib.sha256(v).hexdigest() for k, v in _objects(bucket, "ray/").items()
+            if k.endswith(".tar")}
+    assert tars == local_tars
+    assert not list((tmp_path / "state").glob("*.tar"))          # nothing went through the driver's disk
