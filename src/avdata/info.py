@@ -71,6 +71,12 @@ def summarize(table: pa.Table, ontology: Ontology | None = None, *, top: int = 1
     n_cap = pc.sum(captions).as_py() or 0
     if n_cap:
         out.append(f"captions: {n_cap}")
+    if "events" in table.column_names:      # AudioSet-Strong: timed events per segment
+        events = table.column("events").combine_chunks()
+        flat_events = pc.list_flatten(events)
+        n_labels = len(pc.unique(flat_events.field("label"))) if len(flat_events) else 0
+        out.append(f"events: {len(flat_events)} in {pc.sum(pc.greater(pc.list_value_length(events), 0)).as_py() or 0}"
+                   f" clip(s), {n_labels} distinct label(s)")
     dur = (pc.subtract(table.column("end"), table.column("start"))).to_numpy()
     out.append("clip durations:")
     out += duration_histogram(np.asarray(dur, dtype=np.float64), bins)

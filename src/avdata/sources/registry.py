@@ -18,7 +18,8 @@ from avdata.registry import Registry
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
-FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound", "kinetics")
+FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound", "kinetics",
+                  "audioset_strong")
 # formats written from an index file and its media root (not from a clip table): export only
 INDEX_FORMAT_MODULES = ("lhotse", "hf")
 

@@ -32,7 +32,6 @@ CLEARLY = 0.8           # at or above this share of rows another format is what 
 
 # lists avdata has no reader for yet, told by their header so that the message can say what they are
 KNOWN_HEADERS = (
-    (b"segment_id\tstart_time_seconds", "an AudioSet-Strong list (segment_id, start, end, label per event)"),
     (b"annotation_id,participant_id,video_id", "an Epic-Sounds annotation file"),
 )
 
