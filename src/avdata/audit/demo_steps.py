@@ -20,7 +20,7 @@ from avdata.fetch.schema import FETCH_MANIFEST_SCHEMA
 from avdata.index.build import IndexOptions, build_index
 from avdata.ingest import IngestOptions, ingest
 from avdata.lock import LockOptions, check_lock, diff_locks, run_lock
-from avdata.manifest import STATUS_OK, ManifestWriter
+from avdata.manifest import STATUS_OK, ManifestWriter, latest, read_manifest
 from avdata.media.synth import SynthSpec, make_video
 from avdata.sources.problems import Problems
 
@@ -41,11 +41,16 @@ VIDEOS: list[tuple[str, str, str, dict[str, Any]]] = [
 
 
 def _videos(folder: Path) -> Path:
-    """Write the videos and their fetch manifest (as ``avdata fetch`` would)."""
+    """Write the videos and their fetch manifest (as ``avdata fetch`` would); a rerun writes only
+    what is missing, so the manifest does not grow."""
     manifest = folder / "fetch_manifest.parquet"
+    done = latest(read_manifest(manifest, FETCH_MANIFEST_SCHEMA), ["source"])
+    have = {r["source"] for r in done.to_pylist() if r["status"] == STATUS_OK}
     with ManifestWriter(manifest, FETCH_MANIFEST_SCHEMA) as writer:
         for cid, _, ext, change in VIDEOS:
             target = folder / f"{cid}.{ext}"
+            if cid in have and target.is_file():
+                continue
             t0 = time.monotonic()
             make_video(target, SynthSpec(**{**BASE.__dict__, **change}))
             writer.write({"source": cid, "source_kind": "youtube", "status": STATUS_OK, "path": target.name,

@@ -68,7 +68,7 @@ from avdata.index.checks import (  # noqa: F401
     read_summary,
 )
 from avdata.index.combined import write_combined
-from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
+from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, line_events, split_file_name
 from avdata.index.inputs import Batch, Inputs, RowInfo, batches, clip_files, label_verdict, open_inputs, read_clips_rows
 from avdata.index.json_columns import joined_bytes
 from avdata.index.options import LABEL_REASONS, IndexOptions, IndexResult, write_summary  # noqa: F401
@@ -103,7 +103,7 @@ def _segment(opts: IndexOptions, inputs: Inputs, row_no: int, row: dict, aligned
     gold_dir = aligned[0]["dir"] if aligned[0] is not None else None
     captions = row["captions"] if (row["dataset"] in CAPTION_DATASETS or row["captions"]) else None
     info = RowInfo(split_file, row["clip_id"], format_time(row["start"]), format_time(row["end"]),
-                    row["labels"], captions)
+                    row["labels"], captions, line_events(row.get("events")))
     task = SegmentTask(
         row=row_no, clip_id=row["clip_id"], dir=gold_dir or "", clips=tuple(files),
         media_root=inputs.media_root, min_audio_seconds=opts.min_audio_seconds,
@@ -170,7 +170,7 @@ def _entry(seg: SegmentResult, task: SegmentTask, info: RowInfo) -> IndexEntry:
     return IndexEntry(
         dir=task.dir, aclip=[c.aclip for c in good if c.aclip is not None], frame=[f for c in good for f in c.frames],
         aclip_128=gold.aclip_128, frame_224=gold.frame_224, id=info.id, bos=info.bos, eos=info.eos,
-        labels=info.labels, captions=info.captions,
+        labels=info.labels, captions=info.captions, events=info.events,
     )
 
 

@@ -7,19 +7,22 @@ A line is a JSON object with the keys in this order (``json.dump`` defaults, as 
      "bos": "30.000", "eos": "40.000", "labels": ["/m/09x0r", ...], "captions": [...]}
 
 ``aclip_128``/``frame_224`` appear only when the features were made; ``captions`` only for caption
-sets (AudioCaps). File names in ``aclip``/``frame`` are the media file names without the ``{id}.``
-prefix: the media live at ``{dir}/aclip/{id}.{aclip}`` and ``{dir}/frame/{id}.{frame}``.
+sets (AudioCaps); ``events`` (``[[label, onset, offset], ...]``, seconds from ``bos``) only for
+clips with timed events (AudioSet-Strong). File names in ``aclip``/``frame`` are the media file
+names without the ``{id}.`` prefix: the media live at ``{dir}/aclip/{id}.{aclip}`` and ``{dir}/frame/{id}.{frame}``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from avdata.paths import safe_name
 
-INDEX_KEYS = ("dir", "aclip", "frame", "aclip_128", "frame_224", "id", "bos", "eos", "labels", "captions")
+INDEX_KEYS = ("dir", "aclip", "frame", "aclip_128", "frame_224", "id", "bos", "eos", "labels", "captions",
+              "events")
 CAPTION_DATASETS = frozenset({"audiocaps"})
 
 # (dataset, split) -> published file name
@@ -44,6 +47,14 @@ def split_file_name(dataset: str, split: str) -> str:
     return name
 
 
+def line_events(events: Sequence[Mapping[str, Any]] | None) -> list[list] | None:
+    """A clip's timed events as an index line's ``events``: ``[label, onset, offset]`` of those not
+    marked absent (a framed file's ``NOT_PRESENT`` rows), in their order; None when the clip has none."""
+    if not events:
+        return None
+    return [[e["label"], float(e["onset"]), float(e["offset"])] for e in events if e.get("present") is not False]
+
+
 def format_time(seconds: float) -> str:
     """Seconds as the published index writes them: ``"130.000"``."""
     return f"{seconds:.3f}"
@@ -63,6 +74,7 @@ class IndexEntry:
     aclip_128: str | None = None
     frame_224: str | None = None
     captions: Sequence[str] | None = None
+    events: Sequence[Sequence] | None = None     # [[label, onset, offset], ...] seconds from bos (AudioSet-Strong)
 
     def to_dict(self) -> dict:
         d: dict = {"dir": self.dir, "aclip": list(self.aclip), "frame": list(self.frame)}
@@ -76,6 +88,8 @@ class IndexEntry:
         d["labels"] = list(self.labels)
         if self.captions is not None:
             d["captions"] = list(self.captions)
+        if self.events is not None:
+            d["events"] = [list(e) for e in self.events]
         return d
 
     def to_line(self) -> str:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from avdata.errors import UnsafePathError
 from avdata.index import json_columns as jc
-from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, split_file_name
+from avdata.index.entry import CAPTION_DATASETS, IndexEntry, format_time, line_events, split_file_name
 from avdata.index.validate import (
     AUDIO_TOO_SHORT,
     EXTRACT_MESSAGE_PREFIX,
@@ -282,7 +282,20 @@ def _lines(rows: pa.Table, seg: _Segments, clips: Sequence[_Clip]) -> pa.Array:
         "{", _KEYS["dir"], seg.dir_json, ", ", _KEYS["aclip"], "[", *aclip, "], ",
         _KEYS["frame"], "[", *frames, "], ", _KEYS["id"], seg.id_json,
         ", ", _KEYS["bos"], _times(rows.column("start")), ", ", _KEYS["eos"], _times(rows.column("end")), ", ",
-        _KEYS["labels"], jc.lists(rows.column("labels").combine_chunks(), dedupe=True), captions_part, "}\n")
+        _KEYS["labels"], jc.lists(rows.column("labels").combine_chunks(), dedupe=True), captions_part,
+        _events_part(rows), "}\n")
+
+
+def _events_part(rows: pa.Table) -> pa.Array:
+    """``, "events": [[label, onset, offset], ...]`` of rows with timed events (null for the rest:
+    the key is absent), as ``IndexEntry.to_line`` writes it."""
+    if "events" not in rows.column_names:
+        return pa.nulls(rows.num_rows, pa.string())
+    texts = []
+    for events in rows.column("events").to_pylist():
+        ev = line_events(events)
+        texts.append(None if ev is None else ", " + _KEYS["events"] + json.dumps(ev))
+    return pa.array(texts, pa.string())
 
 
 def _encoded(names: pa.Array) -> pa.Array:

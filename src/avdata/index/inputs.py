@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from avdata.errors import SchemaError
 from avdata.extract.schema import EXTRACT_MANIFEST_SCHEMA
@@ -72,6 +73,7 @@ class RowInfo:
     eos: str
     labels: list[str]
     captions: list[str] | None
+    events: list[list] | None = None
 
 
 
@@ -100,6 +102,7 @@ class Batch:
 
 
 CLIP_COLUMNS = ["clip_id", "start", "end", "labels", "captions", "dataset", "split"]
+OPTIONAL_COLUMNS = ["events"]      # read when the clip table has them (AudioSet-Strong's timed events)
 MANIFEST_SCHEMA = pa.schema([EXTRACT_MANIFEST_SCHEMA.field(c) for c in MANIFEST_COLUMNS])
 
 
@@ -129,7 +132,8 @@ def open_inputs(opts: IndexOptions, out: Path, previous: list[Path] | None) -> I
 
 def batches(inputs: Inputs, batch_rows: int) -> Iterator[Batch]:
     offset = 0
-    for rows in iter_clips(inputs.clips, CLIP_COLUMNS, batch_rows):
+    columns = CLIP_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in pq.read_schema(inputs.clips).names]
+    for rows in iter_clips(inputs.clips, columns, batch_rows):
         n = rows.num_rows
         ids = rows.column("clip_id").combine_chunks()
         yield Batch(offset, rows, inputs.manifest.batch(offset, ids, inputs.kinds),

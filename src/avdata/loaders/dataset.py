@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from avdata.media.inspect import decode_audio
 from avdata.paths import safe_join
 from avdata.registry import Registry
 
-OUTPUTS = frozenset({"fbank", "waveform", "image", "labels"})
+OUTPUTS = frozenset({"fbank", "waveform", "image", "labels", "events", "event_frames"})
 ON_ERROR = ("raise", "skip")
 log = logging.getLogger("avdata.loaders")
 AUDIO_STREAM, FRAME_STREAM = 0, 1   # independent random streams of one item
@@ -50,6 +51,7 @@ class DatasetOptions:
     labels: tuple[str, ...] | None = None        # label map; None: the bundled ontology's classes
     tensors: bool = False                        # torch tensors instead of numpy arrays
     on_error: str = "raise"                      # a missing or broken file: "raise", or "skip" (logged, None)
+    event_rate: float = 100.0                    # "event_frames": target frames per second (100: the fbank's)
 
     def __post_init__(self) -> None:
         unknown = set(self.outputs) - OUTPUTS
@@ -171,8 +173,32 @@ def make_item(rec: Mapping[str, Any], line: int, media: ClipMedia, opts: Dataset
         raise MediaError(e.code, f"{where}:{line + 1}: id {item['id']}: {e.message}") from e
     if "labels" in opts.outputs:
         item["labels"] = labels.multi_hot(rec.get("labels") or [], where, line + 1)
+    if "events" in opts.outputs:
+        item["events"] = [list(e) for e in rec.get("events") or []]
+    if "event_frames" in opts.outputs:
+        item["event_frames"] = event_frames(rec, labels, opts.event_rate, where, line + 1)
     item["captions"] = list(rec.get("captions") or [])
     return to_tensors(item) if opts.tensors else item
+
+
+def event_frames(rec: Mapping[str, Any], labels: LabelMap, rate: float, where: str = "",
+                 line: int | None = None) -> np.ndarray:
+    """A (frames, classes) float32 target of the line's timed ``events`` (AudioSet-Strong): frame
+    ``f`` covers ``[f / rate, (f + 1) / rate)`` seconds from ``bos`` and is 1 for every class with an
+    event overlapping it; ``round((eos - bos) * rate)`` frames. A label outside ``labels`` is an
+    InputFormatError naming the line (give ``DatasetOptions(labels=strong_labels())``)."""
+    seconds = float(rec.get("eos", 0)) - float(rec.get("bos", 0))
+    frames = max(0, int(round(seconds * rate)))
+    out = np.zeros((frames, len(labels)), np.float32)
+    for label, onset, offset in rec.get("events") or []:
+        col = labels.column.get(label)
+        if col is None:
+            raise InputFormatError(where, line, f"event label {label!r} is not in the label map "
+                                                f"({len(labels)} labels; AudioSet-Strong: labels=strong_labels())")
+        a = max(0, int(math.floor(float(onset) * rate)))
+        b = min(frames, int(math.ceil(float(offset) * rate)))
+        out[a:b, col] = 1.0
+    return out
 
 
 def dataset_options(options: object, media: str | os.PathLike[str] | None) -> DatasetOptions:

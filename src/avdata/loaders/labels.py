@@ -19,6 +19,14 @@ def ontology_labels(ontology: str | os.PathLike[str] | None = None) -> tuple[str
     return tuple(Ontology.load(ontology).classes)
 
 
+def strong_labels() -> tuple[str, ...]:
+    """AudioSet-Strong's 456 labels (the shipped vocabulary, in its file order): the columns of
+    ``event_frames`` for AudioSet-Strong (32 of them are not in ``ontology.json``)."""
+    from avdata.sources.audioset_strong import vocabulary
+
+    return tuple(vocabulary())
+
+
 def index_labels(path: str | os.PathLike[str], ontology: Ontology | None = None) -> tuple[str, ...]:
     """The labels that occur in an index file, in ``label_index`` order (ontology order, then
     unknown ids sorted). Streams the file once; keeps only the set of labels."""

@@ -32,13 +32,11 @@ from avdata.atomic import write_text_atomic
 from avdata.embed import media_for_line
 from avdata.embed.base import file_sha256
 from avdata.errors import AvdataError, OutputError
-from avdata.index.lines import field_seconds, iter_records
 from avdata.progress import progress
 from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 from avdata.sources.registry import register_index_writer
 from avdata.sources.vipant import split_of
-from avdata.weights.files import read_weights, weights_path_for
 
 MAX_FILE_BYTES = 500 * 1000 * 1000
 ROW_GROUP_BYTES = 64 * 1000 * 1000
@@ -182,6 +180,9 @@ def _yaml_card(splits: list[_Split], sources: set[str], build: dict[str, Any]) -
 def write_hf(index: str | list[str] | tuple[str, ...], media: str, output: str, problems: Problems,
              **_: Any) -> int:
     """Write the Hub layout of the index file(s) below ``output``; return how many rows."""
+    # imported here: `avdata ingest --help` lists the formats without importing av (through avdata.index)
+    from avdata.index.lines import iter_records
+    from avdata.weights.files import read_weights, weights_path_for
     paths = [Path(index)] if isinstance(index, (str, os.PathLike)) else [Path(p) for p in index]
     out = Path(output)
     previous = _previous(out)
@@ -232,6 +233,8 @@ def write_hf(index: str | list[str] | tuple[str, ...], media: str, output: str, 
 
 def _row(rec: dict, path: Path, lineno: int, media: str, ontology: Ontology, weights: Any
          ) -> tuple[dict[str, Any], int]:
+    from avdata.index.lines import field_seconds
+
     m = media_for_line(rec, media)
     if m.audio is None:
         raise AvdataError("the line names no audio clip")
