@@ -22,7 +22,7 @@ from avdata.cli.main import _register_commands, cli, main
 from avdata.errors import InputError, InputFormatError
 from avdata.sources.build import build_clips
 from avdata.sources.problems import Problems
-from avdata.sources.registry import FORMAT_MODULES, ReadOptions, get_reader
+from avdata.sources.registry import READERS, ReadOptions, get_reader
 from avdata.table import write_clips
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "avdata" / "data" / "example"
@@ -39,7 +39,7 @@ csv_like = st.lists(st.sampled_from(TOKENS), max_size=50).map(b"".join)
 
 
 @SETTINGS
-@given(data=st.one_of(st.binary(max_size=300), csv_like), fmt=st.sampled_from(FORMAT_MODULES),
+@given(data=st.one_of(st.binary(max_size=300), csv_like), fmt=st.sampled_from(READERS.names()),
        name=st.sampled_from(["eval_segments.csv", "val.csv", "filtered_test_clips.csv", "test_mom_clips.csv"]))
 def test_random_bytes_give_only_row_errors_with_real_line_numbers(data: bytes, fmt: str, name: str) -> None:
     with tempfile.TemporaryDirectory() as d:

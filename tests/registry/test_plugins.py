@@ -83,9 +83,9 @@ def _avdata(site: Path, *args: str, cwd: Path | None = None) -> subprocess.Compl
 
 def test_a_plugin_format_and_backend_work_end_to_end(plugin_path: Path, tmp_path: Path) -> None:
     listing = _avdata(plugin_path, "plugins").stdout
-    from avdata.sources.registry import FORMAT_MODULES
+    from avdata.sources.registry import READERS
 
-    names = sorted([*FORMAT_MODULES, "tinylist (tinyplugin)"])
+    names = sorted([*READERS.names(), "tinylist (tinyplugin)"])
     assert f"input format [avdata.formats]: {', '.join(names)}" in listing
     assert "mirror (tinyplugin)" in listing
     assert "tinylist" in _avdata(plugin_path, "ingest", "--help").stdout

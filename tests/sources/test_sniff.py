@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from avdata.sources.registry import FORMAT_MODULES
+from avdata.sources.registry import READERS
 from avdata.sources.sniff import check_kind, sniff_file
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -44,6 +44,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     kin.write_text("label,youtube_id,time_start,time_end,split\nabseiling,0wR5jVB-WPk,417,427,val\n"
                    "air drumming,--nQbRBEz2s,104,114,val\n")
     out["kinetics"] = kin
+    strong = d / "audioset_eval_strong.tsv"
+    strong.write_text("segment_id\tstart_time_seconds\tend_time_seconds\tlabel\n"
+                      "AAAAAAAAAAA_1000\t0.000\t2.500\t/m/09x0r\nAAAAAAAAAAA_1000\t2.627\t4.100\t/m/0bt9lr\n")
+    out["audioset-strong"] = strong
     if (SHARED / "audiocaps" / "test.csv").is_file():
         out["audiocaps (shared test.csv)"] = SHARED / "audiocaps" / "test.csv"
     if (SHARED / "audioset" / "balanced_train_segments.csv").is_file():
@@ -87,7 +91,7 @@ def test_each_file_is_recognised_as_its_own_format(files: dict[str, Path]) -> No
         check_kind(path, fmt)         # passes quietly
 
 
-@pytest.mark.parametrize("fmt", FORMAT_MODULES)
+@pytest.mark.parametrize("fmt", READERS.names())
 def test_every_format_refuses_every_other_formats_file_in_one_line(fmt: str, files: dict[str, Path],
                                                                   tmp_path: Path) -> None:
     keep = tmp_path / "keep.parquet"
