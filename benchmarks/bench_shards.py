@@ -37,7 +37,7 @@ BUCKET = "bench-shards"
 
 def write(index: Path, media: Path, out: str, endpoint: str | None, state: Path) -> float:
     cmd = [sys.executable, "-m", "avdata", "shards", str(index), "--media", str(media), "--out", out,
-           "--target-size", "20MB", "--workers", "2", "--state", str(state)]
+           "--target-size", "8MB", "--workers", "2", "--state", str(state)]
     if endpoint:
         cmd += ["--storage-option", f"endpoint_url={endpoint}"]
     t0 = time.perf_counter()
@@ -65,8 +65,12 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
+    import logging
+
     import boto3
     import moto.server as moto_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)      # moto's server logs every request
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_shards_"))
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

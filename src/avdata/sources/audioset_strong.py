@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path
+from avdata.errors import AvdataError
 from avdata.paths import is_youtube_id
 from avdata.sources.build import build_clips
 from avdata.sources.lines import TextLines, detect_newline, ends_with_newline
@@ -174,7 +175,7 @@ def write_audioset_strong(table: pa.Table, path: str | os.PathLike[str]) -> int:
     header, time style and line ends of the rows' first origin file."""
     require_source_kind(table, "youtube", FORMAT)
     if "events" not in table.column_names:
-        raise RowError(f"{FORMAT}: the table has no 'events' column (not read from an AudioSet-Strong file)")
+        raise AvdataError(f"{FORMAT}: the table has no 'events' column (not read from an AudioSet-Strong file)")
     origins = get_origins(table)
     first = table.column("origin_file")[0].as_py() if table.num_rows else None
     notes = origins.get(first or "", {})

@@ -19,7 +19,7 @@ from avdata.sources.ontology import Ontology
 from avdata.sources.problems import Problems
 
 FORMAT_MODULES = ("audioset", "audiocaps", "audioscope", "mixit", "vipant", "vggsound", "kinetics",
-                  "audioset_strong")
+                  "audioset_strong", "epic_sounds")
 # formats written from an index file and its media root (not from a clip table): export only
 INDEX_FORMAT_MODULES = ("lhotse", "hf")
 

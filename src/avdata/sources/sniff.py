@@ -31,9 +31,7 @@ MOSTLY = 0.5            # below this share of good rows a file is not of the for
 CLEARLY = 0.8           # at or above this share of rows another format is what the file is
 
 # lists avdata has no reader for yet, told by their header so that the message can say what they are
-KNOWN_HEADERS = (
-    (b"annotation_id,participant_id,video_id", "an Epic-Sounds annotation file"),
-)
+KNOWN_HEADERS: tuple[tuple[bytes, str], ...] = ()
 
 RowSniffer = Callable[[list[str]], bool]
 VIPANT_KIND = "a VIP-ANT index file (JSON lines; `avdata ingest vipant` reads it; see also `avdata embed`)"
