@@ -48,6 +48,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     strong.write_text("segment_id\tstart_time_seconds\tend_time_seconds\tlabel\n"
                       "AAAAAAAAAAA_1000\t0.000\t2.500\t/m/09x0r\nAAAAAAAAAAA_1000\t2.627\t4.100\t/m/0bt9lr\n")
     out["audioset-strong"] = strong
+    epic = d / "EPIC_Sounds_validation.csv"
+    epic.write_text("annotation_id,participant_id,video_id,start_timestamp,stop_timestamp,start_sample,stop_sample,"
+                    "description,class,class_id\nP01_11_0,P01,P01_11,00:00:01.069,00:00:03.993,25656,95832,clang,"
+                    "collision,34\nP01_11_1,P01,P01_11,00:00:04.065,00:00:07.447,97561,178728,paper,rustle,4\n")
+    out["epic-sounds"] = epic
     if (SHARED / "audiocaps" / "test.csv").is_file():
         out["audiocaps (shared test.csv)"] = SHARED / "audiocaps" / "test.csv"
     if (SHARED / "audioset" / "balanced_train_segments.csv").is_file():
