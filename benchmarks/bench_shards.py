@@ -10,7 +10,8 @@ clips of 4 classes, ``--seconds`` long) through extract and index. In one run, o
 
 Loopback S3 is moto in this process's threads: it measures avdata's side of the protocol (request
 pattern, streaming, uploads), not a real store's bandwidth.
-Run: python benchmarks/bench_shards.py [--per-class 50] [--seconds 10]
+``--ray`` adds the write with ``--executor ray`` (a local Ray instance; its workers upload).
+Run: python benchmarks/bench_shards.py [--per-class 50] [--seconds 10] [--ray]
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from class_corpus import build_corpus  # noqa: E402
 BUCKET = "bench-shards"
 
 
-def write(index: Path, media: Path, out: str, endpoint: str | None, state: Path) -> float:
+def write(index: Path, media: Path, out: str, endpoint: str | None, state: Path, executor: str = "local") -> float:
     cmd = [sys.executable, "-m", "avdata", "shards", str(index), "--media", str(media), "--out", out,
-           "--target-size", "8MB", "--workers", "2", "--state", str(state)]
+           "--target-size", "8MB", "--workers", "2", "--state", str(state), "--executor", executor]
     if endpoint:
         cmd += ["--storage-option", f"endpoint_url={endpoint}"]
     t0 = time.perf_counter()
@@ -64,6 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--ray", action="store_true", help="also write to S3 with --executor ray (a local Ray)")
     args = ap.parse_args()
     import logging
 
@@ -85,10 +87,13 @@ def main() -> None:
         local = tmp / "shards"
         s_local = write(index, media, str(local), None, tmp / "state_local")
         s_s3 = write(index, media, f"s3://{BUCKET}/shards", endpoint, tmp / "state_s3")
+        s_ray = write(index, media, f"s3://{BUCKET}/ray", endpoint, tmp / "state_ray", "ray") if args.ray else None
         size = sum(p.stat().st_size for p in local.glob("*.tar")) / 1e6
         print(f"{n} samples of {args.seconds:g} s, {size:.1f} MB of shards ({len(list(local.glob('*.tar')))} tars)")
-        for where, s in (("local disk", s_local), ("S3 (loopback)", s_s3)):
-            print(f"  write to {where:14s} {s:6.2f} s  {size / s:7.1f} MB/s  {n / s:8.1f} samples/s")
+        for where, s in (("local disk", s_local), ("S3 (loopback)", s_s3), ("S3 from Ray", s_ray)):
+            if s is not None:
+                print(f"  write to {where:14s} {s:6.2f} s  {size / s:7.1f} MB/s  {n / s:8.1f} samples/s"
+                      + ("  (a local Ray instance started inside)" if where == "S3 from Ray" else ""))
         lists = {"local disk": (str(local / f"{index.stem}.shards.json"), None),
                  "S3 (loopback)": (f"s3://{BUCKET}/shards/{index.stem}.shards.json", endpoint)}
         for decode in (False, True):
