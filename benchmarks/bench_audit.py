@@ -37,18 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_common import RUN, timed, timed_fields  # noqa: E402
 from class_corpus import build_corpus  # noqa: E402
 
 from avdata.lock.format import FORMAT, HEADER_KEY, clip_digest, dumps, trailer  # noqa: E402
-
-RUN = """
-import resource, subprocess, sys, time
-t0 = time.perf_counter()
-r = subprocess.run([sys.executable, "-m", "avdata", *sys.argv[1:]], capture_output=True, text=True)
-assert r.returncode in (0, 1), r.stderr[-2000:]
-print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
 
 SEARCH = """
 import resource, sys, time
@@ -72,12 +66,6 @@ print(took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, recall, len(foun
 """
 
 
-def timed(code: str, *args: str) -> list[str]:
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    if r.returncode:
-        raise SystemExit(r.stderr[-3000:])
-    return r.stdout.split()
 
 
 def ffmpeg() -> str:
@@ -105,16 +93,15 @@ def part1(tmp: Path, per_class: int) -> None:
     print(f"corpus: {n} clips of 10 s, {len(files)} files ({sum(p.stat().st_size for p in files) / 1e6:.1f} MB), "
           f"built in {time.perf_counter() - t0:.0f} s")
     base = per_item([ffmpeg(), "-nostdin", "-i", "{}", "-af", "volumedetect", "-f", "null", "-"], mp3s)
-    s, _ = map(float, timed(RUN, "audit", str(corpus.index), "--media", str(corpus.media), "-o", str(tmp / "audit"),
-                            "--workers", "2"))
+    s, _ = timed(RUN, "audit", str(corpus.index), "--media", str(corpus.media), "-o", str(tmp / "audit"),
+                 "--workers", "2")
     print(f"  audit:  ffmpeg volumedetect per clip  {base:6.1f} s  {n / base:7.1f} clips/s   (silence only)")
     print(f"          avdata audit                  {s:6.1f} s  {n / s:7.1f} clips/s   "
           f"({base / s:.2f}x the baseline's speed; all flags, fingerprints and the duplicate search)")
     base = per_item(["sha256sum", "{}"], files)
-    s, _ = map(float, timed(RUN, "lock", str(corpus.index), "--media", str(corpus.media), "-o", str(tmp / "a.lock"),
-                            "--threads", "2"))
-    c, _ = map(float, timed(RUN, "lock", "--check", str(tmp / "a.lock"), "--media", str(corpus.media),
-                            "--threads", "2"))
+    s, _ = timed(RUN, "lock", str(corpus.index), "--media", str(corpus.media), "-o", str(tmp / "a.lock"),
+                 "--threads", "2")
+    c, _ = timed(RUN, "lock", "--check", str(tmp / "a.lock"), "--media", str(corpus.media), "--threads", "2")
     print(f"  lock:   sha256sum per file            {base:6.1f} s  {n / base:7.1f} clips/s")
     print(f"          avdata lock                   {s:6.1f} s  {n / s:7.1f} clips/s   ({base / s:.2f}x the baseline's "
           f"speed)")
@@ -159,8 +146,8 @@ def part2(tmp: Path, lines: int) -> None:
     write_lock(a, lines)
     write_lock(b, lines, changed_every=1000, skip_every=997)
     print(f"{lines:,} clips: two locks of {a.stat().st_size / 1e6:.0f} MB written in {time.perf_counter() - t0:.0f} s")
-    s, kb = map(float, timed(RUN, "diff", str(a), str(b), "--format", "json"))
-    print(f"  avdata diff:                     {s:7.1f} s  {lines / s:10,.0f} clips/s  peak {kb / 1024:6.0f} MB")
+    s, mb = timed(RUN, "diff", str(a), str(b), "--format", "json")
+    print(f"  avdata diff:                     {s:7.1f} s  {lines / s:10,.0f} clips/s  peak {mb:6.0f} MB")
     index = tmp / "src_unbalanced_train_segments.csv"
     with open(index, "w") as fh:
         for i in range(lines):
@@ -168,9 +155,9 @@ def part2(tmp: Path, lines: int) -> None:
                                  "frame": [f"p0.4_0{k}.jpg" for k in range(1, 5)], "id": f"{i:011d}",
                                  "bos": "0.000", "eos": "10.000", "labels": ["/m/09x0r"]}) + "\n")
     (tmp / "media").mkdir()
-    s, kb = map(float, timed(RUN, "lock", str(index), "--media", str(tmp / "media"), "-o", str(tmp / "c.lock")))
-    print(f"  avdata lock (media absent):      {s:7.1f} s  {lines / s:10,.0f} lines/s  peak {kb / 1024:6.0f} MB")
-    s, kb, recall, found = map(float, timed(SEARCH, str(lines)))
+    s, mb = timed(RUN, "lock", str(index), "--media", str(tmp / "media"), "-o", str(tmp / "c.lock"))
+    print(f"  avdata lock (media absent):      {s:7.1f} s  {lines / s:10,.0f} lines/s  peak {mb:6.0f} MB")
+    s, kb, recall, found = map(float, timed_fields(SEARCH, str(lines)))
     print(f"  duplicate search (FAISS IVF):    {s:7.1f} s  {lines / s:10,.0f} clips/s  peak {kb / 1024:6.0f} MB  "
           f"recall of 1,000 planted pairs {recall:.3f} ({found:.0f} pairs found)")
 

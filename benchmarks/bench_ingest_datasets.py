@@ -18,12 +18,15 @@ import filecmp
 import random
 import shutil
 import string
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_common import RUN, timed  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "src"))
 ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -37,13 +40,6 @@ with open(sys.argv[1], newline="", encoding="utf-8") as fh:
 print(n, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
-RUN = """
-import resource, subprocess, sys, time
-t0 = time.perf_counter()
-r = subprocess.run([sys.executable, "-m", "avdata", *sys.argv[1:]], capture_output=True, text=True)
-assert r.returncode == 0, r.stderr[-2000:]
-print(0, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
 
 
 def _id(rng: random.Random) -> str:
@@ -84,13 +80,6 @@ def write_epic(path: Path, rows: int, rng: random.Random) -> None:
     path.write_text("\n".join(out) + "\n")
 
 
-def timed(code: str, *args: str) -> tuple[float, float]:
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    if r.returncode:
-        raise SystemExit(r.stderr[-3000:])
-    _, seconds, rss_kb = r.stdout.split()
-    return float(seconds), int(rss_kb) / 1024
 
 
 def main() -> None:

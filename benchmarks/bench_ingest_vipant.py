@@ -20,13 +20,16 @@ import json
 import random
 import shutil
 import string
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_common import RUN, timed  # noqa: E402
+
 LABELS = ["/m/09x0r", "/m/04rlf", "/m/0jbk", "/m/07q6cd_", "/m/03l9g", "/m/01b_21", "/t/dd00004", "/m/068hy"]
 ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -41,13 +44,6 @@ with open(sys.argv[1], "rb") as fh:
 print(n, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
-RUN = """
-import resource, subprocess, sys, time
-t0 = time.perf_counter()
-r = subprocess.run([sys.executable, "-m", "avdata", *sys.argv[1:]], capture_output=True, text=True)
-assert r.returncode == 0, r.stderr[-2000:]
-print(0, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
 
 
 def write_file(path: Path, lines: int, seed: int = 0) -> None:
@@ -69,13 +65,6 @@ def write_file(path: Path, lines: int, seed: int = 0) -> None:
             fh.write("\n".join(block) + "\n")
 
 
-def timed(code: str, *args: str) -> tuple[float, float]:
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
-                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    if r.returncode:
-        raise SystemExit(r.stderr[-3000:])
-    _, seconds, rss_kb = r.stdout.split()
-    return float(seconds), int(rss_kb) / 1024
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -126,17 +127,23 @@ def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: f
         beeps = np.sin(2 * np.pi * 3000 * t) * ((t * 4) % 1.0 < 0.3) * 0.3
         audio = (audio + beeps / max(1.0, float(np.abs(audio + beeps).max()) / 0.9)).astype(np.float32)
         style = dataclasses.replace(style, disc=(float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.3, 0.7))))
+    return write_av(path, audio, (class_frame(cls, style, i / FPS) for i in range(int(seconds * FPS))))
+
+
+def write_av(path: Path, audio: np.ndarray, frames: Iterable[np.ndarray], fps: int = FPS) -> Path:
+    """An mp4 (H.264 + AAC, mono ``RATE``) of mono float32 ``audio`` and RGB ``frames`` at ``fps``
+    (``WIDTH`` x ``HEIGHT``, a key frame each second)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
-        vs = c.add_stream("libx264", rate=FPS)
+        vs = c.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vs.options = {"preset": "ultrafast", "g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0"}
+        vs.options = {"preset": "ultrafast", "g": str(fps), "keyint_min": str(fps), "sc_threshold": "0"}
         ast = c.add_stream("aac", rate=RATE)
         ast.layout = "mono"
         ast.options = {"aac_coder": "fast"}
-        for i in range(int(seconds * FPS)):
-            frame = av.VideoFrame.from_ndarray(class_frame(cls, style, i / FPS), format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
+        for i, img in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
             for pkt in vs.encode(frame):
                 c.mux(pkt)
         for pkt in vs.encode():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -22,13 +21,12 @@ import numpy as np
 from class_corpus import (
     CLASSES,
     FPS,
-    HEIGHT,
     LABELS,
     RATE,
-    WIDTH,
     class_audio,
     class_frame,
     class_style,
+    write_av,
     write_class_video,
 )
 
@@ -85,32 +83,6 @@ def reencode(src: Path, dst: Path, width: int, height: int, rate: int) -> Path:
     return dst
 
 
-def write_video(path: Path, audio: np.ndarray, frames: list[np.ndarray]) -> Path:
-    """An mp4 (H.264 + AAC mono) of the given audio and frames (``FPS``)."""
-    with av.open(str(path), "w") as c:
-        vs = c.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vs.options = {"preset": "ultrafast"}
-        ast = c.add_stream("aac", rate=RATE)
-        ast.layout = "mono"
-        for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for pkt in vs.encode(frame):
-                c.mux(pkt)
-        for pkt in vs.encode():
-            c.mux(pkt)
-        for start in range(0, audio.size, 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, start:start + 1024]), format="fltp",
-                                            layout="mono")
-            af.sample_rate, af.pts, af.time_base = RATE, start, Fraction(1, RATE)
-            for pkt in ast.encode(af):
-                c.mux(pkt)
-        for pkt in ast.encode():
-            c.mux(pkt)
-    return path
-
-
 def build_audit_corpus(root: Path, clean: int = 12, seed: int = 7) -> AuditCorpus:
     """Write the videos and run ingest -> extract -> index (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -138,10 +110,10 @@ def build_audit_corpus(root: Path, clean: int = 12, seed: int = 7) -> AuditCorpu
     eval_rows.append(row(e, "chirp"))
     train_rows.append(row(t, "chirp"))
     style = class_style("noise", rng, 0.5)
-    write_video(videos / f"{PLANTED['still'][0]}.mp4", class_audio("noise", rng, SECONDS, distractors=0.5),
+    write_av(videos / f"{PLANTED['still'][0]}.mp4", class_audio("noise", rng, SECONDS, distractors=0.5),
                 [class_frame("noise", style, 0.0)] * n)
     style = class_style("click", rng, 0.5)
-    write_video(videos / f"{PLANTED['silent'][0]}.mp4", np.zeros(int(SECONDS * RATE), np.float32),
+    write_av(videos / f"{PLANTED['silent'][0]}.mp4", np.zeros(int(SECONDS * RATE), np.float32),
                 [class_frame("click", style, i / FPS) for i in range(n)])
     write_class_video(videos / f"{PLANTED['short'][0]}.mp4", "tone", rng, SECONDS - 1.5, distractors=0.5)
     train_rows += [row(PLANTED["still"][0], "noise"), row(PLANTED["silent"][0], "click"),
