@@ -65,10 +65,19 @@ def bucket(s3: str) -> str:
     return s3
 
 
+def _keys(endpoint: str, prefix: str = "") -> list[str]:
+    return [o["Key"] for o in _client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
 def _objects(endpoint: str, prefix: str = "") -> dict[str, bytes]:
     client = _client(endpoint)
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
-    return {k: client.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
+    out = {}
+    for k in _keys(endpoint, prefix):
+        try:
+            out[k] = client.get_object(Bucket=BUCKET, Key=k)["Body"].read()
+        except client.exceptions.NoSuchKey:       # a run's write probe, removed between list and get
+            pass
+    return out
 
 
 def _shards(demo_dir: Path, out: str, *extra: str, endpoint: str | None = None) -> list[str]:
@@ -104,7 +113,7 @@ def test_a_killed_run_leaves_no_partial_object_and_a_rerun_finishes(demo_dir: Pa
                                                                     local_tars: dict[str, str]) -> None:
     cmd = _shards(demo_dir, f"s3://{BUCKET}/run2", "--state", str(tmp_path / "state"), "--workers", "1",
                   endpoint=bucket)
-    killed = kill_after_progress(cmd, lambda: sum(k.endswith(".tar") for k in _objects(bucket, "run2/")),
+    killed = kill_after_progress(cmd, lambda: sum(k.endswith(".tar") for k in _keys(bucket, "run2/")),
                                  np.random.default_rng(1), window=(0.2, 0.6), settle=0.05)
     after_kill = _objects(bucket, "run2/")
     for key, body in after_kill.items():          # whatever is there is whole: a finished tar, never a part
