@@ -27,6 +27,17 @@ def strong_labels() -> tuple[str, ...]:
     return tuple(vocabulary())
 
 
+def vggsound_labels() -> tuple[str, ...]:
+    """VGGSound's 309 class names (the shipped ``stat.csv``, in its order): the label map of a
+    VGGSound index, whose labels are class names."""
+    import csv
+    import io
+    from importlib import resources
+
+    text = resources.files("avdata").joinpath("data", "vggsound_stat.csv").read_text("utf-8")
+    return tuple(row[0] for row in csv.reader(io.StringIO(text, newline="")) if row)
+
+
 def index_labels(path: str | os.PathLike[str], ontology: Ontology | None = None) -> tuple[str, ...]:
     """The labels that occur in an index file, in ``label_index`` order (ontology order, then
     unknown ids sorted). Streams the file once; keeps only the set of labels."""
