@@ -60,6 +60,15 @@ def check_relative(rel: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def join_checked(root: str | os.PathLike[str], rel: str) -> tuple[str, Path]:
+    """``rel`` checked lexically (no absolute path, no ``..``; a plain name costs one regex match) and
+    joined under ``root``, which the caller resolved once: (the clean relative path, the joined path).
+    For reading many paths of a user's tree below one root (``safe_join(follow_links=True)`` resolves
+    the root on every call)."""
+    clean = rel if is_plain_relative(rel) else check_relative(rel).as_posix()
+    return clean, Path(os.path.join(root, clean))
+
+
 def safe_join(root: str | os.PathLike[str], rel: str, *, follow_links: bool = False) -> Path:
     """Join a data-derived relative path under ``root``; the result never leaves ``root``.
 

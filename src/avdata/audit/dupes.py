@@ -47,7 +47,9 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         rx, ry = find_root(parent, x), find_root(parent, y)
         if rx != ry:
             parent[max(rx, ry)] = min(rx, ry)
-    return np.array([find_root(parent, i) for i in range(n)], dtype=np.int64)
+    for i in np.unique(np.concatenate([a, b])).tolist():     # a node on no edge is its own root already
+        parent[i] = find_root(parent, i)
+    return parent
 
 
 def digest_edges(digests: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

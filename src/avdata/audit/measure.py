@@ -18,7 +18,6 @@ One row per index line, written through the embed stage (chunks, manifest, resum
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from avdata.embed import get_embedder
-from avdata.embed.base import ClipEmbedError, ClipMedia, Embedder, Embedding, fingerprint_of
+from avdata.embed.base import ClipMedia, Embedder, Embedding, fingerprint_of
 from avdata.embed.fingerprint import DecodedClip, decode_clip, fingerprint_vector
 
 MEASURES = ("audio_seconds", "silent_fraction", "loudest_dbfs", "motion", "frames", "frames_listed")
@@ -71,21 +70,9 @@ def frames_named(names: tuple[Path, ...]) -> int:
     return max(counts) if counts else len(names)
 
 
-def content_digest(media: ClipMedia) -> list[int]:
-    """Four 16-bit integers of the SHA-256 of the clip's file bytes (audio, then frames)."""
-    h = hashlib.sha256()
-    for path in [media.audio, *media.frames]:
-        if path is None:
-            continue
-        try:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    h.update(chunk)
-        except OSError as e:
-            raise ClipEmbedError("missing_file", f"{path}: {e.strerror or e}") from None
-        h.update(b"\0")
-    d = h.digest()
-    return [int.from_bytes(d[2 * i:2 * i + 2], "big") for i in range(DIGEST_PARTS)]
+def digest_parts(sha256: bytes) -> list[int]:
+    """Four 16-bit integers of a clip's SHA-256 (exact in float32)."""
+    return [int.from_bytes(sha256[2 * i:2 * i + 2], "big") for i in range(DIGEST_PARTS)]
 
 
 def measures(clip: DecodedClip, media: ClipMedia) -> list[float]:
@@ -127,5 +114,5 @@ class AuditEmbedder:
             vector = fingerprint_vector(clip)
         else:
             vector = np.asarray(self.inner.embed(media).vector, dtype=np.float32)
-        head = measures(clip, media) + [float(x) for x in content_digest(media)]
+        head = measures(clip, media) + [float(x) for x in digest_parts(clip.sha256)]
         return Embedding(vector=np.concatenate([np.asarray(head, dtype=np.float32), vector]))

@@ -74,14 +74,14 @@ def _clip(row: dict[str, Any], links: dict[tuple[str, int], tuple[str, str]], no
     return "".join(parts)
 
 
-def write_page(path: Path, table: pa.Table, media: Path, opts: AuditOptions) -> None:
-    """Write the audit page for ``table`` (an audit's clips table)."""
-    rows = table.to_pylist() if table.num_rows <= 200_000 else None
-    if rows is None:      # at scale only the rows the page shows are turned into Python objects
-        mask = pa.compute.or_(pa.compute.is_valid(table.column("dup_group")),
-                              pa.compute.or_kleene(pa.compute.or_kleene(table.column("still"), table.column("silent")),
-                                                   table.column("short")).fill_null(False))
-        rows = table.filter(mask).to_pylist()
+def write_page(path: Path, table: pa.Table, media: Path, opts: AuditOptions, per_split: dict[str, dict[str, int]],
+               n_groups: int, n_leaks: int) -> None:
+    """Write the audit page for ``table`` (an audit's clips table; its counts per split, groups and
+    leaks as the run counted them). Only the rows the page shows become Python objects."""
+    mask = pa.compute.or_(pa.compute.is_valid(table.column("dup_group")),
+                          pa.compute.or_kleene(pa.compute.or_kleene(table.column("still"), table.column("silent")),
+                                               table.column("short")).fill_null(False))
+    rows = table.filter(mask).to_pylist()
     groups: dict[int, list[dict]] = defaultdict(list)
     flagged: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -95,18 +95,12 @@ def write_page(path: Path, table: pa.Table, media: Path, opts: AuditOptions) -> 
         wanted[row["index_file"]].add(row["line"])
     links = _media(_records(wanted), path, media)
     e = html.escape
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        for flag in ("still", "silent", "short"):
-            counts[row["split"]][flag] += bool(row[flag])
-    n_groups = len({r["dup_group"] for r in rows if r["dup_group"] is not None})
-    n_leaks = len({r["dup_group"] for r in rows if r["leak"]})
     body = [f"<h1>Audit of {len(opts.index)} index file(s)</h1>",
             f"<p>{table.num_rows} clips; <span id=\"groups\">{n_groups}</span> duplicate group(s), "
             f"<span id=\"leaks\">{n_leaks}</span> leak(s). Duplicates: embedder <code>{e(opts.embedder)}</code>, "
             f"cosine &ge; {opts.threshold}, or equal file bytes.</p>",
             "<table><tr><th>split</th><th>still</th><th>silent</th><th>short</th></tr>"]
-    for split, c in sorted(counts.items()):
+    for split, c in sorted(per_split.items()):
         body.append(f"<tr><td>{e(split)}</td><td>{c['still']}</td><td>{c['silent']}</td><td>{c['short']}</td></tr>")
     body.append("</table><h2>Duplicate groups</h2>")
     for g in sorted(groups):

@@ -220,9 +220,10 @@ def run_audit(opts: AuditOptions) -> AuditResult:
     if opts.clean is not None:
         from avdata.audit.clean import write_clean
         res.clean = write_clean(opts, paths, table, Path(opts.clean))
-    _write_summary(opts, res, table)
+    per_split = _per_split(table)
+    _write_summary(opts, res, per_split)
     from avdata.audit.page import write_page
-    write_page(out / PAGE_FILE, table, Path(opts.media), opts)
+    write_page(out / PAGE_FILE, table, Path(opts.media), opts, per_split, res.groups, len(res.leaks))
     return res
 
 
@@ -277,12 +278,12 @@ def _per_split(table: pa.Table) -> dict[str, dict[str, int]]:
     return {g["split"]: {k: int(g[f"{k}_sum"]) for k in names} for g in sorted(grouped, key=lambda g: g["split"])}
 
 
-def _write_summary(opts: AuditOptions, res: AuditResult, table: pa.Table) -> None:
+def _write_summary(opts: AuditOptions, res: AuditResult, per_split: dict[str, dict[str, int]]) -> None:
     options = {k: (list(v) if isinstance(v, tuple) else (str(v) if isinstance(v, Path) else v))
                for k, v in asdict(opts).items()}
     summary: dict[str, Any] = {
         "options": options, "clips": res.rows, "counts": res.counts, "groups": res.groups,
-        "per_split": _per_split(table),
+        "per_split": per_split,
         "leaks": [{"train": t, "held_out": h} for t, h in res.leaks[:10000]],
         "not_measured": res.problems[:1000], "clean": res.clean,
     }

@@ -23,8 +23,11 @@ The vector is ``[audio, image] / sqrt(2)``. Decoding is shared with the audit's 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -32,7 +35,7 @@ from PIL import Image
 from avdata.embed import register_embedder
 from avdata.embed.base import ClipEmbedError, ClipMedia, Embedding, fingerprint_of
 from avdata.errors import MediaError
-from avdata.media.inspect import decode_audio
+from avdata.media.inspect import decode_audio_bytes
 
 BANDS = 32
 STEPS = 8
@@ -55,12 +58,21 @@ class DecodedClip:
     audio: np.ndarray
     rate: int
     frames: list[np.ndarray]
+    sha256: bytes = b""          # of the files' bytes as read (audio, then frames, each followed by a NUL)
 
 
-def decode_frame(path: object) -> np.ndarray:
-    """One frame JPEG as RGB uint8, decoded at reduced size (JPEG draft mode)."""
+def _read(path: Path) -> bytes:
     try:
-        with Image.open(path) as im:    # type: ignore[arg-type]
+        return path.read_bytes()
+    except OSError as e:
+        raise ClipEmbedError("missing_file", f"{path}: {e.strerror or e}") from None
+
+
+def decode_frame(path: object, data: bytes | None = None) -> np.ndarray:
+    """One frame JPEG (its ``data`` when already read) as RGB uint8, decoded at reduced size (JPEG
+    draft mode)."""
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:    # type: ignore[arg-type]
             im.draft("RGB", (THUMB, THUMB))
             rgb = im.convert("RGB")
             if max(rgb.size) > 2 * THUMB:
@@ -74,16 +86,24 @@ def decode_frame(path: object) -> np.ndarray:
 
 
 def decode_clip(media: ClipMedia) -> DecodedClip:
-    """The clip's audio (channels averaged) and every frame; ClipEmbedError for a missing or bad file."""
+    """The clip's audio (channels averaged) and every frame, each file read once (its bytes also
+    hashed: ``sha256``); ClipEmbedError for a missing or bad file."""
     if media.audio is None:
         raise ClipEmbedError("no_media", "the index line names no audio file")
+    h = hashlib.sha256()
+    data = _read(media.audio)
+    h.update(data + b"\0")
     try:
-        samples, rate = decode_audio(media.audio)
+        samples, rate = decode_audio_bytes(data, str(media.audio))
     except MediaError as e:
-        raise ClipEmbedError("missing_file" if e.code == "missing_file" else e.code, e.message) from None
+        raise ClipEmbedError(e.code, e.message) from None
+    frames = []
+    for path in media.frames:
+        blob = _read(path)
+        h.update(blob + b"\0")
+        frames.append(decode_frame(path, blob))
     mono = samples.mean(axis=0) if samples.ndim == 2 else samples
-    return DecodedClip(np.ascontiguousarray(mono, dtype=np.float32), int(rate),
-                       [decode_frame(p) for p in media.frames])
+    return DecodedClip(np.ascontiguousarray(mono, dtype=np.float32), int(rate), frames, h.digest())
 
 
 def _mel(hz: np.ndarray) -> np.ndarray:

@@ -268,12 +268,6 @@ class ShardReader(_IterableBase):  # type: ignore[misc,valid-type]
             wds.split_by_worker,
             partial(open_shards, skip=skip, storage_options=self.storage_options), expand, group)
 
-    def pipeline(self) -> Any:
-        """The decoded items (``samples`` mapped by ``decode_sample``), as a webdataset pipeline."""
-        wds = _webdataset()
-        return wds.DataPipeline(self.samples(), wds.map(partial(decode_sample, self.options, self.labels,
-                                                                 self.epoch)))
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
         start, self.resume_at = self.resume_at or 0, None
         self.yielded = start

@@ -17,7 +17,7 @@ from avdata.embed.base import file_sha256
 from avdata.errors import AvdataError
 from avdata.lock.format import iter_clips, verify
 from avdata.lock.write import ordered_map
-from avdata.paths import check_relative, is_plain_relative
+from avdata.paths import join_checked
 from avdata.progress import progress
 
 
@@ -75,8 +75,7 @@ def check_lock(lock: str | os.PathLike[str], media: str | os.PathLike[str], thre
                 rel, size, sha = entry
                 path: Path | None = None
                 try:
-                    clean = rel if is_plain_relative(str(rel)) else check_relative(str(rel)).as_posix()
-                    path = Path(os.path.join(root, clean))
+                    path = join_checked(root, str(rel))[1]
                 except AvdataError:
                     pass
                 res.files += 1

@@ -29,7 +29,8 @@ from avdata.embed.base import file_sha256
 from avdata.errors import AvdataError, InputFormatError
 from avdata.index.lines import iter_raw_lines, parse_line
 from avdata.lock.format import FORMAT, HEADER_KEY, clip_digest, dumps, trailer
-from avdata.paths import check_relative, is_plain_relative
+from avdata.manifest import read_manifest
+from avdata.paths import join_checked
 from avdata.progress import progress
 from avdata.sources.vipant import split_of
 
@@ -68,8 +69,7 @@ class LockResult:
 
 def line_files(rec: dict[str, Any], root: Path) -> list[tuple[str, Path]]:
     """(path relative to the media root, absolute path) of every file an index line names; ``root``
-    resolved by the caller. Paths are checked lexically (``is_plain_relative``, else
-    ``check_relative``): none leaves the root."""
+    resolved by the caller. Paths are checked lexically (``paths.join_checked``): none leaves the root."""
     d, cid = str(rec.get("dir") or ""), str(rec.get("id") or "")
     if not d or not cid:
         raise AvdataError("index line has no 'dir' or 'id'")
@@ -80,10 +80,7 @@ def line_files(rec: dict[str, Any], root: Path) -> list[tuple[str, Path]]:
 
     for key in ("aclip", "frame", "aclip_128", "frame_224"):
         for name in names(rec.get(key)):
-            rel = f"{d}/{key}/{cid}.{name}"
-            if not is_plain_relative(rel):
-                rel = check_relative(rel).as_posix()
-            out.append((rel, Path(os.path.join(root, rel))))
+            out.append(join_checked(root, f"{d}/{key}/{cid}.{name}"))
     return out
 
 
@@ -143,7 +140,7 @@ class SourceRows:
     """Each clip's row of its source list, from the clip table's ``origin_file`` / ``origin_line``."""
 
     def __init__(self, clips: str | os.PathLike[str]) -> None:
-        t = pq.read_table(clips, columns=["clip_id", "split", "origin_file", "origin_line"])
+        t = pq.read_table(clips, columns=["clip_id", "source", "split", "origin_file", "origin_line"])
         self.table = t
         self.where = {(s, c): (f, n) for c, s, f, n in zip(*(t.column(k).to_pylist() for k in
                                                              ("clip_id", "split", "origin_file", "origin_line")))}
@@ -193,13 +190,11 @@ def _coverage(opts: LockOptions, paths: list[Path], lines: dict[str, int], rows:
                                    ("extracted", opts.extract_manifest, "clip_id")):
             if path is None:
                 continue
-            from avdata.manifest import read_manifest
             m = read_manifest(path)
             if "clip" in m.column_names:
                 m = m.filter(pc.equal(m.column("clip"), "p0"))
             ok = set(m.filter(pc.equal(m.column("status"), "ok")).column(column).to_pylist())
-            t = rows.table if column == "clip_id" else pq.read_table(opts.clips, columns=["clip_id", "split", "source"])
-            for split, value in zip(t.column("split").to_pylist(), t.column(column).to_pylist()):
+            for split, value in zip(rows.table.column("split").to_pylist(), rows.table.column(column).to_pylist()):
                 if split in cov:
                     cov[split][name] = cov[split].get(name, 0) + (value in ok)
     for c in cov.values():
