@@ -33,7 +33,7 @@ def assert_same(D: np.ndarray, I: np.ndarray, D0: np.ndarray, I0: np.ndarray, k:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ann", ["exact", "flat"])
+@pytest.mark.parametrize("ann", ["exact", "flat", "blas"])
 def test_exact_search_equals_numpy_brute_force(ann: str) -> None:
     rng = np.random.default_rng(7)
     pool = rng.standard_normal((20000, 32)).astype(np.float32) * 3.0     # not unit: cosine anyway
@@ -44,14 +44,16 @@ def test_exact_search_equals_numpy_brute_force(ann: str) -> None:
     assert_same(D, I, D0, I0, 100)
 
 
-def test_exact_search_float16_pool_and_a_subset_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("ann", ["blas", "flat"])
+def test_exact_search_float16_pool_and_a_subset_of_rows(monkeypatch: pytest.MonkeyPatch, ann: str) -> None:
+    monkeypatch.setattr(S, "FLAT_BLOCK_BYTES", 24 * 4 * 2500)      # flat: gathered in blocks of 2500 rows
     monkeypatch.setattr(S, "THRESHOLD_SCORES", 8192 * 10)          # thresholds taken 10 seeds at a time
     rng = np.random.default_rng(8)
     pool = unit_rows(rng, 12000, 24).astype(np.float16)
     rows = np.sort(rng.choice(len(pool), 9000, replace=False))        # the candidates: not contiguous
     q = unit_rows(rng, 64, 24)
     D0, I0 = brute_force(q, pool[rows].astype(np.float32), 50)
-    D, I = search_all(make_searcher(PoolView(pool, rows, unit=True, block=2500), 50, SearchOptions()), q, 40)
+    D, I = search_all(make_searcher(PoolView(pool, rows, unit=True, block=2500), 50, SearchOptions(ann=ann)), q, 40)
     assert_same(D, I, D0, I0, 50)
 
 
@@ -61,18 +63,19 @@ def test_unlucky_threshold_falls_back_to_the_exact_answer(monkeypatch: pytest.Mo
     monkeypatch.setattr(S, "SMALL_SAMPLE", 64)       # a tiny sample: the threshold rank is 0..1
     monkeypatch.setattr(S, "SAMPLE_RANK", 1)
     D0, I0 = brute_force(q, pool, 200)
-    D, I = search_all(make_searcher(PoolView(pool, np.arange(len(pool)), True, 4096), 200, SearchOptions()), q, 50)
+    D, I = search_all(make_searcher(PoolView(pool, np.arange(len(pool)), True, 4096), 200, SearchOptions(ann="blas")), q, 50)
     assert_same(D, I, D0, I0, 200)
 
 
-def test_ties_are_cut_to_k_by_position_and_a_small_pool_is_padded() -> None:
+@pytest.mark.parametrize("ann", ["blas", "flat"])
+def test_ties_are_cut_to_k_by_position_and_a_small_pool_is_padded(ann: str) -> None:
     pool = np.tile(np.eye(1, 8, dtype=np.float32), (5000, 1))        # every score the same
     view = PoolView(pool, np.arange(5000), True, block=700)
-    D, I = make_searcher(view, 64, SearchOptions())(np.eye(1, 8, dtype=np.float32))
+    D, I = make_searcher(view, 64, SearchOptions(ann=ann))(np.eye(1, 8, dtype=np.float32))
     np.testing.assert_array_equal(I[0], np.arange(64))
     np.testing.assert_allclose(D, 1.0)
     small = PoolView(pool[:5], np.arange(5), True)
-    D, I = make_searcher(small, 8, SearchOptions())(np.eye(1, 8, dtype=np.float32))
+    D, I = make_searcher(small, 8, SearchOptions(ann=ann))(np.eye(1, 8, dtype=np.float32))
     assert I[0].tolist() == [0, 1, 2, 3, 4, -1, -1, -1] and np.isneginf(D[0, 5:]).all()
 
 

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.arrays import load_npy
 from avdata.errors import AvdataError, InputFormatError
-from avdata.index.lines import field_labels, field_str, iter_records
+from avdata.index.blocks import arrow_block, iter_line_blocks, list_codes
+from avdata.index.lines import field_labels, field_str, parse_line
 
 EMBEDDINGS_FILE = "embeddings.npy"
 META_FILE = "meta.json"
@@ -63,29 +66,46 @@ class IndexIds:
         return mask
 
 
+IDS_SCHEMA = pa.schema([("id", pa.string()), ("labels", pa.list_(pa.string()))])
+
+
 def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
     """Ids and labels of every line of a VIP-ANT index file, numbered as every reader numbers them
     (``avdata.index.lines``); a line that cannot be read (not UTF-8, not JSON, no string ``id``,
-    ``labels`` not a list of ids) is recorded in ``bad`` and costs that line only."""
+    ``labels`` not a list of ids) is recorded in ``bad`` and costs that line only. Blocks of plain
+    lines are read column-wise (``avdata.index.blocks``), the others line by line."""
     path = Path(path)
     ids: list[str] = []
     labels: list[list[str]] = []
     bad: dict[int, str] = {}
-    names: dict[str, str] = {}          # one string object per label (2 million lines stay small)
-    for lineno, rec, err in iter_records(path):
-        try:
-            if err is not None:
-                raise err
-            assert rec is not None
-            vid = field_str(rec, "id", path, lineno)
-            labs = field_labels(rec, path, lineno)
-        except InputFormatError as e:
-            bad[lineno - 1] = str(e)
-            ids.append("")
-            labels.append([])
+    codes: dict[str, int] = {}          # label -> code; names[code]: one string object per label
+    names: list[str] = []               # (2 million lines stay small)
+    for first, lines in iter_line_blocks(path):
+        t = arrow_block(lines, IDS_SCHEMA, required=("id", "labels"))
+        if t is not None and not pc.any(pc.equal(pc.utf8_length(t.column("id")), 0)).as_py():
+            offsets, flat = list_codes(t.column("labels"), codes)
+            names.extend(list(codes)[len(names):])
+            strs = [names[c] for c in flat.tolist()]
+            bounds = offsets.tolist()
+            ids.extend(t.column("id").to_pylist())
+            labels.extend(strs[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
             continue
-        ids.append(vid)
-        labels.append([names.setdefault(x, x) for x in labs])
+        for lineno, raw in enumerate(lines, first):
+            try:
+                rec = parse_line(raw, path, lineno)
+                vid = field_str(rec, "id", path, lineno)
+                labs = field_labels(rec, path, lineno)
+            except InputFormatError as e:
+                bad[lineno - 1] = str(e)
+                ids.append("")
+                labels.append([])
+                continue
+            ids.append(vid)
+            for lab in labs:
+                if lab not in codes:
+                    codes[lab] = len(names)
+                    names.append(lab)
+            labels.append([names[codes[lab]] for lab in labs])
     return IndexIds(path, ids, labels, bad)
 
 

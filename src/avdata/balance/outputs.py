@@ -12,16 +12,22 @@ every balanced line, copied byte for byte, and a JSON sidecar giving the line wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
 
-WRITE_ROWS = 256
+WRITE_ROWS = 1024
+PLAIN_ID = r"^[A-Za-z0-9_.\-]*$"   # ids that json.dumps writes as they are, between quotes
 
 
 def knn_name(k: int) -> str:
@@ -44,24 +50,106 @@ def cap_name(cap: int) -> str:
 
 def write_knn_jsonl(path: str | os.PathLike[str], seed_ids: Sequence[str], pool_ids: Sequence[str],
                     D: np.ndarray, I: np.ndarray) -> None:
-    """One line per seed: ``{"SEED_ID": [["ID", score], ...]}``, best first (json.dumps spacing)."""
-    quoted: dict[int, str] = {}
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        buf: list[str] = []
-        for sid, scores, pos in zip(seed_ids, D.tolist(), I.tolist()):
-            pairs = []
-            for s, p in zip(scores, pos):
-                if p < 0:
-                    break
-                q = quoted.get(p)
-                if q is None:
-                    q = quoted[p] = json.dumps(pool_ids[p])
-                pairs.append(f"[{q}, {s:.6f}]")
-            buf.append(f"{{{json.dumps(sid)}: [{', '.join(pairs)}]}}\n")
-            if len(buf) >= WRITE_ROWS:
-                fh.write("".join(buf))
-                buf = []
-        fh.write("".join(buf))
+    """One line per seed: ``{"SEED_ID": [["ID", score], ...]}``, best first (json.dumps spacing,
+    scores as ``%.6f``); see ``KnnStream``."""
+    with KnnStream(path, seed_ids, pool_ids, threaded=False) as stream:
+        stream.add(0, D, I)
+
+
+class KnnStream:
+    """``knn_top{k}.jsonl`` written block by block as the search produces results: a background
+    thread formats a block (column-wise, Arrow string kernels) while the next one is searched; the
+    file appears (atomically) only when the ``with`` block ends without an error."""
+
+    def __init__(self, path: str | os.PathLike[str], seed_ids: Sequence[str], pool_ids: Sequence[str],
+                 threaded: bool = True) -> None:
+        self.path, self.seed_ids, self.pool_ids = path, seed_ids, pool_ids
+        self.threaded = threaded
+        self._stack = contextlib.ExitStack()
+        self._pending: list[Future] = []
+
+    def __enter__(self) -> KnnStream:
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._fh = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline="\n"))
+        self._pool_q = json_strings(self.pool_ids)
+        if self.threaded:
+            self._pool = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="knn-writer"))
+        return self
+
+    def add(self, first: int, D: np.ndarray, I: np.ndarray) -> None:
+        """The results of seeds ``first .. first + len(D)``, in order after those added before."""
+        if self.threaded:
+            self._pending.append(self._pool.submit(self._write, first, D, I))
+        else:
+            self._write(first, D, I)
+
+    def _write(self, first: int, D: np.ndarray, I: np.ndarray) -> None:
+        for a in range(0, len(D), WRITE_ROWS):
+            b = min(len(D), a + WRITE_ROWS)
+            seeds = json_strings(self.seed_ids[first + a:first + b])
+            self._fh.write(knn_lines(seeds, self._pool_q, D[a:b], I[a:b]))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for f in self._pending:
+                if exc[0] is None:
+                    f.result()
+                else:
+                    f.cancel()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        self._stack.__exit__(*exc)      # type: ignore[arg-type]
+
+
+def knn_lines(seed_q: pa.Array, pool_q: pa.Array, D: np.ndarray, I: np.ndarray) -> str:
+    """The kNN lines of a block of seeds (``seed_q``/``pool_q``: ids already JSON-quoted; ``I`` -1 pads)."""
+    valid = I >= 0
+    offsets = np.zeros(len(I) + 1, dtype=np.int32)
+    np.cumsum(valid.sum(axis=1), out=offsets[1:])
+    pairs = pc.binary_join_element_wise("[", pool_q.take(pa.array(I[valid])), ", ", fixed6(D[valid]), "]", "")
+    body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs), ", ")
+    return "".join(pc.binary_join_element_wise("{", seed_q, ": [", body, "]}\n", "").to_pylist())
+
+
+def json_strings(values: Sequence[str]) -> pa.Array:
+    """Each string as ``json.dumps`` writes it (quoted; escapes only where needed)."""
+    arr = pa.array(list(values), pa.string())
+    plain = pc.match_substring_regex(arr, PLAIN_ID)
+    if pc.all(plain).as_py() is not False:
+        return pc.binary_join_element_wise('"', arr, '"', "")
+    return pa.array([json.dumps(v) for v in values], pa.string())
+
+
+TRIPLES = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), np.uint8).reshape(1000, 3)
+
+
+def fixed6(x: np.ndarray) -> pa.Array:
+    """``f"{v:.6f}"`` of every float32 value, as Arrow strings, byte for byte (a float32 times 1e6 is
+    exact in float64, and ``rint`` rounds half to even as Python's formatting does)."""
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
+    u = np.rint(np.abs(x) * 1e6)
+    neg = np.signbit(x)
+    if len(x) and not u.max() < 1e7:         # 10 or more (never a cosine) or not finite: Python
+        return pa.array([f"{v:.6f}" for v in x.tolist()], pa.string())
+    n = len(x)
+    ip, fp = np.divmod(u.astype(np.int32), 1000000)
+    hi, lo = np.divmod(fp, 1000)
+    chars = np.empty((n, 9), dtype=np.uint8)
+    chars[:, 0] = ord("-")
+    chars[:, 1] = ord("0") + ip
+    chars[:, 2] = ord(".")
+    chars[:, 3:6] = TRIPLES[hi]
+    chars[:, 6:9] = TRIPLES[lo]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(8 + neg, out=offsets[1:])
+    if neg.any():
+        keep = np.ones((n, 9), dtype=bool)
+        keep[:, 0] = neg
+        data = chars[keep]
+    else:
+        data = chars[:, 1:].copy()
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def write_ids_csv(path: str | os.PathLike[str], ids: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,9 +223,11 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     t0 = time.monotonic()
     check_options(opts)
     out = Path(opts.out)
-    seeds_idx, pool_idx = read_index_ids(opts.seeds), read_index_ids(opts.pool)
-    seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
-    pool_emb = load_embeddings(opts.pool_emb, opts.pool)
+    with ThreadPoolExecutor(2) as pool_of_two:       # the index files are read while the matrices are checked
+        reads = [pool_of_two.submit(read_index_ids, p) for p in (opts.seeds, opts.pool)]
+        seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
+        pool_emb = load_embeddings(opts.pool_emb, opts.pool)
+        seeds_idx, pool_idx = (f.result() for f in reads)
     check_same_space(seed_emb, pool_emb)
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
@@ -248,10 +251,18 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         tuned = np.sort(tune.choice(len(queries), size=min(TUNE_SEEDS, len(queries)), replace=False))
         tune_nprobe(search, pool, opts.k, queries[tuned], opts.search.target_recall)
     blocks = out / BLOCKS_DIR / _run_key(opts, seed_emb, pool_emb, seed_lines, pool_rows)
-    with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
-        D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, bar.update)
     result = BalanceResult(out, opts.k, c, {}, 0.0, skipped=skipped,
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
+    result.files["knn"] = out / outputs.knn_name(opts.k)
+    pool_ids = [pool_idx.ids[r] for r in pool_rows.tolist()]
+    seed_ids = [seeds_idx.ids[r] for r in seed_lines.tolist()]
+    with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar, \
+            outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
+        def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
+            knn.add(first, D, I)
+            bar.update(len(D))
+
+        D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, done)
     if opts.search.ann == "ivf" and opts.recall_sample > 0 and len(queries):
         rng = np.random.default_rng(opts.search.seed)
         others = np.setdiff1d(np.arange(len(queries)), tuned)
@@ -261,7 +272,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
         result.recall = recall_at(I[sample], I_exact, opts.k)
 
-    _write_outputs(opts, result, seeds_idx, pool_idx, seed_lines, pool_rows, D, I)
+    _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I)
     _write_manifest(out, seeds_idx, seed_codes, seed_lines, D, I)
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
@@ -311,9 +322,9 @@ def _run_key(opts: BalanceOptions, seed_emb: Embeddings, pool_emb: Embeddings, s
 
 
 def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int, blocks: Path,
-                      on_block: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray]:
+                      on_block: Callable[[int, np.ndarray, np.ndarray], None]) -> tuple[np.ndarray, np.ndarray]:
     """``search`` seed block by seed block; each finished block is kept in ``blocks`` (atomic .npz)
-    so that a rerun after a kill searches only the blocks not finished."""
+    so that a rerun after a kill searches only the blocks not finished; ``on_block(first, D, I)``."""
     block = max(1, block)
     Ds, Is = [], []
     for b, a in enumerate(range(0, len(queries), block)):
@@ -335,20 +346,17 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
                 np.savez(tmp, D=D, I=I)
         Ds.append(D)
         Is.append(I)
-        on_block(len(q))
+        on_block(a, D, I)
     if not Ds:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
     return np.vstack(Ds), np.vstack(Is)
 
 
 def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: IndexIds, pool_idx: IndexIds,
-                   seed_lines: np.ndarray, pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray) -> None:
+                   pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray) -> None:
+    """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``)."""
     out, k, c = result.out, opts.k, result.counts
-    pool_ids = [pool_idx.ids[r] for r in pool_rows.tolist()]
-    seed_ids = [seeds_idx.ids[r] for r in seed_lines.tolist()]
     files = result.files
-    files["knn"] = out / outputs.knn_name(k)
-    outputs.write_knn_jsonl(files["knn"], seed_ids, pool_ids, D, I)
 
     valid = I >= 0
     chosen = np.bincount(I[valid], minlength=len(pool_rows))

@@ -1,15 +1,17 @@
 """Cosine top-k of every seed over a pool: one registry of searchers (``@searcher``).
 
-- ``exact`` (default): every score is computed (one BLAS matrix product per seed block and pool
-  block) and the top k are selected without sorting everything: a per-seed threshold is taken from
-  the scores of a random sample of the pool (a rank chosen so that about 2k pool items pass it),
-  only scores at or above it are kept, and the kept candidates are cut to k (raising the threshold
-  as they pile up). A seed with fewer than k candidates (the sample was unlucky) is searched again
-  with no threshold, so the result is always the exact top k. The pool is read block by block
-  from its memory map, so memory stays near the pool's own size.
-- ``flat``: the same exact answer with FAISS's brute-force ``knn`` merged across pool blocks
-  (``faiss.ResultHeap``). On this project's machines FAISS's own matrix product is several times
-  slower than numpy's BLAS, so ``exact`` is the default; ``flat`` is the cross-check.
+- ``exact`` (default): the exact top k by the faster engine installed, as measured by
+  ``benchmarks/bench_balance.py`` on this project's machines: ``flat`` when the ``faiss`` extra is
+  there, else ``blas``.
+- ``flat``: FAISS's brute force (``faiss.knn``, BLAS plus a fused reservoir selection) run on the
+  pool's memory map in place when its rows are consecutive unit float32 rows, else on gathered
+  blocks merged with ``faiss.ResultHeap``.
+- ``blas``: numpy only. Scores are computed a cache-sized tile at a time (one matrix product) and the
+  top k are selected without sorting everything: a per-seed threshold is taken from the scores of a
+  random sample of the pool (a rank chosen so that about 2k pool items pass it), only scores at or
+  above it are kept, and the kept candidates are cut to k (raising the threshold as they pile up).
+  A seed with fewer than k candidates (the sample was unlucky) is searched again with no
+  threshold, so the result is always the exact top k.
 - ``ivf``: FAISS ``IndexIVFFlat`` (inner product), ``nlist`` (~sqrt(pool)) lists trained on a
   sample of the pool, ``nprobe`` lists visited per seed: approximate, for very large pools. By
   default ``nprobe`` is tuned (``tune_nprobe``): the smallest power of two reaching recall 0.95
@@ -36,6 +38,8 @@ SAMPLE_RANK = 16             # sample size so that the threshold sits near rank 
 COMPACT_FACTOR = 4           # cut candidates to k once they exceed this many times k per seed
 FALLBACK_SCORES = 1 << 22    # scores per block when re-searching unlucky seeds without threshold
 THRESHOLD_SCORES = 1 << 24   # sample scores held at once while taking the thresholds (64 MiB)
+FLAT_BLOCK_BYTES = 1 << 28   # flat: pool bytes gathered at once when the rows are not one unit slice
+TILE_SCORES = 1 << 22        # scores per tile (16 MiB): a tile is compared while it is still in cache
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,13 @@ class PoolView:
         else:
             block = self.matrix[rows]
         return as_unit(block, assume_unit=self.unit)
+
+    def unit_slice(self) -> np.ndarray | None:
+        """The candidates as one slice of the matrix when they are consecutive unit float32 rows."""
+        r = self.rows
+        if not self.unit or not len(r) or r[-1] - r[0] != len(r) - 1 or not self.matrix.flags.c_contiguous:
+            return None
+        return self.matrix[r[0]:r[-1] + 1]
 
     def take(self, positions: np.ndarray) -> np.ndarray:
         return as_unit(self.matrix[self.rows[np.sort(positions)]], assume_unit=False)
@@ -148,40 +159,102 @@ def select_topk(rr: np.ndarray, cc: np.ndarray, vv: np.ndarray, nrows: int, k: i
     return D, I, counts
 
 
+def _best_k(P: np.ndarray, C: np.ndarray, fill: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the ``k`` best of the first ``fill`` slots of ``P`` (scores) / ``C`` (positions, ascending
+    along each row), best first, ties by position; ``-inf`` / ``-1`` pad rows with fewer."""
+    nq = len(P)
+    used = int(fill.max()) if nq else 0
+    P, C = P[:, :used], C[:, :used]                   # slots past every row's fill hold nothing
+    mask = np.arange(used)[None, :] < fill[:, None]
+    if used > k:
+        kth = -np.partition(-P, k - 1, axis=1)[:, k - 1]
+        mask &= P >= kth[:, None]
+    counts = mask.sum(axis=1)
+    D = np.full((nq, k), -np.inf, dtype=np.float32)
+    I = np.full((nq, k), -1, dtype=np.int64)
+    regular = np.nonzero(counts == k)[0]              # the usual case: exactly k, no tie at the k-th
+    if len(regular) == nq:
+        vals, pos = P[mask].reshape(nq, k), C[mask].reshape(nq, k)
+    elif len(regular):
+        sub = mask[regular]
+        vals = P[regular][sub].reshape(-1, k)
+        pos = C[regular][sub].reshape(-1, k)
+    if len(regular):
+        order = np.argsort(-vals, axis=1, kind="stable")
+        D[regular] = np.take_along_axis(vals, order, 1)
+        I[regular] = np.take_along_axis(pos, order, 1)
+    other = np.nonzero(counts != k)[0]                # fewer than k, or a tie at the k-th score
+    if len(other):
+        rr, ss = np.nonzero(mask[other])
+        D[other], I[other], _ = select_topk(rr, C[other][rr, ss], P[other][rr, ss], len(other), k)
+    return D, I
+
+
+class _Candidates:
+    """Per seed, the pool positions scoring at or above its threshold, in ascending position order,
+    cut to the best ``k`` (raising the threshold to the k-th score) whenever a row's buffer fills."""
+
+    def __init__(self, thr: np.ndarray, k: int, tile: int) -> None:
+        nq = len(thr)
+        self.k, self.cap = k, max(COMPACT_FACTOR * k, k + tile)
+        self.P = np.full((nq, self.cap), -np.inf, dtype=np.float32)
+        self.C = np.full((nq, self.cap), -1, dtype=np.int64)
+        self.fill = np.zeros(nq, dtype=np.int64)
+        self.seen = np.zeros(nq, dtype=np.int64)
+        self.thr = thr.astype(np.float32, copy=True)
+
+    def add(self, rr: np.ndarray, cc: np.ndarray, vv: np.ndarray) -> None:
+        """Candidates of one tile: ``rr`` ascending, ``cc`` ascending within each row."""
+        counts = np.bincount(rr, minlength=len(self.fill))
+        self.seen += counts
+        if int((self.fill + counts).max()) > self.cap:
+            self._compact()
+        slot = self.fill[rr] + np.arange(len(rr)) - (np.cumsum(counts) - counts)[rr]
+        self.P[rr, slot] = vv
+        self.C[rr, slot] = cc
+        self.fill += counts
+
+    def _compact(self) -> None:
+        D, I = _best_k(self.P, self.C, self.fill, self.k)
+        order = np.argsort(np.where(I >= 0, I, np.iinfo(np.int64).max), axis=1)   # back to position order
+        self.P[:, :self.k] = np.take_along_axis(D, order, 1)
+        self.C[:, :self.k] = np.take_along_axis(I, order, 1)
+        self.P[:, self.k:] = -np.inf
+        self.fill = np.minimum(self.fill, self.k)
+        full = self.fill >= self.k
+        self.thr[full] = D[full, -1]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        D, I = _best_k(self.P, self.C, self.fill, self.k)
+        return D, I, self.seen
+
+
 def _scan(q: np.ndarray, pool: PoolView, k: int, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pool scores >= ``thr`` per seed, cut to the best ``k`` (candidate counts returned too)."""
+    """All pool scores >= ``thr`` per seed, cut to the best ``k`` (with each seed's candidate count).
+
+    Scores are computed a tile at a time (seeds x ``TILE_SCORES / seeds`` pool rows), small enough that
+    the comparison with the thresholds reads them from cache right after the matrix product."""
     nq = len(q)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    held = 0
-    width = min(pool.block, max(1, len(pool)))
-    scores = np.empty((nq, width), dtype=np.float32)
-    mask = np.empty((nq, width), dtype=bool)
+    width = max(256, TILE_SCORES // max(1, nq))
+    cand = _Candidates(thr, k, width)
+    scores = np.empty(nq * width, dtype=np.float32)
+    mask = np.empty(nq * width, dtype=bool)
     for off, blk in pool.blocks():
-        S, M = scores[:, :len(blk)], mask[:, :len(blk)]
-        np.matmul(q, blk.T, out=S)
-        np.greater_equal(S, thr[:, None], out=M)
-        if len(blk) == width:
-            flat = np.flatnonzero(M)                # one pass over a contiguous mask
-            rr, cc = np.divmod(flat, width)
-        else:
-            rr, cc = np.nonzero(M)
-        parts.append((rr, cc + off, S[rr, cc]))
-        held += len(rr)
-        if held > COMPACT_FACTOR * nq * k:
-            rr_all, cc_all, vv_all = (np.concatenate(x) for x in zip(*parts))
-            D, I, counts = select_topk(rr_all, cc_all, vv_all, nq, k)
-            thr = np.where(counts >= k, D[:, -1], thr)
-            keep = I >= 0
-            parts = [(np.nonzero(keep)[0], I[keep], D[keep])]
-            held = len(parts[0][0])
-    if not parts:
-        return select_topk(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), nq, k)
-    rr_all, cc_all, vv_all = (np.concatenate(x) for x in zip(*parts))
-    return select_topk(rr_all, cc_all, vv_all, nq, k)
+        for t in range(0, len(blk), width):
+            tile = blk[t:t + width]
+            n = len(tile)
+            S = scores[:nq * n].reshape(nq, n)
+            M = mask[:nq * n].reshape(nq, n)
+            np.matmul(q, tile.T, out=S)
+            np.greater_equal(S, cand.thr[:, None], out=M)
+            flat = np.flatnonzero(M)
+            if len(flat):
+                cand.add(flat // n, flat % n + (off + t), S.ravel()[flat])
+    return cand.result()
 
 
-@searcher("exact")
-def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
+@searcher("blas")
+def _blas(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     n = len(pool)
     kk = min(k, n)
     rng = np.random.default_rng(opts.seed)
@@ -236,17 +309,44 @@ def import_faiss():  # noqa: ANN201 - the faiss module
 def _flat(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     faiss = import_faiss()
     kk = min(k, len(pool))
+    whole = pool.unit_slice()
+    rows = max(1, FLAT_BLOCK_BYTES // (4 * max(1, pool.dim)))
 
     def search(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q = as_unit(q)
-        heap = faiss.ResultHeap(len(q), kk, keep_max=True)
-        for off, blk in pool.blocks():
-            D, I = faiss.knn(q, blk, min(kk, len(blk)), metric=faiss.METRIC_INNER_PRODUCT)
-            heap.add_result(D, np.where(I >= 0, I + off, -1))
-        heap.finalize()
-        return _pad(heap.D, heap.I, k)
+        if kk == 0:
+            return _pad(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k)
+        if whole is not None:                  # the memory map itself, in one pass: nothing is copied
+            D, I = faiss.knn(q, whole, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        else:                                  # gathered (and normalised) a block at a time, merged
+            heap = faiss.ResultHeap(len(q), kk, keep_max=True)
+            for a in range(0, len(pool), rows):
+                blk = pool.gather(a, a + rows)
+                D, I = faiss.knn(q, blk, min(kk, len(blk)), metric=faiss.METRIC_INNER_PRODUCT)
+                heap.add_result(D, np.where(I >= 0, I + a, -1))
+            heap.finalize()
+            D, I = heap.D, heap.I
+        return _pad(*tie_order(D.astype(np.float32, copy=False), I), k)
 
     return search
+
+
+@searcher("exact")
+def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
+    """The exact search of the faster engine installed: ``flat`` (FAISS) if the ``faiss`` extra is
+    there, else ``blas`` (numpy's own BLAS), as measured by ``benchmarks/bench_balance.py``."""
+    try:
+        import_faiss()
+    except MissingExtraError:
+        return _blas(pool, k, opts)
+    return _flat(pool, k, opts)
+
+
+def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by score descending, equal scores by ascending position (padding last)."""
+    key = np.where(I >= 0, I, np.iinfo(np.int64).max)
+    order = np.lexsort((key, -D), axis=-1)
+    return np.take_along_axis(D, order, 1), np.take_along_axis(I, order, 1)
 
 
 IVF_TRAIN_PER_LIST = 50     # training vectors per list (FAISS wants at least 39)

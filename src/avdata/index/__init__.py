@@ -7,7 +7,19 @@ Python API (mirrors ``avdata index``, ``avdata weights``, ``avdata report``)::
     build_report(ReportOptions(index_path, out)) -> ReportResult
 """
 
-from avdata.index.build import IndexOptions, IndexResult, build_index
-from avdata.index.combined import CombinedResult, write_combined
+from __future__ import annotations
 
-__all__ = ["IndexOptions", "IndexResult", "build_index", "CombinedResult", "write_combined"]
+import importlib
+from typing import Any
+
+_LAZY = {"IndexOptions": "build", "IndexResult": "build", "build_index": "build",
+         "CombinedResult": "combined", "write_combined": "combined"}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """The API names, imported on first use: reading an index file (``avdata.index.lines``,
+    ``scan``, ``blocks``) does not load the media stack the build needs."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"avdata.index.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'avdata.index' has no attribute {name!r}")

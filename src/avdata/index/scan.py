@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.errors import InputFormatError
-from avdata.index.lines import field_labels, field_seconds, iter_records
+from avdata.index.blocks import absent_only, arrow_block, iter_line_blocks, list_codes
+from avdata.index.lines import field_labels, field_seconds, parse_line
 
 
 @dataclass
@@ -45,47 +48,92 @@ class IndexScan:
         return np.bincount(self.flat, minlength=len(self.label_ids))
 
 
+SCAN_SCHEMA = pa.schema([("labels", pa.list_(pa.string())), ("frame", pa.list_(pa.string())),
+                         ("aclip", pa.list_(pa.string())), ("bos", pa.string()), ("eos", pa.string())])
+
+
+class _Builder:
+    """The arrays of an ``IndexScan`` as blocks of lines are added (column-wise or line by line)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.flat: list[np.ndarray] = []
+        self.sizes: list[np.ndarray] = []
+        self.frames: list[np.ndarray] = []
+        self.aclips: list[np.ndarray] = []
+        self.bos: list[np.ndarray] = []
+        self.eos: list[np.ndarray] = []
+        self.bad: dict[int, str] = {}
+
+    def add_table(self, lines: list[bytes], t: pa.Table) -> bool:
+        """A block read column-wise; False (nothing added) when it needs the per-line path."""
+        try:
+            bos = pc.cast(t.column("bos"), pa.float64()).to_numpy()
+            eos = pc.cast(t.column("eos"), pa.float64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+        frame, aclip = t.column("frame"), t.column("aclip")
+        if not (np.isfinite(bos).all() and np.isfinite(eos).all()
+                and absent_only(lines, frame, "frame") and absent_only(lines, aclip, "aclip")):
+            return False
+        offsets, flat = list_codes(t.column("labels"), self.codes)
+        self.flat.append(flat)
+        self.sizes.append(np.diff(offsets))
+        self.frames.append(pc.fill_null(pc.list_value_length(frame), 0).to_numpy().astype(np.int32))
+        self.aclips.append(pc.fill_null(pc.list_value_length(aclip), 0).to_numpy().astype(np.int32))
+        self.bos.append(bos)
+        self.eos.append(eos)
+        return True
+
+    def add_lines(self, path: Path, first: int, lines: list[bytes]) -> None:
+        """A block read line by line (``avdata.index.lines``' messages for a bad line)."""
+        flat: list[int] = []
+        sizes, frames, aclips, bos, eos = [], [], [], [], []
+        for lineno, raw in enumerate(lines, first):
+            try:
+                rec = parse_line(raw, path, lineno)
+                labels = field_labels(rec, path, lineno)
+                line = (_count(rec, "frame", path, lineno), _count(rec, "aclip", path, lineno),
+                        field_seconds(rec, "bos", path, lineno), field_seconds(rec, "eos", path, lineno))
+            except InputFormatError as e:
+                self.bad[lineno - 1] = str(e)
+                labels, line = [], (0, 0, float("nan"), float("nan"))
+            frames.append(line[0])
+            aclips.append(line[1])
+            bos.append(line[2])
+            eos.append(line[3])
+            sizes.append(len(labels))
+            flat.extend(self.codes.setdefault(lab, len(self.codes)) for lab in labels)
+        self.flat.append(np.asarray(flat, dtype=np.int32))
+        self.sizes.append(np.asarray(sizes, dtype=np.int64))
+        self.frames.append(np.asarray(frames, dtype=np.int32))
+        self.aclips.append(np.asarray(aclips, dtype=np.int32))
+        self.bos.append(np.asarray(bos, dtype=np.float64))
+        self.eos.append(np.asarray(eos, dtype=np.float64))
+
+    def scan(self, path: Path) -> IndexScan:
+        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+        sizes = cat(self.sizes, np.int64)
+        return IndexScan(path=path, label_ids=list(self.codes), offsets=np.concatenate([[0], np.cumsum(sizes)]),
+                         flat=cat(self.flat, np.int32), frames=cat(self.frames, np.int32),
+                         aclips=cat(self.aclips, np.int32), bos=cat(self.bos, np.float64),
+                         eos=cat(self.eos, np.float64), bad=self.bad)
+
+
 def scan_index(path: str | os.PathLike[str]) -> IndexScan:
     """Read an index file (JSON lines, ``avdata.index.lines``' contract). A line that cannot be read
     (not UTF-8, not JSON, ``labels`` not a list of ids, ``bos``/``eos`` not numbers) is kept as a
     line without labels (weight 0) and recorded in ``bad`` as ``FILE:LINE: reason``; an unreadable
-    file raises InputFormatError."""
+    file raises InputFormatError. Blocks of plain lines are read column-wise (``avdata.index.blocks``)."""
     path = Path(path)
-    codes: dict[str, int] = {}
-    flat: list[int] = []
-    offsets = [0]
-    frames: list[int] = []
-    aclips: list[int] = []
-    bos: list[float] = []
-    eos: list[float] = []
-    bad: dict[int, str] = {}
-    for lineno, rec, err in iter_records(path):
-        try:
-            if err is not None:
-                raise err
-            assert rec is not None
-            labels = field_labels(rec, path, lineno)
-            line = (_count(rec, "frame", path, lineno), _count(rec, "aclip", path, lineno),
-                    field_seconds(rec, "bos", path, lineno), field_seconds(rec, "eos", path, lineno))
-        except InputFormatError as e:
-            bad[lineno - 1] = str(e)
-            labels, line = [], (0, 0, float("nan"), float("nan"))
-        frames.append(line[0])
-        aclips.append(line[1])
-        bos.append(line[2])
-        eos.append(line[3])
-        for lab in labels:
-            code = codes.get(lab)
-            if code is None:
-                code = codes[lab] = len(codes)
-            flat.append(code)
-        offsets.append(len(flat))
-    return IndexScan(
-        path=path, label_ids=list(codes), offsets=np.asarray(offsets, dtype=np.int64),
-        flat=np.asarray(flat, dtype=np.int32), frames=np.asarray(frames, dtype=np.int32),
-        aclips=np.asarray(aclips, dtype=np.int32), bos=np.asarray(bos, dtype=np.float64),
-        eos=np.asarray(eos, dtype=np.float64), bad=bad,
-    )
+    b = _Builder()
+    for first, lines in iter_line_blocks(path):
+        t = arrow_block(lines, SCAN_SCHEMA, required=("labels", "bos", "eos"))
+        if t is None or not b.add_table(lines, t):
+            b.add_lines(path, first, lines)
+    return b.scan(path)
 
 
 def _count(rec: dict, key: str, path: Path, lineno: int) -> int:

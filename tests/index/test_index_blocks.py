@@ -1,0 +1,73 @@
+"""Index files read column-wise (``avdata.index.blocks``) give what a line-by-line read gives, bad lines included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avdata.balance.embeddings import read_index_ids
+from avdata.index import blocks, scan
+from avdata.index.scan import scan_index
+
+
+def _line(i: int, labels: list[str], **extra: object) -> bytes:
+    rec = {"dir": "all_0_35000", "aclip": ["p0.mp3"], "frame": ["p0.4_01.jpg", "p0.4_02.jpg"], "id": f"v{i:010d}",
+           "bos": f"{i}.000", "eos": f"{i + 10}.000", "labels": labels, **extra}
+    return json.dumps(rec).encode()
+
+
+def _file(tmp_path: Path) -> Path:
+    """Plain lines around every kind of line the column-wise path must hand back to the per-line one."""
+    lines = [_line(i, [f"/m/0{i % 7}", f"/m/1{i % 3}"]) for i in range(40)]
+    lines[3] = b"\xef\xbb\xbf" + lines[3]                            # a BOM: the line still counts
+    lines[7] = b"not json"
+    lines[11] = b""                                                   # a blank line
+    lines[13] = _line(13, ["/m/01"], bos=5)                           # a number where VIP-ANT writes a string
+    lines[17] = _line(17, "not a list")                               # type: ignore[arg-type]
+    lines[19] = json.dumps({"id": "v0000000019", "labels": ["/m/02"], "bos": "1", "eos": "11"}).encode()
+    lines[23] = _line(23, ["/m/03"], frame=None)                      # null where a list is wanted
+    lines[29] = _line(29, ["é", "/m/\u00e9x"])
+    lines[31] = b"\xff\xfe bytes"
+    lines[37] = _line(37, [])
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\r\n".join(lines[:20]) + b"\n" + b"\n".join(lines[20:]))    # CRLF then LF, no final LF
+    return path
+
+
+def _reference(monkeypatch: pytest.MonkeyPatch, fn, path: Path):  # noqa: ANN001, ANN202
+    with monkeypatch.context() as m:
+        m.setattr(blocks, "arrow_block", lambda *a, **k: None)         # every block line by line
+        m.setattr(scan, "arrow_block", lambda *a, **k: None)
+        import avdata.balance.embeddings as emb
+        m.setattr(emb, "arrow_block", lambda *a, **k: None)
+        return fn(path)
+
+
+@pytest.mark.parametrize("block_lines", [5, 1 << 16])
+def test_scan_and_ids_agree_with_the_line_by_line_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        block_lines: int) -> None:
+    path = _file(tmp_path)
+    monkeypatch.setattr(blocks, "CHUNK_BYTES", 301)                   # chunks that cut lines and CRLFs
+    monkeypatch.setattr(blocks, "BLOCK_LINES", block_lines)
+    import avdata.balance.embeddings as emb
+    for module in (scan, emb):
+        monkeypatch.setattr(module, "iter_line_blocks", lambda p: blocks.iter_line_blocks(p, block_lines))
+    ref_scan = _reference(monkeypatch, scan_index, path)
+    got = scan_index(path)
+    assert got.lines == ref_scan.lines == 40
+    assert got.label_ids == ref_scan.label_ids and got.bad == ref_scan.bad
+    assert sorted(got.bad) == [7, 11, 17, 23, 31] and got.bos[13] == 5.0
+    for a, b in [(got.offsets, ref_scan.offsets), (got.flat, ref_scan.flat), (got.frames, ref_scan.frames),
+                 (got.aclips, ref_scan.aclips)]:
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got.bos, ref_scan.bos)
+    assert got.frames[19] == 0 and got.labels_of(29) == ["é", "/m/éx"] and got.bos[3] == 3.0
+
+    ref_ids = _reference(monkeypatch, read_index_ids, path)
+    ids = read_index_ids(path)
+    assert ids.ids == ref_ids.ids and ids.labels == ref_ids.labels and ids.bad == ref_ids.bad
+    assert sorted(ids.bad) == [7, 11, 17, 31] and ids.ids[13] == "v0000000013"
+    assert ids.labels[0] is not None and ids.labels[0][0] is ids.labels[7 * 3][0]       # one object per label
