@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from avdata.sources.ids import make_unique
 from avdata.sources.ontology import Ontology
 from avdata.sources.origins import concat_with_origins, get_origins, origins_metadata
 from avdata.sources.problems import Problems, readable_files
-from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader
+from avdata.sources.registry import ReadOptions, get_reader, get_stream_reader, get_subset, keep_subset
 from avdata.sources.sniff import check_kind
 from avdata.table import CLIP_SCHEMA, ClipTableWriter, read_clips, write_clips
 
@@ -36,6 +36,7 @@ class IngestOptions:
     ontology: str | None = None
     threads: int = 2
     weights: tuple[str, ...] = ()        # vipant: the weights file of each index file, in order
+    subset: str | None = None            # a named class subset of the format (e.g. kinetics-sounds)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class IngestResult:
     output: Path
     rows: int
     problems: Problems
+    read: int | None = None              # rows read before ``subset`` kept ``rows`` of them
+    note: str = ""                       # what the subset says (e.g. names that map to no class)
 
 
 def _inputs(options: IngestOptions, problems: Problems) -> tuple[list[str], ReadOptions]:
@@ -75,14 +78,28 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     opened: when none can be read, InputError and an existing output stays as it was."""
     problems = problems if problems is not None else Problems()
     check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments, *options.weights])
+    subset = get_subset(options.subset, options.format) if options.subset else None
+    keep = frozenset(subset.labels()) if subset else None
     stream = get_stream_reader(options.format)
     if stream is None:
         table = read_lists(options, problems)
+        read = table.num_rows
+        if keep is not None:
+            table = keep_subset(table, sorted(keep))
         write_clips(table, options.output)
-        return IngestResult(Path(options.output), table.num_rows, problems)
+        return IngestResult(Path(options.output), table.num_rows, problems, read if subset else None,
+                            subset.note() if subset else "")
     usable, read_opts = _inputs(options, problems)
     origins: dict = {}
+    read = 0
     blocks = stream(usable, read_opts, problems)
+    if keep is not None:
+        def kept(raw: Iterator[pa.Table]) -> Iterator[pa.Table]:
+            nonlocal read
+            for block in raw:
+                read += block.num_rows
+                yield keep_subset(block, sorted(keep)).replace_schema_metadata(block.schema.metadata)
+        blocks = kept(blocks)
     first = next(blocks, None)
     # a format's own columns (e.g. vipant's index_*) come after the clip schema's: the first block says
     schema = CLIP_SCHEMA if first is None else pa.schema(list(first.schema), metadata=CLIP_SCHEMA.metadata)
@@ -92,7 +109,8 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
             out.write(block)
         if origins:
             out.update_metadata(origins_metadata(origins))
-    return IngestResult(Path(options.output), out.rows, problems)
+    return IngestResult(Path(options.output), out.rows, problems, read if subset else None,
+                        subset.note() if subset else "")
 
 
 def merge_clip_tables(paths: Sequence[str | os.PathLike[str]]) -> pa.Table:

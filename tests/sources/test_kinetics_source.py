@@ -68,3 +68,46 @@ def test_bad_rows_cost_one_line_each(tmp_path: Path) -> None:
     assert sorted(reasons) == [3, 4, 5, 6, 7]
     assert "YouTube id" in reasons[3] and "not numbers" in reasons[4] and "not after" in reasons[5]
     assert "repeated segment" in reasons[6] and "expected 5 fields" in reasons[7]
+
+
+def test_the_shipped_class_lists_and_the_kinetics_sounds_mapping() -> None:
+    from avdata.loaders import kinetics_labels, kinetics_sounds_labels, kinetics_sounds_mapping
+
+    k400, k600 = kinetics_labels(400), kinetics_labels(600)
+    assert len(k400) == len(set(k400)) == 400 and len(k600) == len(set(k600)) == 600
+    assert list(k400) == sorted(k400) and "air drumming" in k400 and "playing bagpipes" in k600
+    mapping = kinetics_sounds_mapping()
+    assert len(mapping) == 34 and sorted(n for n, lab in mapping.items() if lab is None) == [
+        "fingerpicking", "patting", "typing"]
+    assert mapping["blowing out"] == "blowing out candles" and mapping["stomping"] == "stomping grapes"
+    assert mapping["mowing the lawn by pushing lawnmower"] == "mowing lawn"
+    assert mapping["dribbling ball"] == "dribbling basketball"
+    ks = kinetics_sounds_labels()
+    assert len(ks) == 31 and set(ks) <= set(k400) and set(ks) <= set(k600)
+    if SHARED_SAMPLE.is_file():                               # the L3-Net list as shipped in ../shared
+        names = [x.strip() for x in SHARED_SAMPLE.with_name("kinetics_sounds_l3_34.txt").read_text().splitlines()]
+        assert list(mapping) == [x for x in names if x]
+        sample_labels = {r.split(",")[0].strip('"') for r in SHARED_SAMPLE.read_text().splitlines()[1:]}
+        assert sample_labels <= set(k400)
+
+
+def test_subset_keeps_the_kinetics_sounds_rows_byte_for_byte(tmp_path: Path) -> None:
+    src = tmp_path / "kinetics-400_val.csv"
+    rows = [b'"playing bagpipes",-3rcJ2F2qBk,3,13,val,1', b"abseiling,0wR5jVB-WPk,417,427,val,0",
+            b'"blowing out candles",2cPLjY5AWXU,1,11,val,0', b'"mowing lawn",3K0Sw7rbzPU,114,124,val,0']
+    header = b"label,youtube_id,time_start,time_end,split,is_cc"
+    src.write_bytes(b"\n".join([header, *rows]) + b"\n")
+    r = subprocess.run([sys.executable, "-m", "avdata", "ingest", "kinetics", str(src), "--subset", "kinetics-sounds",
+                        "-o", str(tmp_path / "ks.parquet")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "kinetics-sounds: kept 3 of 4 row(s)" in r.stdout and "no Kinetics class: typing, fingerpicking, patting" \
+        in r.stdout
+    r = subprocess.run([sys.executable, "-m", "avdata", "export", "kinetics", str(tmp_path / "ks.parquet"), "-o",
+                        str(tmp_path / "back.csv")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back.csv").read_bytes() == b"\n".join([header, rows[0], rows[2], rows[3]]) + b"\n"
+    r = subprocess.run([sys.executable, "-m", "avdata", "ingest", "vggsound", str(src), "--subset", "kinetics-sounds",
+                        "-o", str(tmp_path / "v.parquet")], capture_output=True, text=True)
+    assert r.returncode == 3 and r.stderr.strip().splitlines() == [
+        "avdata: error: --subset kinetics-sounds is a subset of kinetics, not of vggsound (vggsound has none)"]
+    assert not (tmp_path / "v.parquet").exists()

@@ -5,21 +5,14 @@ names as labels, multi-hot over the shipped 309-class map (``vggsound_labels``),
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from avdata.media.synth import SynthSpec, make_video
+from list_pipeline import avdata, list_to_index
 
 ROWS = [("AAAAAAAAAAA", 1, "ambulance siren"), ("BBBBBBBBBBB", 2, "bird chirping, tweeting"),
         ("CCCCCCCCCCC", 0, "bird chirping, tweeting"), ("DDDDDDDDDDD", 1, "bird chirping, tweeting")]
-
-
-def _avdata(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "avdata", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_vggsound_from_the_list_to_loader_items(tmp_path: Path) -> None:
@@ -27,28 +20,15 @@ def test_vggsound_from_the_list_to_loader_items(tmp_path: Path) -> None:
     from avdata.loaders import AVIndexDataset, DatasetOptions, vggsound_labels
     from avdata.weights import read_weights
 
-    tree = tmp_path / "youtube"
-    for k, (ytid, start, _) in enumerate(ROWS, 1):
-        make_video(tree / f"{ytid}.mp4", SynthSpec(duration=start + 10.5, width=96, height=64, fps=10, channels=1,
-                                                   seed=k))
     lst = tmp_path / "vggsound.csv"
     lst.write_bytes("".join(f'{y},{s},{chr(34) + lab + chr(34) if "," in lab else lab},test\r\n'
                             for y, s, lab in ROWS).encode())
-    clips = tmp_path / "c.parquet"
-    assert _avdata("ingest", "vggsound", str(lst), "-o", str(clips)).returncode == 0
-    r = _avdata("fetch", str(clips), "--source", f"dir:{tree}", "--out", str(tmp_path / "videos"))
-    assert r.returncode == 0, r.stderr
-    r = _avdata("extract", str(clips), "--videos", str(tmp_path / "videos"), "--fetch-manifest",
-                str(tmp_path / "videos" / "fetch_manifest.parquet"), "--out", str(tmp_path / "media"))
-    assert r.returncode == 0, r.stderr
-    r = _avdata("index", str(clips), "--manifest", str(tmp_path / "media" / "extract_manifest.parquet"),
-                "--media", str(tmp_path / "media"), "--out", str(tmp_path / "index"))
-    assert r.returncode == 0, r.stderr
+    list_to_index(tmp_path, "vggsound", lst, {ytid: start + 10.5 for ytid, start, _ in ROWS})
     index = tmp_path / "index" / "src_vggsound_test.csv"
     lines = [json.loads(x) for x in index.read_text().splitlines()]
     assert [(x["id"], x["bos"], x["eos"], x["labels"]) for x in lines] == [
         (y, f"{s:.3f}", f"{s + 10:.3f}", [lab]) for y, s, lab in ROWS]
-    assert _avdata("weights", str(index)).returncode == 0
+    assert avdata("weights", str(index)).returncode == 0
     weights = read_weights(index.with_name(index.stem + "_weight.csv"))
     assert weights[0] > weights[1] == weights[2] == weights[3] > 0        # the rarer class weighs more
     labels = vggsound_labels()

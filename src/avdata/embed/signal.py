@@ -58,7 +58,7 @@ STATS_FILE = "signal_stats.json"
 FEATURE_VERSION = 2
 N_BANDS = 32
 IMAGE_SIDE = 64                 # frames are analysed at about this size
-PAIR_STEP = 8                   # one pair of neighbouring fbank frames every 8 frames (80 ms)
+PAIR_STEP = 16                  # one pair of neighbouring fbank frames every 16 frames (160 ms)
 AUDIO_BLOCKS = (("envelope", 64, 1.0), ("dynamics", 32, 0.7), ("spectral", 13, 0.7))
 IMAGE_BLOCKS = (("colour", 20, 1.0), ("layout", 12, 0.7), ("texture", 9, 0.7))
 

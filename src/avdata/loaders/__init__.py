@@ -12,7 +12,17 @@ import importlib
 from typing import Any
 
 from avdata.loaders.dataset import AVIndexDataset, DatasetOptions
-from avdata.loaders.labels import LabelMap, collate, index_labels, ontology_labels, strong_labels, vggsound_labels
+from avdata.loaders.labels import (
+    LabelMap,
+    collate,
+    index_labels,
+    kinetics_labels,
+    kinetics_sounds_labels,
+    kinetics_sounds_mapping,
+    ontology_labels,
+    strong_labels,
+    vggsound_labels,
+)
 from avdata.loaders.lazy_index import LazyIndex
 from avdata.loaders.transforms import AudioInput
 
@@ -25,7 +35,8 @@ _LAZY = {
 }
 
 __all__ = ["AVIndexDataset", "AudioInput", "DatasetOptions", "LabelMap", "LazyIndex", "collate",
-           "index_labels", "ontology_labels", "strong_labels", "vggsound_labels", *_LAZY]
+           "index_labels", "kinetics_labels", "kinetics_sounds_labels", "kinetics_sounds_mapping", "ontology_labels",
+           "strong_labels", "vggsound_labels", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

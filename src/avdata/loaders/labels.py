@@ -32,10 +32,35 @@ def vggsound_labels() -> tuple[str, ...]:
     VGGSound index, whose labels are class names."""
     import csv
     import io
+
+    text = _data_text("vggsound_stat.csv")
+    return tuple(row[0] for row in csv.reader(io.StringIO(text, newline="")) if row)
+
+
+def _data_text(name: str) -> str:
     from importlib import resources
 
-    text = resources.files("avdata").joinpath("data", "vggsound_stat.csv").read_text("utf-8")
-    return tuple(row[0] for row in csv.reader(io.StringIO(text, newline="")) if row)
+    return resources.files("avdata").joinpath("data", name).read_text("utf-8")
+
+
+def kinetics_labels(version: int = 400) -> tuple[str, ...]:
+    """The Kinetics-400 or -600 class names (shipped lists, in the official order): the label map
+    of a Kinetics index, whose labels are class names."""
+    if version not in (400, 600):
+        raise ValueError(f"Kinetics-{version}: only the 400 and 600 class lists ship with avdata")
+    return tuple(line for line in _data_text(f"kinetics{version}_classes.txt").splitlines() if line)
+
+
+def kinetics_sounds_mapping() -> dict[str, str | None]:
+    """Kinetics-Sounds: each of L3-Net's 34 class names -> the Kinetics-400/600 label it is (or was
+    renamed to), None for the 3 that are no Kinetics class (typing, fingerpicking, patting)."""
+    rows = [line.split("\t") for line in _data_text("kinetics_sounds.tsv").splitlines()[1:] if line]
+    return {name: label or None for name, label, _ in rows}
+
+
+def kinetics_sounds_labels() -> tuple[str, ...]:
+    """The 31 Kinetics labels of Kinetics-Sounds (in L3-Net's order): its label map."""
+    return tuple(label for label in kinetics_sounds_mapping().values() if label)
 
 
 def index_labels(path: str | os.PathLike[str], ontology: Ontology | None = None) -> tuple[str, ...]:

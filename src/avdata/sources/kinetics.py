@@ -28,7 +28,14 @@ from avdata.sources.lines import TextLines, csv_rows, detect_newline, ends_with_
 from avdata.sources.numbers import format_number
 from avdata.sources.origins import concat_with_origins, get_origins, with_origins
 from avdata.sources.problems import Problems, readable_files
-from avdata.sources.registry import ReadOptions, register_reader, register_writer, require_source_kind
+from avdata.sources.registry import (
+    ReadOptions,
+    Subset,
+    register_reader,
+    register_subset,
+    register_writer,
+    require_source_kind,
+)
 from avdata.sources.sniff import is_number, register_sniffer
 
 FORMAT = "kinetics"
@@ -144,3 +151,23 @@ def write_kinetics(table: pa.Table, path: str | os.PathLike[str]) -> int:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
     return table.num_rows
+
+
+def _kinetics_sounds() -> tuple[str, ...]:
+    from avdata.loaders.labels import kinetics_sounds_labels
+
+    return kinetics_sounds_labels()
+
+
+def _kinetics_sounds_note() -> str:
+    from avdata.loaders.labels import kinetics_sounds_mapping
+
+    mapping = kinetics_sounds_mapping()
+    none = [name for name, label in mapping.items() if label is None]
+    renamed = [f"{name} -> {label}" for name, label in mapping.items() if label and label != name]
+    return (f"{len(mapping) - len(none)} of L3-Net's {len(mapping)} classes map ({', '.join(renamed)}); "
+            f"no Kinetics class: {', '.join(none)}")
+
+
+# Kinetics-Sounds (L3-Net, Appendix A1): the shipped mapping ``data/kinetics_sounds.tsv``
+register_subset("kinetics-sounds", Subset(FORMAT, _kinetics_sounds, _kinetics_sounds_note))

@@ -57,6 +57,47 @@ WRITERS: Registry[Writer] = Registry("output format", "avdata.formats", _BUILTIN
 INDEX_WRITERS: Registry[IndexWriter] = Registry("index export format", "avdata.formats", _BUILTINS)
 
 
+@dataclass(frozen=True)
+class Subset:
+    """A named class subset of a format (``avdata ingest FORMAT --subset NAME``): the rows with one
+    of ``labels()`` are kept; ``note()`` is said when it is used (e.g. names that map to no class)."""
+
+    format: str
+    labels: Callable[[], Sequence[str]]
+    note: Callable[[], str] = lambda: ""
+
+
+SUBSETS: Registry[Subset] = Registry("subset", "avdata.formats", _BUILTINS)
+
+
+def register_subset(name: str, subset: Subset) -> Subset:
+    return SUBSETS.register(name)(subset)
+
+
+def subset_names() -> list[str]:
+    return SUBSETS.names()
+
+
+def get_subset(name: str, fmt: str) -> Subset:
+    """The subset ``name`` of format ``fmt``; AvdataError names the subsets ``fmt`` has."""
+    subset = SUBSETS.get(name)
+    if subset.format != fmt:
+        own = [n for n in SUBSETS.names() if SUBSETS.get(n).format == fmt]
+        raise AvdataError(f"--subset {name} is a subset of {subset.format}, not of {fmt} "
+                          f"({fmt} has {', '.join(own) if own else 'none'})")
+    return subset
+
+
+def keep_subset(table: pa.Table, labels: Sequence[str]) -> pa.Table:
+    """The rows of ``table`` with at least one label in ``labels``."""
+    if not table.num_rows:
+        return table
+    flat = pc.list_flatten(table.column("labels"))
+    parents = pc.list_parent_indices(table.column("labels"))
+    hit = pc.is_in(flat, value_set=pa.array(list(labels), pa.string()))
+    return table.take(pc.unique(pc.filter(parents, hit)))       # parents ascend: rows stay in order
+
+
 def register_reader(name: str) -> Callable[[Reader], Reader]:
     return READERS.register(name)
 
