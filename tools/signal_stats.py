@@ -29,8 +29,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from avdata.atomic import write_text_atomic  # noqa: E402
-from avdata.embed.signal import (AUDIO_BLOCKS, IMAGE_BLOCKS, analysis_frames, audio_blocks, image_blocks,  # noqa: E402
-                                 load_frame)
+from avdata.embed.signal import (AUDIO_BLOCKS, FEATURE_VERSION, IMAGE_BLOCKS, analysis_frames, audio_blocks,  # noqa: E402
+                                 image_blocks, load_frame)
 from avdata.media.features import FBANK  # noqa: E402
 from avdata.media.kaldi_fbank import fast_fbank as fbank  # noqa: E402
 
@@ -113,7 +113,7 @@ def measure(clips: int, seed: int) -> dict:
         arr = np.stack(got)
         blocks[name] = {"mean": [round(float(x), 6) for x in arr.mean(0)],
                         "std": [round(float(x), 6) for x in np.maximum(arr.std(0), 1e-3)]}
-    return {"version": 2, "recipe": f"tools/signal_stats.py --clips {clips} --seed {seed}", "blocks": blocks}
+    return {"version": FEATURE_VERSION, "recipe": f"tools/signal_stats.py --clips {clips} --seed {seed}", "blocks": blocks}
 
 
 def main() -> None:

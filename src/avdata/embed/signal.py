@@ -5,7 +5,7 @@ land near each other:
 
 audio (from the 128-bin Kaldi log-mel fbank; the index's ``aclip_128`` npz is reused when present,
 otherwise the same numbers are computed from the audio clip; the blocks read pairs of
-neighbouring frames every 80 ms, a quarter of all frames, which keeps the statistics at a quarter of the cost):
+neighbouring frames every 160 ms, an eighth of all frames, which keeps the statistics at an eighth of the cost):
 - ``envelope`` (64): mean and standard deviation over time of 32 log-mel bands (4 bins each). The
   mean is the long-term spectral envelope (where the energy is: a low hum vs a whistle); the
   standard deviation separates steady sounds (tones, noise) from changing ones (speech, chirps).
@@ -55,7 +55,7 @@ from avdata.embed.base import (
 from avdata.errors import MediaError
 
 STATS_FILE = "signal_stats.json"
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3              # 3: pairs every 160 ms (was 80 ms), statistics measured again
 N_BANDS = 32
 IMAGE_SIDE = 64                 # frames are analysed at about this size
 PAIR_STEP = 16                  # one pair of neighbouring fbank frames every 16 frames (160 ms)
@@ -65,7 +65,7 @@ IMAGE_BLOCKS = (("colour", 20, 1.0), ("layout", 12, 0.7), ("texture", 9, 0.7))
 
 def analysis_frames(n_frames: int) -> np.ndarray:
     """The fbank frames the descriptor reads: pairs of neighbours (t, t+1) every ``PAIR_STEP``
-    frames (80 ms). A quarter of the work of every frame, the same statistics in expectation, and the
+    frames (160 ms). An eighth of the work of every frame, the same statistics in expectation, and the
     deltas still between frames 10 ms apart. Empty when there is no full pair."""
     starts = np.arange(0, max(n_frames - 1, 0), PAIR_STEP)
     return (starts[:, None] + np.array([0, 1])).ravel()
