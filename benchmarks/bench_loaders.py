@@ -9,6 +9,7 @@ WebDataset shards of it. Loaders, each over one epoch with a torch DataLoader (b
   dicts, the audio decoded by an ``ffmpeg`` subprocess per item (imageio-ffmpeg's binary; VIP-ANT
   uses torchaudio's ffmpeg/sox backend), then the *same* fbank and image transforms as avdata;
 - ``avdata raw``: ``AVIndexDataset`` (lazy index, in-process PyAV decoding);
+- ``AudiosetNpz-style``: VIP-ANT's ``AudiosetNpz`` item path (the npz baseline);
 - ``avdata npz``: ``AVIndexDataset(features="npz")`` (the index stage's features, no decoding);
 - ``avdata shards`` / ``shards npz``: ``ShardReader`` over ``avdata shards`` tars.
 
@@ -112,6 +113,38 @@ class VipantStyle(torch.utils.data.Dataset):
                 "labels": self.labels.multi_hot(rec["labels"]), "captions": []}
 
 
+class VipantNpzStyle(torch.utils.data.Dataset):
+    """The npz baseline: VIP-ANT's ``AudiosetNpz`` (cvap/data/audioset_cls.py) as it reads an item in
+    evaluation: the index as a list of dicts, ``np.load(aclip_128)["flag"]`` padded to 1000 frames and
+    normalised, every image of the ``frame_224`` npz loaded and the middle one kept, labels as a list
+    over all classes (made a float32 array here so that batches stack as avdata's do)."""
+
+    def __init__(self, index: Path, media: Path) -> None:
+        self.dataset = [json.loads(line) for line in open(index)]
+        self.media = media
+        self.label_map = {lab: i for i, lab in enumerate(ontology_labels())}
+        self.opts = AudioInput()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rec = self.dataset[i]
+        base = self.media / rec["dir"]
+        audio = np.load(base / "aclip_128" / f"{rec['id']}.{rec['aclip_128']}")["flag"]
+        images = np.load(base / "frame_224" / f"{rec['id']}.{rec['frame_224']}")
+        images = [images[key] for key in images.files if len(images[key]) != 0]
+        image = images[int(np.ceil(len(images) / 2)) - 1]
+        npad = self.opts.target_frames - audio.shape[0]
+        if npad > 0:
+            audio = np.pad(audio, ((0, npad), (0, 0)), "constant", constant_values=(0., 0.))
+        audio = (audio - self.opts.mean) / self.opts.std
+        label_set = {self.label_map[c] for c in rec["labels"]}
+        label = [1 if k in label_set else 0 for k in range(len(self.label_map))]
+        return {"index": i, "id": rec["id"], "fbank": audio.astype(np.float32), "image": image,
+                "labels": np.asarray(label, np.float32), "captions": []}
+
+
 def run_epoch(dataset: Any, workers: int, batch: int) -> tuple[float, float, dict[int, dict]]:
     """(samples/s, seconds to first batch, first-epoch items by index for output checks)."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers, collate_fn=collate)
@@ -190,6 +223,7 @@ def main() -> None:
         loaders = {
             "vipant-style (baseline)": lambda: VipantStyle(index, media, False, 0),
             "avdata raw": lambda: AVIndexDataset(index, raw),
+            "AudiosetNpz-style": lambda: VipantNpzStyle(index, media),
             "avdata npz": lambda: AVIndexDataset(index, npz),
             "avdata shards": lambda: ShardReader(res.shard_list, raw),
             "avdata shards npz": lambda: ShardReader(res.shard_list, npz),
@@ -197,6 +231,8 @@ def main() -> None:
         print(f"\n{'loader':26s} {'workers':>7s} {'samples/s':>10s} {'x base':>7s} {'1st batch s':>11s} "
               f"{'max |fbank diff|':>16s} {'max |image diff|':>16s}")
         base: dict[int, float] = {}
+        npz_base: dict[int, float] = {}
+        npz_ratio: dict[int, float] = {}
         reference: dict[int, dict] = {}
         for name, make in loaders.items():
             for w in args.workers:
@@ -204,11 +240,17 @@ def main() -> None:
                 if name.startswith("vipant"):
                     base[w] = rate
                     reference.update(kept)
+                if name.startswith("AudiosetNpz"):
+                    npz_base[w] = rate
+                if name == "avdata npz":
+                    npz_ratio[w] = rate / npz_base[w]
                 common = [i for i in kept if i in reference]
                 fd = max((np.abs(kept[i]["fbank"] - reference[i]["fbank"]).max() for i in common), default=float("nan"))
                 idf = max((np.abs(kept[i]["image"] - reference[i]["image"]).max() for i in common), default=float("nan"))
                 print(f"{name:26s} {w:7d} {rate:10.1f} {rate / base[w]:7.2f} {first:11.2f} {fd:16.2e} {idf:16.2e}",
                       flush=True)
+        print("avdata npz / AudiosetNpz-style: " + ", ".join(f"{r:.2f}x at {w} workers" for w, r in npz_ratio.items())
+              + " (goal >= 2x)")
         mem = index_memory(args.index_lines, root)
         print(f"\nopened index of {args.index_lines:,} lines (RSS growth in a fresh process):")
         print(f"  list of dicts (VIP-ANT): {mem['list']:8.1f} MB")

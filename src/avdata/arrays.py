@@ -10,7 +10,7 @@ import os
 import pickle
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -62,6 +62,108 @@ def read_npz(source: str | os.PathLike[str] | bytes, where: str, code: str = "np
             return {k: z[k] for k in z.files}
     except DECODE_ERRORS as e:
         raise MediaError(code, f"{where}: not a readable .npz ({_reason(e)})") from e
+
+
+class NpzArchive(Mapping[str, np.ndarray]):
+    """An ``.npz`` (a path or its bytes) read member by member: the names at once, a member's shape
+    from its header, its array only when asked (``frame_224`` holds every frame of a clip; an item
+    needs one). A member is inflated in one call and checked against its CRC; its array is a
+    read-only view of those bytes. Decode errors are MediaError(``code``) naming ``where``, as
+    ``read_npz``'s."""
+
+    def __init__(self, source: str | os.PathLike[str] | bytes, where: str, code: str = "npz_unreadable") -> None:
+        self.where, self.code = where, code
+        try:
+            if isinstance(source, bytes):
+                self._data = source
+            else:
+                with open(source, "rb") as fh:
+                    self._data = fh.read()
+            if not self._data:
+                raise EOFError("No data left in file")
+            self._members = {i.filename[:-4]: i for i in zipfile.ZipFile(io.BytesIO(self._data)).infolist()
+                             if i.filename.endswith(".npy")}
+        except DECODE_ERRORS as e:
+            raise self._error(e) from e
+
+    def _error(self, e: BaseException) -> MediaError:
+        return MediaError(self.code, f"{self.where}: not a readable .npz ({_reason(e)})")
+
+    def __iter__(self):  # noqa: ANN204 - Iterator[str]
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._members
+
+    def size_hint(self, key: str) -> int:
+        """The member's size in bytes, header included (from the archive's directory)."""
+        return int(self._members[key].file_size)
+
+    def _raw(self, info: zipfile.ZipInfo, limit: int | None = None) -> bytes:
+        """The member's bytes (the first ``limit`` or more of them when ``limit`` is given)."""
+        d = self._data
+        off = info.header_offset
+        if d[off:off + 4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local header of {info.filename}")
+        names = int.from_bytes(d[off + 26:off + 28], "little") + int.from_bytes(d[off + 28:off + 30], "little")
+        start = off + 30 + names
+        body = d[start:start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_STORED:
+            raw = body
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            if limit is not None:
+                return zlib.decompressobj(-15).decompress(body, limit)
+            raw = zlib.decompress(body, -15)
+        else:
+            raise ValueError(f"{info.filename}: compression {info.compress_type} is not read")
+        if limit is None and (len(raw) != info.file_size or zlib.crc32(raw) != info.CRC):
+            raise zipfile.BadZipFile(f"{info.filename}: bad CRC or size")
+        return raw
+
+    def _header(self, raw: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+        fh = io.BytesIO(raw)
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if dtype.hasobject:
+            raise ValueError("an object array (pickles are not read)")
+        return tuple(shape), fortran, dtype, fh.tell()
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The member's shape, from its header (only the header is inflated)."""
+        try:
+            return self._header(self._raw(self._members[key], 65536))[0]
+        except DECODE_ERRORS as e:
+            raise self._error(e) from e
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            raw = self._raw(self._members[key])
+            shape, fortran, dtype, offset = self._header(raw)
+            count = int(np.prod(shape))
+            arr = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+            return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+        except DECODE_ERRORS as e:
+            raise self._error(e) from e
+
+
+def chosen_frame(arrays: Mapping[str, np.ndarray], where: str, choose: Callable[[int], int],
+                 size: int | None = None) -> tuple[str, np.ndarray]:
+    """``(key, frame)`` of a ``frame_224`` npz: the decoded frames (non-empty members, by sorted key)
+    are counted from their headers, ``choose(count)`` picks one, and only that one is read and
+    checked as ``frame_arrays`` checks every frame."""
+    if isinstance(arrays, NpzArchive):        # a member past 4 KiB holds data; a smaller one: its header says
+        keys = [k for k in sorted(arrays) if arrays.size_hint(k) > 4096 or int(np.prod(arrays.shape(k))) > 0]
+    else:
+        keys = [k for k in sorted(arrays) if arrays[k].size]
+    if not keys:
+        raise MediaError("no_frame_224", f"{where}: no decoded frame (all {len(arrays)} empty)")
+    key = keys[choose(len(keys))]
+    frame = frame_arrays({key: arrays[key]}, where, size)[key]
+    return key, frame if frame.flags.writeable else frame.copy()
 
 
 def check_finite(array: np.ndarray, where: str, code: str = "non_finite") -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from avdata.arrays import fbank_array, frame_arrays, read_npz
+from avdata.arrays import NpzArchive, chosen_frame, fbank_array
 from avdata.errors import AvdataError, InputFormatError, MediaError
 from avdata.loaders.labels import LabelMap, ontology_labels, to_tensors
 from avdata.loaders.lazy_index import LazyIndex
@@ -94,7 +94,7 @@ class DiskMedia:
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
         path = self.npz_where(kind)
-        return read_npz(path, path, f"{kind}_unreadable")
+        return NpzArchive(path, path, f"{kind}_unreadable")
 
     def npz_where(self, kind: str) -> str:
         """The file of the line's ``kind`` features (named in errors)."""
@@ -155,11 +155,9 @@ def _npz(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: 
         out["aclip"] = rec.get("aclip_128")
         out["fbank"] = fit_frames(feats, opts.audio)
     if "image" in opts.outputs:
-        arrays = frame_arrays(media.npz("frame_224"), media.npz_where("frame_224"), opts.image_size)
-        keys = sorted(arrays)
-        k = choose_frame(len(keys), opts.train, item_rng(opts.seed, epoch, line, FRAME_STREAM))
-        out["frame"] = keys[k]
-        out["image"] = arrays[keys[k]]
+        rng = item_rng(opts.seed, epoch, line, FRAME_STREAM)
+        out["frame"], out["image"] = chosen_frame(media.npz("frame_224"), media.npz_where("frame_224"),
+                                                  lambda n: choose_frame(n, opts.train, rng), opts.image_size)
     return out
 
 

@@ -75,11 +75,12 @@ def crop(samples: np.ndarray, rate: int, seconds: float | None, train: bool,
 
 def fit_frames(feats: np.ndarray, opts: AudioInput) -> np.ndarray:
     """Cut or zero-pad (frames, bins) to ``target_frames`` rows, then normalise; float32."""
-    feats = feats[:opts.target_frames]
-    pad = opts.target_frames - feats.shape[0]
-    if pad > 0:
-        feats = np.pad(feats, ((0, pad), (0, 0)))
-    return ((feats - opts.mean) / opts.std).astype(np.float32, copy=False)
+    n = min(opts.target_frames, feats.shape[0])
+    out = np.empty((opts.target_frames, feats.shape[1]), dtype=np.float32)
+    np.subtract(feats[:n], opts.mean, out=out[:n], dtype=np.float32)     # one pass, no padded copy
+    out[n:] = np.float32(0.0) - np.float32(opts.mean)
+    out /= np.float32(opts.std)
+    return out
 
 
 def fbank_input(audio: np.ndarray, rate: int, opts: AudioInput, train: bool = False,

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from avdata import storage
-from avdata.arrays import read_npz
+from avdata.arrays import NpzArchive
 from avdata.errors import AvdataError, InputFormatError, MediaError, MissingExtraError, UnsafePathError
 from avdata.loaders.dataset import DatasetOptions, log, make_item
 from avdata.loaders.labels import LabelMap, ontology_labels
@@ -176,7 +176,7 @@ class TarMedia:
             raise MediaError("frame_undecodable", f"{self.where}.{suffix}: {type(e).__name__}: {e}") from e
 
     def npz(self, kind: str) -> Mapping[str, np.ndarray]:
-        return read_npz(self._member(f"{kind}.npz"), self.npz_where(kind), f"{kind}_unreadable")
+        return NpzArchive(self._member(f"{kind}.npz"), self.npz_where(kind), f"{kind}_unreadable")
 
     def npz_where(self, kind: str) -> str:
         return f"{self.where}.{kind}.npz"
