@@ -27,7 +27,8 @@ SHOW = 20
 @click.option("-k", "k", type=click.IntRange(1), default=512, show_default=True, help="Neighbours per seed.")
 @out_option("Output folder.", required=True, type=click.Path())
 @click.option("--ann", type=Choice(searcher_names()), default="exact", show_default=True,
-              help="exact: every score (BLAS); flat: exact with FAISS; ivf: FAISS inverted lists (approximate).")
+              help="exact: every score, by the faster engine installed (flat with faiss, else blas); flat: FAISS's "
+                   "brute force; blas: numpy only; ivf: FAISS inverted lists (approximate).")
 @click.option("--nlist", type=click.IntRange(1), default=None, help="ivf: number of lists (default ~sqrt(pool)).")
 @click.option("--nprobe", type=click.IntRange(1), default=None,
               help="ivf: lists visited per seed (default: the smallest power of two reaching --target-recall "
