@@ -151,7 +151,7 @@ def run_method(method: str, d: Path, k: int) -> dict:
 
         view = PoolView(pool, np.arange(len(pool)), unit=True, block=POOL_BLOCK)
         opts = SearchOptions(ann="exact" if method == "avdata" else method, seed_block=SEED_BLOCK,
-                             pool_block=POOL_BLOCK)
+                             pool_block=POOL_BLOCK, queries=len(q_all))      # as avdata balance plans its lists
         search = make_searcher(view, k, opts)
         if method == "ivf":          # as avdata balance does: nprobe tuned on 64 seeds (reaching recall 0.95)
             from avdata.balance.search import tune_nprobe

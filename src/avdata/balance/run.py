@@ -18,6 +18,7 @@ Which lines take part, and what is counted:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -243,8 +244,8 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     c.pool_candidates, c.pool_zero = len(pool_rows), int(pool_skip.sum())
 
     pool = PoolView(pool_emb.matrix, pool_rows, pool_emb.unit, opts.search.pool_block)
-    search = make_searcher(pool, opts.k, opts.search)
     queries = as_unit(seed_emb.matrix[seed_lines]) if len(seed_lines) else np.zeros((0, pool.dim), np.float32)
+    search = make_searcher(pool, opts.k, dataclasses.replace(opts.search, queries=opts.search.queries or len(queries)))
     tuned = np.zeros(0, np.int64)
     if opts.search.ann == "ivf" and opts.search.nprobe is None:
         tune = np.random.default_rng(opts.search.seed + 1)

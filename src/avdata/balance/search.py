@@ -12,8 +12,8 @@
   above it are kept, and the kept candidates are cut to k (raising the threshold as they pile up).
   A seed with fewer than k candidates (the sample was unlucky) is searched again with no
   threshold, so the result is always the exact top k.
-- ``ivf``: FAISS ``IndexIVFFlat`` (inner product), ``nlist`` (~sqrt(pool)) lists trained on a
-  sample of the pool, ``nprobe`` lists visited per seed: approximate, for very large pools. By
+- ``ivf`` (``avdata.balance.ivf``): inverted lists (FAISS k-means, searched with BLAS), ``nlist``
+  lists, ``nprobe`` lists visited per seed: approximate, for very large pools. By
   default ``nprobe`` is tuned (``tune_nprobe``): the smallest power of two reaching recall 0.95
   against ``exact`` on a few seeds; the run then measures recall on another sample of seeds.
 
@@ -39,6 +39,7 @@ COMPACT_FACTOR = 4           # cut candidates to k once they exceed this many ti
 FALLBACK_SCORES = 1 << 22    # scores per block when re-searching unlucky seeds without threshold
 THRESHOLD_SCORES = 1 << 24   # sample scores held at once while taking the thresholds (64 MiB)
 FLAT_BLOCK_BYTES = 1 << 28   # flat: pool bytes gathered at once when the rows are not one unit slice
+FLAT_MIN_QUERIES = 256       # exact: fewer seeds at once are searched by blas (FAISS is slow there)
 TILE_SCORES = 1 << 22        # scores per tile (16 MiB): a tile is compared while it is still in cache
 
 
@@ -53,6 +54,7 @@ class SearchOptions:
     seed_block: int = 2048              # seeds per matrix product
     pool_block: int = 32768             # pool rows per matrix product
     seed: int = 0                       # threshold samples and IVF training sample
+    queries: int | None = None          # ivf: how many seeds will be searched (the default nlist uses it)
 
     def __post_init__(self) -> None:
         checks = [(self.nlist is None or self.nlist >= 1, f"--nlist must be at least 1 (got {self.nlist})"),
@@ -97,6 +99,14 @@ class PoolView:
             return None
         return self.matrix[r[0]:r[-1] + 1]
 
+    def gather_positions(self, positions: np.ndarray, out: np.ndarray) -> None:
+        """Candidates at ``positions`` (ascending) into ``out`` (float32 rows), as unit rows."""
+        rows = self.rows[positions]
+        if self.unit:
+            np.take(self.matrix, rows, axis=0, out=out)
+        else:
+            out[:] = as_unit(self.matrix[rows])
+
     def take(self, positions: np.ndarray) -> np.ndarray:
         return as_unit(self.matrix[self.rows[np.sort(positions)]], assume_unit=False)
 
@@ -116,9 +126,9 @@ def as_unit(block: np.ndarray, *, assume_unit: bool = False) -> np.ndarray:
 
 
 Searcher = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-# the built-in searchers are defined below, in this module
+# the built-in searchers are defined below, in this module, and in avdata.balance.ivf
 SEARCHERS: Registry[Callable[[PoolView, int, SearchOptions], Searcher]] = Registry(
-    "kNN search", "avdata.searchers", ("avdata.balance.search",))
+    "kNN search", "avdata.searchers", ("avdata.balance.search", "avdata.balance.ivf"))
 
 
 def searcher(name: str) -> Callable:
@@ -334,12 +344,23 @@ def _flat(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
 @searcher("exact")
 def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
     """The exact search of the faster engine installed: ``flat`` (FAISS) if the ``faiss`` extra is
-    there, else ``blas`` (numpy's own BLAS), as measured by ``benchmarks/bench_balance.py``."""
+    there, else ``blas`` (numpy's own BLAS), as measured by ``benchmarks/bench_balance.py``; blocks
+    of fewer than ``FLAT_MIN_QUERIES`` seeds go to ``blas`` (64 seeds over 2M: 1.2 s, FAISS 12 s)."""
     try:
         import_faiss()
     except MissingExtraError:
         return _blas(pool, k, opts)
-    return _flat(pool, k, opts)
+    flat = _flat(pool, k, opts)
+    blas: list[Searcher] = []
+
+    def search(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(q) >= FLAT_MIN_QUERIES:
+            return flat(q)
+        if not blas:                  # a few seeds (nprobe tuning, recall samples): FAISS is slow there
+            blas.append(_blas(pool, k, opts))
+        return blas[0](q)
+
+    return search
 
 
 def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,67 +373,41 @@ def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 IVF_TRAIN_PER_LIST = 50     # training vectors per list (FAISS wants at least 39)
 
 
-def default_nlist(n: int) -> int:
-    """About sqrt(n) lists (k-means training stays cheap: 50 sqrt(n) vectors), each trained with at
-    least 39 pool vectors (FAISS's minimum)."""
-    return max(1, min(int(round(math.sqrt(max(n, 1)))), n // 39))
+PROBES_PLANNED = 8           # the nprobe the default nlist is planned for (tuning picks the real one)
+
+
+def default_nlist(n: int, queries: int | None = None) -> int:
+    """The lists for a pool of ``n``: about sqrt(n), or fewer when the number of ``queries`` is known
+    and small beside the pool. Building costs n x nlist (every vector to its nearest centre) and
+    searching queries x n x nprobe / nlist; they balance at nlist = sqrt(queries x nprobe) (about 420
+    for VIP-ANT's 22,160 seeds, where sqrt(2M) = 1,414 would spend most of the time building).
+    Each list is trained with at least 39 pool vectors (FAISS's minimum)."""
+    lists = math.sqrt(max(n, 1))
+    if queries:
+        lists = min(lists, math.sqrt(queries * PROBES_PLANNED))
+    return max(1, min(int(round(lists)), n // 39))
 
 
 def default_nprobe(nlist: int) -> int:
     return max(1, nlist // 8)
 
 
-@searcher("ivf")
-def _ivf(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
-    faiss = import_faiss()
-    n = len(pool)
-    nlist = opts.nlist or default_nlist(n)
-    if nlist < 1 or nlist > max(1, n):
-        raise AvdataError(f"--nlist {nlist} must be between 1 and the pool size ({n})")
-    rng = np.random.default_rng(opts.seed)
-    train = pool.take(rng.choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False)) if n else None
-    quantizer = faiss.IndexFlatIP(pool.dim)
-    index = faiss.IndexIVFFlat(quantizer, pool.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = int(opts.seed)
-    if train is not None:
-        index.train(train)
-        for _, blk in pool.blocks():
-            index.add(blk)
-    index.nprobe = min(nlist, opts.nprobe or default_nprobe(nlist))
-    kk = min(k, n)
-
-    def search(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if kk == 0:
-            return _pad(np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64), k)
-        D, I = index.search(as_unit(q), kk)
-        D = np.where(I >= 0, D, -np.inf).astype(np.float32)
-        return _pad(D, I, k)
-
-    search.nlist = nlist              # type: ignore[attr-defined]
-    search.nprobe = index.nprobe      # type: ignore[attr-defined]
-    search.index = index              # type: ignore[attr-defined]
-    return search
-
-
 def tune_nprobe(search: Searcher, pool: PoolView, k: int, sample: np.ndarray, target: float = 0.95) -> float:
     """Set an IVF searcher's ``nprobe`` to the smallest power of two (or nlist) whose recall@k against
     exact on ``sample`` seeds reaches ``target``; return that recall."""
-    index = search.index              # type: ignore[attr-defined]
     kk = min(k, len(pool))
     if kk == 0 or not len(sample):
         return 1.0
     _, truth = make_searcher(pool, kk, SearchOptions())(sample)
-    q = as_unit(sample)
+    nlist = int(search.nlist)         # type: ignore[attr-defined]
     nprobe = 1
     while True:
-        index.nprobe = nprobe
-        _, found = index.search(q, kk)
+        search.nprobe = nprobe        # type: ignore[attr-defined]
+        _, found = search(sample)
         recall = recall_at(found, truth, kk)
-        if recall >= target or nprobe >= index.nlist:
-            break
-        nprobe = min(index.nlist, nprobe * 2)
-    search.nprobe = nprobe            # type: ignore[attr-defined]
-    return recall
+        if recall >= target or nprobe >= nlist:
+            return recall
+        nprobe = min(nlist, nprobe * 2)
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:

@@ -29,7 +29,8 @@ SHOW = 20
 @click.option("--ann", type=Choice(searcher_names()), default="exact", show_default=True,
               help="exact: every score, by the faster engine installed (flat with faiss, else blas); flat: FAISS's "
                    "brute force; blas: numpy only; ivf: FAISS inverted lists (approximate).")
-@click.option("--nlist", type=click.IntRange(1), default=None, help="ivf: number of lists (default ~sqrt(pool)).")
+@click.option("--nlist", type=click.IntRange(1), default=None,
+              help="ivf: number of lists (default sqrt(8 x seeds), at most sqrt(pool)).")
 @click.option("--nprobe", type=click.IntRange(1), default=None,
               help="ivf: lists visited per seed (default: the smallest power of two reaching --target-recall "
                    "against exact on 64 seeds).")
