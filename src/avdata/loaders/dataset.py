@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,7 +28,7 @@ from avdata.loaders.lazy_index import LazyIndex
 from avdata.loaders.transforms import AudioInput, choose_frame, crop, fbank_input, fit_frames, fixed_waveform, item_rng
 from avdata.media.features import AUDIO_KEY, frame_224
 from avdata.media.inspect import decode_audio
-from avdata.paths import safe_join
+from avdata.paths import join_checked
 from avdata.registry import Registry
 
 OUTPUTS = frozenset({"fbank", "waveform", "image", "labels", "events", "event_frames"})
@@ -79,8 +80,9 @@ class DiskMedia:
         self.names = {k: record.get(k) for k in ("aclip_128", "frame_224")}
 
     def path(self, kind: str, name: str) -> str:
+        """``root/{dir}/{kind}/{id}.{name}``, checked lexically (``root`` is resolved by the dataset once)."""
         rel = f"{self.dir}/{kind}/{self.id}.{name}" if self.dir else f"{kind}/{self.id}.{name}"
-        return str(safe_join(self.root, rel, follow_links=True))
+        return str(join_checked(self.root, rel)[1])
 
     def audio(self, name: str) -> tuple[np.ndarray, int]:
         return decode_audio(self.path("aclip", name))
@@ -151,11 +153,11 @@ def _npz(rec: Mapping[str, Any], media: ClipMedia, opts: DatasetOptions, epoch: 
     if "fbank" in opts.outputs:
         feats = fbank_array(media.npz("aclip_128"), AUDIO_KEY, media.npz_where("aclip_128"))
         feats = crop(feats, FBANK_FRAMES_PER_SECOND, opts.audio.crop_seconds, opts.train,
-                     item_rng(opts.seed, epoch, line, AUDIO_STREAM))
+                     item_rng(opts.seed, epoch, line, AUDIO_STREAM) if opts.train else None)
         out["aclip"] = rec.get("aclip_128")
         out["fbank"] = fit_frames(feats, opts.audio)
     if "image" in opts.outputs:
-        rng = item_rng(opts.seed, epoch, line, FRAME_STREAM)
+        rng = item_rng(opts.seed, epoch, line, FRAME_STREAM) if opts.train else None   # evaluation: no draw
         out["frame"], out["image"] = chosen_frame(media.npz("frame_224"), media.npz_where("frame_224"),
                                                   lambda n: choose_frame(n, opts.train, rng), opts.image_size)
     return out
@@ -225,6 +227,7 @@ class AVIndexDataset:
         self.options = options
         self.labels = LabelMap(options.labels if options.labels is not None else ontology_labels())
         self.epoch = 0
+        self._root = str(Path(options.media).resolve())       # once: each item's paths join lexically below it
 
     def set_epoch(self, epoch: int) -> None:
         """Training draws (frame, crop) change with the epoch; call before each epoch."""
@@ -243,7 +246,7 @@ class AVIndexDataset:
         i = int(i)
         try:
             rec = self.index.record(i)
-            media = DiskMedia(self.options.media, rec)
+            media = DiskMedia(self._root, rec)
             return make_item(rec, i % len(self), media, self.options, self.labels, self.epoch, str(self.index.path))
         except (MediaError, InputFormatError) as e:
             if self.options.on_error == "raise":
