@@ -97,3 +97,30 @@ def test_ivf_recall_at_100_at_the_default_nprobe() -> None:
     assert tuned >= 0.95 and ivf.nprobe < ivf.nlist                  # approximate, not a full scan
     assert recall >= 0.95
     assert recall_at(I_ivf, I_exact[::-1], 100) < 0.5                # the measure can fail
+
+
+def test_exact_is_flat_for_big_blocks_blas_for_small_ones_and_blas_without_faiss(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(12)
+    pool, q = unit_rows(rng, 6000, 16), unit_rows(rng, 40, 16)
+    view = PoolView(pool, np.arange(len(pool)), True)
+    D0, I0 = brute_force(q, pool, 30)
+    used: list[str] = []
+    for name in ("flat", "blas"):
+        real = S.SEARCHERS.get(name)
+
+        def spy(p, k, o, real=real, name=name):  # noqa: ANN001, ANN202
+            inner = real(p, k, o)
+            return lambda x: (used.append(name), inner(x))[1]
+        monkeypatch.setattr(S, f"_{name}", spy)
+    monkeypatch.setattr(S, "FLAT_MIN_QUERIES", 32)
+    assert_same(*make_searcher(view, 30, SearchOptions())(q), D0, I0, 30)              # 40 seeds: flat
+    assert_same(*make_searcher(view, 30, SearchOptions())(q[:8]), D0[:8], I0[:8], 30)  # 8 seeds: blas
+    assert used == ["flat", "blas"]
+
+    def no_faiss() -> None:
+        raise S.MissingExtraError("faiss-cpu", "faiss")
+    monkeypatch.setattr(S, "import_faiss", no_faiss)
+    used.clear()
+    assert_same(*make_searcher(view, 30, SearchOptions())(q), D0, I0, 30)              # no faiss: blas
+    assert used == ["blas"]
