@@ -211,7 +211,7 @@ def test_a_killed_run_resumes_its_finished_seed_blocks(corpus: dict, tmp_path: P
     calls.clear()
     monkeypatch.setattr(run_mod, "make_searcher", lambda *a, **kw: counting(*a, **kw))
     res = run_balance(BalanceOptions(corpus["seeds"], corpus["s_emb"], corpus["pool"], corpus["p_emb"], out, **opts))
-    assert calls == [16, 12]                              # 60 seeds: blocks 3 and 4 only
+    assert calls == [15, 15]                              # 60 seeds in 4 even blocks: blocks 3 and 4 only
     for name in ("knn_top8.jsonl", "knn_top8_ids.csv", "src_knn_top8_segments.csv"):
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert res.counts.selected == whole.counts.selected and not (out / run_mod.BLOCKS_DIR).exists()

@@ -49,6 +49,7 @@ from avdata.balance.search import (
     Searcher,
     SearchOptions,
     as_unit,
+    even_block,
     make_searcher,
     recall_at,
     search_all,
@@ -326,7 +327,7 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
                       on_block: Callable[[int, np.ndarray, np.ndarray], None]) -> tuple[np.ndarray, np.ndarray]:
     """``search`` seed block by seed block; each finished block is kept in ``blocks`` (atomic .npz)
     so that a rerun after a kill searches only the blocks not finished; ``on_block(first, D, I)``."""
-    block = max(1, block)
+    block = even_block(len(queries), block)
     Ds, Is = [], []
     for b, a in enumerate(range(0, len(queries), block)):
         q = queries[a:a + block]
