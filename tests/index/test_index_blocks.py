@@ -10,6 +10,7 @@ import pytest
 
 from avdata.balance.embeddings import read_index_ids
 from avdata.index import blocks, scan
+from avdata.index import lines as index_lines
 from avdata.index.scan import scan_index
 
 
@@ -50,7 +51,7 @@ def _reference(monkeypatch: pytest.MonkeyPatch, fn, path: Path):  # noqa: ANN001
 def test_scan_and_ids_agree_with_the_line_by_line_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         block_lines: int) -> None:
     path = _file(tmp_path)
-    monkeypatch.setattr(blocks, "CHUNK_BYTES", 301)                   # chunks that cut lines and CRLFs
+    monkeypatch.setattr(index_lines, "BLOCK", 301)                          # reads that cut lines and CRLFs
     monkeypatch.setattr(blocks, "BLOCK_LINES", block_lines)
     import avdata.balance.embeddings as emb
     for module in (scan, emb):

@@ -4,7 +4,7 @@ A block is taken column-wise only when every one of its lines is a plain JSON ob
 have the types asked for; otherwise (a line that is not UTF-8 or not JSON, a blank line, a BOM, a
 field of another type, a ``null`` where a list is wanted) ``arrow_block`` returns None and the
 caller reads that block line by line, with the messages of ``avdata.index.lines``. Lines are
-numbered as ``iter_raw_lines`` numbers them, so both paths agree line for line.
+numbered as ``iter_raw_lines`` numbers them (one splitter: ``iter_raw_line_chunks``), so both paths agree line for line.
 """
 
 from __future__ import annotations
@@ -17,46 +17,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avdata.index.lines import iter_raw_lines
+from avdata.index.lines import iter_raw_line_chunks
 
 BLOCK_LINES = 1 << 16
-CHUNK_BYTES = 1 << 24
 BOM = b"\xef\xbb\xbf"
 
 
 def iter_line_blocks(path: str | os.PathLike[str], lines: int = BLOCK_LINES) -> Iterator[tuple[int, list[bytes]]]:
-    """``(first line number (1-based), raw lines)`` of an index file, about ``lines`` at a time, split
-    as ``iter_raw_lines`` splits them (at LF, a CR before it dropped, a last line without LF kept)."""
-    try:
-        fh = open(path, "rb")
-    except OSError:
-        yield from _blocks_of(iter_raw_lines(path), lines)      # its InputFormatError names the file
-        return
-    first = 1
-    with fh:
-        rest = b""
-        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-            data = rest + chunk
-            parts = data.split(b"\n")
-            rest = parts.pop()
-            if b"\r" in data:
-                parts = [p.rstrip(b"\r") for p in parts]
-            for a in range(0, len(parts), lines):
-                yield first, parts[a:a + lines]
-                first += len(parts[a:a + lines])
-        if rest:
-            yield first, [rest.rstrip(b"\r")]
-
-
-def _blocks_of(raw: Iterator[bytes], lines: int) -> Iterator[tuple[int, list[bytes]]]:
+    """``(first line number (1-based), raw lines)`` of an index file, ``lines`` at a time (the last
+    block shorter), split by ``iter_raw_line_chunks``."""
     block: list[bytes] = []
     first = 1
-    for line in raw:
-        block.append(line)
-        if len(block) >= lines:
-            yield first, block
-            first += len(block)
-            block = []
+    for chunk in iter_raw_line_chunks(path):
+        block.extend(chunk)
+        while len(block) >= lines:
+            yield first, block[:lines]
+            first += lines
+            block = block[lines:]
     if block:
         yield first, block
 
