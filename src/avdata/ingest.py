@@ -79,13 +79,13 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
     problems = problems if problems is not None else Problems()
     check_outputs([Output(options.output, FILE, "output")], [*options.files, *options.segments, *options.weights])
     subset = get_subset(options.subset, options.format) if options.subset else None
-    keep = frozenset(subset.labels()) if subset else None
+    keep = sorted(set(subset.labels())) if subset else None
     stream = get_stream_reader(options.format)
     if stream is None:
         table = read_lists(options, problems)
         read = table.num_rows
         if keep is not None:
-            table = keep_subset(table, sorted(keep))
+            table = keep_subset(table, keep)
         write_clips(table, options.output)
         return IngestResult(Path(options.output), table.num_rows, problems, read if subset else None,
                             subset.note() if subset else "")
@@ -98,7 +98,7 @@ def ingest(options: IngestOptions, problems: Problems | None = None) -> IngestRe
             nonlocal read
             for block in raw:
                 read += block.num_rows
-                yield keep_subset(block, sorted(keep)).replace_schema_metadata(block.schema.metadata)
+                yield keep_subset(block, keep).replace_schema_metadata(block.schema.metadata)
         blocks = kept(blocks)
     first = next(blocks, None)
     # a format's own columns (e.g. vipant's index_*) come after the clip schema's: the first block says

@@ -46,21 +46,24 @@ def _data_text(name: str) -> str:
 def kinetics_labels(version: int = 400) -> tuple[str, ...]:
     """The Kinetics-400 or -600 class names (shipped lists, in the official order): the label map
     of a Kinetics index, whose labels are class names."""
-    if version not in (400, 600):
-        raise ValueError(f"Kinetics-{version}: only the 400 and 600 class lists ship with avdata")
-    return tuple(line for line in _data_text(f"kinetics{version}_classes.txt").splitlines() if line)
+    from avdata.sources.kinetics import class_names
+
+    return class_names(version)
 
 
 def kinetics_sounds_mapping() -> dict[str, str | None]:
     """Kinetics-Sounds: each of L3-Net's 34 class names -> the Kinetics-400/600 label it is (or was
     renamed to), None for the 3 that are no Kinetics class (typing, fingerpicking, patting)."""
-    rows = [line.split("\t") for line in _data_text("kinetics_sounds.tsv").splitlines()[1:] if line]
-    return {name: label or None for name, label, _ in rows}
+    from avdata.sources.kinetics import kinetics_sounds_mapping as mapping
+
+    return mapping()
 
 
 def kinetics_sounds_labels() -> tuple[str, ...]:
     """The 31 Kinetics labels of Kinetics-Sounds (in L3-Net's order): its label map."""
-    return tuple(label for label in kinetics_sounds_mapping().values() if label)
+    from avdata.sources.kinetics import kinetics_sounds_labels as labels
+
+    return labels()
 
 
 def index_labels(path: str | os.PathLike[str], ontology: Ontology | None = None) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from importlib import resources
 
 import pyarrow as pa
 
@@ -153,15 +154,30 @@ def write_kinetics(table: pa.Table, path: str | os.PathLike[str]) -> int:
     return table.num_rows
 
 
-def _kinetics_sounds() -> tuple[str, ...]:
-    from avdata.loaders.labels import kinetics_sounds_labels
+def _data_text(name: str) -> str:
+    return resources.files("avdata").joinpath("data", name).read_text("utf-8")
 
-    return kinetics_sounds_labels()
+
+def class_names(version: int = 400) -> tuple[str, ...]:
+    """The shipped Kinetics-400 or -600 class list (``data/kinetics{400,600}_classes.txt``)."""
+    if version not in (400, 600):
+        raise ValueError(f"Kinetics-{version}: only the 400 and 600 class lists ship with avdata")
+    return tuple(line for line in _data_text(f"kinetics{version}_classes.txt").splitlines() if line)
+
+
+def kinetics_sounds_mapping() -> dict[str, str | None]:
+    """L3-Net's 34 Kinetics-Sounds names -> their Kinetics label, None where there is none
+    (``data/kinetics_sounds.tsv``)."""
+    rows = [line.split("\t") for line in _data_text("kinetics_sounds.tsv").splitlines()[1:] if line]
+    return {name: label or None for name, label, _ in rows}
+
+
+def kinetics_sounds_labels() -> tuple[str, ...]:
+    """The 31 Kinetics labels of Kinetics-Sounds, in L3-Net's order."""
+    return tuple(label for label in kinetics_sounds_mapping().values() if label)
 
 
 def _kinetics_sounds_note() -> str:
-    from avdata.loaders.labels import kinetics_sounds_mapping
-
     mapping = kinetics_sounds_mapping()
     none = [name for name, label in mapping.items() if label is None]
     renamed = [f"{name} -> {label}" for name, label in mapping.items() if label and label != name]
@@ -170,4 +186,4 @@ def _kinetics_sounds_note() -> str:
 
 
 # Kinetics-Sounds (L3-Net, Appendix A1): the shipped mapping ``data/kinetics_sounds.tsv``
-register_subset("kinetics-sounds", Subset(FORMAT, _kinetics_sounds, _kinetics_sounds_note))
+register_subset("kinetics-sounds", Subset(FORMAT, kinetics_sounds_labels, _kinetics_sounds_note))
