@@ -3,6 +3,7 @@ peak memory (``ru_maxrss``), so that each figure is that process's own."""
 
 from __future__ import annotations
 
+import filecmp
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,16 @@ def timed(code: str, *args: str) -> tuple[float, float]:
     """(seconds, peak MB) of a snippet that prints ``N seconds peak_kb`` (as ``RUN`` does)."""
     _, seconds, rss_kb = timed_fields(code, *args)[:3]
     return float(seconds), int(rss_kb) / 1024
+
+
+def ingest_export_round(fmt: str, src: Path, rows: int, tmp: Path, base_s: float, unit: str = "rows") -> None:
+    """Time ``avdata ingest FMT src`` and ``avdata export FMT`` back, each in a fresh process; print
+    both beside the baseline's seconds, and whether the export is byte-identical to ``src``."""
+    ing_s, ing_mb = timed(RUN, "ingest", fmt, str(src), "-o", str(tmp / "clips.parquet"))
+    print(f"  avdata ingest {fmt:16s}{ing_s:7.1f} s  {rows / ing_s:10,.0f} {unit}/s  peak {ing_mb:6.0f} MB  "
+          f"({ing_s / base_s:.2f}x the baseline's time)")
+    back = tmp / f"back{src.suffix}"
+    exp_s, exp_mb = timed(RUN, "export", fmt, str(tmp / "clips.parquet"), "-o", str(back))
+    same = filecmp.cmp(src, back, shallow=False)
+    print(f"  avdata export {fmt:16s}{exp_s:7.1f} s  {rows / exp_s:10,.0f} {unit}/s  peak {exp_mb:6.0f} MB  "
+          f"(byte-identical: {'yes' if same else 'NO'})")

@@ -14,7 +14,6 @@ Run: python benchmarks/bench_ingest_datasets.py
 from __future__ import annotations
 
 import argparse
-import filecmp
 import random
 import shutil
 import string
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_common import RUN, timed  # noqa: E402
+from bench_common import ingest_export_round, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -99,13 +98,7 @@ def main() -> None:
             print(f"{fmt}: {n:,} rows ({path.stat().st_size / 1e6:.0f} MB)")
             s0, m0 = timed(BASELINE, str(path), delimiter)
             print(f"  csv.reader, nothing kept:  {s0:6.1f} s  {n / s0:10,.0f} rows/s  peak {m0:6.0f} MB")
-            s1, m1 = timed(RUN, "ingest", fmt, str(path), "-o", str(tmp / "t.parquet"))
-            print(f"  avdata ingest {fmt:16s}{s1:6.1f} s  {n / s1:10,.0f} rows/s  peak {m1:6.0f} MB  "
-                  f"({s1 / s0:.1f}x the csv reader's time)")
-            s2, m2 = timed(RUN, "export", fmt, str(tmp / "t.parquet"), "-o", str(tmp / "back"))
-            same = filecmp.cmp(path, tmp / "back", shallow=False)
-            print(f"  avdata export {fmt:16s}{s2:6.1f} s  {n / s2:10,.0f} rows/s  peak {m2:6.0f} MB  "
-                  f"(byte-identical: {'yes' if same else 'NO'})")
+            ingest_export_round(fmt, path, n, tmp, s0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

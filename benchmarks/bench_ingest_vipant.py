@@ -15,7 +15,6 @@ Prints seconds, lines/s and peak RSS of each. Run: python benchmarks/bench_inges
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import random
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_common import RUN, timed  # noqa: E402
+from bench_common import ingest_export_round, timed  # noqa: E402
 
 LABELS = ["/m/09x0r", "/m/04rlf", "/m/0jbk", "/m/07q6cd_", "/m/03l9g", "/m/01b_21", "/t/dd00004", "/m/068hy"]
 ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -82,13 +81,7 @@ def main() -> None:
         base_s, base_mb = timed(BASELINE, str(src))
         print(f"  baseline json.loads per line:  {base_s:7.1f} s  {args.lines / base_s:10,.0f} lines/s  "
               f"peak {base_mb:6.0f} MB")
-        ing_s, ing_mb = timed(RUN, "ingest", "vipant", str(src), "-o", str(tmp / "clips.parquet"))
-        print(f"  avdata ingest vipant:          {ing_s:7.1f} s  {args.lines / ing_s:10,.0f} lines/s  "
-              f"peak {ing_mb:6.0f} MB  ({ing_s / base_s:.2f}x the baseline's time)")
-        exp_s, exp_mb = timed(RUN, "export", "vipant", str(tmp / "clips.parquet"), "-o", str(tmp / "back.csv"))
-        same = filecmp.cmp(src, tmp / "back.csv", shallow=False)
-        print(f"  avdata export vipant:          {exp_s:7.1f} s  {args.lines / exp_s:10,.0f} lines/s  "
-              f"peak {exp_mb:6.0f} MB  (byte-identical: {'yes' if same else 'NO'})")
+        ingest_export_round("vipant", src, args.lines, tmp, base_s, unit="lines")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
