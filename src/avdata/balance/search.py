@@ -370,28 +370,6 @@ def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(D, order, 1), np.take_along_axis(I, order, 1)
 
 
-IVF_TRAIN_PER_LIST = 50     # training vectors per list (FAISS wants at least 39)
-
-
-PROBES_PLANNED = 8           # the nprobe the default nlist is planned for (tuning picks the real one)
-
-
-def default_nlist(n: int, queries: int | None = None) -> int:
-    """The lists for a pool of ``n``: about sqrt(n), or fewer when the number of ``queries`` is known
-    and small beside the pool. Building costs n x nlist (every vector to its nearest centre) and
-    searching queries x n x nprobe / nlist; they balance at nlist = sqrt(queries x nprobe) (about 420
-    for VIP-ANT's 22,160 seeds, where sqrt(2M) = 1,414 would spend most of the time building).
-    Each list is trained with at least 39 pool vectors (FAISS's minimum)."""
-    lists = math.sqrt(max(n, 1))
-    if queries:
-        lists = min(lists, math.sqrt(queries * PROBES_PLANNED))
-    return max(1, min(int(round(lists)), n // 39))
-
-
-def default_nprobe(nlist: int) -> int:
-    return max(1, nlist // 8)
-
-
 def tune_nprobe(search: Searcher, pool: PoolView, k: int, sample: np.ndarray, target: float = 0.95) -> float:
     """Set an IVF searcher's ``nprobe`` to the smallest power of two (or nlist) whose recall@k against
     exact on ``sample`` seeds reaches ``target``; return that recall."""
