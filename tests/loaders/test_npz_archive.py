@@ -56,3 +56,13 @@ def test_chosen_frame_counts_only_decoded_frames_and_reads_one() -> None:
     assert chosen_frame(frames, "f.npz", lambda n: 0, 8)[0] == "02"
     with pytest.raises(MediaError, match="no decoded frame"):
         chosen_frame(NpzArchive(_npz(True, a=np.array([], np.float32)), "g.npz"), "g.npz", lambda n: 0)
+
+
+def test_prefaulted_empty_is_a_writable_array_of_its_shape_large_and_small():
+    from avdata.arrays import prefaulted_empty
+
+    for shape in ((3, 5), (70_000, 256)):          # below and above the size where the kernel maps it at once
+        a = prefaulted_empty(shape, np.float32)
+        assert a.shape == shape and a.dtype == np.float32 and a.flags.writeable and a.flags.c_contiguous
+        a[:] = np.arange(a.size, dtype=np.float32).reshape(shape)
+        assert a[-1, -1] == a.size - 1 and a[0, 1] == 1
