@@ -124,3 +124,20 @@ def test_exact_is_flat_for_big_blocks_blas_for_small_ones_and_blas_without_faiss
     used.clear()
     assert_same(*make_searcher(view, 30, SearchOptions())(q), D0, I0, 30)              # no faiss: blas
     assert used == ["blas"]
+
+
+def test_tie_order_sorts_only_what_is_out_of_order_and_equals_a_full_sort() -> None:
+    rng = np.random.default_rng(5)
+    D = np.round(rng.random((200, 16)), 1).astype(np.float32)            # many equal scores
+    I = rng.permutation(200 * 16).reshape(200, 16).astype(np.int64)
+    D[:50] = -np.sort(-D[:50], axis=1)                                    # sorted by score, ties in any order
+    D[50:60, 12:], I[50:60, 12:] = -np.inf, -1                            # padding
+    order = np.lexsort((I[60:70], -D[60:70]), axis=-1)                    # already in tie order: kept as is
+    D[60:70], I[60:70] = np.take_along_axis(D[60:70], order, 1), np.take_along_axis(I[60:70], order, 1)
+    got_D, got_I = S.tie_order(D, I)
+    key = np.where(I >= 0, I, np.iinfo(np.int64).max)
+    want = np.lexsort((key, -D), axis=-1)
+    assert np.array_equal(got_D, np.take_along_axis(D, want, 1))
+    assert np.array_equal(got_I, np.take_along_axis(I, want, 1))
+    assert not np.array_equal(got_I[:50], I[:50])                         # the ties were reordered
+    assert np.array_equal(got_I[60:70], I[60:70])

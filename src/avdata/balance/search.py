@@ -364,10 +364,20 @@ def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
 
 
 def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sorted by score descending, equal scores by ascending position (padding last)."""
+    """Rows sorted by score descending, equal scores by ascending position (padding last). Only
+    the rows not already in that order are sorted (FAISS's rows are, but for ties)."""
     key = np.where(I >= 0, I, np.iinfo(np.int64).max)
-    order = np.lexsort((key, -D), axis=-1)
-    return np.take_along_axis(D, order, 1), np.take_along_axis(I, order, 1)
+    if D.shape[1] < 2:
+        return D, I
+    a, b = D[:, :-1], D[:, 1:]
+    wrong = np.flatnonzero(((b > a) | ((b == a) & (key[:, 1:] < key[:, :-1])) | np.isnan(b)).any(axis=1))
+    if not len(wrong):
+        return D, I
+    order = np.lexsort((key[wrong], -D[wrong]), axis=-1)
+    D, I = D.copy(), I.copy()
+    D[wrong] = np.take_along_axis(D[wrong], order, 1)
+    I[wrong] = np.take_along_axis(I[wrong], order, 1)
+    return D, I
 
 
 def tune_nprobe(search: Searcher, pool: PoolView, k: int, sample: np.ndarray, target: float = 0.95) -> float:
