@@ -72,3 +72,48 @@ def test_scan_and_ids_agree_with_the_line_by_line_read(tmp_path: Path, monkeypat
     assert ids.ids == ref_ids.ids and ids.labels == ref_ids.labels and ids.bad == ref_ids.bad
     assert sorted(ids.bad) == [7, 11, 17, 31] and ids.ids[13] == "v0000000013"
     assert ids.labels[0] is not None and ids.labels[0][0] is ids.labels[7 * 3][0]       # one object per label
+
+
+def test_join_scans_equals_the_scan_of_the_joined_file_and_gives_the_same_weights(tmp_path: Path) -> None:
+    from avdata.balance.outputs import write_segments
+    from avdata.index.scan import join_scans
+    from avdata.weights import WeightsOptions, scheme_names, write_weights
+
+    pool = _file(tmp_path)
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_bytes(b"\n".join([_line(100, ["/m/zz", "/m/01"]), b"{bad", _line(101, ["/m/12"]),
+                                  _line(102, ["/m/03"], eos="x")]) + b"\n")
+    chosen = np.array([1, 3, 7, 11, 13, 17, 19, 20, 23, 29, 31, 36, 37, 39])     # good and bad lines, in order
+    segments = tmp_path / "segments.csv"
+    write_segments(segments, pool, chosen, seeds)
+    want = scan_index(segments)
+    got = join_scans([(scan_index(pool), chosen), (scan_index(seeds), None)], segments)
+    assert got.lines == want.lines == len(chosen) + 4
+    assert got.label_ids == want.label_ids and sorted(got.bad) == sorted(want.bad)
+    for name in ("offsets", "flat", "frames", "aclips", "bos", "eos"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    for scheme in scheme_names():
+        a = write_weights(WeightsOptions(segments, scheme, out=tmp_path / "a.csv")).path.read_bytes()
+        b = write_weights(WeightsOptions(segments, scheme, out=tmp_path / "b.csv"), got).path.read_bytes()
+        assert a == b and len(a.splitlines()) == want.lines
+
+
+@pytest.mark.parametrize("block_lines", [5, 1 << 16])
+def test_ids_and_scan_in_one_pass_equal_each_read_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        block_lines: int) -> None:
+    from avdata.balance.embeddings import read_index_ids_and_scan
+
+    path = _file(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    lines[24] = json.dumps({"id": "", "labels": ["/m/01"], "bos": "1", "eos": "2"}).encode()     # empty id: scan ok
+    lines[26] = json.dumps({"id": "v26", "labels": ["/m/01"], "eos": "2"}).encode()             # no bos: ids ok
+    path.write_bytes(b"\n".join(lines))
+    monkeypatch.setattr(blocks, "BLOCK_LINES", block_lines)
+    monkeypatch.setattr(blocks.iter_line_blocks, "__defaults__", (block_lines,))
+    ids, sc = read_index_ids_and_scan(path)
+    want_ids, want_scan = read_index_ids(path), scan_index(path)
+    assert ids.ids == want_ids.ids and ids.labels == want_ids.labels and ids.bad == want_ids.bad
+    assert 24 in ids.bad and 24 not in sc.bad and 26 in sc.bad and 26 not in ids.bad
+    assert sc.label_ids == want_scan.label_ids and sc.bad == want_scan.bad
+    for name in ("offsets", "flat", "frames", "aclips", "bos", "eos"):
+        np.testing.assert_array_equal(getattr(sc, name), getattr(want_scan, name))

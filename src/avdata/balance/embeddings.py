@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +27,7 @@ from avdata.arrays import load_npy
 from avdata.errors import AvdataError, InputFormatError
 from avdata.index.blocks import arrow_block, iter_line_blocks, list_codes
 from avdata.index.lines import field_labels, field_str, parse_line
+from avdata.index.scan import SCAN_SCHEMA, IndexScan, ScanBuilder
 
 EMBEDDINGS_FILE = "embeddings.npy"
 META_FILE = "meta.json"
@@ -46,6 +49,39 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+class LabelLists(Sequence[list[str]]):
+    """Each line's labels, held as codes (CSR ``offsets`` and ``flat`` into ``names``) and made into
+    lists only when asked for: 2 million lines cost two arrays, not 2 million lists."""
+
+    def __init__(self, names: list[str], offsets: np.ndarray, flat: np.ndarray) -> None:
+        self.names, self.offsets, self.flat = names, offsets, flat
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> list[str]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[list[str]]: ...
+
+    def __getitem__(self, i: int | slice) -> list[str] | list[list[str]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]
+        return [self.names[c] for c in self.flat[self.offsets[i]:self.offsets[i + 1]].tolist()]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        strs = [self.names[c] for c in self.flat.tolist()]
+        bounds = self.offsets.tolist()
+        return (strs[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None     # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class IndexIds:
     """The id of every line of an index file (0-based lines) and each line's labels; ``bad`` maps a
@@ -53,7 +89,7 @@ class IndexIds:
 
     path: Path
     ids: list[str]
-    labels: list[list[str]]
+    labels: Sequence[list[str]]
     bad: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -69,44 +105,84 @@ class IndexIds:
 IDS_SCHEMA = pa.schema([("id", pa.string()), ("labels", pa.list_(pa.string()))])
 
 
+class _IdsBuilder:
+    """The ids and label codes of an ``IndexIds`` as blocks of lines are added (column-wise or line by line)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ids: list[str] = []
+        self.counts: list[np.ndarray] = []       # labels per line, block by block
+        self.flats: list[np.ndarray] = []        # their codes
+        self.bad: dict[int, str] = {}
+        self.codes: dict[str, int] = {}          # label -> code, in order of first appearance
+
+    def add_table(self, t: pa.Table) -> bool:
+        """A block read column-wise; False (nothing added) when it needs the per-line path."""
+        if t.column("id").null_count or t.column("labels").null_count \
+                or pc.any(pc.equal(pc.utf8_length(t.column("id")), 0)).as_py():
+            return False
+        offsets, flat = list_codes(t.column("labels"), self.codes)
+        self.ids.extend(t.column("id").to_pylist())
+        self.counts.append(np.diff(offsets))
+        self.flats.append(flat)
+        return True
+
+    def add_lines(self, first: int, lines: list[bytes]) -> None:
+        """A block read line by line (``avdata.index.lines``' messages for a bad line)."""
+        n: list[int] = []
+        f: list[int] = []
+        for lineno, raw in enumerate(lines, first):
+            try:
+                rec = parse_line(raw, self.path, lineno)
+                vid = field_str(rec, "id", self.path, lineno)
+                labs = field_labels(rec, self.path, lineno)
+            except InputFormatError as e:
+                self.bad[lineno - 1] = str(e)
+                self.ids.append("")
+                n.append(0)
+                continue
+            self.ids.append(vid)
+            n.append(len(labs))
+            f.extend(self.codes.setdefault(lab, len(self.codes)) for lab in labs)
+        self.counts.append(np.asarray(n, np.int64))
+        self.flats.append(np.asarray(f, np.int32))
+
+    def result(self) -> IndexIds:
+        offsets = np.zeros(len(self.ids) + 1, np.int64)
+        if self.counts:
+            np.cumsum(np.concatenate(self.counts), out=offsets[1:])
+        flat = np.concatenate(self.flats) if self.flats else np.zeros(0, np.int32)
+        return IndexIds(self.path, self.ids, LabelLists(list(self.codes), offsets, flat), self.bad)
+
+
 def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
     """Ids and labels of every line of a VIP-ANT index file, numbered as every reader numbers them
     (``avdata.index.lines``); a line that cannot be read (not UTF-8, not JSON, no string ``id``,
     ``labels`` not a list of ids) is recorded in ``bad`` and costs that line only. Blocks of plain
     lines are read column-wise (``avdata.index.blocks``), the others line by line."""
-    path = Path(path)
-    ids: list[str] = []
-    labels: list[list[str]] = []
-    bad: dict[int, str] = {}
-    codes: dict[str, int] = {}          # label -> code; names[code]: one string object per label
-    names: list[str] = []               # (2 million lines stay small)
+    b = _IdsBuilder(Path(path))
     for first, lines in iter_line_blocks(path):
         t = arrow_block(lines, IDS_SCHEMA, required=("id", "labels"))
-        if t is not None and not pc.any(pc.equal(pc.utf8_length(t.column("id")), 0)).as_py():
-            offsets, flat = list_codes(t.column("labels"), codes)
-            names.extend(list(codes)[len(names):])
-            strs = [names[c] for c in flat.tolist()]
-            bounds = offsets.tolist()
-            ids.extend(t.column("id").to_pylist())
-            labels.extend(strs[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
-            continue
-        for lineno, raw in enumerate(lines, first):
-            try:
-                rec = parse_line(raw, path, lineno)
-                vid = field_str(rec, "id", path, lineno)
-                labs = field_labels(rec, path, lineno)
-            except InputFormatError as e:
-                bad[lineno - 1] = str(e)
-                ids.append("")
-                labels.append([])
-                continue
-            ids.append(vid)
-            for lab in labs:
-                if lab not in codes:
-                    codes[lab] = len(names)
-                    names.append(lab)
-            labels.append([names[codes[lab]] for lab in labs])
-    return IndexIds(path, ids, labels, bad)
+        if t is None or not b.add_table(t):
+            b.add_lines(first, lines)
+    return b.result()
+
+
+IDS_SCAN_SCHEMA = pa.unify_schemas([IDS_SCHEMA, SCAN_SCHEMA])
+
+
+def read_index_ids_and_scan(path: str | os.PathLike[str]) -> tuple[IndexIds, IndexScan]:
+    """``read_index_ids`` and ``scan_index`` of one file, each line parsed once (each keeps its own
+    rules for a bad line)."""
+    path = Path(path)
+    ids, scan = _IdsBuilder(path), ScanBuilder()
+    for first, lines in iter_line_blocks(path):
+        t = arrow_block(lines, IDS_SCAN_SCHEMA)
+        if t is None or not ids.add_table(t):
+            ids.add_lines(first, lines)
+        if t is None or not scan.add_table(lines, t):
+            scan.add_lines(path, first, lines)
+    return ids.result(), scan.scan(path)
 
 
 @dataclass(frozen=True)
@@ -139,7 +215,8 @@ def _row_norms(matrix: np.ndarray) -> np.ndarray:
         block = np.asarray(matrix[a:a + NORM_BLOCK], dtype=np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
             sq = np.einsum("ij,ij->i", block, block)
-        sq[~np.all(np.isfinite(block), axis=1)] = np.nan      # inf - inf and overflow alike: not usable
+        sq[~np.isfinite(sq)] = np.nan    # a NaN or infinite value, or an overflow: not usable (squares
+        #                                  are >= 0, so no inf - inf can hide an infinite value)
         out[a:a + len(block)] = np.sqrt(sq)
     return out
 

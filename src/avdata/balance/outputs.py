@@ -13,6 +13,7 @@ every balanced line, copied byte for byte, and a JSON sidecar giving the line wh
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
+from avdata.index.lines import iter_raw_line_chunks
 
 WRITE_ROWS = 1024
 PLAIN_ID = r"^[A-Za-z0-9_.\-]*$"   # ids that json.dumps writes as they are, between quotes
@@ -70,7 +72,7 @@ class KnnStream:
 
     def __enter__(self) -> KnnStream:
         tmp = self._stack.enter_context(atomic_path(self.path))
-        self._fh = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline="\n"))
+        self._fh = self._stack.enter_context(open(tmp, "wb"))
         self._pool_q = json_strings(self.pool_ids)
         if self.threaded:
             self._pool = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="knn-writer"))
@@ -102,14 +104,19 @@ class KnnStream:
         self._stack.__exit__(*exc)      # type: ignore[arg-type]
 
 
-def knn_lines(seed_q: pa.Array, pool_q: pa.Array, D: np.ndarray, I: np.ndarray) -> str:
-    """The kNN lines of a block of seeds (``seed_q``/``pool_q``: ids already JSON-quoted; ``I`` -1 pads)."""
+def knn_lines(seed_q: pa.Array, pool_q: pa.Array, D: np.ndarray, I: np.ndarray) -> memoryview:
+    """The kNN lines of a block of seeds as UTF-8 bytes (``seed_q``/``pool_q``: ids already
+    JSON-quoted; ``I`` -1 pads): the data buffer of the Arrow string array, no Python strings."""
     valid = I >= 0
     offsets = np.zeros(len(I) + 1, dtype=np.int32)
     np.cumsum(valid.sum(axis=1), out=offsets[1:])
     pairs = pc.binary_join_element_wise("[", pool_q.take(pa.array(I[valid])), ", ", fixed6(D[valid]), "]", "")
     body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), pairs), ", ")
-    return "".join(pc.binary_join_element_wise("{", seed_q, ": [", body, "]}\n", "").to_pylist())
+    lines = pc.binary_join_element_wise("{", seed_q, ": [", body, "]}\n", "")
+    if not len(lines):
+        return memoryview(b"")
+    ends = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+    return memoryview(lines.buffers()[2])[int(ends[0]):int(ends[-1])]
 
 
 def json_strings(values: Sequence[str]) -> pa.Array:
@@ -196,18 +203,20 @@ def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[s
         wanted[pool_lines] = True
     balanced = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as dst:
-        with open(pool_index, "rb") as src:
-            for i, line in enumerate(src):
-                if i >= len(wanted):
-                    break
-                if wanted[i]:
-                    dst.write(line if line.endswith(b"\n") else line + b"\n")
-        with open(seeds_index, "rb") as src:
-            for line in src:
-                dst.write(line if line.endswith(b"\n") else line + b"\n")
-                balanced += 1
+        first = 0
+        for lines in iter_raw_line_chunks(pool_index, strip_cr=False):
+            if first >= len(wanted):
+                break
+            keep = list(itertools.compress(lines, wanted[first:first + len(lines)].tolist()))
+            if keep:
+                dst.write(b"\n".join(keep) + b"\n")
+            first += len(lines)
+        for lines in iter_raw_line_chunks(seeds_index, strip_cr=False):
+            dst.write(b"\n".join(lines) + b"\n")
+            balanced += len(lines)
     side = {"file": path.name, "parts": [Path(pool_index).name, Path(seeds_index).name],
             "split_line": int(len(pool_lines)), "first_balanced_line_1based": int(len(pool_lines)) + 1,
             "unbalanced_lines": int(len(pool_lines)), "balanced_lines": balanced}
     write_text_atomic(path.with_suffix(".json"), json.dumps(side, indent=2) + "\n")
     return side
+

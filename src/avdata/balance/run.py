@@ -25,12 +25,13 @@ import os
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avdata.arrays import read_npz
 from avdata.atomic import atomic_path, remove_own_files, sweep_temp_files
@@ -42,7 +43,7 @@ from avdata.balance.embeddings import (
     IndexIds,
     check_same_space,
     load_embeddings,
-    read_index_ids,
+    read_index_ids_and_scan,
 )
 from avdata.balance.search import (
     PoolView,
@@ -56,6 +57,7 @@ from avdata.balance.search import (
     tune_nprobe,
 )
 from avdata.errors import MediaError, OptionError
+from avdata.index.scan import IndexScan, join_scans
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.progress import progress
@@ -168,21 +170,17 @@ def unusable(path: str | os.PathLike[str], what: str, idx: IndexIds, emb: Embedd
 
 def _first_usable(ids: list[str], skip: np.ndarray, banned: set[str]) -> tuple[np.ndarray, int, int]:
     """Lines (0-based) that are not skipped, not banned and the first of their id; with the numbers
-    of banned and of repeated lines among the usable ones."""
-    seen: set[str] = set()
-    keep: list[int] = []
-    n_banned = n_repeat = 0
-    for i, vid in enumerate(ids):
-        if skip[i]:
-            continue
-        if vid in banned:
-            n_banned += 1
-        elif vid in seen:
-            n_repeat += 1
-        else:
-            seen.add(vid)
-            keep.append(i)
-    return np.asarray(keep, dtype=np.int64), n_banned, n_repeat
+    of banned and of repeated lines among the usable ones (column-wise: Arrow codes, numpy)."""
+    arr = pa.array(ids, pa.string())
+    usable = ~np.asarray(skip, dtype=bool)
+    is_banned = np.zeros(len(ids), dtype=bool)
+    if banned:
+        is_banned = pc.is_in(arr, value_set=pa.array(sorted(banned), pa.string())).to_numpy(zero_copy_only=False)
+    cand = np.flatnonzero(usable & ~is_banned)
+    codes = pc.dictionary_encode(arr.take(pa.array(cand))).indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)        # the first line of each id
+    keep = np.sort(cand[first]).astype(np.int64)
+    return keep, int(np.count_nonzero(usable & is_banned)), len(cand) - len(keep)
 
 
 def planned_outputs(opts: BalanceOptions) -> list[Output]:
@@ -226,10 +224,10 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     check_options(opts)
     out = Path(opts.out)
     with ThreadPoolExecutor(2) as pool_of_two:       # the index files are read while the matrices are checked
-        reads = [pool_of_two.submit(read_index_ids, p) for p in (opts.seeds, opts.pool)]
+        reads = [pool_of_two.submit(read_index_ids_and_scan, p) for p in (opts.seeds, opts.pool)]   # scans: weights
         seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
         pool_emb = load_embeddings(opts.pool_emb, opts.pool)
-        seeds_idx, pool_idx = (f.result() for f in reads)
+        (seeds_idx, seeds_scan), (pool_idx, pool_scan) = (f.result() for f in reads)
     check_same_space(seed_emb, pool_emb)
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
@@ -258,24 +256,28 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     result.files["knn"] = out / outputs.knn_name(opts.k)
     pool_ids = [pool_idx.ids[r] for r in pool_rows.tolist()]
     seed_ids = [seeds_idx.ids[r] for r in seed_lines.tolist()]
-    with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar, \
-            outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
-        def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
-            knn.add(first, D, I)
-            bar.update(len(D))
+    with outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
+        with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
+            def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
+                knn.add(first, D, I)
+                bar.update(len(D))
 
-        D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, done)
-    if opts.search.ann == "ivf" and opts.recall_sample > 0 and len(queries):
-        rng = np.random.default_rng(opts.search.seed)
-        others = np.setdiff1d(np.arange(len(queries)), tuned)
-        others = others if len(others) else np.arange(len(queries))
-        sample = np.sort(rng.choice(others, size=min(opts.recall_sample, len(others)), replace=False))
-        exact = make_searcher(pool, opts.k, SearchOptions(pool_block=opts.search.pool_block, seed=opts.search.seed))
-        _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
-        result.recall = recall_at(I[sample], I_exact, opts.k)
+            D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, done)
+        if opts.search.ann == "ivf" and opts.recall_sample > 0 and len(queries):
+            rng = np.random.default_rng(opts.search.seed)
+            others = np.setdiff1d(np.arange(len(queries)), tuned)
+            others = others if len(others) else np.arange(len(queries))
+            sample = np.sort(rng.choice(others, size=min(opts.recall_sample, len(others)), replace=False))
+            exact = make_searcher(pool, opts.k, SearchOptions(pool_block=opts.search.pool_block, seed=opts.search.seed))
+            _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
+            result.recall = recall_at(I[sample], I_exact, opts.k)
 
-    _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I)
-    _write_manifest(out, seeds_idx, seed_codes, seed_lines, D, I)
+        # the other outputs are written while the kNN writer formats its last block
+        with ThreadPoolExecutor(1, thread_name_prefix="balance-weights") as threads:
+            weights = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
+                                     (seeds_scan, pool_scan), threads)
+            _write_manifest(out, seeds_idx, seed_codes, seed_lines, D, I)
+            weights.result()
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
 
@@ -355,21 +357,33 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
 
 
 def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: IndexIds, pool_idx: IndexIds,
-                   pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray) -> None:
-    """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``)."""
+                   pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray,
+                   scans: tuple[IndexScan, IndexScan], threads: ThreadPoolExecutor) -> Future:
+    """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``) and the
+    manifest. The weights file is written in one of ``threads`` while the ids file and the
+    per-label mapping are (wait for the future returned); its scan is joined from ``scans`` (seeds,
+    pool: ``scan_index`` of both inputs), as ``scan_index`` of the segments file would give it."""
     out, k, c = result.out, opts.k, result.counts
     files = result.files
 
     valid = I >= 0
     chosen = np.bincount(I[valid], minlength=len(pool_rows))
-    best = np.full(len(pool_rows), -np.inf, dtype=np.float32)
-    np.maximum.at(best, I[valid], D[valid])
     picked = np.nonzero(chosen)[0]
     c.selected, c.chosen_by_several = len(picked), int(np.count_nonzero(chosen > 1))
+    selected_lines = np.sort(pool_rows[picked])
+    result.selected_lines = selected_lines
+    files["segments"] = out / outputs.segments_name(k)
+    outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds)
+    files["weights"] = weights_path_for(files["segments"])
+    segments_scan = join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"])
+    weights = threads.submit(write_weights, WeightsOptions(files["segments"], opts.weights_scheme), segments_scan)
+
     all_seed_ids = list(dict.fromkeys(seeds_idx.ids))
     files["ids"] = out / outputs.ids_name(k)
     outputs.write_ids_csv(files["ids"], all_seed_ids + [pool_ids[p] for p in picked.tolist()])
     if opts.per_label_cap is not None:
+        best = np.full(len(pool_rows), -np.inf, dtype=np.float32)
+        np.maximum.at(best, I[valid], D[valid])
         order = picked[np.lexsort((picked, -best[picked]))]
         lines = pool_rows[order]
         mapping, c.capped_out = outputs.cap_per_label(
@@ -377,11 +391,7 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
             [pool_idx.labels[i] for i in lines.tolist()], opts.per_label_cap)
         files["per_label"] = out / outputs.cap_name(opts.per_label_cap)
         outputs.write_json(files["per_label"], mapping)
-    selected_lines = np.sort(pool_rows[picked])
-    result.selected_lines = selected_lines
-    files["segments"] = out / outputs.segments_name(k)
-    outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds)
-    files["weights"] = write_weights(WeightsOptions(files["segments"], opts.weights_scheme)).path
+    return weights
 
 
 def _write_manifest(out: Path, seeds_idx: IndexIds, codes: list[str], seed_lines: np.ndarray,
@@ -389,13 +399,15 @@ def _write_manifest(out: Path, seeds_idx: IndexIds, codes: list[str], seed_lines
     """One row per seeds line: ok (with neighbour count and best score), skipped (with its code),
     or repeat. Only rows that differ from the manifest's latest are appended (a rerun adds none)."""
     searched = {int(line): j for j, line in enumerate(seed_lines.tolist())}
+    found = np.count_nonzero(I >= 0, axis=1).tolist()
+    best = D[:, 0].tolist() if D.shape[1] else [0.0] * len(D)
     rows = []
     for i, vid in enumerate(seeds_idx.ids):
         j = searched.get(i)
         if j is not None:
-            n = int(np.count_nonzero(I[j] >= 0))
+            n = found[j]
             rows.append({"line": i + 1, "id": vid, "status": STATUS_OK, "error": "", "neighbours": n,
-                         "best_score": float(D[j, 0]) if n else None})
+                         "best_score": best[j] if n else None})
         elif codes[i]:
             rows.append({"line": i + 1, "id": vid, "status": STATUS_SKIPPED, "error": codes[i],
                          "neighbours": 0, "best_score": None})

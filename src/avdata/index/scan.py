@@ -48,11 +48,62 @@ class IndexScan:
         return np.bincount(self.flat, minlength=len(self.label_ids))
 
 
+def join_scans(parts: list[tuple[IndexScan, np.ndarray | None]], path: str | os.PathLike[str]) -> IndexScan:
+    """The scan of a file made of the given lines of other scanned files, in order (``(scan, lines)``,
+    0-based lines in file order; None: every line), equal to ``scan_index`` of that file: labels coded
+    in order of first appearance; ``bad`` renumbered (its messages still name the file read)."""
+    sizes: list[np.ndarray] = []
+    flats: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    aclips: list[np.ndarray] = []
+    bos: list[np.ndarray] = []
+    eos: list[np.ndarray] = []
+    bad: dict[int, str] = {}
+    label_ids: list[str] = []
+    codes: dict[str, int] = {}
+    first = 0
+    for scan, lines in parts:
+        rows = np.arange(scan.lines) if lines is None else np.asarray(lines, dtype=np.int64)
+        starts, counts = scan.offsets[rows], np.diff(scan.offsets)[rows]
+        entries = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        remap = np.array([codes.setdefault(lab, len(codes)) for lab in scan.label_ids], dtype=np.int32)
+        flats.append(remap[scan.flat[entries]] if len(remap) else np.zeros(0, np.int32))
+        sizes.append(counts)
+        for name, out in (("frames", frames), ("aclips", aclips), ("bos", bos), ("eos", eos)):
+            out.append(getattr(scan, name)[rows])
+        lost = np.array(sorted(scan.bad), dtype=np.int64)
+        at = np.searchsorted(rows, lost)
+        for line, j in zip(lost.tolist(), at.tolist()):
+            if j < len(rows) and rows[j] == line:
+                bad[first + j] = scan.bad[line]
+        first += len(rows)
+    label_ids = list(codes)
+    flat = np.concatenate(flats) if flats else np.zeros(0, np.int32)
+    if len(flat):                                   # codes in order of first appearance in the joined file
+        used, at = np.unique(flat, return_index=True)
+        rank = np.empty(len(label_ids), np.int32)
+        ordered = used[np.argsort(at)]
+        rank[ordered] = np.arange(len(ordered), dtype=np.int32)
+        flat = rank[flat]
+        label_ids = [label_ids[c] for c in ordered.tolist()]
+    else:
+        label_ids = []
+    offsets = np.zeros(first + 1, np.int64)
+    if sizes:
+        np.cumsum(np.concatenate(sizes), out=offsets[1:])
+    cat = np.concatenate
+    return IndexScan(path=Path(path), label_ids=label_ids, offsets=offsets, flat=flat.astype(np.int32),
+                     frames=cat(frames).astype(np.int32) if frames else np.zeros(0, np.int32),
+                     aclips=cat(aclips).astype(np.int32) if aclips else np.zeros(0, np.int32),
+                     bos=cat(bos) if bos else np.zeros(0), eos=cat(eos) if eos else np.zeros(0),
+                     bad=dict(sorted(bad.items())))
+
+
 SCAN_SCHEMA = pa.schema([("labels", pa.list_(pa.string())), ("frame", pa.list_(pa.string())),
                          ("aclip", pa.list_(pa.string())), ("bos", pa.string()), ("eos", pa.string())])
 
 
-class _Builder:
+class ScanBuilder:
     """The arrays of an ``IndexScan`` as blocks of lines are added (column-wise or line by line)."""
 
     def __init__(self) -> None:
@@ -67,6 +118,8 @@ class _Builder:
 
     def add_table(self, lines: list[bytes], t: pa.Table) -> bool:
         """A block read column-wise; False (nothing added) when it needs the per-line path."""
+        if any(t.column(name).null_count for name in ("labels", "bos", "eos")):
+            return False
         try:
             bos = pc.cast(t.column("bos"), pa.float64()).to_numpy()
             eos = pc.cast(t.column("eos"), pa.float64()).to_numpy()
@@ -128,7 +181,7 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
     line without labels (weight 0) and recorded in ``bad`` as ``FILE:LINE: reason``; an unreadable
     file raises InputFormatError. Blocks of plain lines are read column-wise (``avdata.index.blocks``)."""
     path = Path(path)
-    b = _Builder()
+    b = ScanBuilder()
     for first, lines in iter_line_blocks(path):
         t = arrow_block(lines, SCAN_SCHEMA, required=("labels", "bos", "eos"))
         if t is None or not b.add_table(lines, t):

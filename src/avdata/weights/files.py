@@ -12,7 +12,7 @@ import numpy as np
 
 from avdata.atomic import atomic_path
 from avdata.errors import InputFormatError
-from avdata.index.scan import scan_index
+from avdata.index.scan import IndexScan, scan_index
 from avdata.weights.schemes import DEFAULT_SCHEME, get_scheme, sample_weights
 
 
@@ -41,16 +41,18 @@ class WeightsResult:
     problems: list[str] = field(default_factory=list)     # lines that cannot be read (weight 0)
 
 
-def write_weights(opts: WeightsOptions) -> WeightsResult:
-    """Compute the weights of an index file and write them, one float per line (``repr`` digits)."""
+def write_weights(opts: WeightsOptions, scan: IndexScan | None = None) -> WeightsResult:
+    """Compute the weights of an index file and write them, one float per line (``repr`` digits).
+    ``scan``: that file's ``scan_index`` when the caller already has it (``join_scans``)."""
     get_scheme(opts.scheme)
-    scan = scan_index(opts.index)
+    if scan is None:
+        scan = scan_index(opts.index)
     weights = sample_weights(scan, opts.scheme)
     out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
     with atomic_path(out) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
         chunk = 1 << 16
         for i in range(0, len(weights), chunk):
-            fh.write("".join(f"{w!r}\n" for w in weights[i:i + chunk].tolist()))
+            fh.write("\n".join(map(repr, weights[i:i + chunk].tolist())) + "\n")
     return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
                          int(np.count_nonzero(np.diff(scan.offsets) == 0)),
                          [f"{why}; weight 0" for why in scan.bad.values()])
