@@ -53,3 +53,27 @@ def test_a_failed_stream_leaves_no_file(tmp_path: Path) -> None:
     except KeyboardInterrupt:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fixed_width_lines_equal_json_dumps_and_fall_back_block_by_block(tmp_path: Path, monkeypatch) -> None:
+    from avdata.balance import outputs
+
+    rng = np.random.default_rng(4)
+    pool_ids = [f"-{i:09d}_" for i in range(500)]                     # one length, as YouTube ids
+    seed_ids = [f"Y{i:010d}" for i in range(300)]
+    D = np.sort(rng.uniform(0, 1, (300, 24)).astype(np.float32), axis=1)[:, ::-1].copy()
+    D[0, :4] = [1.0, np.float32(0.9999996), np.float32(0.5e-6), 0.0]
+    I = rng.integers(0, 500, (300, 24))
+    D[120, 3] = -0.0                                                  # its block is written the general way
+    I[290, 20:] = -1
+    expected = _reference(seed_ids, pool_ids, D, I)
+    calls = []
+    general = outputs.knn_lines
+    monkeypatch.setattr(outputs, "knn_lines", lambda *a: calls.append(len(a[0])) or general(*a))
+    monkeypatch.setattr(outputs, "WRITE_ROWS", 100)
+    with KnnStream(tmp_path / "f.jsonl", seed_ids, pool_ids) as stream:
+        stream.add(0, D[:150], I[:150])
+        stream.add(150, D[150:], I[150:])
+    assert (tmp_path / "f.jsonl").read_bytes() == expected
+    assert calls == [50, 50]                                          # only the blocks with -0.0 and padding
+    assert outputs.fixed_width(outputs.json_strings(["ab", "abc"])) is None
