@@ -128,11 +128,28 @@ def collate(batch: list[dict[str, Any] | None]) -> dict[str, Any]:
         values = [item[key] for item in items]
         first = values[0]
         if isinstance(first, np.ndarray):
-            out[key] = torch.from_numpy(np.stack(values))
+            out[key] = _stack_arrays(values)
         elif isinstance(first, torch.Tensor):
             out[key] = torch.stack(values)
         elif isinstance(first, (int, float, np.integer, np.floating)) and not isinstance(first, bool):
             out[key] = torch.as_tensor(values)
         else:
             out[key] = values
+    return out
+
+
+def _stack_arrays(values: list[np.ndarray]) -> Any:
+    """``np.stack`` of the arrays as one tensor. In a DataLoader worker the stack is written straight
+    into shared memory (as torch's ``default_collate`` does), so the batch is not copied a second
+    time to cross to the main process."""
+    torch = require_torch()
+    first = values[0]
+    if torch.utils.data.get_worker_info() is None or first.dtype == object \
+            or any(v.shape != first.shape or v.dtype != first.dtype for v in values):
+        return torch.from_numpy(np.stack(values))
+    dtype = torch.from_numpy(np.zeros(0, first.dtype)).dtype
+    shape = (len(values), *first.shape)
+    storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * first.dtype.itemsize)
+    out = torch.tensor([], dtype=dtype).set_(storage, 0, shape)
+    np.stack(values, out=out.numpy())
     return out
