@@ -2,7 +2,8 @@
 
 The corpus is the labelled synthetic one of the tests (``tests/embed/corpus.py``) run through
 extract and index: ``--per-class`` clips of each of 4 classes, ``--seconds`` long (default 10 s,
-as AudioSet clips: a 44.1 kHz MP3 and 4 JPEG frames each). Three figures, all with ``--workers``
+as AudioSet clips: a 44.1 kHz MP3 and 4 JPEG frames each, ``--frame-size`` pixels, default 320x240,
+about the smallest a YouTube video gives; the tests' corpus has 96x64 frames). Three figures, all with ``--workers``
 processes of the local executor on the same clips:
 
 - floor: only decoding each clip's MP3 (PyAV, as the embedder does) and its JPEG frames (Pillow,
@@ -12,7 +13,8 @@ processes of the local executor on the same clips:
 and the CPU time per clip of the floor and of the embedder in one process (``time.process_time``:
 the figure to trust when other jobs share the machine).
 
-Goal: avdata embed within 1.5x of the floor. Run: python benchmarks/bench_embed.py [--per-class 25]
+Goal: avdata embed within 1.5x of the floor.
+Run: python benchmarks/bench_embed.py [--per-class 25] [--frame-size 320x240]
 """
 
 from __future__ import annotations
@@ -81,15 +83,23 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=11.0, help="video length (the clip is 1 s shorter)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs of each figure")
+    ap.add_argument("--frame-size", default="320x240", help="the videos' (and frames') WIDTHxHEIGHT")
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the corpus here")
     args = ap.parse_args()
+    size = tuple(int(v) for v in args.frame_size.lower().split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_embed_"))
     try:
         index = root / "index" / "src_balanced_train_segments.csv"
+        stamp = root / "frame_size.txt"
+        if index.is_file() and (not stamp.is_file() or stamp.read_text() != args.frame_size):
+            sys.exit(f"{root}: a corpus of other frames ({stamp.read_text() if stamp.is_file() else 'unknown'}); "
+                     f"use another --keep folder")
         if not index.is_file():
             t0 = time.perf_counter()
-            build_corpus(root, per_class=args.per_class, workers=args.workers, seconds=args.seconds)
-            print(f"corpus: {4 * args.per_class} clips of {args.seconds - 1:g} s in {time.perf_counter() - t0:.1f} s")
+            build_corpus(root, per_class=args.per_class, workers=args.workers, seconds=args.seconds, size=size)
+            stamp.write_text(args.frame_size)
+            print(f"corpus: {4 * args.per_class} clips of {args.seconds - 1:g} s, {args.frame_size} frames, "
+                  f"in {time.perf_counter() - t0:.1f} s")
         media = [media_for_line(json.loads(x), root / "media") for x in index.read_text().splitlines()]
         n = len(media)
         floor = min(timed_map(decode_only, media, args.workers) for _ in range(args.repeat))

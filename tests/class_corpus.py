@@ -118,7 +118,7 @@ def class_frame(cls: str, style: FrameStyle, t: float, width: int = WIDTH, heigh
 
 
 def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: float = VIDEO_SECONDS,
-                      distractors: float = 0.0, objects: bool = False) -> Path:
+                      distractors: float = 0.0, objects: bool = False, size: tuple[int, int] = (WIDTH, HEIGHT)) -> Path:
     """An mp4 (H.264 + AAC, mono 44.1 kHz) of one clip of class ``cls``."""
     audio = class_audio(cls, rng, seconds, distractors=distractors)
     style = class_style(cls, rng, distractors)
@@ -127,16 +127,18 @@ def write_class_video(path: Path, cls: str, rng: np.random.Generator, seconds: f
         beeps = np.sin(2 * np.pi * 3000 * t) * ((t * 4) % 1.0 < 0.3) * 0.3
         audio = (audio + beeps / max(1.0, float(np.abs(audio + beeps).max()) / 0.9)).astype(np.float32)
         style = dataclasses.replace(style, disc=(float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.3, 0.7))))
-    return write_av(path, audio, (class_frame(cls, style, i / FPS) for i in range(int(seconds * FPS))))
+    return write_av(path, audio, (class_frame(cls, style, i / FPS, *size) for i in range(int(seconds * FPS))),
+                    size=size)
 
 
-def write_av(path: Path, audio: np.ndarray, frames: Iterable[np.ndarray], fps: int = FPS) -> Path:
+def write_av(path: Path, audio: np.ndarray, frames: Iterable[np.ndarray], fps: int = FPS,
+             size: tuple[int, int] = (WIDTH, HEIGHT)) -> Path:
     """An mp4 (H.264 + AAC, mono ``RATE``) of mono float32 ``audio`` and RGB ``frames`` at ``fps``
-    (``WIDTH`` x ``HEIGHT``, a key frame each second)."""
+    (``size`` = width, height; a key frame each second)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
         vs = c.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
         vs.options = {"preset": "ultrafast", "g": str(fps), "keyint_min": str(fps), "sc_threshold": "0"}
         ast = c.add_stream("aac", rate=RATE)
         ast.layout = "mono"
@@ -174,7 +176,8 @@ class Corpus:
 
 
 def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 2,
-                 seconds: float = VIDEO_SECONDS, distractors: float = 0.0, objects: bool = False) -> Corpus:
+                 seconds: float = VIDEO_SECONDS, distractors: float = 0.0, objects: bool = False,
+                 size: tuple[int, int] = (WIDTH, HEIGHT)) -> Corpus:
     """Write the corpus's videos and run ingest, extract and index on them (see the docstring).
     Videos last ``seconds``; each clip is the segment from 0.5 s to ``seconds - 0.5``."""
     rng = np.random.default_rng(seed)
@@ -184,7 +187,7 @@ def build_corpus(root: Path, per_class: int = 10, seed: int = 0, workers: int = 
         for k in range(per_class):
             for cls in CLASSES:
                 cid = clip_id(cls, k)
-                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds, distractors, objects)
+                target = write_class_video(videos / f"{cid}.mp4", cls, rng, seconds, distractors, objects, size)
                 rows.append(f'{cid}, 0.500, {seconds - 0.5:.3f}, "{LABELS[cls]}"')
                 fetched.write({"source": cid, "source_kind": "youtube", "status": STATUS_OK, "path": target.name,
                                "offset": 0.0, "section_end": None, "bytes": target.stat().st_size,

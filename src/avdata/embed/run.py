@@ -310,17 +310,16 @@ def _embed_lines(opts: EmbedOptions, index: Path, lines: list[bytes], media: Pat
                     buf = buffers[k] = _chunk_start(out, k, chunk_rows, rows, dim, k in done_chunks)
                 buf[res.line - k * chunk_rows] = vec
                 waiting[k] -= 1
-                if waiting[k] == 0:
-                    _write_npy(_chunk_path(out, k), buffers.pop(k))
             ok = res.vector is not None
             if ok:
                 result.embedded += 1
             else:
                 result.failures.append((res.line, res.id, res.code, res.message))
-            writer.write_many([{"line": res.line, "id": res.id, "status": STATUS_OK if ok else STATUS_FAILED,
-                                "code": "" if ok else res.code, "message": res.message,
-                                "finished_at": time.time()}])
-            writer.flush()
+            writer.write({"line": res.line, "id": res.id, "status": STATUS_OK if ok else STATUS_FAILED,
+                          "code": "" if ok else res.code, "message": res.message, "finished_at": time.time()})
+            if not complete and waiting[k] == 0:
+                writer.flush()         # the chunk's rows are durable before the chunk (a rerun trusts both)
+                _write_npy(_chunk_path(out, k), buffers.pop(k))
             bar.update(1)
     finally:
         bar.close()
