@@ -59,8 +59,7 @@ def join_scans(parts: list[tuple[IndexScan, np.ndarray | None]], path: str | os.
     bos: list[np.ndarray] = []
     eos: list[np.ndarray] = []
     bad: dict[int, str] = {}
-    label_ids: list[str] = []
-    codes: dict[str, int] = {}
+    codes: dict[str, int] = {}            # label -> code, in order of first appearance in the parts
     first = 0
     for scan, lines in parts:
         rows = np.arange(scan.lines) if lines is None else np.asarray(lines, dtype=np.int64)
@@ -77,17 +76,14 @@ def join_scans(parts: list[tuple[IndexScan, np.ndarray | None]], path: str | os.
             if j < len(rows) and rows[j] == line:
                 bad[first + j] = scan.bad[line]
         first += len(rows)
-    label_ids = list(codes)
+    names = list(codes)
     flat = np.concatenate(flats) if flats else np.zeros(0, np.int32)
-    if len(flat):                                   # codes in order of first appearance in the joined file
-        used, at = np.unique(flat, return_index=True)
-        rank = np.empty(len(label_ids), np.int32)
-        ordered = used[np.argsort(at)]
-        rank[ordered] = np.arange(len(ordered), dtype=np.int32)
-        flat = rank[flat]
-        label_ids = [label_ids[c] for c in ordered.tolist()]
-    else:
-        label_ids = []
+    used, at = np.unique(flat, return_index=True)
+    ordered = used[np.argsort(at)]                  # codes in order of first appearance in the joined file
+    rank = np.zeros(len(names), np.int32)
+    rank[ordered] = np.arange(len(ordered), dtype=np.int32)
+    flat = rank[flat]
+    label_ids = [names[c] for c in ordered.tolist()]
     offsets = np.zeros(first + 1, np.int64)
     if sizes:
         np.cumsum(np.concatenate(sizes), out=offsets[1:])
