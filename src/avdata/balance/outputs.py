@@ -152,11 +152,7 @@ def knn_lines_fixed(seed_q: np.ndarray | None, pool_q: np.ndarray | None, D: np.
     pairs = np.empty((n, k, pw), np.uint8)
     pairs[:] = template                               # the constant bytes, in one pass
     pairs[:, :, 1:1 + lp] = pool_q[I]
-    ip, fp = np.divmod(u.astype(np.int32), 1000000)
-    hi, lo = np.divmod(fp, 1000)
-    pairs[:, :, 3 + lp] += ip.astype(np.uint8)
-    pairs[:, :, 5 + lp:8 + lp] = TRIPLES[hi]
-    pairs[:, :, 8 + lp:11 + lp] = TRIPLES[lo]
+    _put_fixed6(pairs[:, :, 3 + lp:11 + lp], u)
     s0 = ls + 4                                       # '{' ID ': ['
     rows = np.empty((n, s0 + k * pw + 1), np.uint8)
     rows[:, 0] = ord("{")
@@ -188,14 +184,9 @@ def fixed6(x: np.ndarray) -> pa.Array:
     if len(x) and not u.max() < 1e7:         # 10 or more (never a cosine) or not finite: Python
         return pa.array([f"{v:.6f}" for v in x.tolist()], pa.string())
     n = len(x)
-    ip, fp = np.divmod(u.astype(np.int32), 1000000)
-    hi, lo = np.divmod(fp, 1000)
     chars = np.empty((n, 9), dtype=np.uint8)
     chars[:, 0] = ord("-")
-    chars[:, 1] = ord("0") + ip
-    chars[:, 2] = ord(".")
-    chars[:, 3:6] = TRIPLES[hi]
-    chars[:, 6:9] = TRIPLES[lo]
+    _put_fixed6(chars[:, 1:], u)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(8 + neg, out=offsets[1:])
     if neg.any():
@@ -205,6 +196,16 @@ def fixed6(x: np.ndarray) -> pa.Array:
     else:
         data = chars[:, 1:].copy()
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _put_fixed6(out: np.ndarray, u: np.ndarray) -> None:
+    """``D.DDDDDD`` of ``u / 1e6`` into ``out[..., :8]`` (``u``: whole numbers below 1e7)."""
+    ip, fp = np.divmod(u.astype(np.int32), 1000000)
+    hi, lo = np.divmod(fp, 1000)
+    out[..., 0] = ord("0") + ip
+    out[..., 1] = ord(".")
+    out[..., 2:5] = TRIPLES[hi]
+    out[..., 5:8] = TRIPLES[lo]
 
 
 def write_ids_csv(path: str | os.PathLike[str], ids: Sequence[str]) -> None:

@@ -366,9 +366,9 @@ def _exact(pool: PoolView, k: int, opts: SearchOptions) -> Searcher:
 def tie_order(D: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows sorted by score descending, equal scores by ascending position (padding last). Only
     the rows not already in that order are sorted (FAISS's rows are, but for ties)."""
-    key = np.where(I >= 0, I, np.iinfo(np.int64).max)
     if D.shape[1] < 2:
         return D, I
+    key = np.where(I >= 0, I, np.iinfo(np.int64).max)
     a, b = D[:, :-1], D[:, 1:]
     wrong = np.flatnonzero(((b > a) | ((b == a) & (key[:, 1:] < key[:, :-1])) | np.isnan(b)).any(axis=1))
     if not len(wrong):
