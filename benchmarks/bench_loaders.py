@@ -210,7 +210,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--index-lines", type=int, default=200_000)
-    ap.add_argument("--npz-repeat", type=int, default=10,
+    ap.add_argument("--npz-repeat", type=int, default=20,
                     help="the npz loaders read the corpus this many times (their epoch is otherwise too short to time)")
     args = ap.parse_args()
     torch.set_num_threads(1)

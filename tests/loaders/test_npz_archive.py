@@ -66,3 +66,52 @@ def test_prefaulted_empty_is_a_writable_array_of_its_shape_large_and_small():
         assert a.shape == shape and a.dtype == np.float32 and a.flags.writeable and a.flags.c_contiguous
         a[:] = np.arange(a.size, dtype=np.float32).reshape(shape)
         assert a[-1, -1] == a.size - 1 and a[0, 1] == 1
+
+
+def _with_comment(data: bytes, comment: bytes) -> bytes:
+    """The archive with a zip comment (its end record says how long)."""
+    return data[:-2] + len(comment).to_bytes(2, "little") + comment
+
+
+@pytest.mark.parametrize("variant", ["plain", "comment", "prepended", "stored", "utf8 name"])
+def test_the_directory_fast_path_and_zipfile_fallback_read_the_same(variant: str) -> None:
+    """Plain archives (what np.savez writes) are read from their central directory directly; a
+    comment or bytes before the first member go through zipfile; both give np.load's arrays."""
+    from avdata.arrays import _plain_directory
+
+    arrays = {"flag": np.arange(600, dtype=np.float32).reshape(5, 120), "01": np.full((3, 4, 4), 7, np.uint8)}
+    if variant == "utf8 name":
+        arrays["été"] = np.ones(3)
+    data = _npz(variant != "stored", **arrays)
+    if variant == "comment":
+        data = _with_comment(data, b"made elsewhere")
+    if variant == "prepended":
+        data = b"#!junk before the archive\n" + data
+    fast = _plain_directory(data)
+    assert (fast is None) == (variant in ("comment", "prepended"))
+    if fast is not None:
+        want = {i.filename: (i.header_offset, i.compress_size, i.file_size, i.CRC, i.compress_type)
+                for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+        assert {m.filename: tuple(m)[1:] for m in fast} == want
+    z = NpzArchive(data, "v.npz")
+    assert sorted(z) == sorted(arrays)
+    for k, v in arrays.items():
+        assert z[k].dtype == v.dtype and np.array_equal(z[k], v)
+
+
+def test_a_cut_directory_is_one_media_error() -> None:
+    data = _npz(True, flag=np.ones((4, 128), np.float32))
+    for cut in (data[:-5], data[:-30], data[: len(data) // 2]):
+        with pytest.raises(MediaError, match="c.npz: not a readable .npz"):
+            NpzArchive(cut, "c.npz")["flag"]
+
+
+def test_headers_are_parsed_per_distinct_header() -> None:
+    """The parsed-header cache never gives one member another's shape or dtype; a member without
+    the .npy magic is refused."""
+    for shape, dtype in (((4, 128), np.float32), ((5, 128), np.float32), ((4, 128), np.float64), ((4, 128), ">f4")):
+        v = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape)
+        got = NpzArchive(_npz(True, flag=v), "h.npz")["flag"]
+        assert got.shape == shape and got.dtype == np.dtype(dtype) and np.array_equal(got, v)
+    with pytest.raises(ValueError, match="no NUMPY magic"):
+        NpzArchive._header(b"\x93NUMPZ\x01\x00" + bytes(120))
