@@ -81,24 +81,31 @@ def _decode_first_audio(source: str | io.BytesIO, path: str) -> tuple[np.ndarray
             if not container.streams.audio:
                 raise MediaError(NO_AUDIO_STREAM, f"{path}: no audio stream")
             stream = container.streams.audio[0]
-            chunks: list[np.ndarray] = []
+            frames: list[list[np.ndarray]] = []
             rate = stream.codec_context.sample_rate or stream.rate or 0
             for frame in container.decode(stream):
-                arr = frame.to_ndarray()
                 rate = frame.sample_rate or rate
-                channels = len(frame.layout.channels)
-                if frame.format.is_planar:
-                    arr = arr.reshape(channels, -1)
-                else:
-                    arr = arr.reshape(-1, channels).T
-                chunks.append(_to_float32(arr))
+                frames.append(_frame_channels(frame))
     except MediaError:
         raise
     except (av.FFmpegError, OSError, ValueError) as e:
         raise MediaError(UNDECODABLE, f"{path}: {_one_line(e)}") from e
-    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+    total = sum(len(f[0]) for f in frames if f)
+    if not total:
         raise MediaError(EMPTY_AUDIO, f"{path}: the audio stream holds no samples")
-    return np.concatenate(chunks, axis=1), int(rate)
+    channels = len(frames[0])
+    if any(len(f) != channels for f in frames):
+        raise MediaError(UNDECODABLE, f"{path}: the channel count changes within the stream")
+    out = np.empty((channels, total), dtype=np.float32)
+    for c in range(channels):
+        parts = [f[c] for f in frames]
+        if all(p.dtype == np.float32 for p in parts):
+            np.concatenate(parts, out=out[c])
+        elif all(p.dtype == parts[0].dtype for p in parts):
+            out[c] = _to_float32(np.concatenate(parts))       # one conversion per channel
+        else:
+            np.concatenate([_to_float32(p) for p in parts], out=out[c])
+    return out, int(rate)
 
 
 def _to_float32(arr: np.ndarray) -> np.ndarray:
@@ -109,6 +116,24 @@ def _to_float32(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint8:
         return (arr.astype(np.float32) - 128.0) / 128.0
     return arr.astype(np.float32, copy=False)
+
+
+_PLANAR = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32, "dblp": np.float64, "u8p": np.uint8}
+_PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float64, "u8": np.uint8}
+
+
+def _frame_channels(frame: av.AudioFrame) -> list[np.ndarray]:
+    """A decoded frame's samples, one array per channel: views of its planes for the usual sample
+    formats (no per-frame ``to_ndarray`` and stacking), ``to_ndarray`` for any other."""
+    n, channels, name = frame.samples, len(frame.layout.channels), frame.format.name
+    if name in _PLANAR:
+        return [np.frombuffer(plane, _PLANAR[name], n) for plane in frame.planes[:channels]]
+    if name in _PACKED:
+        packed = np.frombuffer(frame.planes[0], _PACKED[name], n * channels).reshape(n, channels)
+        return [packed[:, c] for c in range(channels)]
+    arr = frame.to_ndarray()
+    arr = arr.reshape(channels, -1) if frame.format.is_planar else arr.reshape(-1, channels).T
+    return list(arr)
 
 
 def check_audio(path: str | os.PathLike[str]) -> AudioCheck:
