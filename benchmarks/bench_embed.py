@@ -60,8 +60,7 @@ def signal_only(media: ClipMedia) -> int:
 
 
 def timed_map(fn, items: list[ClipMedia], workers: int) -> float:
-    ex = get_executor("local", workers=workers)
-    list(ex.map_unordered(fn, items[:workers]))          # warm the pool's imports outside the clock
+    fn(items[0])     # warm imports and caches here: the pool forks its workers from this process, as the stage does
     t0 = time.perf_counter()
     for _ in get_executor("local", workers=workers).map_unordered(fn, items):
         pass
@@ -82,7 +81,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=12)
     ap.add_argument("--seconds", type=float, default=11.0, help="video length (the clip is 1 s shorter)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2, help="best of N runs of each figure")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of every figure (best of, and each round's ratio)")
     ap.add_argument("--frame-size", default="320x240", help="the videos' (and frames') WIDTHxHEIGHT")
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the corpus here")
     args = ap.parse_args()
@@ -102,22 +101,26 @@ def main() -> None:
                   f"in {time.perf_counter() - t0:.1f} s")
         media = [media_for_line(json.loads(x), root / "media") for x in index.read_text().splitlines()]
         n = len(media)
-        floor = min(timed_map(decode_only, media, args.workers) for _ in range(args.repeat))
-        work = min(timed_map(signal_only, media, args.workers) for _ in range(args.repeat))
-        stage = []
-        for r in range(args.repeat):
+        floors, works, stages, cpu_floors, cpu_signals = [], [], [], [], []
+        for r in range(args.repeat):          # rounds of every figure in turn: load that drifts hits all of them
+            floors.append(timed_map(decode_only, media, args.workers))
+            works.append(timed_map(signal_only, media, args.workers))
             out = root / f"emb{r}"
             shutil.rmtree(out, ignore_errors=True)
             t0 = time.perf_counter()
             run_embed(EmbedOptions(index=index, media=root / "media", out=out, workers=args.workers))
-            stage.append(time.perf_counter() - t0)
-        best = min(stage)
-        cpu_floor = min(cpu_per_clip(decode_only, media) for _ in range(args.repeat))
-        cpu_signal = min(cpu_per_clip(signal_only, media) for _ in range(args.repeat))
-        print(f"{n} clips, {args.workers} workers (best of {args.repeat})")
+            stages.append(time.perf_counter() - t0)
+            cpu_floors.append(cpu_per_clip(decode_only, media))
+            cpu_signals.append(cpu_per_clip(signal_only, media))
+        floor, work, best = min(floors), min(works), min(stages)
+        cpu_floor, cpu_signal = min(cpu_floors), min(cpu_signals)
+        per_round = sorted(s / f for s, f in zip(stages, floors))
+        print(f"{n} clips, {args.workers} workers (best of {args.repeat} rounds)")
         print(f"  floor (decode MP3 + JPEGs only): {n / floor:8.1f} clips/s")
         print(f"  signal embedder (map only):       {n / work:8.1f} clips/s   {work / floor:.2f}x floor")
         print(f"  avdata embed (whole stage):       {n / best:8.1f} clips/s   {best / floor:.2f}x floor (goal <= 1.5x)")
+        print(f"  stage / floor in each round: {', '.join(f'{x:.2f}' for x in per_round)} "
+              f"(median {per_round[len(per_round) // 2]:.2f})")
         print(f"CPU per clip, one process: floor {cpu_floor * 1000:.1f} ms, signal {cpu_signal * 1000:.1f} ms "
               f"({cpu_signal / cpu_floor:.2f}x)")
     finally:

@@ -42,6 +42,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
+from avdata.arrays import fbank_array, read_npz
 from avdata.embed import register_embedder
 from avdata.embed.base import (
     ClipEmbedError,
@@ -53,9 +54,12 @@ from avdata.embed.base import (
     l2_normalise,
 )
 from avdata.errors import MediaError
+from avdata.media.features import AUDIO_KEY, FBANK, rate_for_fbank
+from avdata.media.inspect import decode_audio
+from avdata.media.kaldi_fbank import fast_fbank
 
 STATS_FILE = "signal_stats.json"
-FEATURE_VERSION = 3              # 3: pairs every 160 ms (was 80 ms), statistics measured again
+FEATURE_VERSION = 4              # 4: JPEG scale from the analysis size, float32 gradients; 3: pairs every 160 ms
 N_BANDS = 32
 IMAGE_SIDE = 64                 # frames are analysed at about this size
 PAIR_STEP = 16                  # one pair of neighbouring fbank frames every 16 frames (160 ms)
@@ -105,39 +109,52 @@ def _bins(x: np.ndarray, n: int) -> np.ndarray:
     return np.minimum((x * n).astype(np.int64), n - 1)
 
 
+_LEVELS = np.arange(256) / 255.0                  # a uint8 channel value as a fraction
+_BIN12, _BIN4 = _bins(_LEVELS, 12), _bins(_LEVELS, 4)
+_GREY = (np.array([0.299, 0.587, 0.114]) / 255.0).astype(np.float32)
+_EIGHT_PER_PI = np.float32(8.0 / np.pi)
+MIN_IMAGE_SIDE = 4
+
+
 def image_blocks(rgb: np.ndarray) -> dict[str, np.ndarray]:
-    """The image blocks of one RGB frame (height, width, 3) uint8."""
-    img = np.asarray(rgb, dtype=np.float64) / 255.0
-    hsv = np.asarray(Image.fromarray(np.asarray(rgb, dtype=np.uint8)).convert("HSV"), dtype=np.float64) / 255.0
-    h, s, v = hsv[..., 0].ravel(), hsv[..., 1].ravel(), hsv[..., 2].ravel()
-    n = float(h.size)
-    hue = np.bincount(_bins(h, 12), weights=s, minlength=12) / n
-    sat = np.bincount(_bins(s, 4), minlength=4) / n
-    val = np.bincount(_bins(v, 4), minlength=4) / n
-    colour = np.concatenate([hue, sat, val])
-    hh, ww = img.shape[0] // 2, img.shape[1] // 2
-    layout = np.concatenate([img[:hh, :ww].mean((0, 1)), img[:hh, ww:].mean((0, 1)),
-                             img[hh:, :ww].mean((0, 1)), img[hh:, ww:].mean((0, 1))])
-    grey = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+    """The image blocks of one RGB frame (height, width, 3) uint8, at least 4 x 4 pixels
+    (ValueError otherwise). Histogram bins come from lookup tables over the 256 channel values;
+    the gradients are float32."""
+    u8 = np.asarray(rgb, dtype=np.uint8)
+    height, width = u8.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ValueError(f"a frame of {width}x{height} pixels is too small to describe")
+    n = float(height * width)
+    hsv = np.asarray(Image.fromarray(u8).convert("HSV")).reshape(-1, 3)
+    h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    hue = np.bincount(_BIN12[h], weights=_LEVELS[s], minlength=12) / n
+    colour = np.concatenate([hue, np.bincount(_BIN4[s], minlength=4) / n, np.bincount(_BIN4[v], minlength=4) / n])
+    hh, ww = height // 2, width // 2
+    sums = np.add.reduceat(np.add.reduceat(u8, [0, hh], axis=0, dtype=np.int64), [0, ww], axis=1)
+    counts = np.array([[hh * ww, hh * (width - ww)], [(height - hh) * ww, (height - hh) * (width - ww)]])
+    layout = (sums / (counts[..., None] * 255.0)).ravel()          # quadrants TL, TR, BL, BR
+    grey = (u8.reshape(-1, 3) @ _GREY).reshape(height, width)
     gx = grey[1:-1, 2:] - grey[1:-1, :-2]
     gy = grey[2:, 1:-1] - grey[:-2, 1:-1]
-    mag = np.hypot(gx, gy).ravel()
-    angle = np.mod(np.arctan2(gy, gx).ravel(), np.pi)
-    orient = np.bincount(_bins(angle / np.pi, 8), weights=mag, minlength=8)
+    mag = np.sqrt(gx * gx + gy * gy).ravel()
+    sector = np.floor(np.arctan2(gy, gx).ravel() * _EIGHT_PER_PI).astype(np.int64) % 8   # unsigned: -pi..pi folds
+    orient = np.bincount(sector, weights=mag, minlength=8)
     orient = orient / (orient.sum() + 1e-9)
-    texture = np.concatenate([orient, [np.log(mag.mean() + 1e-4)]])
+    texture = np.concatenate([orient, [np.log(mag.mean(dtype=np.float64) + 1e-4)]])
     return {"colour": colour, "layout": layout, "texture": texture}
 
 
 def load_frame(path: Path | IO[bytes], side: int = IMAGE_SIDE) -> np.ndarray:
-    """Decode a frame JPEG at reduced size (JPEG draft mode, then a fixed resize): uint8 RGB."""
+    """Decode a frame JPEG at reduced size: the smallest JPEG scale (1/2, 1/4, 1/8) that still
+    covers the analysis size (longer side ``side``), then a fixed bilinear resize: uint8 RGB."""
     with Image.open(path) as opened:
-        opened.draft("RGB", (side, side))
+        w, h = opened.size
+        scale = min(1.0, side / max(w, h))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        opened.draft("RGB", size)
         im = opened.convert("RGB")
-        w, h = im.size
-        scale = side / max(w, h)
-        if scale < 1.0:
-            im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+        if im.size != size:
+            im = im.resize(size, Image.Resampling.BILINEAR)
         return np.asarray(im, dtype=np.uint8)
 
 
@@ -147,11 +164,6 @@ def clip_fbank(media: ClipMedia) -> np.ndarray:
     computed from the audio clip (``media.kaldi_fbank.fast_fbank``: the same numbers, faster;
     first channel, own rate; clips below 22.05 kHz are linearly
     resampled to 22.05 kHz first, since 128 mel bins need that rate)."""
-    from avdata.arrays import fbank_array, read_npz
-    from avdata.media.features import AUDIO_KEY, FBANK, rate_for_fbank
-    from avdata.media.inspect import decode_audio
-    from avdata.media.kaldi_fbank import fast_fbank
-
     if media.fbank is not None and media.fbank.is_file():
         where = str(media.fbank)
         full = fbank_array(read_npz(media.fbank, where, "bad_fbank"), AUDIO_KEY, where)
@@ -232,6 +244,7 @@ class SignalEmbedder:
         if not self._stats_path.is_file():
             raise EmbedderError(f"signal statistics file not found: {self._stats_path}")
         self.stats = load_stats(self._stats_path)
+        Image.preinit()          # JPEG support loaded here: workers forked after the build inherit it
         self.audio_dim = sum(d for _, d, _ in AUDIO_BLOCKS)
         self.image_dim = sum(d for _, d, _ in IMAGE_BLOCKS)
         self.dim = self.audio_dim + self.image_dim

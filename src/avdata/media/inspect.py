@@ -125,15 +125,21 @@ _PACKED = {"flt": np.float32, "s16": np.int16, "s32": np.int32, "dbl": np.float6
 def _frame_channels(frame: av.AudioFrame) -> list[np.ndarray]:
     """A decoded frame's samples, one array per channel: views of its planes for the usual sample
     formats (no per-frame ``to_ndarray`` and stacking), ``to_ndarray`` for any other."""
-    n, channels, name = frame.samples, len(frame.layout.channels), frame.format.name
-    if name in _PLANAR:
-        return [np.frombuffer(plane, _PLANAR[name], n) for plane in frame.planes[:channels]]
+    n, name = frame.samples, frame.format.name
+    if name in _PLANAR:                                    # one plane per channel
+        return [np.frombuffer(plane, _PLANAR[name], n) for plane in frame.planes]
+    channels = _channel_count(frame)
     if name in _PACKED:
         packed = np.frombuffer(frame.planes[0], _PACKED[name], n * channels).reshape(n, channels)
         return [packed[:, c] for c in range(channels)]
     arr = frame.to_ndarray()
     arr = arr.reshape(channels, -1) if frame.format.is_planar else arr.reshape(-1, channels).T
     return list(arr)
+
+
+def _channel_count(frame: av.AudioFrame) -> int:
+    layout = frame.layout
+    return int(layout.nb_channels) if hasattr(layout, "nb_channels") else len(layout.channels)
 
 
 def check_audio(path: str | os.PathLike[str]) -> AudioCheck:
