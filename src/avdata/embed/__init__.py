@@ -14,12 +14,13 @@ import os
 import types
 import typing
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from avdata.embed.base import ClipMedia, Embedder, EmbedderError, Embedding
 from avdata.errors import AvdataError, OptionError
-from avdata.paths import check_relative, safe_join
+from avdata.paths import check_relative, join_checked
 from avdata.registry import Registry
 
 __all__ = ["ClipMedia", "Embedder", "Embedding", "EmbedderError", "register_embedder", "get_embedder",
@@ -126,6 +127,12 @@ def embedder_status(**params: Any) -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=16)
+def _resolved_root(root: str) -> str:
+    """The media root, resolved once per run rather than for every path of every line."""
+    return str(Path(root).resolve())
+
+
 def _names(value: Any) -> list[str]:
     if value is None:
         return []
@@ -146,9 +153,10 @@ def media_for_line(index_line: Mapping[str, Any], root: str | os.PathLike[str]) 
     if not d or not cid:
         raise AvdataError("index line has no 'dir' or 'id'")
     base = check_relative(d).as_posix()
+    resolved = _resolved_root(os.fspath(root))
 
-    def path(folder: str, name: str) -> Path:
-        return safe_join(root, f"{base}/{folder}/{cid}.{name}", follow_links=True)
+    def path(folder: str, name: str) -> Path:       # checked lexically; the user's links are followed
+        return join_checked(resolved, f"{base}/{folder}/{cid}.{name}")[1]
 
     aclips = _names(index_line.get("aclip"))
     frames = tuple(path("frame", f) for f in _names(index_line.get("frame")))

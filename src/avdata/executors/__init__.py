@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import Executor as FuturesExecutor
+from itertools import islice
 from typing import Any, Protocol, TypeVar
 
 from avdata.errors import AvdataError
@@ -71,26 +73,49 @@ def register_executor(name: str) -> Callable[[Callable[..., Executor]], Callable
     return EXECUTORS.register(name)
 
 
-def bounded_map(pool: FuturesExecutor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
-    """Submit ``fn(item)`` to a ``concurrent.futures`` pool with at most ``limit`` items in flight
+def bounded_map(pool: FuturesExecutor, fn: Callable[[T], R], items: Iterable[T], limit: int, *,
+                max_batch: int = 1, batch_seconds: float = 0.02) -> Iterator[R]:
+    """Submit ``fn(item)`` to a ``concurrent.futures`` pool with at most ``limit`` calls in flight
     and yield results as they finish; the item iterator is consumed lazily, so a consumer that
-    stops early (or a generator that stops handing out items) bounds the work and the memory."""
+    stops early (or a generator that stops handing out items) bounds the work and the memory.
+
+    ``max_batch > 1``: short items go to a worker several at a time, as joblib's automatic batch
+    size does: each call runs a batch, times it, and the next batches hold about ``batch_seconds``
+    of work (at most ``max_batch`` items; one item while items are long, so a few heavy items
+    still spread over every worker). A kill loses at most ``limit`` batches of that length."""
     it = iter(items)
-    pending: set[Future[R]] = set()
+    pending: dict[Future[Any], int] = {}
+    size = 1
 
     def refill() -> None:
         while len(pending) < limit:
-            item = next(it, _END)
-            if item is _END:
+            batch = list(islice(it, size))
+            if not batch:
                 return
-            pending.add(pool.submit(fn, item))
+            if max_batch == 1:
+                pending[pool.submit(fn, batch[0])] = 1
+            else:
+                pending[pool.submit(run_batch, fn, batch)] = len(batch)
 
     refill()
     while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for fut in done:
-            yield fut.result()
+            n = pending.pop(fut)
+            if max_batch == 1:
+                yield fut.result()
+                continue
+            results, seconds = fut.result()
+            per_item = seconds / n
+            size = max_batch if per_item <= 0 else max(1, min(max_batch, int(batch_seconds / per_item)))
+            yield from results
         refill()
+
+
+def run_batch(fn: Callable[[T], R], batch: list[T]) -> tuple[list[R], float]:
+    """Run ``fn`` over a batch in a worker: the results and the seconds they took."""
+    t0 = time.perf_counter()
+    return [fn(item) for item in batch], time.perf_counter() - t0
 
 
 _END: Any = object()
