@@ -272,11 +272,13 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
             _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
             result.recall = recall_at(I[sample], I_exact, opts.k)
 
-        # the other outputs are written while the kNN writer formats its last block
-        with ThreadPoolExecutor(1, thread_name_prefix="balance-weights") as threads:
+        # the other outputs are written while the kNN writer formats its last block; the weights
+        # and the manifest (mostly Arrow and file writes, which release the GIL) in threads
+        with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads:
+            manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
             weights = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
                                      (seeds_scan, pool_scan), threads)
-            _write_manifest(out, seeds_idx, seed_codes, seed_lines, D, I)
+            manifest.result()
             weights.result()
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
