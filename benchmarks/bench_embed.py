@@ -11,7 +11,10 @@ processes of the local executor on the same clips:
 - signal (map): the ``signal`` embedder's per-clip work on the same executor;
 - avdata embed: the whole stage (index read, manifest rows, chunked atomic writes, assembly);
 and the CPU time per clip of the floor and of the embedder in one process (``time.process_time``:
-the figure to trust when other jobs share the machine).
+the figure to trust when other jobs share the machine). ``--repeat`` rounds measure every figure
+in turn (load that drifts hits all of them); the best of each is printed, and each round's
+stage / floor ratio. Functions are warmed in this process first: the pools fork their workers
+from it, as the stage's workers are forked after it builds the embedder.
 
 Goal: avdata embed within 1.5x of the floor.
 Run: python benchmarks/bench_embed.py [--per-class 25] [--frame-size 320x240]
