@@ -118,7 +118,6 @@ def run_batch(fn: Callable[[T], R], batch: list[T]) -> tuple[list[R], float]:
     return [fn(item) for item in batch], time.perf_counter() - t0
 
 
-
 def get_executor(name: str, **options: Any) -> Executor:
     """Build the executor registered under ``name`` (``inline``, ``local``, ``threads``, ...)."""
     return EXECUTORS.get(name)(**options)
