@@ -97,14 +97,8 @@ def _decode_first_audio(source: str | io.BytesIO, path: str) -> tuple[np.ndarray
     if any(len(f) != channels for f in frames):
         raise MediaError(UNDECODABLE, f"{path}: the channel count changes within the stream")
     out = np.empty((channels, total), dtype=np.float32)
-    for c in range(channels):
-        parts = [f[c] for f in frames]
-        if all(p.dtype == np.float32 for p in parts):
-            np.concatenate(parts, out=out[c])
-        elif all(p.dtype == parts[0].dtype for p in parts):
-            out[c] = _to_float32(np.concatenate(parts))       # one conversion per channel
-        else:
-            np.concatenate([_to_float32(p) for p in parts], out=out[c])
+    for c in range(channels):                  # float32 frames (MP3, AAC, Opus) are not copied before this
+        np.concatenate([_to_float32(f[c]) for f in frames], out=out[c])
     return out, int(rate)
 
 
