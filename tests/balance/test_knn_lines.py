@@ -77,3 +77,20 @@ def test_fixed_width_lines_equal_json_dumps_and_fall_back_block_by_block(tmp_pat
     assert (tmp_path / "f.jsonl").read_bytes() == expected
     assert calls == [50, 50]                                          # only the blocks with -0.0 and padding
     assert outputs.fixed_width(outputs.json_strings(["ab", "abc"])) is None
+
+
+def test_reused_line_matrix_follows_block_size_and_seed_width(tmp_path: Path, monkeypatch) -> None:
+    """The fixed-width writer reuses one matrix: a shorter block, then seeds of another width, then
+    a block written the general way in between all still give ``json.dumps`` bytes."""
+    from avdata.balance import outputs
+
+    rng = np.random.default_rng(5)
+    pool_ids = [f"{i:011d}" for i in range(400)]
+    seed_ids = [f"s{i:04d}" for i in range(100)] + [f"seed{i:07d}" for i in range(100)] + ["é"] * 10
+    D = np.sort(rng.uniform(0, 9.99, (210, 16)).astype(np.float32), axis=1)[:, ::-1].copy()
+    I = rng.integers(0, 400, (210, 16))
+    monkeypatch.setattr(outputs, "WRITE_ROWS", 60)
+    with KnnStream(tmp_path / "r.jsonl", seed_ids, pool_ids) as stream:
+        for a, b in [(0, 100), (100, 130), (130, 210)]:
+            stream.add(a, D[a:b], I[a:b])
+    assert (tmp_path / "r.jsonl").read_bytes() == _reference(seed_ids, pool_ids, D, I)

@@ -119,3 +119,18 @@ def test_weights_on_a_skewed_file_of_real_rows(balanced_index, tmp_path) -> None
     print(f"\nskewed file, {scan.lines} lines: coefficient of variation raw {bal.cv_raw:.3f}, "
           f"weighted {bal.cv_weighted:.3f}")
     assert bal.cv_weighted < 0.75 * bal.cv_raw
+
+
+def test_weights_file_text_is_repr_of_each_weight(balanced_index) -> None:
+    """The file is ``repr`` of every weight, line by line, whatever the chunking; values formatted
+    once per distinct bit pattern keep -0.0 apart from 0.0."""
+    from avdata.weights.files import weight_lines
+    from avdata.weights.schemes import sample_weights
+
+    path, _ = balanced_index
+    res = write_weights(WeightsOptions(path))
+    expected = sample_weights(scan_index(path), "vipant")
+    assert res.path.read_text() == "".join(f"{w!r}\n" for w in expected.tolist())
+    odd = np.array([0.1, -0.0, 0.0, 1e-300, 0.1, 2.5e17, -0.0, 1 / 3, 0.0], np.float64)
+    assert b"".join(weight_lines(odd, chunk=4)) == "".join(f"{w!r}\n" for w in odd.tolist()).encode()
+    assert b"".join(weight_lines(np.zeros(0))) == b""

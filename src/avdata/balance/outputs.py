@@ -74,7 +74,7 @@ class KnnStream:
         tmp = self._stack.enter_context(atomic_path(self.path))
         self._fh = self._stack.enter_context(open(tmp, "wb"))
         self._pool_q = json_strings(self.pool_ids)
-        self._pool_fixed = fixed_width(self._pool_q)
+        self._fixed = FixedLines(fixed_width(self._pool_q))
         if self.threaded:
             self._pool = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="knn-writer"))
         return self
@@ -90,7 +90,7 @@ class KnnStream:
         for a in range(0, len(D), WRITE_ROWS):
             b = min(len(D), a + WRITE_ROWS)
             seeds = json_strings(self.seed_ids[first + a:first + b])
-            fast = knn_lines_fixed(fixed_width(seeds), self._pool_fixed, D[a:b], I[a:b])
+            fast = self._fixed.format(fixed_width(seeds), D[a:b], I[a:b])
             self._fh.write(fast if fast is not None else knn_lines(seeds, self._pool_q, D[a:b], I[a:b]))
 
     def __exit__(self, *exc: object) -> None:
@@ -133,34 +133,58 @@ def fixed_width(quoted: pa.Array) -> np.ndarray | None:
     return data.reshape(len(quoted), int(widths[0]))
 
 
-def knn_lines_fixed(seed_q: np.ndarray | None, pool_q: np.ndarray | None, D: np.ndarray,
-                    I: np.ndarray) -> bytes | None:
+class FixedLines:
     """``knn_lines`` when every line has one width (VIP-ANT's ids are 11-character YouTube ids):
     quoted ids of one length each (``fixed_width``), every row full (no padding) and every score in
-    [0, 10) and not -0.0. Each line is then a row of one uint8 matrix, filled column by column. None
-    when the block is not of that kind (``knn_lines`` writes it)."""
-    if seed_q is None or pool_q is None or not I.size or (I < 0).any():
-        return None
-    x = np.asarray(D, dtype=np.float32).astype(np.float64)
-    u = np.rint(x * 1e6)
-    if np.signbit(x).any() or not u.max() < 1e7:
-        return None
-    n, k = I.shape
-    ls, lp = seed_q.shape[1], pool_q.shape[1]
-    pw = lp + 14                                      # '[' ID ', ' D.DDDDDD ']' ', '
-    template = np.frombuffer(b"[" + b" " * lp + b", 0.000000], ", np.uint8)
-    pairs = np.empty((n, k, pw), np.uint8)
-    pairs[:] = template                               # the constant bytes, in one pass
-    pairs[:, :, 1:1 + lp] = pool_q[I]
-    _put_fixed6(pairs[:, :, 3 + lp:11 + lp], u)
-    s0 = ls + 4                                       # '{' ID ': ['
-    rows = np.empty((n, s0 + k * pw + 1), np.uint8)
-    rows[:, 0] = ord("{")
-    rows[:, 1:1 + ls] = seed_q
-    rows[:, 1 + ls:s0] = np.frombuffer(b": [", np.uint8)
-    rows[:, s0:s0 + k * pw] = pairs.reshape(n, k * pw)
-    rows[:, s0 + k * pw - 2:] = np.frombuffer(b"]}\n", np.uint8)      # over the last ', '
-    return rows.tobytes()
+    [0, 10) and not -0.0. Each line is then a row of one uint8 matrix, reused from block to block:
+    its constant bytes are written once, when it is allocated; a block fills in the seed id, the
+    neighbour ids (one gather of fixed-size records) and the scores (two table lookups)."""
+
+    def __init__(self, pool_q: np.ndarray | None) -> None:
+        self.pool_q = pool_q
+        self._rows: np.ndarray | None = None
+        self._shape: tuple[int, int, int] = (0, 0, 0)
+        if pool_q is not None:
+            self._pool_records = np.ascontiguousarray(pool_q).view(f"V{pool_q.shape[1]}").ravel()
+
+    def format(self, seed_q: np.ndarray | None, D: np.ndarray, I: np.ndarray) -> memoryview | None:
+        """The lines of a block as bytes (the rows of the matrix: valid until the next call), or
+        None when the block is not of that kind (``knn_lines`` writes it)."""
+        if seed_q is None or self.pool_q is None or not I.size or (I < 0).any():
+            return None
+        x = np.asarray(D, dtype=np.float32).astype(np.float64)
+        if np.signbit(x).any():
+            return None
+        u = np.rint(x * 1e6)
+        if not u.max() < 1e7:
+            return None
+        rows, pairs = self._buffer(len(I), I.shape[1], seed_q.shape[1])
+        rows[:, 1:1 + seed_q.shape[1]] = seed_q
+        pairs["id"] = np.take(self._pool_records, I)
+        pairs["head"], pairs["tail"] = _score_parts(u)         # D.DDD, DDD
+        return memoryview(rows).cast("B")
+
+    def _buffer(self, n: int, k: int, ls: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` rows of the reused matrix and its pairs as records (id, head, tail)."""
+        assert self.pool_q is not None
+        lp = self.pool_q.shape[1]
+        pw, s0 = lp + 14, ls + 4                     # '[' ID ', ' D.DDD DDD ']' ', ';  '{' ID ': ['
+        if self._rows is None or self._shape != (k, ls, lp) or len(self._rows) < n:
+            rows = np.empty((max(n, WRITE_ROWS), s0 + k * pw + 1), np.uint8)
+            rows[:, s0:s0 + k * pw].reshape(len(rows), k, pw)[:] = np.frombuffer(
+                b"[" + b" " * lp + b", 0.000000], ", np.uint8)
+            rows[:, 0] = ord("{")
+            rows[:, 1 + ls:s0] = np.frombuffer(b": [", np.uint8)
+            rows[:, s0 + k * pw - 2:] = np.frombuffer(b"]}\n", np.uint8)     # over the last ', '
+            self._rows, self._shape = rows, (k, ls, lp)
+        record = np.dtype({"names": ["id", "head", "tail"], "formats": [f"V{lp}", "V5", "V3"],
+                           "offsets": [1, 3 + lp, 8 + lp], "itemsize": pw})
+        rows = self._rows[:n]
+        return rows, rows[:, s0:s0 + k * pw].view(record)
+
+
+HEADS = np.frombuffer("".join(f"{v // 1000}.{v % 1000:03d}" for v in range(10000)).encode(), "V5")
+TAILS = np.frombuffer("".join(f"{v:03d}" for v in range(1000)).encode(), "V3")
 
 
 def json_strings(values: Sequence[str]) -> pa.Array:
@@ -172,7 +196,6 @@ def json_strings(values: Sequence[str]) -> pa.Array:
     return pa.array([json.dumps(v) for v in values], pa.string())
 
 
-TRIPLES = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), np.uint8).reshape(1000, 3)
 
 
 def fixed6(x: np.ndarray) -> pa.Array:
@@ -198,14 +221,18 @@ def fixed6(x: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
+def _score_parts(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``D.DDD`` and ``DDD`` (records of 5 and 3 bytes) of ``u / 1e6`` (``u``: whole numbers below 1e7)."""
+    whole = u.astype(np.int32)
+    thousands = whole // 1000
+    return np.take(HEADS, thousands), np.take(TAILS, whole - thousands * 1000)
+
+
 def _put_fixed6(out: np.ndarray, u: np.ndarray) -> None:
     """``D.DDDDDD`` of ``u / 1e6`` into ``out[..., :8]`` (``u``: whole numbers below 1e7)."""
-    ip, fp = np.divmod(u.astype(np.int32), 1000000)
-    hi, lo = np.divmod(fp, 1000)
-    out[..., 0] = ord("0") + ip
-    out[..., 1] = ord(".")
-    out[..., 2:5] = TRIPLES[hi]
-    out[..., 5:8] = TRIPLES[lo]
+    head, tail = _score_parts(u)
+    out[..., 0:5] = head.view(np.uint8).reshape(*head.shape, 5)
+    out[..., 5:8] = tail.view(np.uint8).reshape(*tail.shape, 3)
 
 
 def write_ids_csv(path: str | os.PathLike[str], ids: Sequence[str]) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from avdata.atomic import atomic_path
 from avdata.errors import InputFormatError
@@ -49,13 +51,26 @@ def write_weights(opts: WeightsOptions, scan: IndexScan | None = None) -> Weight
         scan = scan_index(opts.index)
     weights = sample_weights(scan, opts.scheme)
     out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as fh:
-        chunk = 1 << 16
-        for i in range(0, len(weights), chunk):
-            fh.write("\n".join(map(repr, weights[i:i + chunk].tolist())) + "\n")
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        for block in weight_lines(weights):
+            fh.write(block)
     return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
                          int(np.count_nonzero(np.diff(scan.offsets) == 0)),
                          [f"{why}; weight 0" for why in scan.bad.values()])
+
+
+def weight_lines(weights: np.ndarray, chunk: int = 1 << 16) -> Iterator[memoryview]:
+    """``repr`` of every weight, one per line, as ASCII bytes, ``chunk`` lines at a time: each
+    distinct value (bit pattern: -0.0 is not 0.0) is formatted once and the lines are gathered by
+    Arrow (weights repeat: one per distinct label set)."""
+    bits = np.ascontiguousarray(weights, dtype=np.float64).view(np.int64)
+    distinct, inverse = np.unique(bits, return_inverse=True)
+    text = pa.array([f"{v!r}\n" for v in distinct.view(np.float64).tolist()], pa.string())
+    inverse = inverse.reshape(-1)
+    for i in range(0, len(inverse), chunk):
+        lines = text.take(pa.array(inverse[i:i + chunk]))
+        ends = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+        yield memoryview(lines.buffers()[2])[int(ends[0]):int(ends[-1])]
 
 
 def read_weights(path: str | os.PathLike[str]) -> np.ndarray:
