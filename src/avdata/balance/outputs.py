@@ -162,7 +162,7 @@ class FixedLines:
         rows[:, 1:1 + seed_q.shape[1]] = seed_q
         pairs["id"] = np.take(self._pool_records, I)
         pairs["head"], pairs["tail"] = _score_parts(u)         # D.DDD, DDD
-        return memoryview(rows).cast("B")
+        return rows.reshape(-1).data
 
     def _buffer(self, n: int, k: int, ls: int) -> tuple[np.ndarray, np.ndarray]:
         """The first ``n`` rows of the reused matrix and its pairs as records (id, head, tail)."""
