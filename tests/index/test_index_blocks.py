@@ -47,15 +47,11 @@ def _reference(monkeypatch: pytest.MonkeyPatch, fn, path: Path):  # noqa: ANN001
         return fn(path)
 
 
-@pytest.mark.parametrize("block_lines", [5, 1 << 16])
+@pytest.mark.parametrize("block_bytes", [37, 301, 1 << 24])      # reads that cut lines and CRLFs; one block
 def test_scan_and_ids_agree_with_the_line_by_line_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        block_lines: int) -> None:
+                                                        block_bytes: int) -> None:
     path = _file(tmp_path)
-    monkeypatch.setattr(index_lines, "BLOCK", 301)                          # reads that cut lines and CRLFs
-    monkeypatch.setattr(blocks, "BLOCK_LINES", block_lines)
-    import avdata.balance.embeddings as emb
-    for module in (scan, emb):
-        monkeypatch.setattr(module, "iter_line_blocks", lambda p: blocks.iter_line_blocks(p, block_lines))
+    monkeypatch.setattr(blocks.iter_line_blocks, "__defaults__", (block_bytes,))
     ref_scan = _reference(monkeypatch, scan_index, path)
     got = scan_index(path)
     assert got.lines == ref_scan.lines == 40
@@ -98,9 +94,9 @@ def test_join_scans_equals_the_scan_of_the_joined_file_and_gives_the_same_weight
         assert a == b and len(a.splitlines()) == want.lines
 
 
-@pytest.mark.parametrize("block_lines", [5, 1 << 16])
+@pytest.mark.parametrize("block_bytes", [37, 301, 1 << 24])
 def test_ids_and_scan_in_one_pass_equal_each_read_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        block_lines: int) -> None:
+                                                        block_bytes: int) -> None:
     from avdata.balance.embeddings import read_index_ids_and_scan
 
     path = _file(tmp_path)
@@ -108,8 +104,7 @@ def test_ids_and_scan_in_one_pass_equal_each_read_alone(tmp_path: Path, monkeypa
     lines[24] = json.dumps({"id": "", "labels": ["/m/01"], "bos": "1", "eos": "2"}).encode()     # empty id: scan ok
     lines[26] = json.dumps({"id": "v26", "labels": ["/m/01"], "eos": "2"}).encode()             # no bos: ids ok
     path.write_bytes(b"\n".join(lines))
-    monkeypatch.setattr(blocks, "BLOCK_LINES", block_lines)
-    monkeypatch.setattr(blocks.iter_line_blocks, "__defaults__", (block_lines,))
+    monkeypatch.setattr(blocks.iter_line_blocks, "__defaults__", (block_bytes,))
     ids, sc = read_index_ids_and_scan(path)
     want_ids, want_scan = read_index_ids(path), scan_index(path)
     assert ids.ids == want_ids.ids and ids.labels == want_ids.labels and ids.bad == want_ids.bad
@@ -117,3 +112,19 @@ def test_ids_and_scan_in_one_pass_equal_each_read_alone(tmp_path: Path, monkeypa
     assert sc.label_ids == want_scan.label_ids and sc.bad == want_scan.bad
     for name in ("offsets", "flat", "frames", "aclips", "bos", "eos"):
         np.testing.assert_array_equal(getattr(sc, name), getattr(want_scan, name))
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"\n\n", b"a", b"a\r\nb\r\n", b"a\r\n\r\nb", b"{}\n\n", b"x\ry\n\r\n",
+                                  b"\xef\xbb\xbfa\nb\xff\r\n" * 5])
+def test_blocks_split_and_number_lines_as_the_line_reader(tmp_path: Path, data: bytes) -> None:
+    """Every block size gives the lines (and numbers) of ``iter_raw_lines``, the one splitter."""
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    want = list(index_lines.iter_raw_lines(path))
+    for size in (1, 2, 3, 7, 1 << 24):
+        got, first = [], 1
+        for block in blocks.iter_line_blocks(path, size):
+            assert block.first == first and block.count == len(block.lines) >= 1
+            got += block.lines
+            first += block.count
+        assert got == want, size

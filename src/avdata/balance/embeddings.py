@@ -34,6 +34,7 @@ META_FILE = "meta.json"
 META_KEYS = ("embedder", "dim", "dtype", "fingerprint", "rows", "index")
 DTYPES = ("float32", "float16")
 NORM_BLOCK = 1 << 16
+PARSE_THREADS = 2               # pieces each block of an index file is parsed in (Arrow's threads)
 
 
 class EmbeddingsMismatchError(AvdataError):
@@ -161,10 +162,10 @@ def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
     ``labels`` not a list of ids) is recorded in ``bad`` and costs that line only. Blocks of plain
     lines are read column-wise (``avdata.index.blocks``), the others line by line."""
     b = _IdsBuilder(Path(path))
-    for first, lines in iter_line_blocks(path):
-        t = arrow_block(lines, IDS_SCHEMA, required=("id", "labels"))
+    for block in iter_line_blocks(path):
+        t = arrow_block(block, IDS_SCHEMA, required=("id", "labels"))
         if t is None or not b.add_table(t):
-            b.add_lines(first, lines)
+            b.add_lines(block.first, block.lines)
     return b.result()
 
 
@@ -176,12 +177,12 @@ def read_index_ids_and_scan(path: str | os.PathLike[str]) -> tuple[IndexIds, Ind
     rules for a bad line)."""
     path = Path(path)
     ids, scan = _IdsBuilder(path), ScanBuilder()
-    for first, lines in iter_line_blocks(path):
-        t = arrow_block(lines, IDS_SCAN_SCHEMA)
+    for block in iter_line_blocks(path):
+        t = arrow_block(block, IDS_SCAN_SCHEMA, threads=PARSE_THREADS)
         if t is None or not ids.add_table(t):
-            ids.add_lines(first, lines)
-        if t is None or not scan.add_table(lines, t):
-            scan.add_lines(path, first, lines)
+            ids.add_lines(block.first, block.lines)
+        if t is None or not scan.add_table(block, t):
+            scan.add_lines(path, block.first, block.lines)
     return ids.result(), scan.scan(path)
 
 

@@ -1,10 +1,13 @@
 """Index lines a block at a time, parsed column-wise by Arrow's JSON reader.
 
-A block is taken column-wise only when every one of its lines is a plain JSON object whose fields
-have the types asked for; otherwise (a line that is not UTF-8 or not JSON, a blank line, a BOM, a
-field of another type, a ``null`` where a list is wanted) ``arrow_block`` returns None and the
-caller reads that block line by line, with the messages of ``avdata.index.lines``. Lines are
-numbered as ``iter_raw_lines`` numbers them (one splitter: ``iter_raw_line_chunks``), so both paths agree line for line.
+A block is the raw bytes of whole lines, as read (``IndexBlock``): Arrow parses them as they are,
+and they are split into lines only when a block needs the per-line path. A block is taken
+column-wise only when every one of its lines is a plain JSON object whose fields have the types
+asked for; otherwise (a line that is not UTF-8 or not JSON, a blank line, a BOM, a field of another
+type, a ``null`` where a list is wanted) ``arrow_block`` returns None and the caller reads that
+block line by line, with the messages of ``avdata.index.lines``. Lines are split and numbered as
+``iter_raw_line_chunks`` splits them (LF; a CR before it dropped; a last line without LF kept), so
+both paths agree line for line.
 """
 
 from __future__ import annotations
@@ -17,55 +20,87 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avdata.index.lines import iter_raw_line_chunks
+from avdata.errors import InputFormatError
 
-BLOCK_LINES = 1 << 16
+BLOCK_BYTES = 1 << 24       # bytes read at once (a block holds the whole lines among them)
 BOM = b"\xef\xbb\xbf"
 
 
-def iter_line_blocks(path: str | os.PathLike[str], lines: int = BLOCK_LINES) -> Iterator[tuple[int, list[bytes]]]:
-    """``(first line number (1-based), raw lines)`` of an index file, ``lines`` at a time (the last
-    block shorter), split by ``iter_raw_line_chunks``."""
-    block: list[bytes] = []
-    first = 1
-    for chunk in iter_raw_line_chunks(path):
-        block.extend(chunk)
-        while len(block) >= lines:
-            yield first, block[:lines]
-            first += lines
-            block = block[lines:]
-    if block:
-        yield first, block
+class IndexBlock:
+    """Whole lines of an index file: ``data``, their raw bytes joined by LF (no LF after the last),
+    ``count`` lines, the first of them line ``first`` (1-based)."""
+
+    def __init__(self, first: int, data: bytes) -> None:
+        self.first, self.data = first, data
+        self.count = data.count(b"\n") + 1
+        self._lines: list[bytes] | None = None
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines, split as ``iter_raw_line_chunks`` splits them (made when first asked for)."""
+        if self._lines is None:
+            parts = self.data.split(b"\n")
+            self._lines = [line.rstrip(b"\r") for line in parts] if b"\r" in self.data else parts
+        return self._lines
 
 
-def arrow_block(lines: Sequence[bytes], schema: pa.Schema, required: Sequence[str] = ()) -> pa.Table | None:
-    """The lines as a table of ``schema``'s fields (others ignored), or None when any line would
-    need the per-line path: not parsed, a row count that differs (blank lines), a BOM, or a null in
-    a ``required`` field (absent or ``null`` in the JSON)."""
+def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[IndexBlock]:
+    """The index file as blocks of whole lines, about ``block_bytes`` at a time (a line longer than
+    that is one block)."""
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise InputFormatError(str(path), None, f"cannot read index file ({e.strerror or e})") from e
+    first, rest = 1, b""
+    with fh:
+        for chunk in iter(lambda: fh.read(block_bytes), b""):
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            block = IndexBlock(first, data[:cut])
+            rest = data[cut + 1:]
+            first += block.count
+            yield block
+        if rest:
+            yield IndexBlock(first, rest)
+
+
+def arrow_block(block: IndexBlock, schema: pa.Schema, required: Sequence[str] = (),
+                threads: int = 1) -> pa.Table | None:
+    """The block's lines as a table of ``schema``'s fields (others ignored), or None when any line
+    would need the per-line path: not parsed, a row count that differs (blank lines), a BOM, or a
+    null in a ``required`` field (absent or ``null`` in the JSON). ``threads`` > 1: parsed in that
+    many pieces (split at line ends) on Arrow's thread pool."""
     import pyarrow.json as pj
 
-    data = b"\n".join(lines)
+    data = block.data
     if not data or BOM in data:
         return None
     try:
         table = pj.read_json(io.BytesIO(data),
-                             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                             read_options=pj.ReadOptions(use_threads=threads > 1,
+                                                         block_size=len(data) // max(1, threads) + 1),
                              parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if table.num_rows != len(lines):
+    if table.num_rows != block.count:
         return None
     if any(table.column(name).null_count for name in required):
         return None
     return table.combine_chunks()
 
 
-def absent_only(lines: Sequence[bytes], column: pa.Array | pa.ChunkedArray, key: str) -> bool:
+def absent_only(block: IndexBlock, column: pa.Array | pa.ChunkedArray, key: str) -> bool:
     """True when every null of ``column`` comes from a line without ``key`` at all (not ``null``)."""
     if not column.null_count:
         return True
     needle = f'"{key}"'.encode()
+    if column.null_count == len(column):            # no line has it: one search of the raw bytes
+        return needle not in block.data
     nulls = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
+    lines = block.lines
     return needle not in b"\n".join([lines[i] for i in nulls.tolist()])     # one search, not one per line
 
 

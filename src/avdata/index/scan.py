@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.errors import InputFormatError
-from avdata.index.blocks import absent_only, arrow_block, iter_line_blocks, list_codes
+from avdata.index.blocks import IndexBlock, absent_only, arrow_block, iter_line_blocks, list_codes
 from avdata.index.lines import field_labels, field_seconds, parse_line
 
 
@@ -112,7 +112,7 @@ class ScanBuilder:
         self.eos: list[np.ndarray] = []
         self.bad: dict[int, str] = {}
 
-    def add_table(self, lines: list[bytes], t: pa.Table) -> bool:
+    def add_table(self, block: IndexBlock, t: pa.Table) -> bool:
         """A block read column-wise; False (nothing added) when it needs the per-line path."""
         if any(t.column(name).null_count for name in ("labels", "bos", "eos")):
             return False
@@ -123,7 +123,7 @@ class ScanBuilder:
             return False
         frame, aclip = t.column("frame"), t.column("aclip")
         if not (np.isfinite(bos).all() and np.isfinite(eos).all()
-                and absent_only(lines, frame, "frame") and absent_only(lines, aclip, "aclip")):
+                and absent_only(block, frame, "frame") and absent_only(block, aclip, "aclip")):
             return False
         offsets, flat = list_codes(t.column("labels"), self.codes)
         self.flat.append(flat)
@@ -178,10 +178,10 @@ def scan_index(path: str | os.PathLike[str]) -> IndexScan:
     file raises InputFormatError. Blocks of plain lines are read column-wise (``avdata.index.blocks``)."""
     path = Path(path)
     b = ScanBuilder()
-    for first, lines in iter_line_blocks(path):
-        t = arrow_block(lines, SCAN_SCHEMA, required=("labels", "bos", "eos"))
-        if t is None or not b.add_table(lines, t):
-            b.add_lines(path, first, lines)
+    for block in iter_line_blocks(path):
+        t = arrow_block(block, SCAN_SCHEMA, required=("labels", "bos", "eos"))
+        if t is None or not b.add_table(block, t):
+            b.add_lines(path, block.first, block.lines)
     return b.scan(path)
 
 
