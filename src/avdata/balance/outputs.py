@@ -73,11 +73,16 @@ class KnnStream:
     def __enter__(self) -> KnnStream:
         tmp = self._stack.enter_context(atomic_path(self.path))
         self._fh = self._stack.enter_context(open(tmp, "wb"))
+        if self.threaded:       # the pool's quoted ids are made in the writer thread, before any block
+            self._pool = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="knn-writer"))
+            self._pending.append(self._pool.submit(self._quote_pool))
+        else:
+            self._quote_pool()
+        return self
+
+    def _quote_pool(self) -> None:
         self._pool_q = json_strings(self.pool_ids)
         self._fixed = FixedLines(fixed_width(self._pool_q))
-        if self.threaded:
-            self._pool = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="knn-writer"))
-        return self
 
     def add(self, first: int, D: np.ndarray, I: np.ndarray) -> None:
         """The results of seeds ``first .. first + len(D)``, in order after those added before."""

@@ -52,6 +52,7 @@ from avdata.balance.search import (
     as_unit,
     even_block,
     make_searcher,
+    preload_engine,
     recall_at,
     search_all,
     tune_nprobe,
@@ -223,8 +224,9 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     t0 = time.monotonic()
     check_options(opts)
     out = Path(opts.out)
-    with ThreadPoolExecutor(2) as pool_of_two:       # the index files are read while the matrices are checked
+    with ThreadPoolExecutor(3) as pool_of_two:       # the index files are read while the matrices are checked
         reads = [pool_of_two.submit(read_index_ids_and_scan, p) for p in (opts.seeds, opts.pool)]   # scans: weights
+        pool_of_two.submit(preload_engine, opts.search.ann)
         seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
         pool_emb = load_embeddings(opts.pool_emb, opts.pool)
         (seeds_idx, seeds_scan), (pool_idx, pool_scan) = (f.result() for f in reads)
@@ -254,8 +256,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     result = BalanceResult(out, opts.k, c, {}, 0.0, skipped=skipped,
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
     result.files["knn"] = out / outputs.knn_name(opts.k)
-    pool_ids = [pool_idx.ids[r] for r in pool_rows.tolist()]
-    seed_ids = [seeds_idx.ids[r] for r in seed_lines.tolist()]
+    pool_ids, seed_ids = _take(pool_idx.ids, pool_rows), _take(seeds_idx.ids, seed_lines)
     with outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
         with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
             def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
@@ -292,6 +293,11 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     sweep_temp_files(out)       # temporaries of a killed earlier run whose process was still ending
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _take(values: list[str], rows: np.ndarray) -> list[str]:
+    """``values[rows]`` (``rows`` sorted and distinct: all of them are ``values`` itself)."""
+    return values if len(rows) == len(values) else [values[r] for r in rows.tolist()]
 
 
 def _remove_blocks(blocks: Path) -> None:

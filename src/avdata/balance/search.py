@@ -24,6 +24,7 @@ the pool has fewer than k items).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -313,6 +314,14 @@ def import_faiss():  # noqa: ANN201 - the faiss module
     except ImportError as e:
         raise MissingExtraError("faiss-cpu", "faiss") from e
     return faiss
+
+
+def preload_engine(ann: str) -> None:
+    """Import what the searcher ``ann`` runs on (FAISS, when installed) ahead of ``make_searcher``:
+    ``avdata balance`` calls it in a thread while it reads its inputs."""
+    if ann != "blas":
+        with contextlib.suppress(MissingExtraError):
+            import_faiss()
 
 
 @searcher("flat")
