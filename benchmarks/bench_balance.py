@@ -21,7 +21,7 @@ map included):
 Goals (issue 23): avdata <= 1.2x the bound and <= FAISS by hand, the command <= 1.25x avdata's search,
 peak <= pool size + 1 GiB, IVF recall >= 0.95 at >= 5x exact's speed at 2M.
 Run: ``python benchmarks/bench_balance.py [--full] [--pool N] [--seeds N] [--methods bound,avdata,numpy,ivf]
-[--keep DIR]``.
+[--repeat N] [--keep DIR]`` (``--repeat``: rounds of every method in turn; ratios are medians of rounds).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,28 +77,35 @@ def make_data(d: Path, seeds: int, pool: int, dim: int) -> None:
     write_vectors(d / "pool.npy", pool, dim, rng, centres)
 
 
-def make_command_inputs(d: Path) -> None:
-    """Index files (one VIP-ANT line per vector) and embeddings directories for ``avdata balance``."""
-    from avdata.balance.embeddings import sha256_file
+LINES_VERSION = 2       # 2: lines as ``avdata index`` writes them (with their ``frame`` list)
 
+
+def make_command_inputs(d: Path) -> None:
+    """Index files (one VIP-ANT line per vector, as ``avdata index`` writes them: ``IndexEntry``)
+    and embeddings directories for ``avdata balance``."""
+    from avdata.balance.embeddings import sha256_file
+    from avdata.index.entry import IndexEntry
+
+    frames = [f"p0.4_0{j}.jpg" for j in range(1, 5)]
     for name in ("seeds", "pool"):
         emb = d / f"{name}_emb"
         index = d / f"{name}.jsonl"
-        if (emb / "meta.json").exists():
+        meta_path = emb / "meta.json"
+        if meta_path.exists() and json.loads(meta_path.read_text()).get("lines_version") == LINES_VERSION:
             continue
         emb.mkdir(exist_ok=True)
         matrix = np.load(d / f"{name}.npy", mmap_mode="r")
         with open(index, "w", encoding="utf-8") as fh:
             for a in range(0, len(matrix), 65536):
-                fh.write("".join(
-                    f'{{"dir": "all_0_35000", "aclip": ["p0.mp3"], "id": "{name[0]}{i:010d}", "bos": "0.000", '
-                    f'"eos": "10.000", "labels": ["/m/0{i % 527:03d}"]}}\n' for i in range(a, min(len(matrix), a + 65536))))
+                fh.write("".join(IndexEntry("all_0_35000", ["p0.mp3"], frames, f"{name[0]}{i:010d}", "0.000", "10.000",
+                                            [f"/m/0{i % 527:03d}"] + ([f"/m/0{i * 7 % 527:03d}"] if i % 2 else [])
+                                            ).to_line() for i in range(a, min(len(matrix), a + 65536))))
         if not (emb / "embeddings.npy").exists():
             os.link(d / f"{name}.npy", emb / "embeddings.npy")
         meta = {"embedder": "bench", "dim": int(matrix.shape[1]), "dtype": "float32", "fingerprint": "bench",
-                "rows": int(matrix.shape[0]), "index": {"path": str(index), "lines": int(matrix.shape[0]),
-                                                        "sha256": sha256_file(index)}}
-        (emb / "meta.json").write_text(json.dumps(meta))
+                "rows": int(matrix.shape[0]), "lines_version": LINES_VERSION,
+                "index": {"path": str(index), "lines": int(matrix.shape[0]), "sha256": sha256_file(index)}}
+        meta_path.write_text(json.dumps(meta))
 
 
 def run_command(d: Path, k: int) -> dict:
@@ -186,6 +194,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("-k", type=int, default=512)
     ap.add_argument("--methods", default="bound,faiss,avdata,blas,command,numpy,ivf", help="comma-separated subset to run")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all methods (ratios: median of the rounds)")
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the vectors here")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
@@ -208,33 +217,42 @@ def main() -> None:
               f"top {args.k}; data ready in {time.perf_counter() - t:.1f} s; {os.cpu_count()} cores")
         methods = [m for m in ("bound", "faiss", "avdata", "blas", "flat", "command", "numpy", "ivf")
                    if m in args.methods.split(",")]
-        results = {}
-        for m in methods:
-            r = results[m] = child(m, d, args.k)
-            extra = ""
-            if m == "ivf":
-                extra = (f"  (nlist {r['nlist']}, nprobe {r['nprobe']}, build {r['build_seconds']:.1f} s; "
-                         f"recall@{args.k} {r['recall']:.4f}, recall@100 {r['recall100']:.4f})")
-            if m == "command":
-                extra = "  (outputs: " + ", ".join(f"{n} {b / 2**20:.0f} MB" for n, b in sorted(r["outputs"].items())
-                                                  if b > 2**20) + ")"
-            print(f"  {m:7s} {r['seconds']:8.1f} s   peak {r['peak_bytes'] / 2**30:6.2f} GiB{extra}", flush=True)
-        a = results["avdata"]["seconds"] if "avdata" in results else None
-        if a and "bound" in results:
-            print(f"avdata / bound: {a / results['bound']['seconds']:.2f}x (goal <= 1.2x)")
-        if a and "faiss" in results:
-            print(f"avdata / faiss by hand: {a / results['faiss']['seconds']:.2f}x (goal <= 1.0x)")
-        if a and "blas" in results:
-            print(f"blas / avdata: {results['blas']['seconds'] / a:.2f}x (the engine without FAISS)")
-        if a and "command" in results:
-            print(f"command / avdata search: {results['command']['seconds'] / a:.2f}x (goal <= 1.25x)")
-        if a and "numpy" in results:
-            print(f"numpy / avdata: {results['numpy']['seconds'] / a:.2f}x (goal >= 3x)")
-        if a:
-            print(f"avdata peak - pool size: {(results['avdata']['peak_bytes'] - pool_bytes) / 2**30:.2f} GiB "
-                  f"(goal <= 1 GiB)")
-        if a and "ivf" in results:
-            print(f"ivf speed-up over exact: {a / results['ivf']['seconds']:.2f}x")
+        rounds: list[dict] = []
+        for n in range(args.repeat):               # rounds interleave the methods: a noisy spell hits all
+            if args.repeat > 1:
+                print(f"round {n + 1} of {args.repeat}:")
+            results = {}
+            for m in methods:
+                r = results[m] = child(m, d, args.k)
+                extra = ""
+                if m == "ivf":
+                    extra = (f"  (nlist {r['nlist']}, nprobe {r['nprobe']}, build {r['build_seconds']:.1f} s; "
+                             f"recall@{args.k} {r['recall']:.4f}, recall@100 {r['recall100']:.4f})")
+                if m == "command":
+                    extra = "  (outputs: " + ", ".join(f"{n} {b / 2**20:.0f} MB" for n, b in
+                                                      sorted(r["outputs"].items()) if b > 2**20) + ")"
+                print(f"  {m:7s} {r['seconds']:8.1f} s   peak {r['peak_bytes'] / 2**30:6.2f} GiB{extra}", flush=True)
+            rounds.append(results)
+
+        def ratio(num: str, den: str) -> str:
+            """The median over rounds of num's seconds / den's, with the range when there are several."""
+            values = sorted(r[num]["seconds"] / r[den]["seconds"] for r in rounds)
+            spread = f" (rounds {values[0]:.2f}-{values[-1]:.2f}x)" if len(values) > 1 else ""
+            return f"{statistics.median(values):.2f}x{spread}"
+
+        if "avdata" in methods:
+            for other, label, goal in [("bound", "avdata / bound", "<= 1.2x"),
+                                       ("faiss", "avdata / faiss by hand", "<= 1.0x")]:
+                if other in methods:
+                    print(f"{label}: {ratio('avdata', other)} (goal {goal})")
+            for other, label, goal in [("blas", "blas / avdata", "the engine without FAISS"),
+                                       ("command", "command / avdata search", "goal <= 1.25x"),
+                                       ("numpy", "numpy / avdata", "goal >= 3x"),
+                                       ("ivf", "ivf speed-up over exact", "goal >= 5x at 2M")]:
+                if other in methods:
+                    print(f"{label}: {ratio(other, 'avdata') if other != 'ivf' else ratio('avdata', 'ivf')} ({goal})")
+            peak = max(r["avdata"]["peak_bytes"] for r in rounds)
+            print(f"avdata peak - pool size: {(peak - pool_bytes) / 2**30:.2f} GiB (goal <= 1 GiB)")
     finally:
         if args.keep is None:
             shutil.rmtree(d, ignore_errors=True)
