@@ -1,6 +1,6 @@
 """`python -m avdata` runs the command-line tool."""
 
-from avdata.cli.main import main
+from avdata.cli.main import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -13,7 +13,6 @@ every balanced line, copied byte for byte, and a JSON sidecar giving the line wh
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
-from avdata.index.lines import iter_raw_line_chunks
+from avdata.index.blocks import iter_line_blocks
 
 WRITE_ROWS = 1024
 PLAIN_ID = r"^[A-Za-z0-9_.\-]*$"   # ids that json.dumps writes as they are, between quotes
@@ -275,8 +274,8 @@ def write_json(path: str | os.PathLike[str], obj: object) -> None:
 
 def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[str],
                    pool_lines: np.ndarray, seeds_index: str | os.PathLike[str]) -> dict:
-    """Copy the chosen pool lines (0-based, in file order) then every seeds line into ``path``;
-    write the sidecar ``{stem}.json`` and return it."""
+    """Copy the chosen pool lines (0-based, in file order) then every seeds line into ``path``, byte
+    for byte (a last line without LF gets one); write the sidecar ``{stem}.json`` and return it."""
     path = Path(path)
     wanted = np.zeros(0, dtype=bool)
     if len(pool_lines):
@@ -284,20 +283,15 @@ def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[s
         wanted[pool_lines] = True
     balanced = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as dst:
-        first = 0
-        for lines in iter_raw_line_chunks(pool_index, strip_cr=False):
-            if first >= len(wanted):
+        for block in iter_line_blocks(pool_index):
+            if block.first > len(wanted):
                 break
-            keep = list(itertools.compress(lines, wanted[first:first + len(lines)].tolist()))
-            if keep:
-                dst.write(b"\n".join(keep) + b"\n")
-            first += len(lines)
-        for lines in iter_raw_line_chunks(seeds_index, strip_cr=False):
-            dst.write(b"\n".join(lines) + b"\n")
-            balanced += len(lines)
+            dst.writelines(block.pieces(wanted[block.first - 1:]))
+        for block in iter_line_blocks(seeds_index):
+            dst.writelines(block.pieces())
+            balanced += block.count
     side = {"file": path.name, "parts": [Path(pool_index).name, Path(seeds_index).name],
             "split_line": int(len(pool_lines)), "first_balanced_line_1based": int(len(pool_lines)) + 1,
             "unbalanced_lines": int(len(pool_lines)), "balanced_lines": balanced}
     write_text_atomic(path.with_suffix(".json"), json.dumps(side, indent=2) + "\n")
     return side
-

@@ -277,10 +277,10 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         # and the manifest (mostly Arrow and file writes, which release the GIL) in threads
         with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads:
             manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
-            weights = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
+            written = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
                                      (seeds_scan, pool_scan), threads)
             manifest.result()
-            weights.result()
+            written.result()
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
 
@@ -368,9 +368,10 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
                    pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray,
                    scans: tuple[IndexScan, IndexScan], threads: ThreadPoolExecutor) -> Future:
     """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``) and the
-    manifest. The weights file is written in one of ``threads`` while the ids file and the
-    per-label mapping are (wait for the future returned); its scan is joined from ``scans`` (seeds,
-    pool: ``scan_index`` of both inputs), as ``scan_index`` of the segments file would give it."""
+    manifest. The segments file, then its weights, are written in one of ``threads`` while the ids
+    file and the per-label mapping are (wait for the future returned); the weights' scan is joined
+    from ``scans`` (seeds, pool: ``scan_index`` of both inputs), as ``scan_index`` of the segments
+    file would give it."""
     out, k, c = result.out, opts.k, result.counts
     files = result.files
 
@@ -381,10 +382,14 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
     selected_lines = np.sort(pool_rows[picked])
     result.selected_lines = selected_lines
     files["segments"] = out / outputs.segments_name(k)
-    outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds)
     files["weights"] = weights_path_for(files["segments"])
-    segments_scan = join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"])
-    weights = threads.submit(write_weights, WeightsOptions(files["segments"], opts.weights_scheme), segments_scan)
+
+    def segments_then_weights() -> None:      # weights only beside a segments file that was written
+        outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds)
+        segments_scan = join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"])
+        write_weights(WeightsOptions(files["segments"], opts.weights_scheme), segments_scan)
+
+    written = threads.submit(segments_then_weights)
 
     all_seed_ids = list(dict.fromkeys(seeds_idx.ids))
     files["ids"] = out / outputs.ids_name(k)
@@ -399,7 +404,7 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
             [pool_idx.labels[i] for i in lines.tolist()], opts.per_label_cap)
         files["per_label"] = out / outputs.cap_name(opts.per_label_cap)
         outputs.write_json(files["per_label"], mapping)
-    return weights
+    return written
 
 
 def _write_manifest(out: Path, seeds_idx: IndexIds, codes: list[str], seed_lines: np.ndarray,

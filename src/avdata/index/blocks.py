@@ -44,6 +44,27 @@ class IndexBlock:
         return self._lines
 
 
+    def pieces(self, wanted: np.ndarray | None = None) -> list[bytes | memoryview]:
+        """The lines whose flag in ``wanted`` (bool, one per line; None: all) is set, byte for byte
+        (CR and BOM kept), each followed by LF: slices of ``data``, one per run of wanted lines."""
+        if wanted is None:
+            return [self.data, b"\n"]
+        flags = np.zeros(self.count + 2, np.int8)
+        flags[1:1 + min(len(wanted), self.count)] = wanted[:self.count]
+        edges = np.diff(flags)
+        run_first, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)     # lines [first, end)
+        if not len(run_first):
+            return []
+        ends = np.flatnonzero(np.frombuffer(self.data, np.uint8) == ord("\n"))          # line i ends at ends[i]
+        starts = np.concatenate(([0], ends + 1))
+        stops = np.concatenate((ends, [len(self.data)]))
+        view = memoryview(self.data)
+        out: list[bytes | memoryview] = []
+        for a, b in zip(starts[run_first].tolist(), stops[run_end - 1].tolist()):
+            out += [view[a:b], b"\n"]
+        return out
+
+
 def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[IndexBlock]:
     """The index file as blocks of whole lines, about ``block_bytes`` at a time (a line longer than
     that is one block)."""

@@ -22,10 +22,10 @@ from avdata.errors import InputFormatError
 BLOCK = 1 << 22               # bytes read at once
 
 
-def iter_raw_line_chunks(path: str | os.PathLike[str], *, strip_cr: bool = True) -> Iterator[list[bytes]]:
+def iter_raw_line_chunks(path: str | os.PathLike[str]) -> Iterator[list[bytes]]:
     """The lines of an index file as bytes, a read's worth at a time (split at LF, a CR before the
-    LF dropped unless ``strip_cr`` is false, a last line without LF kept): the one splitter every
-    reader of index lines uses (and the writers that copy lines byte for byte)."""
+    LF dropped, a last line without LF kept): the splitting every reader of index lines follows
+    (``avdata.index.blocks`` reads blocks of whole lines and splits them the same way)."""
     try:
         fh = open(path, "rb")
     except OSError as e:
@@ -36,12 +36,12 @@ def iter_raw_line_chunks(path: str | os.PathLike[str], *, strip_cr: bool = True)
             data = rest + block
             parts = data.split(b"\n")
             rest = parts.pop()
-            if strip_cr and b"\r" in data:
+            if b"\r" in data:
                 parts = [line.rstrip(b"\r") for line in parts]
             if parts:
                 yield parts
         if rest:
-            yield [rest.rstrip(b"\r") if strip_cr else rest]
+            yield [rest.rstrip(b"\r")]
 
 
 def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
