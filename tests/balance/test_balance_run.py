@@ -215,3 +215,24 @@ def test_a_killed_run_resumes_its_finished_seed_blocks(corpus: dict, tmp_path: P
     for name in ("knn_top8.jsonl", "knn_top8_ids.csv", "src_knn_top8_segments.csv"):
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert res.counts.selected == whole.counts.selected and not (out / run_mod.BLOCKS_DIR).exists()
+
+
+def test_a_pool_smaller_than_k_gives_every_seed_the_whole_pool(tmp_path: Path) -> None:
+    """k above the pool's size: each seed lists every pool sample once (the -1 padding never reaches
+    a file), all are selected, the per-label cap counts them, the manifest says how many were found."""
+    rng = np.random.default_rng(7)
+    sids, pids = yt_ids("s", 3), yt_ids("p", 5)
+    s_index = write_index(tmp_path / "seeds.csv", sids, [[LABELS[0]]] * 3)
+    p_index = write_index(tmp_path / "pool.csv", pids, [[LABELS[i % 2]] for i in range(5)])
+    s_emb = write_embeddings(tmp_path / "s_emb", s_index, rng.standard_normal((3, 8)).astype(np.float32))
+    p_emb = write_embeddings(tmp_path / "p_emb", p_index, rng.standard_normal((5, 8)).astype(np.float32))
+    out = tmp_path / "out"
+    res = run_balance(BalanceOptions(s_index, s_emb, p_index, p_emb, out, k=8, per_label_cap=1000,
+                                     report=False, progress=False))
+    knn = [json.loads(line) for line in (out / "knn_top8.jsonl").read_text().splitlines()]
+    assert [sorted(i for i, _ in next(iter(row.values()))) for row in knn] == [sorted(pids)] * 3
+    assert res.counts.selected == 5 and res.counts.capped_out == 0
+    assert (out / "knn_top8_ids.csv").read_text().split() == sids + pids
+    assert (out / "src_knn_top8_segments.csv").read_bytes() == p_index.read_bytes() + s_index.read_bytes()
+    rows = latest(read_manifest(out / MANIFEST_DIR), ["line"])
+    assert sorted(rows.column("neighbours").to_pylist()) == [5, 5, 5]

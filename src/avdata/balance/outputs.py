@@ -19,13 +19,14 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
-from avdata.index.blocks import iter_line_blocks
+from avdata.index.blocks import LineOffsets, file_stamp, iter_line_blocks
 
 WRITE_ROWS = 1024
 PLAIN_ID = r"^[A-Za-z0-9_.\-]*$"   # ids that json.dumps writes as they are, between quotes
@@ -241,7 +242,7 @@ def _put_fixed6(out: np.ndarray, u: np.ndarray) -> None:
 
 def write_ids_csv(path: str | os.PathLike[str], ids: Sequence[str]) -> None:
     """One id per line (no header), as ``build_filter_set`` reads a NAME ending in ``csv``."""
-    write_text_atomic(path, "".join(f"{i}\n" for i in ids))
+    write_text_atomic(path, "\n".join(ids) + "\n" if len(ids) else "")
 
 
 def cap_per_label(seed_ids: Sequence[str], seed_labels: Sequence[Sequence[str]],
@@ -272,10 +273,16 @@ def write_json(path: str | os.PathLike[str], obj: object) -> None:
     write_text_atomic(path, json.dumps(obj) + "\n")
 
 
+MAX_RUNS_PER_LINE = 1 / 16      # more runs than this per chosen line: copied from blocks read instead
+
+
 def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[str],
-                   pool_lines: np.ndarray, seeds_index: str | os.PathLike[str]) -> dict:
+                   pool_lines: np.ndarray, seeds_index: str | os.PathLike[str],
+                   pool_offsets: LineOffsets | None = None) -> dict:
     """Copy the chosen pool lines (0-based, in file order) then every seeds line into ``path``, byte
-    for byte (a last line without LF gets one); write the sidecar ``{stem}.json`` and return it."""
+    for byte (a last line without LF gets one); write the sidecar ``{stem}.json`` and return it.
+    ``pool_offsets`` (``line_offsets`` of the pool file, still matching its stamp): each run of
+    chosen lines is copied by the kernel (``os.copy_file_range``), not read."""
     path = Path(path)
     wanted = np.zeros(0, dtype=bool)
     if len(pool_lines):
@@ -283,10 +290,14 @@ def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[s
         wanted[pool_lines] = True
     balanced = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as dst:
-        for block in iter_line_blocks(pool_index):
-            if block.first > len(wanted):
-                break
-            dst.writelines(block.pieces(wanted[block.first - 1:]))
+        runs = _runs(wanted, pool_offsets, pool_index)
+        if runs is not None:
+            _copy_runs(pool_index, dst, runs)
+        else:
+            for block in iter_line_blocks(pool_index):
+                if block.first > len(wanted):
+                    break
+                dst.writelines(block.pieces(wanted[block.first - 1:]))
         for block in iter_line_blocks(seeds_index):
             dst.writelines(block.pieces())
             balanced += block.count
@@ -295,3 +306,39 @@ def write_segments(path: str | os.PathLike[str], pool_index: str | os.PathLike[s
             "unbalanced_lines": int(len(pool_lines)), "balanced_lines": balanced}
     write_text_atomic(path.with_suffix(".json"), json.dumps(side, indent=2) + "\n")
     return side
+
+
+def _runs(wanted: np.ndarray, offsets: LineOffsets | None, pool_index: str | os.PathLike[str]
+          ) -> list[tuple[int, int, bool]] | None:
+    """The byte ranges of the runs of wanted lines, ``(start, length, add LF)``; None when the
+    offsets are missing, stale (the file changed), short, or the runs too many to copy one by one."""
+    if offsets is None or len(wanted) > offsets.lines or file_stamp(pool_index) != offsets.stamp:
+        return None
+    flags = np.zeros(len(wanted) + 2, np.int8)
+    flags[1:-1] = wanted
+    edges = np.diff(flags)
+    first, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)       # runs of lines [first, end)
+    if len(first) > max(1, MAX_RUNS_PER_LINE * np.count_nonzero(wanted)):
+        return None
+    starts = offsets.starts
+    last_open = not offsets.final_lf and len(wanted) == offsets.lines        # the last line, without LF
+    return [(int(starts[a]), int(starts[b] - starts[a]), last_open and b == offsets.lines)
+            for a, b in zip(first.tolist(), end.tolist())]
+
+
+def _copy_runs(src_path: str | os.PathLike[str], dst: BinaryIO, runs: list[tuple[int, int, bool]]) -> None:
+    """Copy each ``(start, length, add LF)`` byte range of ``src_path`` to the end of ``dst``."""
+    dst.flush()
+    with open(src_path, "rb") as src:
+        fd_in, fd_out = src.fileno(), dst.fileno()
+        for start, length, add_lf in runs:
+            while length:
+                try:
+                    n = os.copy_file_range(fd_in, fd_out, length, start)
+                except (AttributeError, OSError):      # no such call here, or not between these files
+                    n = os.write(fd_out, os.pread(fd_in, min(length, 1 << 24), start))
+                if n <= 0:
+                    raise OSError(f"{src_path}: ended while copying its lines (changed during the run?)")
+                start, length = start + n, length - n
+            if add_lf:
+                os.write(fd_out, b"\n")

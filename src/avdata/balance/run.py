@@ -58,6 +58,7 @@ from avdata.balance.search import (
     tune_nprobe,
 )
 from avdata.errors import MediaError, OptionError
+from avdata.index.blocks import LineOffsets, file_stamp, line_offsets
 from avdata.index.scan import IndexScan, join_scans
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
@@ -257,7 +258,9 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
                            nlist=getattr(search, "nlist", None), nprobe=getattr(search, "nprobe", None))
     result.files["knn"] = out / outputs.knn_name(opts.k)
     pool_ids, seed_ids = _take(pool_idx.ids, pool_rows), _take(seeds_idx.ids, seed_lines)
-    with outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
+    with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads, \
+            outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
+        offsets = threads.submit(line_offsets, opts.pool)      # during the search: the segments file's copy plan
         with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
             def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
                 knn.add(first, D, I)
@@ -273,14 +276,14 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
             _, I_exact = search_all(exact, queries[sample], opts.search.seed_block)
             result.recall = recall_at(I[sample], I_exact, opts.k)
 
-        # the other outputs are written while the kNN writer formats its last block; the weights
-        # and the manifest (mostly Arrow and file writes, which release the GIL) in threads
-        with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads:
-            manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
-            written = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
-                                     (seeds_scan, pool_scan), threads)
-            manifest.result()
-            written.result()
+        # the other outputs are written while the kNN writer formats its last block: the manifest
+        # and the segments file with its weights (mostly Arrow and file writes, which release the
+        # GIL) in the threads
+        manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
+        written = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
+                                 (seeds_scan, pool_scan), offsets.result(), threads)
+        manifest.result()
+        written.result()
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
 
@@ -311,12 +314,6 @@ def _remove_blocks(blocks: Path) -> None:
             remove_own_files(folder, BLOCK_NAME)
     with contextlib.suppress(OSError):
         root.rmdir()
-
-
-def file_stamp(path: str | os.PathLike[str]) -> list[int]:
-    """Size, mtime (ns) and inode of a file: changes whenever its bytes are replaced."""
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def _run_key(opts: BalanceOptions, seed_emb: Embeddings, pool_emb: Embeddings, seed_lines: np.ndarray,
@@ -366,7 +363,8 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
 
 def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: IndexIds, pool_idx: IndexIds,
                    pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray,
-                   scans: tuple[IndexScan, IndexScan], threads: ThreadPoolExecutor) -> Future:
+                   scans: tuple[IndexScan, IndexScan], pool_offsets: LineOffsets,
+                   threads: ThreadPoolExecutor) -> Future:
     """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``) and the
     manifest. The segments file, then its weights, are written in one of ``threads`` while the ids
     file and the per-label mapping are (wait for the future returned); the weights' scan is joined
@@ -375,8 +373,8 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
     out, k, c = result.out, opts.k, result.counts
     files = result.files
 
-    valid = I >= 0
-    chosen = np.bincount(I[valid], minlength=len(pool_rows))
+    padded = I.size and I.min() < 0                 # -1 pads rows when the pool has fewer than k items
+    chosen = np.bincount(I[I >= 0] if padded else I.reshape(-1), minlength=len(pool_rows))
     picked = np.nonzero(chosen)[0]
     c.selected, c.chosen_by_several = len(picked), int(np.count_nonzero(chosen > 1))
     selected_lines = np.sort(pool_rows[picked])
@@ -385,7 +383,7 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
     files["weights"] = weights_path_for(files["segments"])
 
     def segments_then_weights() -> None:      # weights only beside a segments file that was written
-        outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds)
+        outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds, pool_offsets)
         segments_scan = join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"])
         write_weights(WeightsOptions(files["segments"], opts.weights_scheme), segments_scan)
 
@@ -396,6 +394,7 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
     outputs.write_ids_csv(files["ids"], all_seed_ids + [pool_ids[p] for p in picked.tolist()])
     if opts.per_label_cap is not None:
         best = np.full(len(pool_rows), -np.inf, dtype=np.float32)
+        valid = I >= 0
         np.maximum.at(best, I[valid], D[valid])
         order = picked[np.lexsort((picked, -best[picked]))]
         lines = pool_rows[order]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -86,6 +87,43 @@ def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTE
             yield block
         if rest:
             yield IndexBlock(first, rest)
+
+
+@dataclass(frozen=True)
+class LineOffsets:
+    """Where each line of an index file starts: ``starts[i]`` for line ``i`` (0-based) and
+    ``starts[-1]`` the file's size; ``final_lf``: its last line ends in LF; ``stamp``: the file's
+    size, mtime (ns) and inode when read (the offsets hold only while it is the same)."""
+
+    starts: np.ndarray
+    final_lf: bool
+    stamp: tuple[int, int, int]
+
+    @property
+    def lines(self) -> int:
+        return len(self.starts) - 1
+
+
+def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """Size, mtime (ns) and inode of a file: changes whenever its bytes are replaced."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def line_offsets(path: str | os.PathLike[str]) -> LineOffsets:
+    """``LineOffsets`` of an index file, its lines split as ``iter_line_blocks`` splits them."""
+    stamp = file_stamp(path)
+    starts, pos = [np.zeros(1, np.int64)], 0
+    for block in iter_line_blocks(path):
+        ends = np.flatnonzero(np.frombuffer(block.data, np.uint8) == ord("\n")).astype(np.int64)
+        starts.append(pos + ends + 1)                       # the lines after each LF inside the block
+        pos += len(block.data) + 1                          # and the one after the block's own LF
+        starts.append(np.array([pos], np.int64))
+    size = stamp[0]
+    out = np.concatenate(starts)
+    if len(out) > 1:
+        out[-1] = size                                       # the last line ends at the end of the file
+    return LineOffsets(out, size == 0 or pos == size, stamp)
 
 
 def arrow_block(block: IndexBlock, schema: pa.Schema, required: Sequence[str] = (),
