@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import TqdmExperimentalWarning
+
+with warnings.catch_warnings():             # what tqdm.auto does, without its asyncio (10 ms to import)
+    warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+    from tqdm.autonotebook import tqdm
 
 
 def progress(total: int | None, desc: str, unit: str = "it", *, enabled: bool | None = None, **kw: Any) -> tqdm:

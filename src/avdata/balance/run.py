@@ -173,6 +173,9 @@ def unusable(path: str | os.PathLike[str], what: str, idx: IndexIds, emb: Embedd
 def _first_usable(ids: list[str], skip: np.ndarray, banned: set[str]) -> tuple[np.ndarray, int, int]:
     """Lines (0-based) that are not skipped, not banned and the first of their id; with the numbers
     of banned and of repeated lines among the usable ones (column-wise: Arrow codes, numpy)."""
+    distinct = set(ids)
+    if len(distinct) == len(ids) and banned.isdisjoint(distinct):      # the usual case: nothing to leave out
+        return np.flatnonzero(~np.asarray(skip, dtype=bool)).astype(np.int64), 0, 0
     arr = pa.array(ids, pa.string())
     usable = ~np.asarray(skip, dtype=bool)
     is_banned = np.zeros(len(ids), dtype=bool)
