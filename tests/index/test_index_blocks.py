@@ -105,8 +105,11 @@ def test_ids_and_scan_in_one_pass_equal_each_read_alone(tmp_path: Path, monkeypa
     lines[26] = json.dumps({"id": "v26", "labels": ["/m/01"], "eos": "2"}).encode()             # no bos: ids ok
     path.write_bytes(b"\n".join(lines))
     monkeypatch.setattr(blocks.iter_line_blocks, "__defaults__", (block_bytes,))
-    ids, sc = read_index_ids_and_scan(path)
+    ids, sc, offsets = read_index_ids_and_scan(path)
     want_ids, want_scan = read_index_ids(path), scan_index(path)
+    want_offsets = blocks.line_offsets(path)
+    assert offsets.stamp == want_offsets.stamp and offsets.final_lf == want_offsets.final_lf
+    np.testing.assert_array_equal(offsets.starts, want_offsets.starts)
     assert ids.ids == want_ids.ids and ids.labels == want_ids.labels and ids.bad == want_ids.bad
     assert 24 in ids.bad and 24 not in sc.bad and 26 in sc.bad and 26 not in ids.bad
     assert sc.label_ids == want_scan.label_ids and sc.bad == want_scan.bad

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from avdata.arrays import load_npy
 from avdata.errors import AvdataError, InputFormatError
-from avdata.index.blocks import arrow_block, iter_line_blocks, list_codes
+from avdata.index.blocks import LineOffsets, LineOffsetsBuilder, arrow_block, iter_line_blocks, list_codes
 from avdata.index.lines import field_labels, field_str, parse_line
 from avdata.index.scan import SCAN_SCHEMA, IndexScan, ScanBuilder
 
@@ -172,18 +172,19 @@ def read_index_ids(path: str | os.PathLike[str]) -> IndexIds:
 IDS_SCAN_SCHEMA = pa.unify_schemas([IDS_SCHEMA, SCAN_SCHEMA])
 
 
-def read_index_ids_and_scan(path: str | os.PathLike[str]) -> tuple[IndexIds, IndexScan]:
-    """``read_index_ids`` and ``scan_index`` of one file, each line parsed once (each keeps its own
-    rules for a bad line)."""
+def read_index_ids_and_scan(path: str | os.PathLike[str]) -> tuple[IndexIds, IndexScan, LineOffsets]:
+    """``read_index_ids``, ``scan_index`` and ``line_offsets`` of one file, each line parsed once
+    (each keeps its own rules for a bad line)."""
     path = Path(path)
-    ids, scan = _IdsBuilder(path), ScanBuilder()
+    ids, scan, offsets = _IdsBuilder(path), ScanBuilder(), LineOffsetsBuilder(path)
     for block in iter_line_blocks(path):
+        offsets.add(block)
         t = arrow_block(block, IDS_SCAN_SCHEMA, threads=PARSE_THREADS)
         if t is None or not ids.add_table(t):
             ids.add_lines(block.first, block.lines)
         if t is None or not scan.add_table(block, t):
             scan.add_lines(path, block.first, block.lines)
-    return ids.result(), scan.scan(path)
+    return ids.result(), scan.scan(path), offsets.result()
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from avdata.balance.search import (
     tune_nprobe,
 )
 from avdata.errors import MediaError, OptionError
-from avdata.index.blocks import LineOffsets, file_stamp, line_offsets
+from avdata.index.blocks import LineOffsets, file_stamp
 from avdata.index.scan import IndexScan, join_scans
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
@@ -233,7 +233,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         pool_of_two.submit(preload_engine, opts.search.ann)
         seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
         pool_emb = load_embeddings(opts.pool_emb, opts.pool)
-        (seeds_idx, seeds_scan), (pool_idx, pool_scan) = (f.result() for f in reads)
+        (seeds_idx, seeds_scan, _), (pool_idx, pool_scan, pool_offsets) = (f.result() for f in reads)
     check_same_space(seed_emb, pool_emb)
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
@@ -263,7 +263,6 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool_ids, seed_ids = _take(pool_idx.ids, pool_rows), _take(seeds_idx.ids, seed_lines)
     with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads, \
             outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
-        offsets = threads.submit(line_offsets, opts.pool)      # during the search: the segments file's copy plan
         with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
             def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
                 knn.add(first, D, I)
@@ -284,7 +283,7 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         # GIL) in the threads
         manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
         written = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
-                                 (seeds_scan, pool_scan), offsets.result(), threads)
+                                 (seeds_scan, pool_scan), pool_offsets, threads)
         manifest.result()
         written.result()
     if opts.report:

@@ -29,11 +29,12 @@ BOM = b"\xef\xbb\xbf"
 
 class IndexBlock:
     """Whole lines of an index file: ``data``, their raw bytes joined by LF (no LF after the last),
-    ``count`` lines, the first of them line ``first`` (1-based)."""
+    ``count`` lines, the first of them line ``first`` (1-based); ``ends``: where the LFs are."""
 
     def __init__(self, first: int, data: bytes) -> None:
         self.first, self.data = first, data
-        self.count = data.count(b"\n") + 1
+        self.ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))    # line i ends at ends[i]
+        self.count = len(self.ends) + 1
         self._lines: list[bytes] | None = None
 
     @property
@@ -43,7 +44,6 @@ class IndexBlock:
             parts = self.data.split(b"\n")
             self._lines = [line.rstrip(b"\r") for line in parts] if b"\r" in self.data else parts
         return self._lines
-
 
     def pieces(self, wanted: np.ndarray | None = None) -> list[bytes | memoryview]:
         """The lines whose flag in ``wanted`` (bool, one per line; None: all) is set, byte for byte
@@ -56,9 +56,8 @@ class IndexBlock:
         run_first, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)     # lines [first, end)
         if not len(run_first):
             return []
-        ends = np.flatnonzero(np.frombuffer(self.data, np.uint8) == ord("\n"))          # line i ends at ends[i]
-        starts = np.concatenate(([0], ends + 1))
-        stops = np.concatenate((ends, [len(self.data)]))
+        starts = np.concatenate(([0], self.ends + 1))
+        stops = np.concatenate((self.ends, [len(self.data)]))
         view = memoryview(self.data)
         out: list[bytes | memoryview] = []
         for a, b in zip(starts[run_first].tolist(), stops[run_end - 1].tolist()):
@@ -110,20 +109,32 @@ def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
+class LineOffsetsBuilder:
+    """``LineOffsets`` of a file from its blocks, added in order as ``iter_line_blocks`` gives them."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.stamp = file_stamp(path)           # before reading: a change while it is read shows
+        self._starts, self._pos = [np.zeros(1, np.int64)], 0
+
+    def add(self, block: IndexBlock) -> None:
+        self._starts.append(self._pos + block.ends.astype(np.int64) + 1)   # the lines after each LF inside
+        self._pos += len(block.data) + 1                                   # and the one after the block's LF
+        self._starts.append(np.array([self._pos], np.int64))
+
+    def result(self) -> LineOffsets:
+        size = self.stamp[0]
+        out = np.concatenate(self._starts)
+        if len(out) > 1:
+            out[-1] = size                      # the last line ends at the end of the file
+        return LineOffsets(out, size == 0 or self._pos == size, self.stamp)
+
+
 def line_offsets(path: str | os.PathLike[str]) -> LineOffsets:
     """``LineOffsets`` of an index file, its lines split as ``iter_line_blocks`` splits them."""
-    stamp = file_stamp(path)
-    starts, pos = [np.zeros(1, np.int64)], 0
+    builder = LineOffsetsBuilder(path)
     for block in iter_line_blocks(path):
-        ends = np.flatnonzero(np.frombuffer(block.data, np.uint8) == ord("\n")).astype(np.int64)
-        starts.append(pos + ends + 1)                       # the lines after each LF inside the block
-        pos += len(block.data) + 1                          # and the one after the block's own LF
-        starts.append(np.array([pos], np.int64))
-    size = stamp[0]
-    out = np.concatenate(starts)
-    if len(out) > 1:
-        out[-1] = size                                       # the last line ends at the end of the file
-    return LineOffsets(out, size == 0 or pos == size, stamp)
+        builder.add(block)
+    return builder.result()
 
 
 def arrow_block(block: IndexBlock, schema: pa.Schema, required: Sequence[str] = (),
