@@ -63,7 +63,7 @@ from avdata.index.scan import IndexScan, join_scans
 from avdata.manifest import STATUS_OK, write_changed
 from avdata.pathcheck import DIR, FILE, Output, check_outputs
 from avdata.progress import progress
-from avdata.weights import DEFAULT_SCHEME, WeightsOptions, scheme_names, weights_path_for, write_weights
+from avdata.weights import DEFAULT_SCHEME, sample_weights, scheme_names, weights_path_for, write_weight_values
 
 MANIFEST_DIR = "balance_manifest.parquet"
 TUNE_SEEDS = 64                         # seeds searched exactly to tune an IVF's nprobe
@@ -263,9 +263,11 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool_ids, seed_ids = _take(pool_idx.ids, pool_rows), _take(seeds_idx.ids, seed_lines)
     with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads, \
             outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
+        tallies: list[Future] = []              # how often each pool row was chosen, block by block
         with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
             def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
                 knn.add(first, D, I)
+                tallies.append(threads.submit(_tally, I, len(pool_rows)))
                 bar.update(len(D))
 
             D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, done)
@@ -279,13 +281,12 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
             result.recall = recall_at(I[sample], I_exact, opts.k)
 
         # the other outputs are written while the kNN writer formats its last block: the manifest
-        # and the segments file with its weights (mostly Arrow and file writes, which release the
-        # GIL) in the threads
+        # and the segments file (mostly Arrow and file writes, which release the GIL) in the threads
         manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
-        written = _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I,
-                                 (seeds_scan, pool_scan), pool_offsets, threads)
+        chosen = sum((f.result() for f in tallies), np.zeros(len(pool_rows), np.int64))
+        _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I, chosen,
+                       (seeds_scan, pool_scan), pool_offsets, threads)
         manifest.result()
-        written.result()
     if opts.report:
         from avdata.balance.report import BalanceReportInput, write_balance_report
 
@@ -363,33 +364,32 @@ def _search_resumable(search: Searcher, queries: np.ndarray, block: int, k: int,
     return np.vstack(Ds), np.vstack(Is)
 
 
+def _tally(I: np.ndarray, pool: int) -> np.ndarray:
+    """How many times each of ``pool`` rows is among a block's neighbours (-1 pads ignored)."""
+    padded = I.size and I.min() < 0
+    return np.bincount(I[I >= 0] if padded else I.reshape(-1), minlength=pool)
+
+
 def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: IndexIds, pool_idx: IndexIds,
-                   pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray,
+                   pool_ids: list[str], pool_rows: np.ndarray, D: np.ndarray, I: np.ndarray, chosen: np.ndarray,
                    scans: tuple[IndexScan, IndexScan], pool_offsets: LineOffsets,
-                   threads: ThreadPoolExecutor) -> Future:
+                   threads: ThreadPoolExecutor) -> None:
     """Every output but the kNN lines (written as the search goes: ``outputs.KnnStream``) and the
-    manifest. The segments file, then its weights, are written in one of ``threads`` while the ids
-    file and the per-label mapping are (wait for the future returned); the weights' scan is joined
-    from ``scans`` (seeds, pool: ``scan_index`` of both inputs), as ``scan_index`` of the segments
-    file would give it."""
+    manifest, from ``chosen`` (``_tally`` of every block). The segments file is written in one of
+    ``threads`` while the ids file, the per-label mapping and the weights are made; the weights'
+    scan is joined from ``scans`` (seeds, pool: ``scan_index`` of both inputs), as ``scan_index``
+    of the segments file would give it, and their file is written once the segments file is."""
     out, k, c = result.out, opts.k, result.counts
     files = result.files
 
-    padded = I.size and I.min() < 0                 # -1 pads rows when the pool has fewer than k items
-    chosen = np.bincount(I[I >= 0] if padded else I.reshape(-1), minlength=len(pool_rows))
     picked = np.nonzero(chosen)[0]
     c.selected, c.chosen_by_several = len(picked), int(np.count_nonzero(chosen > 1))
     selected_lines = np.sort(pool_rows[picked])
     result.selected_lines = selected_lines
     files["segments"] = out / outputs.segments_name(k)
     files["weights"] = weights_path_for(files["segments"])
-
-    def segments_then_weights() -> None:      # weights only beside a segments file that was written
-        outputs.write_segments(files["segments"], opts.pool, selected_lines, opts.seeds, pool_offsets)
-        segments_scan = join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"])
-        write_weights(WeightsOptions(files["segments"], opts.weights_scheme), segments_scan)
-
-    written = threads.submit(segments_then_weights)
+    segments = threads.submit(outputs.write_segments, files["segments"], opts.pool, selected_lines, opts.seeds,
+                              pool_offsets)
 
     all_seed_ids = list(dict.fromkeys(seeds_idx.ids))
     files["ids"] = out / outputs.ids_name(k)
@@ -405,7 +405,10 @@ def _write_outputs(opts: BalanceOptions, result: BalanceResult, seeds_idx: Index
             [pool_idx.labels[i] for i in lines.tolist()], opts.per_label_cap)
         files["per_label"] = out / outputs.cap_name(opts.per_label_cap)
         outputs.write_json(files["per_label"], mapping)
-    return written
+    weights = sample_weights(join_scans([(scans[1], selected_lines), (scans[0], None)], files["segments"]),
+                             opts.weights_scheme)
+    segments.result()                   # weights only beside a segments file that was written
+    write_weight_values(files["weights"], weights)
 
 
 def _write_manifest(out: Path, seeds_idx: IndexIds, codes: list[str], seed_lines: np.ndarray,

@@ -8,7 +8,14 @@ Python API (mirrors ``avdata weights``)::
 """
 
 from avdata.weights.balance import LabelBalance, label_balance
-from avdata.weights.files import WeightsOptions, WeightsResult, read_weights, weights_path_for, write_weights
+from avdata.weights.files import (
+    WeightsOptions,
+    WeightsResult,
+    read_weights,
+    weights_path_for,
+    write_weight_values,
+    write_weights,
+)
 from avdata.weights.schemes import (
                                     BALANCE_CAP,
                                     BALANCE_FLOOR,
@@ -22,5 +29,5 @@ from avdata.weights.schemes import (
 )
 
 __all__ = ["LabelBalance", "label_balance", "WeightsOptions", "WeightsResult", "read_weights", "weights_path_for",
-           "write_weights", "BALANCE_CAP", "BALANCE_FLOOR", "BALANCE_ROUNDS", "DEFAULT_SCHEME", "SCHEMES",
-           "get_scheme", "sample_weights", "scheme_names", "weight_scheme"]
+           "write_weights", "write_weight_values", "BALANCE_CAP", "BALANCE_FLOOR", "BALANCE_ROUNDS",
+           "DEFAULT_SCHEME", "SCHEMES", "get_scheme", "sample_weights", "scheme_names", "weight_scheme"]

@@ -51,12 +51,16 @@ def write_weights(opts: WeightsOptions, scan: IndexScan | None = None) -> Weight
         scan = scan_index(opts.index)
     weights = sample_weights(scan, opts.scheme)
     out = Path(opts.out) if opts.out is not None else weights_path_for(opts.index)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        for block in weight_lines(weights):
-            fh.write(block)
+    write_weight_values(out, weights)
     return WeightsResult(out, scan.lines, len(scan.label_ids), opts.scheme,
                          int(np.count_nonzero(np.diff(scan.offsets) == 0)),
                          [f"{why}; weight 0" for why in scan.bad.values()])
+
+
+def write_weight_values(path: str | os.PathLike[str], weights: np.ndarray) -> None:
+    """A weights file (atomically): ``repr`` of each weight, one per line."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.writelines(weight_lines(weights))
 
 
 def weight_lines(weights: np.ndarray, chunk: int = 1 << 16) -> Iterator[memoryview]:
