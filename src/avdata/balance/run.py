@@ -228,9 +228,9 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     t0 = time.monotonic()
     check_options(opts)
     out = Path(opts.out)
-    with ThreadPoolExecutor(3) as pool_of_two:       # the index files are read while the matrices are checked
-        reads = [pool_of_two.submit(read_index_ids_and_scan, p) for p in (opts.seeds, opts.pool)]   # scans: weights
-        pool_of_two.submit(preload_engine, opts.search.ann)
+    with ThreadPoolExecutor(3) as readers:     # index files read, FAISS imported, while the matrices are checked
+        reads = [readers.submit(read_index_ids_and_scan, p) for p in (opts.seeds, opts.pool)]   # scans: weights
+        readers.submit(preload_engine, opts.search.ann)
         seed_emb = load_embeddings(opts.seed_emb, opts.seeds)
         pool_emb = load_embeddings(opts.pool_emb, opts.pool)
         (seeds_idx, seeds_scan, _), (pool_idx, pool_scan, pool_offsets) = (f.result() for f in reads)
