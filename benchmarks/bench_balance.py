@@ -70,6 +70,9 @@ def write_vectors(path: Path, n: int, dim: int, rng: np.random.Generator, centre
 
 
 def make_data(d: Path, seeds: int, pool: int, dim: int) -> None:
+    for name in ("seeds", "pool"):           # the command's inputs are made again from the new vectors
+        shutil.rmtree(d / f"{name}_emb", ignore_errors=True)
+        (d / f"{name}.jsonl").unlink(missing_ok=True)
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((CENTRES, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -91,10 +94,13 @@ def make_command_inputs(d: Path) -> None:
         emb = d / f"{name}_emb"
         index = d / f"{name}.jsonl"
         meta_path = emb / "meta.json"
-        if meta_path.exists() and json.loads(meta_path.read_text()).get("lines_version") == LINES_VERSION:
-            continue
-        emb.mkdir(exist_ok=True)
         matrix = np.load(d / f"{name}.npy", mmap_mode="r")
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("lines_version") == LINES_VERSION and meta.get("rows") == len(matrix):
+                continue
+            shutil.rmtree(emb)                        # made from other vectors or in an older layout
+        emb.mkdir(exist_ok=True)
         with open(index, "w", encoding="utf-8") as fh:
             for a in range(0, len(matrix), 65536):
                 fh.write("".join(IndexEntry("all_0_35000", ["p0.mp3"], frames, f"{name[0]}{i:010d}", "0.000", "10.000",
@@ -118,7 +124,9 @@ def run_command(d: Path, k: int) -> dict:
     cmd = [sys.executable, "-m", "avdata", "balance", "--seeds", str(d / "seeds.jsonl"), "--seed-emb", str(d / "seeds_emb"),
            "--pool", str(d / "pool.jsonl"), "--pool-emb", str(d / "pool_emb"), "-k", str(k), "-o", str(out), "--no-report"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    done = subprocess.run(cmd, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    if done.returncode:
+        sys.exit(f"avdata balance exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     sizes = {f.name: f.stat().st_size for f in out.iterdir() if f.is_file()}
@@ -182,7 +190,9 @@ def run_method(method: str, d: Path, k: int) -> dict:
 
 def child(method: str, d: Path, k: int) -> dict:
     cmd = [sys.executable, __file__, "--child", method, "--data", str(d), "-k", str(k)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"{method} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
