@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -263,11 +264,19 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
     pool_ids, seed_ids = _take(pool_idx.ids, pool_rows), _take(seeds_idx.ids, seed_lines)
     with ThreadPoolExecutor(2, thread_name_prefix="balance-outputs") as threads, \
             outputs.KnnStream(result.files["knn"], seed_ids, pool_ids) as knn:
-        tallies: list[Future] = []              # how often each pool row was chosen, block by block
+        chosen = np.zeros(len(pool_rows), np.int64)      # how often each pool row was chosen
+        tallies: list[Future] = []                        # block by block, in the threads
+        lock = threading.Lock()
+
+        def tally(I: np.ndarray) -> None:
+            counts = _tally(I, len(pool_rows))
+            with lock:
+                chosen[:] += counts
+
         with progress(len(queries), "balance", unit="seed", enabled=opts.progress) as bar:
             def done(first: int, D: np.ndarray, I: np.ndarray) -> None:
                 knn.add(first, D, I)
-                tallies.append(threads.submit(_tally, I, len(pool_rows)))
+                tallies.append(threads.submit(tally, I))
                 bar.update(len(D))
 
             D, I = _search_resumable(search, queries, opts.search.seed_block, opts.k, blocks, done)
@@ -283,7 +292,8 @@ def run_balance(opts: BalanceOptions) -> BalanceResult:
         # the other outputs are written while the kNN writer formats its last block: the manifest
         # and the segments file (mostly Arrow and file writes, which release the GIL) in the threads
         manifest = threads.submit(_write_manifest, out, seeds_idx, seed_codes, seed_lines, D, I)
-        chosen = sum((f.result() for f in tallies), np.zeros(len(pool_rows), np.int64))
+        for f in tallies:
+            f.result()
         _write_outputs(opts, result, seeds_idx, pool_idx, pool_ids, pool_rows, D, I, chosen,
                        (seeds_scan, pool_scan), pool_offsets, threads)
         manifest.result()
