@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avdata.atomic import atomic_path, write_text_atomic
-from avdata.index.blocks import LineOffsets, file_stamp, iter_line_blocks
+from avdata.index.blocks import LineOffsets, file_stamp, iter_line_blocks, runs
 
 WRITE_ROWS = 1024
 PLAIN_ID = r"^[A-Za-z0-9_.\-]*$"   # ids that json.dumps writes as they are, between quotes
@@ -314,10 +314,7 @@ def _runs(wanted: np.ndarray, offsets: LineOffsets | None, pool_index: str | os.
     offsets are missing, stale (the file changed), short, or the runs too many to copy one by one."""
     if offsets is None or len(wanted) > offsets.lines or file_stamp(pool_index) != offsets.stamp:
         return None
-    flags = np.zeros(len(wanted) + 2, np.int8)
-    flags[1:-1] = wanted
-    edges = np.diff(flags)
-    first, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)       # runs of lines [first, end)
+    first, end = runs(wanted)                                                   # runs of lines [first, end)
     if len(first) > max(1, MAX_RUNS_PER_LINE * np.count_nonzero(wanted)):
         return None
     starts = offsets.starts

@@ -50,10 +50,9 @@ class IndexBlock:
         (CR and BOM kept), each followed by LF: slices of ``data``, one per run of wanted lines."""
         if wanted is None:
             return [self.data, b"\n"]
-        flags = np.zeros(self.count + 2, np.int8)
-        flags[1:1 + min(len(wanted), self.count)] = wanted[:self.count]
-        edges = np.diff(flags)
-        run_first, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)     # lines [first, end)
+        flags = np.zeros(self.count, bool)
+        flags[:min(len(wanted), self.count)] = wanted[:self.count]
+        run_first, run_end = runs(flags)
         if not len(run_first):
             return []
         starts = np.concatenate(([0], self.ends + 1))
@@ -63,6 +62,12 @@ class IndexBlock:
         for a, b in zip(starts[run_first].tolist(), stops[run_end - 1].tolist()):
             out += [view[a:b], b"\n"]
         return out
+
+
+def runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each run of set ``flags``: its first position and the one after its last (``[first, end)``)."""
+    edges = np.diff(np.concatenate(([0], np.asarray(flags, np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[IndexBlock]:
